@@ -1,0 +1,39 @@
+# Two commands for a new user: `make run` and `make test`. Each bootstraps .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DB     ?= $(or $(CX_DB),data/cx.duckdb)
+PORT   ?= 8501
+
+.PHONY: run test test-nightly lint bench sample clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# The sample data is generated only when the store file is missing.
+$(DB): | $(STAMP)
+	$(BIN)/cx sample --db $(DB)
+
+run: $(STAMP) $(DB)
+	CX_DB=$(DB) $(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 \
+	  --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+# The whole suite but the `nightly` tests (long MCMC fits), on both cores.
+test: $(STAMP) $(DB)
+	$(BIN)/python -m pytest -n 2 -m "not nightly"
+
+test-nightly: $(STAMP)
+	$(BIN)/python -m pytest -m "nightly"
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""CX Console user interfaces: the Streamlit app and the `cx` command line."""

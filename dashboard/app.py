@@ -1,0 +1,31 @@
+"""CX Console: the Streamlit router. Pages live in dashboard/pages/, one file each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES_DIR = Path(__file__).parent / "pages"
+
+# (file, title, icon, section)
+PAGES = (
+    ("overview.py", "Overview", ":material/dashboard:", "Service"),
+    ("explore.py", "Explore", ":material/query_stats:", "Service"),
+    ("churn.py", "Churn & CLV", ":material/trending_down:", "Service"),
+    ("experiments.py", "Experiments", ":material/science:", "Experiments"),
+    ("plan.py", "Plan an experiment", ":material/edit_note:", "Experiments"),
+    ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments"),
+    ("data.py", "Data", ":material/upload_file:", "Settings"),
+    ("targets.py", "Targets", ":material/flag:", "Settings"),
+)
+
+st.set_page_config(page_title="CX Console", page_icon=":material/insights:", layout="wide")
+
+sections: dict[str, list] = {}
+for file, title, icon, section in PAGES:
+    if (PAGES_DIR / file).exists():
+        sections.setdefault(section, []).append(
+            st.Page(str(PAGES_DIR / file), title=title, icon=icon)
+        )
+st.navigation(sections).run()

@@ -1,0 +1,1 @@
+"""CX Console experiment engine: Bayesian inference on sufficient statistics, decisions, registry."""

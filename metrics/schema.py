@@ -1,0 +1,159 @@
+"""Canonical tables of the store (DESIGN.md) as ordered migrations."""
+
+from __future__ import annotations
+
+# Vocabularies shared by ingest, the sample generator and the KPI catalogue.
+CHANNELS: tuple[str, ...] = (
+    "phone", "email", "chat", "chatbot", "app", "web", "web_form",
+    "sms", "social", "in_person", "video",
+)
+ISSUE_TYPES: tuple[str, ...] = (
+    "billing", "technical", "order", "account", "cancellation",
+    "complaint", "feedback", "other",
+)
+
+# Tables a user may load through ingest, with their key columns.
+INGEST_TABLES: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id",),
+    "contacts": ("contact_id",),
+    "surveys": ("response_id",),
+    "invoices": ("invoice_id",),
+    "assignments": ("experiment_id", "unit_id"),
+}
+
+# Timestamps are stored as naive TIMESTAMP in UTC; ingest converts from the file's zone.
+_V1 = """
+CREATE TABLE customers (
+    customer_id      VARCHAR PRIMARY KEY,
+    signup_date      DATE,
+    segment          VARCHAR,
+    tier             VARCHAR,
+    region           VARCHAR,
+    age_band         VARCHAR,
+    churned_at       DATE,
+    monthly_revenue  DOUBLE,
+    extras           JSON,
+    batch_id         VARCHAR
+);
+CREATE TABLE contacts (
+    contact_id              VARCHAR PRIMARY KEY,
+    customer_id             VARCHAR,
+    channel                 VARCHAR NOT NULL,
+    issue_type              VARCHAR,
+    opened_at               TIMESTAMP NOT NULL,
+    wait_s                  DOUBLE,
+    first_response_s        DOUBLE,
+    handle_s                DOUBLE,
+    abandoned               BOOLEAN,
+    bot_handled             BOOLEAN,
+    escalated               BOOLEAN,
+    resolved                BOOLEAN,
+    resolved_at             TIMESTAMP,
+    first_contact_resolved  BOOLEAN,
+    agent_id                VARCHAR,
+    team                    VARCHAR,
+    extras                  JSON,
+    batch_id                VARCHAR
+);
+CREATE TABLE surveys (
+    response_id  VARCHAR PRIMARY KEY,
+    customer_id  VARCHAR,
+    contact_id   VARCHAR,
+    answered_at  TIMESTAMP NOT NULL,
+    nps          SMALLINT CHECK (nps BETWEEN 0 AND 10),
+    csat         SMALLINT CHECK (csat BETWEEN 1 AND 5),
+    ces          SMALLINT CHECK (ces BETWEEN 1 AND 7),
+    comment      VARCHAR,
+    extras       JSON,
+    batch_id     VARCHAR
+);
+CREATE TABLE invoices (
+    invoice_id   VARCHAR PRIMARY KEY,
+    customer_id  VARCHAR NOT NULL,
+    issued_at    DATE NOT NULL,
+    amount       DOUBLE NOT NULL,
+    fee          DOUBLE,
+    paid_at      DATE,
+    reminders    INTEGER,
+    extras       JSON,
+    batch_id     VARCHAR
+);
+CREATE TABLE experiments (
+    experiment_id   VARCHAR PRIMARY KEY,
+    name            VARCHAR NOT NULL,
+    hypothesis      VARCHAR,
+    unit            VARCHAR NOT NULL DEFAULT 'customer',
+    primary_metric  VARCHAR NOT NULL,
+    guardrails      JSON,      -- [{"metric": ..., "tolerance": ...}, ...]
+    variants        JSON,      -- ["control", "callback", ...]
+    split           JSON,      -- [0.5, 0.5]
+    mde             DOUBLE,
+    planned_n       BIGINT,
+    start_date      DATE,
+    end_date        DATE,
+    status          VARCHAR NOT NULL DEFAULT 'draft',
+    decision        VARCHAR,
+    decision_reasons JSON,
+    decided_by      VARCHAR,
+    decided_at      TIMESTAMP,
+    learnings       VARCHAR,
+    plan            JSON,      -- the full plan as entered, for anything not in a column
+    created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    updated_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE assignments (
+    experiment_id  VARCHAR NOT NULL,
+    unit_id        VARCHAR NOT NULL,
+    variant        VARCHAR NOT NULL,
+    assigned_at    TIMESTAMP NOT NULL,
+    extras         JSON,
+    batch_id       VARCHAR,
+    PRIMARY KEY (experiment_id, unit_id)
+);
+CREATE TABLE ingest_batches (
+    batch_id     VARCHAR PRIMARY KEY,
+    table_name   VARCHAR NOT NULL,
+    file_name    VARCHAR NOT NULL,
+    checksum     VARCHAR NOT NULL,
+    started_at   TIMESTAMP NOT NULL,
+    finished_at  TIMESTAMP,
+    rows_read    BIGINT,
+    inserted     BIGINT,
+    updated      BIGINT,
+    unchanged    BIGINT,
+    rejected     BIGINT,
+    report       JSON
+);
+CREATE TABLE rejected_rows (
+    batch_id    VARCHAR NOT NULL,
+    row_number  BIGINT NOT NULL,
+    column_name VARCHAR,
+    reason      VARCHAR NOT NULL,
+    raw         JSON
+);
+CREATE TABLE targets (
+    kpi         VARCHAR PRIMARY KEY,
+    target      DOUBLE NOT NULL,
+    source      VARCHAR,
+    updated_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE settings (
+    key    VARCHAR PRIMARY KEY,
+    value  JSON NOT NULL
+);
+-- Results of slow fits (hierarchical segment model, CLV), keyed by what they were fitted on.
+CREATE TABLE model_cache (
+    cache_key     VARCHAR PRIMARY KEY,
+    kind          VARCHAR NOT NULL,
+    data_version  BIGINT NOT NULL,
+    status        VARCHAR NOT NULL,   -- running | done | failed
+    progress      DOUBLE,
+    result        JSON,
+    error         VARCHAR,
+    updated_at    TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+# Each entry migrates the store from version i to i + 1. Append, never edit a released one.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,1 @@
+"""Seeded generator of realistic CX data, and small files shaped like real exports."""

@@ -1,0 +1,43 @@
+"""Shared fixtures: a fresh store per test, and one small seeded sample world per session."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from metrics.store import Store, open_store
+
+# The one seeded fixture world (STYLE.md): small scale, fixed seed and end date.
+SAMPLE_KW = dict(customers=3000, months=12, seed=7, end=date(2026, 10, 1))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(tmp_path / "cx.duckdb")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a store filled by the sample generator at test scale (built once per worker)."""
+    from sample_data.generator import generate
+
+    path = tmp_path_factory.mktemp("sample") / "cx.duckdb"
+    with open_store(path) as s:
+        generate(s, **SAMPLE_KW)
+    return path
+
+
+@pytest.fixture
+def sample_store(sample_db: Path, tmp_path: Path) -> Store:
+    """A private copy of the sample store, so a test may write to it."""
+    import shutil
+
+    path = tmp_path / "cx.duckdb"
+    shutil.copy(sample_db, path)
+    s = open_store(path)
+    yield s
+    s.close()
