@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The sample data is generated only when the store file is missing.
+# The sample data is generated only when the store file is missing; built aside and moved
+# into place so an interrupted run never leaves a half-filled store behind.
 $(DB): | $(STAMP)
-	$(BIN)/cx sample --db $(DB)
+	@rm -f $(DB).tmp $(DB).tmp.wal
+	$(BIN)/cx sample --db $(DB).tmp
+	mv $(DB).tmp $(DB)
 
 run: $(STAMP) $(DB)
 	CX_DB=$(DB) $(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 \

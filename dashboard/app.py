@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -13,7 +14,7 @@ PAGES = (
     ("overview.py", "Overview", ":material/dashboard:", "Service"),
     ("explore.py", "Explore", ":material/query_stats:", "Service"),
     ("churn.py", "Churn & CLV", ":material/trending_down:", "Service"),
-    ("experiments.py", "Experiments", ":material/science:", "Experiments"),
+    ("experiment_list.py", "Experiments", ":material/science:", "Experiments"),
     ("plan.py", "Plan an experiment", ":material/edit_note:", "Experiments"),
     ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments"),
     ("data.py", "Data", ":material/upload_file:", "Settings"),
@@ -28,4 +29,12 @@ for file, title, icon, section in PAGES:
         sections.setdefault(section, []).append(
             st.Page(str(PAGES_DIR / file), title=title, icon=icon)
         )
-st.navigation(sections).run()
+page = st.navigation(sections)
+try:
+    page.run()
+except Exception as exc:  # last line of defence: a person sees a sentence, the log the traceback
+    logging.getLogger("cx.app").exception("page %s failed", page.title)
+    st.error(
+        f"This page could not be shown: {exc}. Nothing was changed. "
+        "If it persists, check the Data page or run `cx` from the command line for details."
+    )

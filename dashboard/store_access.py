@@ -23,16 +23,26 @@ def get_store() -> Store:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _cached_call(_fn: Callable[..., Any], fn_key: str, data_version: int, args: tuple, kwargs_items: tuple) -> Any:
-    return _fn(get_store(), *args, **dict(kwargs_items))
+def _cached_call(
+    _fn: Callable[..., Any],
+    fn_key: str,
+    store_path: str,
+    data_version: int,
+    args: tuple,
+    kwargs_items: tuple,
+) -> Any:
+    return _fn(_store(store_path), *args, **dict(kwargs_items))
 
 
 def cached(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call fn(store, *args, **kwargs), cached until the store's data changes.
 
     Arguments must be hashable by Streamlit (plain values, tuples, dataclasses of them).
-    The data version in the key is what invalidates every cached query after an ingest.
+    The store's path and data version in the key are what invalidate every cached query
+    after an ingest (or when CX_DB points elsewhere).
     """
     store = get_store()
     key = f"{fn.__module__}.{fn.__qualname__}"
-    return _cached_call(fn, key, store.data_version(), args, tuple(sorted(kwargs.items())))
+    return _cached_call(
+        fn, key, str(store.path), store.data_version(), args, tuple(sorted(kwargs.items()))
+    )

@@ -59,10 +59,12 @@ class Store:
         return cur
 
     @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def write(self, *, bump_version: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """One writer at a time, in one transaction; any exception rolls everything back.
 
-        Every committed write bumps the data version, which keys the app's caches.
+        Every committed write bumps the data version, which keys the app's caches, except
+        bookkeeping writes (bump_version=False: model_cache progress and results), which
+        must not make the data they were computed from look changed.
         """
         if self.read_only:
             raise StoreError(f"the store {self.path} is open read-only")
@@ -71,9 +73,10 @@ class Store:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
-                cur.execute(
-                    "UPDATE store_meta SET value = value + 1 WHERE key = 'data_version'"
-                )
+                if bump_version:
+                    cur.execute(
+                        "UPDATE store_meta SET value = value + 1 WHERE key = 'data_version'"
+                    )
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -1,0 +1,1 @@
+"""Figure builders: data in, Plotly figure out; tested without Streamlit."""

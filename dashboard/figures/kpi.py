@@ -1,0 +1,353 @@
+"""KPI figures: sparkline, trend with target band and interval ribbon, breakdown, heatmap, mix."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+
+# Status colours follow the usual traffic light; None (no status) is neutral grey.
+STATUS_COLOURS: dict[str | None, str] = {
+    "meets": "#1a7f37",
+    "near": "#bf8700",
+    "misses": "#cf222e",
+    None: "#6e7781",
+}
+GREY = "#c9ced6"  # small-sample cells: visibly "not solid"
+BAND_COLOUR = "rgba(26, 127, 55, 0.10)"
+RIBBON_COLOUR = "rgba(9, 105, 218, 0.18)"
+LINE_COLOUR = "#0969da"
+DEFAULT_MIN_N = 30
+
+
+def small_sample_reason(n: int | None, min_n: int = DEFAULT_MIN_N) -> str:
+    """Why a cell is greyed, in words a manager reads in the tooltip."""
+    return (
+        f"n = {n or 0} is below the minimum sample of {min_n}: too few to judge, "
+        "so it is greyed and gets no status colour"
+    )
+
+
+def format_value(value: float | None, unit: str = "") -> str:
+    """A KPI value for display in the catalogue's unit; a missing value is an em dash.
+
+    Units: share (0..1, shown as %), nps (signed points), index (0-100), score, seconds, hours.
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if unit in ("share", "%"):
+        return f"{value * 100:.1f} %"
+    if unit == "nps":
+        return f"{value:+.1f}"
+    if unit == "seconds":
+        return f"{value:,.0f} s" if abs(value) < 600 else f"{value / 60:,.1f} min"
+    if unit == "hours":
+        return f"{value:,.1f} h"
+    if unit == "index":
+        return f"{value:.1f}"
+    if unit == "score":
+        return f"{value:.2f}"
+    return f"{value:,.3g}" if not unit else f"{value:,.3g} {unit}"
+
+
+def format_delta(delta: float | None, unit: str = "") -> str | None:
+    """A period-over-period change in the KPI's unit (shares in percentage points)."""
+    if delta is None or (isinstance(delta, float) and not math.isfinite(delta)):
+        return None
+    if unit in ("share", "%"):
+        return f"{delta * 100:+.1f} pp"
+    if unit == "seconds":
+        return f"{delta:+,.0f} s" if abs(delta) < 600 else f"{delta / 60:+,.1f} min"
+    if unit == "hours":
+        return f"{delta:+,.1f} h"
+    if unit == "score":
+        return f"{delta:+.2f}"
+    return f"{delta:+.1f}"
+
+
+def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> list[str]:
+    texts = []
+    for row in df.iter_rows(named=True):
+        head = f"{row[key]}: " if key else ""
+        text = f"{head}{format_value(row.get('value'), unit)}<br>n = {row.get('n') or 0}"
+        if row.get("ci_low") is not None and row.get("ci_high") is not None:
+            text += (
+                f"<br>95 % interval {format_value(row['ci_low'], unit)} – "
+                f"{format_value(row['ci_high'], unit)}"
+            )
+        if row.get("small_sample"):
+            text += "<br>" + small_sample_reason(row.get("n"), min_n)
+        texts.append(text)
+    return texts
+
+
+def _finite(values: Sequence[Any]) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
+    """A tiny axis-less line of `value` over `period` for a KPI card."""
+    df = df.sort("period") if "period" in df.columns else df
+    fig = go.Figure(
+        go.Scatter(
+            x=df["period"].to_list(),
+            y=df["value"].to_list(),
+            mode="lines",
+            line={"color": colour, "width": 2},
+            hovertemplate="%{x|%b %Y}: %{y:.3g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=60,
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        showlegend=False,
+    )
+    return fig
+
+
+def target_band(
+    target: float | None, direction: str, extent: Sequence[float]
+) -> tuple[float, float] | None:
+    """The 'meets target' zone from the target to the far edge of the shown values.
+
+    The band stays finite so it does not stretch the axis; for lower-is-better KPIs it
+    runs downward from the target.
+    """
+    if target is None or not math.isfinite(target):
+        return None
+    values = [*extent, target]
+    span = (max(values) - min(values)) or abs(target) or 1.0
+    if direction == "lower":
+        return (min(values) - 0.05 * span, target)
+    return (target, max(values) + 0.05 * span)
+
+
+def trend_figure(
+    df: pl.DataFrame,
+    *,
+    label: str,
+    unit: str = "",
+    target: float | None = None,
+    direction: str = "higher",
+    min_n: int = DEFAULT_MIN_N,
+) -> go.Figure:
+    """Value over `period` with its 95 % interval ribbon, the target line and its band.
+
+    Expects columns period, value, n, ci_low, ci_high (null where undefined), small_sample.
+    Small-sample periods are drawn as grey markers with the reason in the tooltip.
+    """
+    df = df.sort("period")
+    x = df["period"].to_list()
+    fig = go.Figure()
+    has_ci = "ci_low" in df.columns and df["ci_low"].drop_nulls().len() > 0
+    if has_ci:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=df["ci_high"].to_list(),
+                mode="lines",
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                name="ci_high",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=df["ci_low"].to_list(),
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=RIBBON_COLOUR,
+                hoverinfo="skip",
+                name="95 % interval",
+            )
+        )
+    small = (
+        df["small_sample"].fill_null(False).to_list()
+        if "small_sample" in df.columns
+        else [False] * df.height
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=df["value"].to_list(),
+            mode="lines+markers",
+            name=label,
+            line={"color": LINE_COLOUR, "width": 2},
+            marker={"color": [GREY if s else LINE_COLOUR for s in small], "size": 7},
+            hovertext=_hover_rows(df, unit, min_n, None),
+            hoverinfo="x+text",
+        )
+    )
+    extent = _finite(df["value"].to_list())
+    if has_ci:
+        extent += _finite(df["ci_low"].to_list()) + _finite(df["ci_high"].to_list())
+    band = target_band(target, direction, extent or [0.0])
+    if band is not None:
+        fig.add_hrect(
+            y0=band[0],
+            y1=band[1],
+            fillcolor=BAND_COLOUR,
+            line_width=0,
+            layer="below",
+            name="target band",
+        )
+        fig.add_hline(
+            y=target,
+            line={"color": STATUS_COLOURS["meets"], "dash": "dash", "width": 1},
+            annotation_text=f"target {format_value(target, unit)}",
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        title=label,
+        height=360,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        hovermode="x unified",
+        legend={"orientation": "h", "y": -0.15},
+    )
+    return fig
+
+
+def breakdown_figure(
+    df: pl.DataFrame,
+    dim: str,
+    *,
+    label: str,
+    unit: str = "",
+    target: float | None = None,
+    min_n: int = DEFAULT_MIN_N,
+) -> go.Figure:
+    """Horizontal bars of `value` per `dim` with 95 % interval whiskers.
+
+    Bars take their status colour; small-sample bars are grey with the reason on hover.
+    """
+    df = df.filter(pl.col(dim).is_not_null()).sort("value", nulls_last=True, descending=True)
+    small = df["small_sample"].fill_null(False).to_list() if "small_sample" in df else []
+    status = df["status"].to_list() if "status" in df.columns else [None] * df.height
+    colours = [
+        GREY if (small and small[i]) else STATUS_COLOURS.get(status[i], STATUS_COLOURS[None])
+        for i in range(df.height)
+    ]
+    value = df["value"].to_list()
+    error = {}
+    if "ci_low" in df.columns and df["ci_low"].drop_nulls().len() > 0:
+        error = {
+            "type": "data",
+            "symmetric": False,
+            "array": [
+                (h - v) if h is not None and v is not None else None
+                for v, h in zip(value, df["ci_high"].to_list(), strict=True)
+            ],
+            "arrayminus": [
+                (v - lo) if lo is not None and v is not None else None
+                for v, lo in zip(value, df["ci_low"].to_list(), strict=True)
+            ],
+            "color": "#57606a",
+        }
+    fig = go.Figure(
+        go.Bar(
+            y=[str(v) for v in df[dim].to_list()],
+            x=value,
+            orientation="h",
+            marker={"color": colours},
+            error_x=error or None,
+            hovertext=_hover_rows(df, unit, min_n, dim),
+            hoverinfo="text",
+            text=[f"n={n}" for n in df["n"].to_list()],
+            textposition="inside",
+            insidetextanchor="start",
+        )
+    )
+    if target is not None:
+        fig.add_vline(
+            x=target,
+            line={"color": STATUS_COLOURS["meets"], "dash": "dash", "width": 1},
+            annotation_text=f"target {format_value(target, unit)}",
+        )
+    fig.update_layout(
+        title=f"{label} by {dim.replace('_', ' ')}",
+        height=max(260, 34 * df.height + 80),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis={"autorange": "reversed"},
+    )
+    return fig
+
+
+def heatmap_figure(
+    df: pl.DataFrame,
+    *,
+    label: str,
+    unit: str = "",
+    x: str = "issue_type",
+    y: str = "channel",
+    direction: str = "higher",
+    min_n: int = DEFAULT_MIN_N,
+) -> go.Figure:
+    """`value` for each (y, x) cell, green = good; small-sample cells are flat grey on top."""
+    df = df.filter(pl.col(x).is_not_null() & pl.col(y).is_not_null())
+    xs = sorted({str(v) for v in df[x].to_list()})
+    ys = sorted({str(v) for v in df[y].to_list()})
+    solid = [[None] * len(xs) for _ in ys]
+    grey = [[None] * len(xs) for _ in ys]
+    text = [[""] * len(xs) for _ in ys]
+    for row in df.iter_rows(named=True):
+        i, j = ys.index(str(row[y])), xs.index(str(row[x]))
+        text[i][j] = _hover_rows(pl.DataFrame([row]), unit, min_n, None)[0]
+        if row.get("small_sample"):
+            grey[i][j] = 1.0
+        else:
+            solid[i][j] = row["value"]
+    fig = go.Figure(
+        [
+            go.Heatmap(
+                z=solid,
+                x=xs,
+                y=ys,
+                colorscale="RdYlGn" if direction == "higher" else "RdYlGn_r",
+                name=label,
+                hovertext=text,
+                hoverinfo="x+y+text",
+                colorbar={"title": unit or ""},
+            ),
+            go.Heatmap(
+                z=grey,
+                x=xs,
+                y=ys,
+                colorscale=[[0, GREY], [1, GREY]],
+                showscale=False,
+                name="below minimum sample",
+                hovertext=text,
+                hoverinfo="x+y+text",
+            ),
+        ]
+    )
+    fig.update_layout(
+        title=f"{label}: {y.replace('_', ' ')} × {x.replace('_', ' ')}",
+        height=max(300, 30 * len(ys) + 120),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+def channel_mix_figure(df: pl.DataFrame) -> go.Figure:
+    """Donut of each channel's share (`value`), with its contact count on hover."""
+    df = df.filter(pl.col("channel").is_not_null()).sort("value", descending=True)
+    fig = go.Figure(
+        go.Pie(
+            labels=df["channel"].to_list(),
+            values=df["value"].to_list(),
+            hole=0.55,
+            customdata=df["n"].to_list(),
+            hovertemplate="%{label}: %{percent} of n = %{customdata:,} contacts<extra></extra>",
+            sort=False,
+        )
+    )
+    fig.update_layout(title="Channel mix", height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig

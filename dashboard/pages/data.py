@@ -1,0 +1,137 @@
+"""Data page: upload an export, preview its format and mapping, ingest it, review history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from dashboard.downloads import download_buttons
+from dashboard.store_access import cached, get_store
+from metrics.ingest import (
+    PRESETS,
+    IngestError,
+    IngestReport,
+    ingest_file,
+    ingest_history,
+    preview_file,
+    rejected_rows,
+)
+from metrics.schema import INGEST_TABLES
+
+EXPORTS = Path(__file__).resolve().parents[2] / "sample_data" / "exports"
+AUTO = "auto"
+TYPES = ["csv", "tsv", "txt", "xlsx", "parquet"]
+
+
+def report_message(report: IngestReport) -> tuple[str, str]:
+    """The alert kind and text of an ingest report: counts, personal data, first reasons."""
+    lines = [
+        f"**{report.file_name} → {report.table}**: read {report.rows_read:,} rows: "
+        f"{report.inserted:,} inserted, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected."
+    ]
+    lines += [f"- personal data column '{c}' {what}" for c, what in report.pii.items()]
+    lines += [f"- note: {w}" for w in report.warnings]
+    lines += [f"- row {r['row_number']}: {r['reason']}" for r in report.reasons[:5]]
+    if report.rejected > 5:
+        lines.append(f"- … see the rejected rows below for all {report.rejected:,}")
+    return ("warning" if report.rejected else "success"), "\n".join(lines)
+
+
+st.title("Data")
+st.caption(
+    "Load what your helpdesk, contact-center or survey tool exports. A whole-file "
+    "problem writes nothing; otherwise good rows load (updated by key on re-upload) and "
+    "bad rows are kept with their reason."
+)
+
+with st.expander("Example export files"):
+    st.caption("Small files shaped like real exports; download one and upload it below.")
+    for path in sorted(p for p in EXPORTS.glob("*") if p.suffix.lstrip(".") in TYPES):
+        st.download_button(
+            path.name,
+            path.read_bytes(),
+            file_name=path.name,
+            key=f"example_{path.name}",
+            icon=":material/download:",
+        )
+
+upload = st.file_uploader("Export file", type=TYPES)
+left, mid, right = st.columns(3)
+preset = mid.selectbox(
+    "Preset",
+    (AUTO, *PRESETS),
+    key="data_preset",
+    format_func=lambda p: p if p == AUTO else f"{p}: {PRESETS[p].description}",
+    help="Without a preset, headers are matched to canonical names and known aliases.",
+)
+preset = None if preset == AUTO else preset
+tables = tuple(INGEST_TABLES)
+default = PRESETS[preset].table if preset and PRESETS[preset].table else "contacts"
+table = left.selectbox("Table", tables, index=tables.index(default), key=f"data_table_{preset}")
+sheet = right.text_input("Sheet (XLSX only)", placeholder="first sheet")
+options = dict(table=table, preset=preset, sheet=sheet or None)
+
+if upload is not None:
+    data = upload.getvalue()
+    try:
+        preview = preview_file(data, file_name=upload.name, **options)
+    except IngestError as exc:
+        st.error(f"{exc}\n\nNothing was written.")
+        st.stop()
+    except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
+        st.error(
+            f"{upload.name}: the file could not be previewed ({type(exc).__name__}: {exc})."
+            "\n\nNothing was written."
+        )
+        st.stop()
+    st.subheader("Preview")
+    sep = {None: "none", "\t": "tab"}.get(preview.delimiter, f"'{preview.delimiter}'")
+    st.markdown(
+        f"**{preview.format.upper()}** · {preview.rows_read:,} rows · encoding "
+        f"`{preview.encoding or 'n/a'}` · delimiter {sep} · decimal '{preview.decimal}' · "
+        f"{preview.header_rows} header row(s) · times without offset read as {preview.timezone}"
+    )
+    for note in preview.warnings:
+        st.warning(note)
+    st.dataframe(
+        pl.DataFrame(preview.mapping, schema=["file column", "goes to"], orient="row"),
+        hide_index=True,
+        key="data_mapping",
+    )
+    if preview.missing_required:
+        st.error(
+            f"Missing required column(s) for {table}: "
+            f"{', '.join(preview.missing_required)}. Nothing can be loaded."
+        )
+    st.dataframe(preview.rows, hide_index=True, key="data_rows")
+    if st.button("Ingest", type="primary", disabled=bool(preview.missing_required)):
+        try:
+            report = ingest_file(get_store(), data, file_name=upload.name, **options)
+        except Exception as exc:  # IngestError, or a store problem: the transaction rolled back
+            result = ("error", f"{exc}\n\nNothing was written.")
+        else:
+            result = report_message(report)
+        # Kept per file so the report survives reruns but not the next upload.
+        st.session_state["ingest_result"] = (upload.file_id, *result)
+    last = st.session_state.get("ingest_result")
+    if last and last[0] == upload.file_id:
+        getattr(st, last[1])(last[2])
+
+st.subheader("Ingest history")
+history = cached(ingest_history)
+if history.is_empty():
+    st.info("Nothing loaded yet.")
+    st.stop()
+st.dataframe(history, hide_index=True, key="data_history")
+download_buttons(history, "ingest_history")
+
+with_rejects = history.filter(pl.col("rejected") > 0)["batch_id"].to_list()
+if with_rejects:
+    st.subheader("Rejected rows")
+    batch = st.selectbox("Batch", with_rejects, key="data_batch")
+    rejects = cached(rejected_rows, batch)
+    st.dataframe(rejects, hide_index=True, key="data_rejects")
+    download_buttons(rejects, f"rejected_{batch}")

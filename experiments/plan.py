@@ -1,0 +1,198 @@
+"""Planning from the store's own traffic: baseline, sample size per arm, duration, assurance.
+
+The baseline and the unit-level spread of the primary metric are read from the last four
+weeks of data; the sample size comes from the engine's planning formulas (binary: on the
+rate; every other family: on the unit-level standard deviation, which for a ratio is the
+delta-method spread from the engine's `ratio_moments`). The expected duration divides the
+units needed by the eligible units per day (customers with an event the metric counts, over
+the same four weeks). Assurance is the probability that the engine's decision rule says
+*ship* at that size when the true effect equals the MDE: exact simulation of the counts for
+binary metrics (engine `assurance_binary`), a seeded simulation of the arms' sufficient
+statistics for the others, each analysed by the engine and decided by `decide`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from experiments.metrics import ExperimentMetric, get_metric
+from experiments.readout_sql import baseline_stats, eligible_units_per_day
+from metrics.store import Store
+
+LOOKBACK_DAYS = 28
+
+
+class PlanningError(ValueError):
+    """The store has too little data to plan this metric (with what is missing)."""
+
+
+@dataclass(frozen=True)
+class PlanEstimate:
+    metric: str
+    label: str
+    family: str
+    lower_is_better: bool
+    baseline: float  # the metric's value over the lookback
+    unit_sd: float  # per-unit standard deviation on the metric's scale (nan for binary)
+    mde: float  # absolute, metric units, in the direction of "better"
+    mde_relative: float
+    n_per_arm: int
+    n_total: int
+    eligible_per_day: float
+    expected_days: float
+    assurance: float
+    assurance_se: float
+    lookback: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"notes": list(self.notes)}
+
+
+def _baseline(metric: ExperimentMetric, b: dict[str, float]) -> tuple[float, float]:
+    """(baseline value, per-unit sd) of the metric from the lookback's unit-level sums."""
+    from experiments.stats import CategoryCounts, MeanStats, RatioStats, nps_moments
+    from experiments.stats.ratio import ratio_moments
+
+    n = int(b.get("n", 0))
+    if n < 30:
+        raise PlanningError(
+            f"only {n} units have {metric.name} data in the last {LOOKBACK_DAYS} days; at least "
+            "30 are needed to plan from the store's own traffic"
+        )
+    if metric.family == "nps":
+        counts = CategoryCounts(int(b["promoters"]), int(b["passives"]), int(b["detractors"]))
+        mean, var = nps_moments(counts)
+        return mean, math.sqrt(var * counts.n)
+    if metric.family == "binary":
+        rate = b["sx"] / n
+        return rate, math.sqrt(rate * (1 - rate))
+    if metric.family == "mean":
+        s = MeanStats(n, b["sx"], b["sxx"])
+        return s.mean, math.sqrt(s.variance)
+    r = RatioStats(
+        n=n, sum_y=b["sx"], sum_x=b["sy"], sum_y2=b["sxx"], sum_x2=b["syy"], sum_xy=b["sxy"]
+    )
+    mean, var = ratio_moments(r)
+    return mean, math.sqrt(var * n)
+
+
+def plan_experiment(
+    store: Store,
+    primary_metric: str,
+    mde: float,
+    *,
+    mde_relative: bool = False,
+    split: Sequence[float] = (0.5, 0.5),
+    alpha: float = 0.05,
+    power: float = 0.8,
+    simulations: int = 400,
+    seed: int = 0,
+) -> PlanEstimate:
+    """Sample size per arm, expected duration and assurance for detecting `mde`.
+
+    mde is in the metric's units (0.03 = 3 points of FCR) or, with mde_relative, a fraction
+    of the baseline (0.05 = 5 %). Its sign is ignored: the improvement is taken in the
+    metric's good direction.
+    """
+    from experiments.stats import sample_size_binary, sample_size_mean
+
+    metric = get_metric(primary_metric)
+    if not (mde > 0 and math.isfinite(mde)):
+        raise PlanningError(f"the MDE must be a positive number, got {mde!r}")
+    if len(split) < 2 or any(s <= 0 for s in split):
+        raise PlanningError(f"split {list(split)} must have at least two positive shares")
+    b = baseline_stats(store, metric, LOOKBACK_DAYS)
+    base, sd = _baseline(metric, b)
+    if mde_relative:
+        if base == 0:
+            raise PlanningError(
+                f"{metric.name} is 0 over the lookback: a relative MDE is undefined"
+            )
+        abs_mde = abs(base) * mde
+    else:
+        abs_mde = mde
+    rel = abs_mde / abs(base) if base else math.nan
+    signed = -abs_mde if metric.lower_is_better else abs_mde
+    notes: list[str] = []
+    if metric.family == "binary":
+        if not 0 < base < 1:
+            raise PlanningError(f"{metric.name} baseline is {base:.3g}: no variation to detect")
+        n_per_arm = sample_size_binary(base, signed / base, alpha=alpha, power=power)
+    else:
+        if not sd > 0:
+            raise PlanningError(f"{metric.name} has no variation across units in the lookback")
+        n_per_arm = sample_size_mean(sd, abs_mde, alpha=alpha, power=power)
+    share = [s / sum(split) for s in split]
+    n_total = math.ceil(n_per_arm / min(share))
+    traffic = eligible_units_per_day(store, metric, LOOKBACK_DAYS)
+    per_day = traffic["per_day"]
+    days = n_total / per_day if per_day > 0 else math.inf
+    if metric.family in ("ratio", "nps"):
+        notes.append(
+            "units are customers; the spread per customer is the delta-method spread of the "
+            "ratio over the last four weeks"
+        )
+    assurance, se = _assurance(metric, base, sd, signed, n_per_arm, simulations, seed)
+    return PlanEstimate(
+        metric=metric.name,
+        label=metric.display_label,
+        family=metric.family,
+        lower_is_better=metric.lower_is_better,
+        baseline=base,
+        unit_sd=sd,
+        mde=abs_mde,
+        mde_relative=rel,
+        n_per_arm=int(n_per_arm),
+        n_total=int(n_total),
+        eligible_per_day=per_day,
+        expected_days=days,
+        assurance=assurance,
+        assurance_se=se,
+        lookback=traffic | {"baseline_units": b["n"]},
+        notes=tuple(notes),
+    )
+
+
+def _assurance(
+    metric: ExperimentMetric,
+    base: float,
+    sd: float,
+    signed_mde: float,
+    n: int,
+    simulations: int,
+    seed: int,
+) -> tuple[float, float]:
+    from experiments.stats import SHIP, MeanStats, analyze_mean, assurance_binary, decide
+
+    if metric.family == "binary":
+        r = assurance_binary(
+            base,
+            signed_mde / base,
+            n,
+            lower_is_better=metric.lower_is_better,
+            simulations=simulations,
+            seed=seed,
+        )
+        return r.prob_ship, r.std_error
+    # Each arm's sufficient statistics at n units: the mean is normal (CLT at planning sizes)
+    # and (n−1)s²/σ² is chi-square; the engine analyses them and decide() applies its rule.
+    rng = np.random.default_rng(seed)
+    ships = 0
+    for _ in range(simulations):
+        arms = []
+        for mu in (base, base + signed_mde):
+            mean = rng.normal(mu, sd / math.sqrt(n))
+            var = sd * sd * rng.chisquare(n - 1) / (n - 1)
+            arms.append(MeanStats(n, mean * n, var * (n - 1) + n * mean * mean))
+        res = analyze_mean(
+            arms[0], arms[1], lower_is_better=metric.lower_is_better, intervals=False
+        )
+        ships += decide(res).action == SHIP
+    p = ships / simulations
+    return p, math.sqrt(p * (1 - p) / simulations)

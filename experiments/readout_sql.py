@@ -1,0 +1,420 @@
+"""SQL that turns an experiment's assignments and outcomes into sufficient statistics.
+
+Only aggregates leave the database: per variant (and per assignment day, per segment) the
+unit count and, for each metric, the sums, sums of squares and cross-products the engine
+needs, plus the same for the pre-assignment value of the metric (CUPED covariate).
+
+Each unit's outcomes are the events observed at or after its own `assigned_at` and before
+the end of the experiment window; its pre-period is the PRE_PERIOD_DAYS before assignment.
+The SQL is portable (explicit GROUP BY lists, CASE inside aggregates, GROUPING SETS,
+window functions) so that it transpiles to Spark SQL with sqlglot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from experiments.metrics import PRE_PERIOD_DAYS, ExperimentMetric
+from metrics.store import Store
+
+SEGMENT_DIMS: tuple[str, ...] = ("channel", "segment", "age_band")
+# Time column of each event source.
+_TIME = {"contacts": "opened_at", "surveys": "answered_at"}
+_ALIAS = {"contacts": "c", "surveys": "s"}
+
+# The far past and far future stand in for an open window, so the SQL has one shape.
+OPEN_START = datetime(1900, 1, 1)
+OPEN_END = datetime(9999, 1, 1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The experiment's window: units assigned and outcomes observed in [start, end)."""
+
+    start: datetime = OPEN_START
+    end: datetime = OPEN_END
+
+    @classmethod
+    def from_dates(cls, start: date | None, end: date | None) -> Window:
+        # end_date is the last day of the experiment, so the window ends the day after.
+        return cls(
+            datetime.combine(start, datetime.min.time()) if start else OPEN_START,
+            datetime.combine(end + timedelta(days=1), datetime.min.time()) if end else OPEN_END,
+        )
+
+
+def columns(metric: ExperimentMetric, *, cuped: bool = True) -> list[str]:
+    """Names of the per-group aggregate columns the readout query returns for `metric`."""
+    m = metric.name
+    if metric.family == "nps":
+        return [f"{m}__promoters", f"{m}__passives", f"{m}__detractors"]
+    if metric.family == "ratio":
+        cols = [f"{m}__sx", f"{m}__sy", f"{m}__sxx", f"{m}__syy", f"{m}__sxy"]
+        if cuped and metric.cuped:
+            cols += [
+                f"{m}__spx",
+                f"{m}__spy",
+                f"{m}__spxpx",
+                f"{m}__spypy",
+                f"{m}__spxpy",
+                f"{m}__sxpx",
+                f"{m}__sxpy",
+                f"{m}__sypx",
+                f"{m}__sypy",
+            ]
+        return cols
+    cols = [f"{m}__sx", f"{m}__sxx"]
+    if cuped and metric.cuped:
+        cols += [f"{m}__spx", f"{m}__spxpx", f"{m}__sxpx"]
+    return cols
+
+
+def _event_sums(metric: ExperimentMetric, alias: str, time_col: str) -> list[str]:
+    """Per-unit sums over the unit's events: post-assignment (and pre-period) values."""
+    m, t = metric.name, f"{alias}.{time_col}"
+    post = f"{t} >= a.assigned_at AND ({metric.where})"
+    pre = f"{t} < a.assigned_at AND ({metric.where})"
+    num, den = f"COALESCE({metric.numerator}, 0)", f"COALESCE({metric.denominator}, 0)"
+    if metric.family == "nps":
+        return [
+            f"SUM(CASE WHEN {post} AND {metric.numerator} >= 9 THEN 1 ELSE 0 END) AS {m}__p",
+            f"SUM(CASE WHEN {post} AND {metric.numerator} BETWEEN 7 AND 8 THEN 1 ELSE 0 END) "
+            f"AS {m}__pa",
+            f"SUM(CASE WHEN {post} AND {metric.numerator} <= 6 THEN 1 ELSE 0 END) AS {m}__d",
+        ]
+    out = [f"SUM(CASE WHEN {post} THEN {num} ELSE 0 END) AS {m}__x"]
+    if metric.family == "ratio":
+        out.append(f"SUM(CASE WHEN {post} THEN {den} ELSE 0 END) AS {m}__y")
+    if metric.cuped:
+        out.append(f"SUM(CASE WHEN {pre} THEN {num} ELSE 0 END) AS {m}__px")
+        if metric.family == "ratio":
+            out.append(f"SUM(CASE WHEN {pre} THEN {den} ELSE 0 END) AS {m}__py")
+    return out
+
+
+def _unit_columns(metric: ExperimentMetric, src: str) -> list[str]:
+    m = metric.name
+    if metric.family == "nps":
+        return [f"COALESCE({src}.{m}__{k}, 0) AS {m}__{k}" for k in ("p", "pa", "d")]
+    keys = ["x", "y"] if metric.family == "ratio" else ["x"]
+    if metric.cuped:
+        keys += ["px", "py"] if metric.family == "ratio" else ["px"]
+    return [f"COALESCE({src}.{m}__{k}, 0) AS {m}__{k}" for k in keys]
+
+
+def _aggregates(metric: ExperimentMetric, *, cuped: bool) -> list[str]:
+    m = metric.name
+    if metric.family == "nps":
+        return [
+            f"SUM({m}__p) AS {m}__promoters",
+            f"SUM({m}__pa) AS {m}__passives",
+            f"SUM({m}__d) AS {m}__detractors",
+        ]
+    out = [f"SUM({m}__x) AS {m}__sx"]
+    if metric.family == "ratio":
+        out += [
+            f"SUM({m}__y) AS {m}__sy",
+            f"SUM({m}__x * {m}__x) AS {m}__sxx",
+            f"SUM({m}__y * {m}__y) AS {m}__syy",
+            f"SUM({m}__x * {m}__y) AS {m}__sxy",
+        ]
+        if cuped and metric.cuped:
+            out += [
+                f"SUM({m}__px) AS {m}__spx",
+                f"SUM({m}__py) AS {m}__spy",
+                f"SUM({m}__px * {m}__px) AS {m}__spxpx",
+                f"SUM({m}__py * {m}__py) AS {m}__spypy",
+                f"SUM({m}__px * {m}__py) AS {m}__spxpy",
+                f"SUM({m}__x * {m}__px) AS {m}__sxpx",
+                f"SUM({m}__x * {m}__py) AS {m}__sxpy",
+                f"SUM({m}__y * {m}__px) AS {m}__sypx",
+                f"SUM({m}__y * {m}__py) AS {m}__sypy",
+            ]
+        return out
+    out.append(f"SUM({m}__x * {m}__x) AS {m}__sxx")
+    if cuped and metric.cuped:
+        out += [
+            f"SUM({m}__px) AS {m}__spx",
+            f"SUM({m}__px * {m}__px) AS {m}__spxpx",
+            f"SUM({m}__x * {m}__px) AS {m}__sxpx",
+        ]
+    return out
+
+
+def _grouping(by_day: bool, segments: Sequence[str]) -> tuple[str, str]:
+    """SELECT list of the group columns and the GROUP BY clause.
+
+    Per day without segments is a plain GROUP BY variant, day: the per-arm totals are the
+    sums of the days (sums are additive), added in `query_stats`, which is cheaper than a
+    second grouping set over every unit.
+    """
+    if by_day and not segments:
+        select = "'day' AS grouping, variant, assigned_day AS day, CAST(NULL AS VARCHAR) AS level"
+        return select, "GROUP BY variant, assigned_day"
+    sets = ["(variant)"]
+    if by_day:
+        sets.append("(variant, assigned_day)")
+    sets += [f"(variant, seg_{d})" for d in segments]
+    group_cols = ["assigned_day"] if by_day else []
+    group_cols += [f"seg_{d}" for d in segments]
+    grouping = "'all'"
+    for col in reversed(group_cols):
+        label = "day" if col == "assigned_day" else col.removeprefix("seg_")
+        grouping = f"CASE WHEN GROUPING({col}) = 0 THEN '{label}' ELSE {grouping} END"
+    level = "NULL"
+    for col in reversed([f"seg_{d}" for d in segments]):
+        level = f"CASE WHEN GROUPING({col}) = 0 THEN {col} ELSE {level} END"
+    day = "assigned_day" if by_day else "CAST(NULL AS DATE)"
+    select = f"{grouping} AS grouping, variant, {day} AS day, CAST({level} AS VARCHAR) AS level"
+    return select, "GROUP BY GROUPING SETS (" + ", ".join(sets) + ")"
+
+
+def _units_cte(segments: Sequence[str]) -> list[str]:
+    """The assigned units with their assignment day and (if asked) segment attributes."""
+    seg_cols, joins, ctes = [], [], []
+    dims_from_customers = [d for d in segments if d != "channel"]
+    if dims_from_customers:
+        joins.append("LEFT JOIN customers k ON k.customer_id = x.unit_id")
+        seg_cols += [f"COALESCE(k.{d}, 'unknown') AS seg_{d}" for d in dims_from_customers]
+    if "channel" in segments:
+        # The unit's most used channel before assignment: a pre-treatment attribute, so the
+        # treatment cannot move a unit between segments.
+        ctes.append(
+            "ch_n AS (SELECT x.unit_id, c.channel, COUNT(*) AS k FROM x "
+            "JOIN contacts c ON c.customer_id = x.unit_id "
+            f"WHERE c.opened_at < x.assigned_at AND c.opened_at >= x.assigned_at - INTERVAL "
+            f"{PRE_PERIOD_DAYS} DAY GROUP BY x.unit_id, c.channel)"
+        )
+        ctes.append(
+            "ch AS (SELECT unit_id, channel FROM (SELECT unit_id, channel, ROW_NUMBER() OVER "
+            "(PARTITION BY unit_id ORDER BY k DESC, channel) AS r FROM ch_n) ranked "
+            "WHERE r = 1)"
+        )
+        joins.append("LEFT JOIN ch ON ch.unit_id = x.unit_id")
+        seg_cols.append("COALESCE(ch.channel, 'no prior contact') AS seg_channel")
+    base = (
+        "x AS (SELECT unit_id, variant, assigned_at, CAST(assigned_at AS DATE) AS assigned_day "
+        "FROM assignments WHERE experiment_id = $experiment_id "
+        "AND assigned_at >= $window_start AND assigned_at < $window_end)"
+    )
+    a = (
+        "a AS (SELECT x.*"
+        + "".join(f", {c}" for c in seg_cols)
+        + " FROM x "
+        + " ".join(joins)
+        + ")"
+    )
+    return [base, *ctes, a]
+
+
+def readout_statements(
+    metrics: Sequence[ExperimentMetric],
+    *,
+    by_day: bool = True,
+    segments: Sequence[str] = (),
+    cuped: bool = True,
+) -> list[str]:
+    """The readout as a few aggregate queries: one over the units, one per event source.
+
+    A unit without events adds nothing to any sum, so each source is aggregated on its own
+    (events -> per unit -> per group) and never joined back to all units; only the unit
+    count n comes from the units query. Parameters: $experiment_id, $window_start,
+    $window_end (timestamps, end exclusive). Every result has the columns grouping ("all",
+    "day" or a segment dimension), variant, day, level; the units query adds n and the
+    customer-level metrics' sums, each source query its metrics' `columns()`.
+    """
+    unknown = [d for d in segments if d not in SEGMENT_DIMS]
+    if unknown:
+        raise ValueError(f"unknown segment dimension(s) {unknown}; expected {SEGMENT_DIMS}")
+    select, group_by = _grouping(by_day, segments)
+    units = _units_cte(segments)
+    seg_names = [f"seg_{d}" for d in segments]
+    # One group per unit; its variant, day and segments ride along (functionally dependent).
+    carried = ["a.variant", "a.assigned_day"] + [f"a.{c}" for c in seg_names]
+    unit_cols_sql = ", ".join(f"ANY_VALUE({c}) AS {c.removeprefix('a.')}" for c in carried)
+
+    churn = [m for m in metrics if m.source == "customers"]
+    unit_cols = []
+    for m in churn:
+        horizon = f"a.assigned_at + INTERVAL {m.horizon_days or 36500} DAY"
+        unit_cols.append(
+            f"CASE WHEN k2.churned_at >= a.assigned_day AND k2.churned_at < {horizon} "
+            f"AND k2.churned_at < $window_end THEN 1.0 ELSE 0.0 END AS {m.name}__x"
+        )
+    join = " LEFT JOIN customers k2 ON k2.customer_id = a.unit_id" if churn else ""
+    statements = [
+        "WITH " + ",\n".join(units) + ",\n"
+        f"u AS (SELECT a.*{''.join(f', {c}' for c in unit_cols)} FROM a{join})\n"
+        f"SELECT {select}, COUNT(*) AS n"
+        + "".join(f", {agg}" for m in churn for agg in _aggregates(m, cuped=cuped))
+        + f"\nFROM u {group_by}"
+    ]
+    for source in ("contacts", "surveys"):
+        ms = [m for m in metrics if m.source == source]
+        if not ms:
+            continue
+        alias, time_col = _ALIAS[source], _TIME[source]
+        sums = [s for m in ms for s in _event_sums(m, alias, time_col)]
+        pre = any(m.cuped for m in ms)
+        lower = f"a.assigned_at - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "a.assigned_at"
+        # A constant bound as well, so the scan skips events far outside the window.
+        const_lower = f"$window_start - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "$window_start"
+        table = source
+        if any(m.needs_previous for m in ms):
+            # The previous contact on the same issue, over all of the units' contacts (a
+            # repeat of a pre-assignment contact still counts as a repeat).
+            table = (
+                "(SELECT cc.*, LAG(cc.opened_at) OVER (PARTITION BY cc.customer_id, "
+                "cc.issue_type ORDER BY cc.opened_at) AS prev_same_issue_at FROM contacts cc "
+                "WHERE cc.customer_id IN (SELECT unit_id FROM a))"
+            )
+        statements.append(
+            "WITH " + ",\n".join(units) + ",\n"
+            f"u AS (SELECT a.unit_id, {unit_cols_sql}, {', '.join(sums)} FROM a "
+            f"JOIN {table} {alias} ON {alias}.customer_id = a.unit_id "
+            f"WHERE {alias}.{time_col} >= {const_lower} AND {alias}.{time_col} < $window_end "
+            f"AND {alias}.{time_col} >= {lower} GROUP BY a.unit_id)\n"
+            f"SELECT {select}, "
+            + ", ".join(agg for m in ms for agg in _aggregates(m, cuped=cuped))
+            + f"\nFROM u {group_by}"
+        )
+    return statements
+
+
+def readout_sql(
+    metrics: Sequence[ExperimentMetric],
+    *,
+    by_day: bool = True,
+    segments: Sequence[str] = (),
+    cuped: bool = True,
+) -> str:
+    """All readout statements as one script (for review and the Spark transpile test)."""
+    return ";\n".join(readout_statements(metrics, by_day=by_day, segments=segments, cuped=cuped))
+
+
+def query_stats(
+    store: Store,
+    experiment_id: str,
+    metrics: Sequence[ExperimentMetric],
+    window: Window,
+    *,
+    by_day: bool = True,
+    segments: Sequence[str] = (),
+    cuped: bool = True,
+) -> pl.DataFrame:
+    """Run the readout query; one row per (grouping, variant, day/level) with its aggregates."""
+    statements = readout_statements(metrics, by_day=by_day, segments=segments, cuped=cuped)
+    params = {
+        "experiment_id": experiment_id,
+        "window_start": window.start,
+        "window_end": window.end,
+    }
+    cur = store.cursor()
+    keys = ["grouping", "variant", "day", "level"]
+    frames = [cur.sql(sql, params=params).pl() for sql in statements]
+    df = frames[0]
+    for part in frames[1:]:
+        # Groups with no events are missing from a source's result: they add zeros.
+        df = df.join(part, on=keys, how="left", nulls_equal=True)
+    value_cols = [c for c in df.columns if "__" in c]
+    df = df.with_columns([pl.col(c).cast(pl.Float64).fill_null(0.0) for c in value_cols])
+    if by_day and not segments:
+        totals = (
+            df.group_by("variant")
+            .agg(pl.col(["n", *value_cols]).sum())
+            .with_columns(
+                grouping=pl.lit("all"), day=pl.lit(None, pl.Date), level=pl.lit(None, pl.String)
+            )
+            .select(df.columns)
+            .with_columns(pl.col("n").cast(df.schema["n"]))
+        )
+        df = pl.concat([totals, df])
+    return df
+
+
+def eligible_units_per_day(store: Store, metric: ExperimentMetric, days: int = 28) -> dict:
+    """Customers with an event the metric counts, per day, over the last `days` of data.
+
+    Returns {"units": distinct customers, "days": days, "per_day": units / days,
+    "from": first day, "to": last day}. The window ends at the source's latest event, so a
+    store of historical data plans against its own traffic, not today's empty calendar.
+    """
+    source = metric.source if metric.source != "customers" else "contacts"
+    time_col = _TIME[source]
+    where = metric.where if metric.source == source else "TRUE"
+    cur = store.cursor()
+    last = cur.execute(f"SELECT max({time_col}) FROM {source}").fetchall()[0][0]
+    if last is None:
+        return {"units": 0, "days": days, "per_day": 0.0, "from": None, "to": None}
+    start = last - timedelta(days=days)
+    units = cur.execute(
+        f"SELECT COUNT(DISTINCT customer_id) FROM {source} "
+        f"WHERE {time_col} > ? AND {time_col} <= ? AND ({where})",
+        [start, last],
+    ).fetchall()[0][0]
+    return {
+        "units": int(units),
+        "days": days,
+        "per_day": units / days,
+        "from": start.date(),
+        "to": last.date(),
+    }
+
+
+def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> dict[str, float]:
+    """Unit-level sums of `metric` over the last `days` of data (for planning baselines).
+
+    Keys: n (customers with an event), sx, sy, sxx, syy, sxy for ratio/mean/binary metrics,
+    or promoters/passives/detractors for NPS.
+    """
+    source = metric.source if metric.source != "customers" else "contacts"
+    time_col = _TIME[source]
+    cur = store.cursor()
+    last = cur.execute(f"SELECT max({time_col}) FROM {source}").fetchall()[0][0]
+    if last is None:
+        return {"n": 0.0}
+    start = last - timedelta(days=days)
+    if metric.source == "customers":
+        # Churn baseline: share of customers active at the start who churned within the horizon.
+        horizon = metric.horizon_days or 30
+        row = cur.execute(
+            "SELECT COUNT(*), SUM(CASE WHEN churned_at < CAST(? AS DATE) + INTERVAL "
+            f"{horizon} DAY THEN 1 ELSE 0 END) FROM customers "
+            "WHERE signup_date <= CAST(? AS DATE) AND (churned_at IS NULL OR churned_at >= "
+            "CAST(? AS DATE))",
+            [
+                start - timedelta(days=horizon),
+                start - timedelta(days=horizon),
+                start - timedelta(days=horizon),
+            ],
+        ).fetchall()[0]
+        n, x = float(row[0] or 0), float(row[1] or 0)
+        return {"n": n, "sx": x, "sxx": x}
+    num, den = f"COALESCE({metric.numerator}, 0)", f"COALESCE({metric.denominator}, 0)"
+    if metric.needs_previous:
+        source = (
+            "(SELECT *, LAG(opened_at) OVER (PARTITION BY customer_id, issue_type ORDER BY "
+            "opened_at) AS prev_same_issue_at FROM contacts) AS contacts_prev"
+        )
+    if metric.family == "nps":
+        row = cur.execute(
+            f"SELECT SUM(CASE WHEN nps >= 9 THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN nps BETWEEN 7 AND 8 THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) FROM {source} "
+            f"WHERE {time_col} > ? AND {time_col} <= ? AND ({metric.where})",
+            [start, last],
+        ).fetchall()[0]
+        p, pa, d = (float(v or 0) for v in row)
+        return {"n": p + pa + d, "promoters": p, "passives": pa, "detractors": d}
+    row = cur.execute(
+        f"SELECT COUNT(*), SUM(x), SUM(y), SUM(x * x), SUM(y * y), SUM(x * y) FROM ("
+        f"SELECT customer_id, SUM({num}) AS x, SUM({den}) AS y FROM {source} "
+        f"WHERE {time_col} > ? AND {time_col} <= ? AND ({metric.where}) GROUP BY customer_id) t",
+        [start, last],
+    ).fetchall()[0]
+    keys = ("n", "sx", "sy", "sxx", "syy", "sxy")
+    return {k: float(v or 0) for k, v in zip(keys, row, strict=True)}

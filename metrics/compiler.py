@@ -1,0 +1,485 @@
+"""The one place that writes KPI SQL: a normalised request -> one query per source.
+
+The SQL is DuckDB-flavoured but portable: explicit GROUP BY lists, CASE inside aggregates
+(no FILTER), quantiles through `quantile_sql`, a self-join (not a window) for repeat contacts,
+named parameters ($name) for every value that is not catalogue text. `to_dialect` moves a
+query to another engine through sqlglot (Spark is checked by the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+import sqlglot
+from sqlglot import exp
+
+from metrics.catalogue import CATALOGUE, CUSTOMER_DIMS, GRAINS, SATISFACTION_BANDS, SOURCES, Kpi
+from metrics.settings import KpiSettings
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """One SQL statement computing the sufficient statistics of `kpis` per group.
+
+    Output columns: `dims` (in order), `period` when grain is set, then per KPI
+    `<kpi>__n` plus `<kpi>__x` (ratio/mix/churn successes), `<kpi>__mean`/`<kpi>__sd`
+    (means), `<kpi>__v` (quantiles) or `<kpi>__p`/`<kpi>__d` (NPS promoters/detractors).
+    """
+
+    source: str
+    kpis: tuple[str, ...]
+    dims: tuple[str, ...]
+    grain: str | None
+    sql: str
+    params: dict[str, Any]
+    sets: tuple[tuple[str, ...], ...] = ((),)  # the dims of each grouping set
+    windows: tuple[tuple[date | None, date | None], ...] = ((None, None),)
+
+
+def quantile_sql(expr: str, q: float) -> str:
+    """The one quantile helper: continuous (interpolated) quantile of expr."""
+    return f"QUANTILE_CONT({expr}, {float(q)!r})"
+
+
+def to_dialect(sql: str, dialect: str, pretty: bool = True, strict: bool = False) -> str:
+    """Transpile compiled DuckDB SQL to another engine's dialect (e.g. "spark").
+
+    strict: raise instead of warning when the target dialect lacks a construct.
+    """
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if dialect == "spark":
+        # Spark's exact interpolated quantile is percentile(x, q).
+        tree = tree.transform(
+            lambda n: (
+                exp.Anonymous(this="PERCENTILE", expressions=[n.this, n.expression])
+                if isinstance(n, exp.PercentileCont) and n.expression is not None
+                else n
+            )
+        )
+    level = sqlglot.ErrorLevel.RAISE if strict else sqlglot.ErrorLevel.WARN
+    return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=level)
+
+
+_CUSTOMER_COLS = CUSTOMER_DIMS
+_BAND_CASE = (
+    "CASE s.csat "
+    + " ".join(f"WHEN {i} THEN '{band}'" for i, band in enumerate(SATISFACTION_BANDS, start=1))
+    + " END"
+)
+
+
+def _uses(texts: list[str], name: str) -> bool:
+    return any(name in t for t in texts)
+
+
+def _contacts_base(
+    needed: set[str],
+    texts: list[str],
+    params: dict[str, Any],
+    settings: KpiSettings,
+    date_from: date | None,
+    date_to: date | None,
+) -> str:
+    cols = [
+        "c.contact_id",
+        "c.customer_id",
+        "c.channel",
+        "c.issue_type",
+        "c.team",
+        "c.opened_at",
+        "c.wait_s",
+        "c.first_response_s",
+        "c.handle_s",
+        "c.abandoned",
+        "c.bot_handled",
+        "c.escalated",
+        "c.resolved",
+        "c.resolved_at",
+        "c.first_contact_resolved",
+    ]
+    joins = ""
+    if needed & set(_CUSTOMER_COLS):
+        cols += [f"cu.{d}" for d in _CUSTOMER_COLS]
+        joins += " LEFT JOIN customers AS cu ON cu.customer_id = c.customer_id"
+    ctes = ""
+    if _uses(texts, "repeat_after") or _uses(texts, "repeat_before"):
+        ctes = _repeats_cte(params, settings, date_from, date_to) + ", "
+        cols += [
+            "COALESCE(rep.after_n, 0) > 0 AS repeat_after",
+            "COALESCE(rep.before_n, 0) > 0 AS repeat_before",
+        ]
+        joins += " LEFT JOIN rep ON rep.contact_id = c.contact_id"
+    return f"{ctes}base AS (SELECT {', '.join(cols)} FROM contacts AS c{joins})"
+
+
+def _repeats_cte(
+    params: dict[str, Any], settings: KpiSettings, date_from: date | None, date_to: date | None
+) -> str:
+    """Per contact: how many other contacts by the same customer on the same issue type fall
+    within N days after / before it (ends included).
+
+    Looked up in ALL contacts, so a repeat just after the period's end still cancels FCR; only
+    contacts within N days (+1 for safety) of the period are read for it. Contacts without a
+    customer or an issue type have no "same customer, same issue".
+    """
+    params["fcr_window_s"] = float(settings.fcr_window_days) * 86400.0
+    margin = timedelta(days=float(settings.fcr_window_days) + 1.0)
+    where = []
+    if date_from is not None:
+        params["date_from"] = datetime.combine(date_from, datetime.min.time())
+        params["win_from"] = params["date_from"] - margin
+        where += ["c.opened_at >= $date_from", "r.opened_at >= $win_from"]
+    if date_to is not None:
+        params["date_to"] = datetime.combine(date_to, datetime.min.time())
+        params["win_to"] = params["date_to"] + margin
+        where += ["c.opened_at < $date_to", "r.opened_at < $win_to"]
+    return (
+        "rep AS (SELECT c.contact_id, "
+        "SUM(CASE WHEN r.opened_at >= c.opened_at THEN 1 ELSE 0 END) AS after_n, "
+        "SUM(CASE WHEN r.opened_at <= c.opened_at THEN 1 ELSE 0 END) AS before_n "
+        "FROM contacts AS c JOIN contacts AS r ON r.customer_id = c.customer_id "
+        "AND r.issue_type = c.issue_type AND r.contact_id <> c.contact_id "
+        "AND ABS(EPOCH(r.opened_at) - EPOCH(c.opened_at)) <= $fcr_window_s"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " GROUP BY c.contact_id)"
+    )
+
+
+def _surveys_base(needed: set[str], texts: list[str]) -> str:
+    cols = ["s.response_id", "s.answered_at", "s.nps", "s.csat", "s.ces"]
+    joins = ""
+    need_customer = bool(needed & set(_CUSTOMER_COLS)) or _uses(texts, "churned_at")
+    need_contact = need_customer or bool(needed & {"channel", "issue_type", "team"})
+    if need_contact:
+        cols += ["c.channel", "c.issue_type", "c.team"]
+        joins += " LEFT JOIN contacts AS c ON c.contact_id = s.contact_id"
+    if need_customer:
+        cols += [f"cu.{d}" for d in _CUSTOMER_COLS] + ["cu.churned_at"]
+        # The survey's own customer, else the linked contact's.
+        joins += (
+            " LEFT JOIN customers AS cu ON cu.customer_id = COALESCE(s.customer_id, c.customer_id)"
+        )
+    if "satisfaction_band" in needed:
+        cols.append(f"{_BAND_CASE} AS satisfaction_band")
+    if _uses(texts, "followed_90d"):
+        cols.append(
+            "CAST(s.answered_at AS DATE) + INTERVAL 90 DAY <= "
+            "(SELECT CAST(MAX(answered_at) AS DATE) FROM surveys) AS followed_90d"
+        )
+    return f"SELECT {', '.join(cols)} FROM surveys AS s{joins}"
+
+
+def _month_start(d: date) -> date:
+    return date(d.year, d.month, 1)
+
+
+def _customer_months(params: dict[str, Any], date_from: date | None, date_to: date | None) -> str:
+    """Months overlapping [date_from, date_to), and each customer active at a month's start."""
+    params["m_from"] = _month_start(date_from) if date_from else None
+    params["m_to"] = _month_start(date_to - timedelta(days=1)) if date_to else None
+    months = (
+        "SELECT CAST(g.m AS DATE) AS month_start FROM generate_series("
+        "CAST(COALESCE(CAST($m_from AS DATE), (SELECT CAST(DATE_TRUNC('month', MIN(signup_date)) "
+        "+ INTERVAL 1 MONTH AS DATE) FROM customers)) AS TIMESTAMP), "
+        "CAST(COALESCE(CAST($m_to AS DATE), (SELECT CAST(DATE_TRUNC('month', "
+        "MAX(GREATEST(signup_date, COALESCE(churned_at, signup_date)))) AS DATE) FROM customers)) "
+        "AS TIMESTAMP), INTERVAL 1 MONTH) AS g(m)"
+    )
+    cols = ", ".join(f"cu.{d}" for d in _CUSTOMER_COLS)
+    # Active at the start: signed up before the month's first day and not churned before it.
+    return (
+        f"months AS ({months}), base AS (SELECT mo.month_start, {cols}, "
+        "CASE WHEN cu.churned_at < CAST(mo.month_start + INTERVAL 1 MONTH AS DATE) "
+        "THEN 1 ELSE 0 END AS lost "
+        "FROM months AS mo JOIN customers AS cu ON cu.signup_date < mo.month_start "
+        "AND (cu.churned_at IS NULL OR cu.churned_at >= mo.month_start))"
+    )
+
+
+def _aggregates(kpi: Kpi, partition: list[str]) -> list[str]:
+    m = kpi.measure
+    k = kpi.name
+    den = m.denominator
+    one = f"CASE WHEN ({den}) THEN 1 ELSE 0 END"
+    if m.aggregation == "ratio":
+        return [
+            f"SUM({one}) AS {k}__n",
+            f"SUM(CASE WHEN ({den}) AND ({m.numerator}) THEN 1 ELSE 0 END) AS {k}__x",
+        ]
+    if m.aggregation == "nps":
+        return [
+            f"SUM({one}) AS {k}__n",
+            f"SUM(CASE WHEN ({den}) AND {m.expr} >= 9 THEN 1 ELSE 0 END) AS {k}__p",
+            f"SUM(CASE WHEN ({den}) AND {m.expr} <= 6 THEN 1 ELSE 0 END) AS {k}__d",
+        ]
+    value = f"CASE WHEN ({den}) THEN {m.expr} END"
+    if m.aggregation == "mean":
+        return [
+            f"COUNT({value}) AS {k}__n",
+            f"AVG({value}) AS {k}__mean",
+            f"STDDEV_SAMP({value}) AS {k}__sd",
+        ]
+    if m.aggregation == "quantile":
+        return [f"COUNT({value}) AS {k}__n", f"{quantile_sql(value, m.q)} AS {k}__v"]
+    if m.aggregation == "mix":
+        over = f"PARTITION BY {', '.join(partition)}" if partition else ""
+        return [f"SUM({one}) AS {k}__x", f"SUM(SUM({one})) OVER ({over}) AS {k}__n"]
+    if m.aggregation == "monthly_churn":
+        return [f"COUNT(*) AS {k}__n", f"SUM(lost) AS {k}__x"]
+    raise AssertionError(f"unhandled aggregation {m.aggregation}")  # catalogue validated
+
+
+Window = tuple[date | None, date | None]
+
+
+def compile_group(
+    kpis: tuple[str, ...],
+    by: tuple[str, ...],
+    grain: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+    settings: KpiSettings,
+) -> CompiledQuery:
+    """SQL for KPIs sharing one source, for one breakdown and one window."""
+    return compile_merged(
+        kpis, (_full_set(kpis, by),), grain, ((date_from, date_to),), filters, settings
+    )
+
+
+def _full_set(kpis: tuple[str, ...], by: tuple[str, ...]) -> tuple[str, ...]:
+    """`by` plus the implicit dimensions of `kpis` (channel_mix -> channel, ...)."""
+    extra = [CATALOGUE[k].implicit_dim for k in kpis]
+    return tuple(dict.fromkeys([*by, *[d for d in extra if d]]))
+
+
+def compile_merged(
+    kpis: tuple[str, ...],
+    sets: tuple[tuple[str, ...], ...],
+    grain: str | None,
+    windows: tuple[Window, ...],
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+    settings: KpiSettings,
+) -> CompiledQuery:
+    """One statement for several breakdowns (GROUPING SETS) and disjoint date windows.
+
+    Several requests that share a source, grain and filters are answered by one scan: each
+    row is labelled with its window (`w__`, 0-based, when there is more than one) and each
+    grouping set is recognisable by its GROUPING() flags (`g__<dim>` = 1 when the dimension
+    is rolled up). `sets` are complete (implicit dimensions included). Several windows must
+    all be bounded and disjoint; a mix KPI takes one set.
+    """
+    defs = [CATALOGUE[k] for k in kpis]
+    source = SOURCES[defs[0].source]
+    mix = [d.implicit_dim for d in defs if d.measure.aggregation == "mix"]
+    dims: list[str] = []
+    for s_ in sets:
+        dims += [d for d in s_ if d not in dims]
+    texts = [
+        t for d in defs for t in (d.measure.expr, d.measure.numerator, d.measure.denominator) if t
+    ]
+    needed = set(dims) | {f for f, _ in filters}
+    # Identifiers come only from the catalogue: anything else never reaches the SQL text.
+    unknown = sorted(needed - set(source.dimensions)) + (
+        [f"grain {grain!r}"] if grain is not None and grain not in GRAINS else []
+    )
+    if unknown:
+        raise ValueError(f"not a dimension of {source.name}: {', '.join(unknown)}")
+    params: dict[str, Any] = {}
+    for name, value in settings.sql_params().items():
+        if _uses(texts, f"${name}"):
+            params[name] = value
+    multi = len(windows) > 1
+    if multi and any(a is None or b is None for a, b in windows):
+        raise ValueError("several windows in one query must all be bounded")
+    lo = None if any(a is None for a, _ in windows) else min(a for a, _ in windows)  # type: ignore[type-var]
+    hi = None if any(b is None for _, b in windows) else max(b for _, b in windows)  # type: ignore[type-var]
+
+    where: list[str] = []
+    label: str | None = None
+    if source.name == "customer_months":
+        if multi:
+            raise ValueError("churn months are queried one window at a time")
+        ctes = _customer_months(params, lo, hi)
+    else:
+        if source.name == "contacts":
+            ctes = _contacts_base(needed, texts, params, settings, lo, hi)
+        else:
+            ctes = f"base AS ({_surveys_base(needed, texts)})"
+        t = source.time_column
+        if not multi:
+            if lo is not None:
+                params["date_from"] = datetime.combine(lo, datetime.min.time())
+                where.append(f"{t} >= $date_from")
+            if hi is not None:
+                params["date_to"] = datetime.combine(hi, datetime.min.time())
+                where.append(f"{t} < $date_to")
+        else:
+            conds = []
+            for i, (a, b) in enumerate(windows):
+                params[f"w{i}_from"] = datetime.combine(a, datetime.min.time())  # type: ignore[arg-type]
+                params[f"w{i}_to"] = datetime.combine(b, datetime.min.time())  # type: ignore[arg-type]
+                conds.append(f"{t} >= $w{i}_from AND {t} < $w{i}_to")
+            where.append("(" + " OR ".join(f"({c})" for c in conds) + ")")
+            label = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds)) + " END"
+    for i, (dim, values) in enumerate(filters):
+        names = []
+        for j, v in enumerate(values):
+            params[f"f{i}_{j}"] = v
+            names.append(f"$f{i}_{j}")
+        where.append(f"{dim} IN ({', '.join(names)})")
+
+    head: list[str] = []  # grouping expressions in every set: window label first, period last
+    tail: list[str] = []
+    select: list[str] = []
+    if label is not None:
+        head.append(label)
+        select.append(f"{label} AS w__")
+    period: str | None = None
+    if grain is not None:
+        if source.name == "customer_months":
+            period = "month_start"  # churn is monthly at any grain
+        else:
+            period = f"CAST(DATE_TRUNC('{grain}', {source.time_column}) AS DATE)"
+        tail.append(period)
+    select += dims
+    if period is not None:
+        select.append(f"{period} AS period")
+    if len(sets) > 1:
+        if mix:
+            raise ValueError("a mix KPI takes one grouping set per query")
+        rolled = [d for d in dims if not all(d in s_ for s_ in sets)]
+        select += [f"GROUPING({d}) AS g__{d}" for d in rolled]
+        group_sql = (
+            "GROUPING SETS ("
+            + ", ".join("(" + ", ".join([*head, *s_, *tail]) + ")" for s_ in sets)
+            + ")"
+        )
+    else:
+        group_sql = ", ".join([*head, *sets[0], *tail])
+    # The mix's denominator is the whole group without the implicit dimension.
+    partition = [*head, *[d for d in sets[0] if d not in mix], *tail]
+    for d in defs:
+        select += _aggregates(d, partition)
+    sql = f"WITH {ctes} SELECT {', '.join(select)} FROM base"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if group_sql:
+        n_keys = len(dims) + (label is not None) + (period is not None)
+        sql += " GROUP BY " + group_sql
+        sql += " ORDER BY " + ", ".join(str(i) for i in range(1, n_keys + 1))
+    return CompiledQuery(
+        source.name,
+        tuple(kpis),
+        tuple(dims),
+        grain,
+        sql,
+        params,
+        tuple(tuple(s_) for s_ in sets),
+        tuple(windows),
+    )
+
+
+class RequestLike(Protocol):
+    """What the planner reads from a request (metrics.kpi_query.KpiRequest has these)."""
+
+    kpis: tuple[str, ...]
+    by: tuple[str, ...]
+    grain: str | None
+    date_from: date | None
+    date_to: date | None
+    filters: Any  # tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Use:
+    """Which rows of a planned query answer which KPIs of which request."""
+
+    request: int
+    kpis: tuple[str, ...]
+    set: tuple[str, ...]
+    window: int
+
+
+def plan(
+    requests: Sequence[RequestLike], settings: KpiSettings
+) -> list[tuple[CompiledQuery, list[Use]]]:
+    """The statements answering `requests`, as few as the engine allows.
+
+    KPIs of one source share a statement when the requests agree on grain and filters: their
+    breakdowns (with implicit dimensions) become GROUPING SETS and their date windows, when
+    bounded and disjoint, a window label. Limits: a mix KPI gets one grouping set per
+    statement; churn months are one statement per request.
+    """
+    buckets: dict[tuple, list[tuple[int, tuple[str, ...], tuple[str, ...], Window]]] = {}
+    for i, req in enumerate(requests):
+        groups: dict[tuple[str, bool, str | None], list[str]] = {}
+        for name in req.kpis:
+            k = CATALOGUE[name]
+            is_mix = k.measure.aggregation == "mix"
+            groups.setdefault((k.source, is_mix, k.implicit_dim), []).append(name)
+        for (source, is_mix, _implicit), names in groups.items():
+            key: tuple = (source, is_mix, req.grain, req.filters)
+            if source == "customer_months":
+                key = (*key, i)
+            set_ = _full_set(tuple(names), req.by)
+            buckets.setdefault(key, []).append(
+                (i, tuple(names), set_, (req.date_from, req.date_to))
+            )
+    out: list[tuple[CompiledQuery, list[Use]]] = []
+    for (_source, is_mix, grain, filters, *_), entries in buckets.items():
+        for part in _split(entries, is_mix):
+            kpis = {k for _, names, _, _ in part for k in names}
+            ordered = tuple(k for k in CATALOGUE if k in kpis)
+            windows = tuple(dict.fromkeys(w for _, _, _, w in part))
+            sets = tuple(dict.fromkeys(s_ for _, _, s_, _ in part))
+            q = compile_merged(ordered, sets, grain, windows, filters, settings)
+            uses = [Use(i, names, s_, windows.index(w)) for i, names, s_, w in part]
+            out.append((q, uses))
+    return out
+
+
+def _split(entries: list, is_mix: bool) -> list[list]:
+    """Parts of a bucket that one statement can answer (see compile_merged's limits)."""
+    windows = list(dict.fromkeys(w for *_, w in entries))
+    bounded = all(a is not None and b is not None for a, b in windows)
+    ordered = sorted(windows) if bounded else []  # type: ignore[type-var]
+    disjoint = bounded and all(
+        ordered[j][1] <= ordered[j + 1][0]  # type: ignore[operator]
+        for j in range(len(ordered) - 1)
+    )
+    parts: dict[tuple, list] = {}
+    for e in entries:
+        key: tuple = ()
+        if len(windows) > 1 and not disjoint:
+            key += (e[3],)  # overlapping windows: one statement per window
+        if is_mix:
+            key += (e[2],)  # mix: one statement per grouping set
+        parts.setdefault(key, []).append(e)
+    return list(parts.values())
+
+
+def compile_request(
+    kpis: tuple[str, ...],
+    by: tuple[str, ...],
+    grain: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+    settings: KpiSettings,
+) -> list[CompiledQuery]:
+    """The statements of one request (one per source; see `plan`)."""
+
+    @dataclass(frozen=True)
+    class _Req:
+        kpis: tuple[str, ...]
+        by: tuple[str, ...]
+        grain: str | None
+        date_from: date | None
+        date_to: date | None
+        filters: Any
+
+    return [q for q, _ in plan([_Req(kpis, by, grain, date_from, date_to, filters)], settings)]

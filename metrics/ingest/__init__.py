@@ -1,0 +1,22 @@
+"""Ingest of exported files (CSV/TSV, XLSX, Parquet) into the store's canonical tables."""
+
+# ingest_file is the one way in (`cx ingest` and the Data page); the decisions it makes on
+# zones, duplicates, references and personal data are written down in README.md here.
+from metrics.ingest.errors import IngestError
+from metrics.ingest.load import ingest_file, ingest_history, preview_file, rejected_rows
+from metrics.ingest.mapping import PRESETS, Preset
+from metrics.ingest.readers import DEFAULT_MAX_BYTES
+from metrics.ingest.report import IngestReport, Preview
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "PRESETS",
+    "IngestError",
+    "IngestReport",
+    "Preset",
+    "Preview",
+    "ingest_file",
+    "ingest_history",
+    "preview_file",
+    "rejected_rows",
+]

@@ -1,0 +1,86 @@
+"""What an ingest did (IngestReport) and what it would do (Preview)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+MAX_REASONS = 20
+
+
+@dataclass
+class Preview:
+    """Detected format and mapping plus the first rows in canonical form, before any write."""
+
+    file_name: str
+    table: str
+    format: str  # csv | xlsx | parquet
+    encoding: str | None
+    delimiter: str | None
+    decimal: str
+    header_rows: int
+    timezone: str
+    mapping: list[tuple[str, str]]  # (source column, target)
+    missing_required: list[str]
+    rows: pl.DataFrame  # first 20 rows: row_number, canonical columns, problem
+    rows_read: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    """Counts and reasons of one ingest. rows_read = inserted + updated + unchanged + rejected.
+
+    Row numbers count data rows: 1 is the first row under the header row(s).
+    """
+
+    batch_id: str
+    file_name: str
+    table: str
+    rows_read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    reasons: list[dict[str, Any]]  # first MAX_REASONS: row_number, column, reason
+    pii: dict[str, str]  # source column -> "dropped" | "hashed"
+    extras_columns: list[str]
+    mapping: list[tuple[str, str]]
+    format: str
+    encoding: str | None
+    delimiter: str | None
+    decimal: str
+    timezone: str
+    checksum: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["mapping"] = [{"source": s, "target": t} for s, t in self.mapping]
+        return out
+
+    def to_text(self) -> str:
+        lines = [
+            f"{self.file_name} -> {self.table} (batch {self.batch_id})",
+            f"  read {self.rows_read} rows: {self.inserted} inserted, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.rejected} rejected",
+            f"  format {self.format}"
+            + (f", encoding {self.encoding}" if self.encoding else "")
+            + (f", delimiter {self.delimiter!r}" if self.delimiter else "")
+            + f", decimal {self.decimal!r}, times without offset read as {self.timezone}",
+        ]
+        for col, what in self.pii.items():
+            lines.append(f"  personal data: {col!r} {what}")
+        if self.extras_columns:
+            lines.append(f"  kept in extras: {', '.join(self.extras_columns)}")
+        for w in self.warnings:
+            lines.append(f"  note: {w}")
+        if self.reasons:
+            lines.append("  rejected rows (row 1 = first row under the header):")
+            for r in self.reasons:
+                lines.append(f"    row {r['row_number']}: {r['reason']}")
+            if self.rejected > len(self.reasons):
+                lines.append(f"    ... and {self.rejected - len(self.reasons)} more")
+        return "\n".join(lines)

@@ -1,0 +1,404 @@
+"""Public KPI query API: a request (KPIs × dims × grain × dates × filters) -> a Polars frame.
+
+    query_kpis(store, KpiRequest(kpis=("nps",), by=("channel",), grain="month",
+               date_from=date(2026, 1, 1), date_to=date(2026, 7, 1),
+               filters={"channel": ("phone", "chat")}))
+
+Columns: kpi, value, n, ci_low, ci_high, target, status, small_sample, one column per `by`
+dimension (plus `channel` when channel_mix is asked for and `satisfaction_band` for
+churn_by_satisfaction: those KPIs are always broken down by it), and `period` (date of the
+period start) when grain is set. date_from is inclusive, date_to exclusive, on the event's own
+time (contact opened_at, survey answered_at; churn: calendar months overlapping the range).
+
+Intervals (95 %): Wilson score for shares (csat, fcr, rates, channel_mix, churn); normal for
+means (mean ± 1.96·sd/√n) and for NPS (Var = [(p+d) − (p−d)²]/n); none for quantiles.
+All aggregation runs in DuckDB; Python only turns the per-group sums into values.
+
+query_many(store, [request, ...]) answers several requests with shared scans (GROUPING SETS
+and window labels; see compiler.plan); metrics.periods.overview uses it for the Overview.
+Bad names raise KpiRequestError (a ValueError) listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from metrics.catalogue import (
+    ALL_DIMENSIONS,
+    CATALOGUE,
+    GRAINS,
+    KPI_NAMES,
+    SATISFACTION_BANDS,
+    Kpi,
+    applicable_kpis,
+)
+from metrics.compiler import CompiledQuery, plan
+from metrics.settings import KpiSettings, load_settings
+from metrics.store import Store
+from metrics.targets import (
+    Target,
+    effective_direction,
+    load_targets,
+    near_tolerance,
+    status,
+    target_key,
+)
+
+Z95 = 1.959963984540054
+
+PUBLIC_COLUMNS: tuple[str, ...] = (
+    "kpi",
+    "value",
+    "n",
+    "ci_low",
+    "ci_high",
+    "target",
+    "status",
+    "small_sample",
+)
+
+
+class KpiRequestError(ValueError):
+    """A request naming an unknown KPI, dimension, grain or filter; says what is valid."""
+
+
+Filters = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _normalise_filters(filters: Any) -> Filters:
+    if filters is None:
+        return ()
+    items = filters.items() if isinstance(filters, Mapping) else filters
+    out = []
+    for dim, values in items:
+        vals = (values,) if isinstance(values, str) else tuple(values)
+        if vals:  # an empty selection means "no filter" (the UI's "all")
+            out.append((str(dim), tuple(str(v) for v in vals)))
+    return tuple(sorted(out))
+
+
+def _as_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class KpiRequest:
+    """What to compute. Hashable (filters are stored as a sorted tuple of (dim, values)).
+
+    kpis: names from the catalogue; empty = every KPI that supports `by` and `filters`.
+    by: dimensions to break down by. grain: None, "day", "week" or "month".
+    date_from (inclusive) / date_to (exclusive). filters: {dim: (value, ...)}; an empty
+    value list means no filter on that dimension.
+    """
+
+    kpis: tuple[str, ...] = ()
+    by: tuple[str, ...] = ()
+    grain: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    filters: Filters | Mapping[str, Iterable[str]] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kpis", _as_tuple(self.kpis))
+        object.__setattr__(self, "by", _as_tuple(self.by))
+        object.__setattr__(self, "filters", _normalise_filters(self.filters))
+        problems = self.problems()
+        if problems:
+            raise KpiRequestError("; ".join(problems))
+        if not self.kpis:
+            object.__setattr__(
+                self, "kpis", applicable_kpis(self.by, tuple(d for d, _ in self.filters))
+            )
+
+    @property
+    def filter_map(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.filters)  # type: ignore[arg-type]
+
+    def problems(self) -> list[str]:
+        """Everything wrong with the request, each with the valid choices."""
+        out: list[str] = []
+        unknown = [k for k in self.kpis if k not in CATALOGUE]
+        if unknown:
+            out.append(f"unknown KPI {', '.join(unknown)}; valid KPIs: {', '.join(KPI_NAMES)}")
+        filter_dims = tuple(d for d, _ in self.filters)  # type: ignore[misc]
+        for label, dims in (("dimension", self.by), ("filter dimension", filter_dims)):
+            bad = [d for d in dims if d not in ALL_DIMENSIONS]
+            if bad:
+                out.append(f"unknown {label} {', '.join(bad)}; valid: {', '.join(ALL_DIMENSIONS)}")
+        if len(set(self.by)) != len(self.by):
+            out.append(f"dimension repeated in by: {', '.join(self.by)}")
+        if self.grain is not None and self.grain not in GRAINS:
+            out.append(f"unknown grain {self.grain!r}; valid: {', '.join(GRAINS)}")
+        if self.date_from and self.date_to and self.date_from >= self.date_to:
+            out.append(
+                f"date_from {self.date_from} must be before date_to {self.date_to} (exclusive)"
+            )
+        for k in self.kpis:
+            kpi = CATALOGUE.get(k)
+            if kpi is None:
+                continue
+            bad = [
+                d
+                for d in (*self.by, *filter_dims)
+                if d in ALL_DIMENSIONS and d not in kpi.dimensions
+            ]
+            if bad:
+                out.append(
+                    f"{k} cannot be cut or filtered by {', '.join(dict.fromkeys(bad))} "
+                    f"(allowed: {', '.join(kpi.dimensions)})"
+                )
+        return out
+
+
+def _wilson(x: float, n: int) -> tuple[float, float]:
+    p = x / n
+    z2 = Z95 * Z95
+    denom = 1.0 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    # At x = 0 or x = n the bound is exactly 0 or 1 (not 1e-20 of rounding).
+    lo = 0.0 if x <= 0 else max(0.0, centre - half)
+    hi = 1.0 if x >= n else min(1.0, centre + half)
+    return lo, hi
+
+
+def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
+    """value, n, CI, se and successes of one KPI in one group, from its sufficient statistics."""
+    k = kpi.name
+    agg = kpi.measure.aggregation
+    n = int(row.get(f"{k}__n") or 0)
+    out: dict[str, Any] = {
+        "value": None,
+        "n": n,
+        "ci_low": None,
+        "ci_high": None,
+        "se": None,
+        "x": None,
+    }
+    if n == 0:
+        return out
+    if agg in ("ratio", "mix", "monthly_churn"):
+        x = float(row.get(f"{k}__x") or 0)
+        out["value"] = x / n
+        out["x"] = x
+        out["ci_low"], out["ci_high"] = _wilson(x, n)
+        out["se"] = math.sqrt(out["value"] * (1 - out["value"]) / n)
+    elif agg == "nps":
+        p = float(row[f"{k}__p"] or 0) / n
+        d = float(row[f"{k}__d"] or 0) / n
+        value = 100.0 * (p - d)
+        se = 100.0 * math.sqrt(max(0.0, (p + d) - (p - d) ** 2) / n)
+        out.update(
+            value=value,
+            se=se,
+            ci_low=max(-100.0, value - Z95 * se),
+            ci_high=min(100.0, value + Z95 * se),
+        )
+    elif agg == "mean":
+        mean = float(row[f"{k}__mean"])
+        sd = row.get(f"{k}__sd")
+        out["value"] = mean
+        if sd is not None and n >= 2 and not math.isnan(sd):
+            se = float(sd) / math.sqrt(n)
+            out.update(se=se, ci_low=mean - Z95 * se, ci_high=mean + Z95 * se)
+    elif agg == "quantile":
+        v = row.get(f"{k}__v")
+        out["value"] = None if v is None else float(v)
+    if kpi.scale is not None and out["ci_low"] is not None:
+        # A normal interval may overshoot a bounded scale (e.g. an index above 100).
+        lo, hi = kpi.scale
+        out["ci_low"] = min(max(out["ci_low"], lo), hi)
+        out["ci_high"] = min(max(out["ci_high"], lo), hi)
+    return out
+
+
+def _target_for(
+    kpi: Kpi,
+    cell: Mapping[str, Any],
+    filters: dict[str, tuple[str, ...]],
+    targets: dict[str, Target],
+) -> float | None:
+    if kpi.band_targets:
+        band = cell.get(kpi.implicit_dim or "")
+        t = targets.get(target_key(kpi.name, band)) if band is not None else None
+        return t.value if t else None
+    for dim, value in kpi.target_scope:
+        # The target applies only to cells that are exactly that scope (e.g. chat FRT).
+        if cell.get(dim, None) != value and filters.get(dim) != (value,):
+            return None
+    for dim in kpi.target_not_by:
+        # A whole-operation benchmark says nothing about one slice of that dimension.
+        if cell.get(dim) is not None or dim in filters:
+            return None
+    t = targets.get(kpi.name)
+    return t.value if t else None
+
+
+def _run(store: Store, q: CompiledQuery) -> list[dict[str, Any]]:
+    cur = store.cursor()
+    cur.execute(q.sql, q.params)
+    names = [c[0] for c in cur.description]
+    # fetchall: the result is one row per group (aggregates only), and duckdb refuses new
+    # work on a cursor with unread results.
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+# One piece of a request's answer: (kpis, dims of its grouping set, result rows).
+Piece = tuple[tuple[str, ...], tuple[str, ...], list[dict[str, Any]]]
+
+
+def query_detail(
+    store: Store, request: KpiRequest, settings: KpiSettings | None = None
+) -> pl.DataFrame:
+    """query_kpis plus `se` (standard error of the value, where defined) and `x` (successes)."""
+    return query_many_detail(store, [request], settings)[0]
+
+
+def query_many_detail(
+    store: Store, requests: list[KpiRequest], settings: KpiSettings | None = None
+) -> list[pl.DataFrame]:
+    """Several requests answered with as few scans as possible; frames as query_detail's.
+
+    Requests with the same grain and filters share one statement per source: different
+    `by` become GROUPING SETS and different (disjoint, bounded) date windows become a window
+    label. The answers are exactly those of one query per request.
+    """
+    settings = settings or load_settings(store)
+    targets = load_targets(store, settings)
+    pieces: list[list[Piece]] = [[] for _ in requests]
+    for q, uses in plan(requests, settings):
+        rows = _run(store, q)
+        for use in uses:
+            mine = [r for r in rows if _belongs(r, q, use.window, use.set)]
+            pieces[use.request].append((use.kpis, use.set, mine))
+    return [_assemble(req, p, settings, targets) for req, p in zip(requests, pieces, strict=True)]
+
+
+def _belongs(row: Mapping[str, Any], q: CompiledQuery, window: int, dims: tuple[str, ...]) -> bool:
+    if len(q.windows) > 1 and row.get("w__") != window:
+        return False
+    if len(q.sets) > 1:
+        for d in q.dims:
+            flag = row.get(f"g__{d}")
+            if flag is not None and bool(flag) == (d in dims):
+                return False
+    return True
+
+
+def _assemble(
+    request: KpiRequest, pieces: list[Piece], settings: KpiSettings, targets: dict[str, Target]
+) -> pl.DataFrame:
+    filters = request.filter_map
+    extra_dims: list[str] = []
+    for _, dims, _ in pieces:
+        for d in dims:
+            if d not in request.by and d not in extra_dims:
+                extra_dims.append(d)
+    dim_cols = [*request.by, *extra_dims]
+    grouped = bool(request.by) or request.grain is not None
+    rows: list[dict[str, Any]] = []
+    for names, dims, result in pieces:
+        if not result and not dims and request.grain is None:
+            result = [{}]  # no rows at all: still one row per KPI, with n = 0
+        for kpi_name in names:
+            kpi = CATALOGUE[kpi_name]
+            direction = effective_direction(kpi, settings)
+            for r in result:
+                stats = _finish(kpi, r)
+                if stats["n"] == 0 and (grouped or kpi.implicit_dim):
+                    continue  # an empty cell of a breakdown is absent, not a row of nulls
+                cell = {d: r.get(d) for d in dim_cols}
+                target = _target_for(kpi, cell, filters, targets)
+                tol = near_tolerance(kpi, target) if target is not None else 0.0
+                rows.append(
+                    {
+                        "kpi": kpi_name,
+                        **{c: stats[c] for c in ("value", "n", "ci_low", "ci_high")},
+                        "target": target,
+                        "status": status(
+                            stats["value"], target, direction, tol, stats["n"], kpi.min_n
+                        )
+                        if kpi.judged
+                        else None,
+                        "small_sample": stats["n"] < kpi.min_n,
+                        **cell,
+                        **({"period": r.get("period")} if request.grain else {}),
+                        "se": stats["se"],
+                        "x": stats["x"],
+                    }
+                )
+    schema: dict[str, Any] = {
+        "kpi": pl.Utf8,
+        "value": pl.Float64,
+        "n": pl.Int64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "target": pl.Float64,
+        "status": pl.Utf8,
+        "small_sample": pl.Boolean,
+        **{d: pl.Utf8 for d in dim_cols},
+        **({"period": pl.Date} if request.grain else {}),
+        "se": pl.Float64,
+        "x": pl.Float64,
+    }
+    frame = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    return _sort(frame, request, dim_cols)
+
+
+def _sort(frame: pl.DataFrame, request: KpiRequest, dim_cols: list[str]) -> pl.DataFrame:
+    if frame.is_empty():
+        return frame
+    order = {name: i for i, name in enumerate(request.kpis)}
+    keys = [pl.col("kpi").replace_strict(order, return_dtype=pl.Int32)]
+    for d in dim_cols:
+        if d == "satisfaction_band":
+            rank = {b: i for i, b in enumerate(SATISFACTION_BANDS)}
+            keys.append(pl.col(d).replace_strict(rank, default=None, return_dtype=pl.Int32))
+        else:
+            keys.append(pl.col(d))
+    if request.grain:
+        keys.append(pl.col("period"))
+    return frame.sort(keys, nulls_last=True, maintain_order=True)
+
+
+def query_kpis(store: Store, request: KpiRequest) -> pl.DataFrame:
+    """The KPI values for `request` (see the module docstring for the columns)."""
+    return query_detail(store, request).drop("se", "x")
+
+
+def query_many(store: Store, requests: list[KpiRequest]) -> list[pl.DataFrame]:
+    """query_kpis for each request, sharing scans between them (one statement per source
+    for requests with the same grain and filters). Same frames, fewer passes over the data."""
+    return [f.drop("se", "x") for f in query_many_detail(store, list(requests))]
+
+
+def catalogue_frame() -> pl.DataFrame:
+    """The catalogue as a table (for `cx kpis --list` and the pages' definitions)."""
+    return pl.DataFrame(
+        [
+            {
+                "kpi": k.name,
+                "label": k.label,
+                "definition": k.definition,
+                "type": k.type,
+                "unit": k.unit,
+                "direction": k.direction,
+                "target": k.target,
+                "target_source": k.target_source,
+                "interval": k.interval,
+                "dimensions": ", ".join(k.dimensions),
+                "min_n": k.min_n,
+            }
+            for k in CATALOGUE.values()
+        ]
+    )

@@ -1,0 +1,220 @@
+"""Period over period: each KPI against the equal-length window just before, and whether it is real.
+
+prob_real is the posterior probability that the change has the sign it shows:
+- rates (shares, churn, channel mix): independent Beta(1 + x, 1 + n − x) posteriors (uniform
+  prior) for the two periods; P(p_now > p_before) by quadrature of f_now(t)·F_before(t);
+- NPS and means: normal approximation, Φ(|Δ| / √(se_now² + se_before²));
+- quantiles (medians, p90): no standard error is computed, so prob_real is None.
+`noise` is True when prob_real < 0.9 or unknown: the page shows such a delta muted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from metrics.catalogue import CATALOGUE, applicable_kpis
+from metrics.kpi_query import KpiRequest, query_detail, query_many_detail
+from metrics.settings import load_settings
+from metrics.store import Store
+
+NOISE_BELOW = 0.9
+_RATE_AGGS = ("ratio", "mix", "monthly_churn")
+
+
+def prob_greater_beta(a1: float, b1: float, a2: float, b2: float, points: int = 4001) -> float:
+    """P(X > Y) for independent X ~ Beta(a1, b1), Y ~ Beta(a2, b2), by quadrature.
+
+    Integrates f_X(t)·F_Y(t) on a grid over X's central mass (1e-12 tails dropped), so
+    it stays accurate for the very peaked posteriors of large n.
+    """
+    x = stats.beta(a1, b1)
+    lo, hi = x.ppf(1e-12), x.isf(1e-12)
+    t = np.linspace(lo, hi, points)
+    integrand = x.pdf(t) * stats.beta.cdf(t, a2, b2)
+    return float(min(1.0, max(0.0, np.trapezoid(integrand, t))))
+
+
+def prob_real_rate(x_now: float, n_now: int, x_before: float, n_before: int) -> float:
+    """Posterior probability that the rate moved in the direction the point estimates show."""
+    p_up = prob_greater_beta(1 + x_now, 1 + n_now - x_now, 1 + x_before, 1 + n_before - x_before)
+    delta = x_now / n_now - x_before / n_before
+    if delta > 0:
+        return p_up
+    if delta < 0:
+        return 1.0 - p_up
+    return 0.5
+
+
+def prob_real_normal(delta: float, se_now: float, se_before: float) -> float:
+    """Φ(|Δ| / se of the difference); 1 for a non-zero change with zero spread, 0.5 for none."""
+    se = math.sqrt(se_now**2 + se_before**2)
+    if delta == 0:
+        return 0.5
+    if se == 0:
+        return 1.0
+    return float(stats.norm.cdf(abs(delta) / se))
+
+
+def previous_window(date_from: date, date_to: date) -> tuple[date, date]:
+    """The equal-length window immediately before [date_from, date_to)."""
+    return date_from - (date_to - date_from), date_from
+
+
+def _requests(
+    kpis: Iterable[str],
+    date_from: date | None,
+    date_to: date | None,
+    filters: Mapping[str, Iterable[str]] | None,
+) -> tuple[KpiRequest, KpiRequest]:
+    if date_from is None or date_to is None:
+        raise ValueError("compare_periods needs both date_from and date_to")
+    now = KpiRequest(
+        kpis=tuple(kpis), date_from=date_from, date_to=date_to, filters=dict(filters or {})
+    )
+    p_from, p_to = previous_window(date_from, date_to)
+    before = KpiRequest(kpis=now.kpis, date_from=p_from, date_to=p_to, filters=dict(filters or {}))
+    return now, before
+
+
+def compare_periods(
+    store: Store,
+    kpis: Iterable[str] = (),
+    date_from: date | None = None,
+    date_to: date | None = None,
+    filters: Mapping[str, Iterable[str]] | None = None,
+) -> pl.DataFrame:
+    """Each KPI now vs the previous equal-length window.
+
+    Columns: kpi, value, n, ci_low, ci_high, target, status, small_sample (of the current
+    window), prev_value, prev_n, delta (value − prev_value), prob_real, noise, and the
+    implicit dimension columns (channel for channel_mix, satisfaction_band for
+    churn_by_satisfaction). Both dates are required; kpis empty = all that fit the filters.
+    """
+    now_req, before_req = _requests(kpis, date_from, date_to, filters)
+    now, before = query_many_detail(store, [now_req, before_req], load_settings(store))
+    return _compare(now, before)
+
+
+def overview(
+    store: Store,
+    date_from: date,
+    date_to: date,
+    filters: Mapping[str, Iterable[str]] | None = None,
+    by: str = "channel",
+    kpis: Iterable[str] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The Overview page's queries in one go: (compare_periods frame, current period by `by`).
+
+    Same frames as compare_periods(...) and query_kpis(KpiRequest(by=(by,), ...)), computed
+    with one scan per source for the three (see kpi_query.query_many).
+    """
+    now_req, before_req = _requests(kpis, date_from, date_to, filters)
+    fits = set(applicable_kpis((by,), tuple(dict(filters or {}))))
+    breakdown_req = KpiRequest(
+        kpis=tuple(k for k in now_req.kpis if k in fits),
+        by=(by,),
+        date_from=date_from,
+        date_to=date_to,
+        filters=dict(filters or {}),
+    )
+    now, before, breakdown = query_many_detail(
+        store, [now_req, before_req, breakdown_req], load_settings(store)
+    )
+    return _compare(now, before), breakdown.drop("se", "x")
+
+
+def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
+    keys = ["kpi"] + [c for c in ("channel", "satisfaction_band") if c in now.columns]
+    for c in keys:
+        if c not in before.columns:
+            before = before.with_columns(pl.lit(None, dtype=pl.Utf8).alias(c))
+    prev = before.select(
+        *keys,
+        pl.col("value").alias("prev_value"),
+        pl.col("n").alias("prev_n"),
+        pl.col("se").alias("prev_se"),
+        pl.col("x").alias("prev_x"),
+    )
+    joined = now.join(prev, on=keys, how="left", nulls_equal=True)
+    rows = []
+    for r in joined.to_dicts():
+        kpi = CATALOGUE[r["kpi"]]
+        agg = kpi.measure.aggregation
+        delta = prob = None
+        if r["value"] is not None and r["prev_value"] is not None:
+            delta = r["value"] - r["prev_value"]
+            if agg in _RATE_AGGS:
+                prob = prob_real_rate(r["x"], r["n"], r["prev_x"], r["prev_n"])
+            elif r["se"] is not None and r["prev_se"] is not None and min(r["n"], r["prev_n"]) >= 2:
+                # One answer per period has no spread to judge a change by.
+                prob = prob_real_normal(delta, r["se"], r["prev_se"])
+        r.update(
+            delta=delta,
+            prob_real=prob,
+            noise=prob is None or prob < NOISE_BELOW,
+            prev_n=r["prev_n"] or 0,
+        )
+        rows.append(r)
+    columns = [
+        "kpi",
+        "value",
+        "n",
+        "ci_low",
+        "ci_high",
+        "target",
+        "status",
+        "small_sample",
+        "prev_value",
+        "prev_n",
+        "delta",
+        "prob_real",
+        "noise",
+        *keys[1:],
+    ]
+    schema = {
+        "kpi": pl.Utf8,
+        "value": pl.Float64,
+        "n": pl.Int64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "target": pl.Float64,
+        "status": pl.Utf8,
+        "small_sample": pl.Boolean,
+        "prev_value": pl.Float64,
+        "prev_n": pl.Int64,
+        "delta": pl.Float64,
+        "prob_real": pl.Float64,
+        "noise": pl.Boolean,
+        **{c: pl.Utf8 for c in keys[1:]},
+    }
+    return pl.DataFrame([{c: r.get(c) for c in columns} for r in rows], schema=schema)
+
+
+def sparkline(
+    store: Store,
+    kpi: str,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    filters: Mapping[str, Iterable[str]] | None = None,
+    grain: str = "week",
+) -> pl.DataFrame:
+    """period, value, n of one KPI at `grain` (for the Overview card's small trend line)."""
+    frame = query_detail(
+        store,
+        KpiRequest(
+            kpis=(kpi,),
+            grain=grain,
+            date_from=date_from,
+            date_to=date_to,
+            filters=dict(filters or {}),
+        ),
+    )
+    return frame.select(
+        "period", "value", "n", *[c for c in ("channel", "satisfaction_band") if c in frame.columns]
+    )

@@ -1,0 +1,35 @@
+-- source: contacts; kpis: channel_mix; params: date_from, date_to
+WITH base AS (
+  SELECT
+    c.contact_id,
+    c.customer_id,
+    c.channel,
+    c.issue_type,
+    c.team,
+    c.opened_at,
+    c.wait_s,
+    c.first_response_s,
+    c.handle_s,
+    c.abandoned,
+    c.bot_handled,
+    c.escalated,
+    c.resolved,
+    c.resolved_at,
+    c.first_contact_resolved
+  FROM contacts AS c
+)
+SELECT
+  channel,
+  SUM(CASE WHEN (
+    TRUE
+  ) THEN 1 ELSE 0 END) AS channel_mix__x,
+  SUM(SUM(CASE WHEN (
+    TRUE
+  ) THEN 1 ELSE 0 END)) OVER () AS channel_mix__n
+FROM base
+WHERE
+  opened_at >= $date_from AND opened_at < $date_to
+GROUP BY
+  channel
+ORDER BY
+  1;

@@ -1,0 +1,45 @@
+-- source: contacts; kpis: resolution_time; params: date_from, date_to
+WITH base AS (
+  SELECT
+    c.contact_id,
+    c.customer_id,
+    c.channel,
+    c.issue_type,
+    c.team,
+    c.opened_at,
+    c.wait_s,
+    c.first_response_s,
+    c.handle_s,
+    c.abandoned,
+    c.bot_handled,
+    c.escalated,
+    c.resolved,
+    c.resolved_at,
+    c.first_contact_resolved
+  FROM contacts AS c
+)
+SELECT
+  COUNT(
+    CASE
+      WHEN (
+        COALESCE(resolved, FALSE) AND NOT resolved_at IS NULL
+      )
+      THEN (
+        EPOCH(resolved_at) - EPOCH(opened_at)
+      ) / 3600.0
+    END
+  ) AS resolution_time__n,
+  QUANTILE_CONT(
+    CASE
+      WHEN (
+        COALESCE(resolved, FALSE) AND NOT resolved_at IS NULL
+      )
+      THEN (
+        EPOCH(resolved_at) - EPOCH(opened_at)
+      ) / 3600.0
+    END,
+    0.5
+  ) AS resolution_time__v
+FROM base
+WHERE
+  opened_at >= $date_from AND opened_at < $date_to;

@@ -1,0 +1,143 @@
+"""Real-browser test: the app served by `streamlit run`, driven by Debian chromium via Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+pytestmark = pytest.mark.browser
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)  # CI installs it: a missing browser there is a broken build
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def served_app(sample_db: Path, tmp_path: Path) -> Iterator[str]:
+    _require_chromium()
+    db = tmp_path / "cx.duckdb"
+    shutil.copy(sample_db, db)
+    port = _free_port()
+    env = {**os.environ, "CX_DB": str(db)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+         "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        # Only the process this fixture started.
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _settle(page) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+
+
+def test_browser_overview_then_explore_filter_renders_plotly_without_errors(served_app):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(served_app, wait_until="domcontentloaded")
+            # Overview: the cards come over the websocket once the script has run.
+            page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
+            _settle(page)
+            assert page.locator('[data-testid="stMetric"]').count() >= 10
+            assert page.get_by_text("Current period").count() >= 1
+            assert page.locator(ERRORS).count() == 0
+
+            page.locator('[data-testid="stSidebarNav"] a', has_text="Explore").click()
+            page.wait_for_selector("h1:has-text('Explore')", timeout=60_000)
+            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+            _settle(page)
+
+            # The breakdown bars (second Plotly chart) list every channel before the filter.
+            bars = "() => document.querySelectorAll('.js-plotly-plot')[1].data[0].y"
+            page.wait_for_function(
+                "() => { const p = document.querySelectorAll('.js-plotly-plot')[1];"
+                " return p && p.data && p.data[0].y.length > 3; }",
+                timeout=60_000,
+            )
+            _settle(page)
+
+            channel = page.locator('[data-testid="stMultiSelect"]', has_text="Channel")
+            channel.locator("input").click()
+            page.keyboard.type("phone")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            channel.get_by_text("phone", exact=True).wait_for(timeout=30_000)
+            _settle(page)
+            page.wait_for_function(
+                "() => { const p = document.querySelectorAll('.js-plotly-plot')[1];"
+                " return p && p.data && p.data[0].y.length === 1; }",
+                timeout=60_000,
+            )
+            assert page.evaluate(bars) == ["phone"]
+            assert page.locator(".js-plotly-plot .main-svg").count() >= 2
+            assert page.locator(ERRORS).count() == 0
+        finally:
+            browser.close()

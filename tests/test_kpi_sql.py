@@ -1,0 +1,141 @@
+"""Compiled KPI SQL: snapshots (so a change of meaning shows in review) and the Spark dialect.
+
+Regenerate the snapshots after an intended change with
+`CX_UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/test_kpi_sql.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from metrics.catalogue import KPI_NAMES
+from metrics.compiler import compile_request, to_dialect
+from metrics.kpi_query import KpiRequest
+from metrics.settings import KpiSettings
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+UPDATE = os.environ.get("CX_UPDATE_SNAPSHOTS") == "1"
+
+WINDOW = {"date_from": date(2026, 9, 1), "date_to": date(2026, 10, 1)}
+SHAPES: dict[str, KpiRequest] = {
+    **{f"kpi_{k}": KpiRequest(kpis=(k,), **WINDOW) for k in KPI_NAMES},
+    "shape_overview_all": KpiRequest(**WINDOW),
+    "shape_by_channel_week_filtered": KpiRequest(
+        kpis=("nps", "fcr", "frt_median", "channel_mix", "churn_by_satisfaction"),
+        by=("channel",),
+        grain="week",
+        filters={"segment": ("consumer", "business")},
+        **WINDOW,
+    ),
+    "shape_churn_by_segment_month": KpiRequest(
+        kpis=("churn_rate",), by=("segment",), grain="month"
+    ),
+}
+
+
+def _compiled(request: KpiRequest) -> list:
+    return compile_request(
+        request.kpis,
+        request.by,
+        request.grain,
+        request.date_from,
+        request.date_to,
+        request.filters,
+        KpiSettings(),  # type: ignore[arg-type]
+    )
+
+
+def _render(request: KpiRequest) -> str:
+    parts = []
+    for q in _compiled(request):
+        pretty = sqlglot.transpile(q.sql, read="duckdb", write="duckdb", pretty=True)[0]
+        parts.append(
+            f"-- source: {q.source}; kpis: {', '.join(q.kpis)}; "
+            f"params: {', '.join(sorted(q.params))}\n{pretty};\n"
+        )
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_compiled_sql_matches_snapshot(name: str) -> None:
+    text = _render(SHAPES[name])
+    path = SNAPSHOTS / f"{name}.sql"
+    if UPDATE or not path.exists():
+        if not UPDATE:
+            pytest.fail(f"no snapshot {path}; run with CX_UPDATE_SNAPSHOTS=1 to create it")
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), (
+        f"compiled SQL of {name} changed; if intended, regenerate with CX_UPDATE_SNAPSHOTS=1"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_compiled_sql_transpiles_to_spark_without_errors(name: str) -> None:
+    for q in _compiled(SHAPES[name]):
+        spark = to_dialect(q.sql, "spark", strict=True)
+        tree = sqlglot.parse_one(spark, read="spark")  # Spark's own parser accepts it
+        assert tree is not None
+        # Portable forms: no DuckDB-only functions, no FILTER, parameters as :name.
+        upper = spark.upper()
+        for duck_only in ("QUANTILE_CONT", "EPOCH(", "FILTER (", "$"):
+            assert duck_only not in upper, (duck_only, spark)
+        for param in q.params:
+            assert f":{param}" in spark
+
+
+def test_compiled_sql_binds_filter_values_never_inlines_them() -> None:
+    request = KpiRequest(kpis=("nps",), filters={"channel": ("x'); DROP TABLE contacts; --",)})
+    (q,) = _compiled(request)
+    assert "DROP TABLE" not in q.sql
+    assert q.params["f0_0"] == "x'); DROP TABLE contacts; --"
+
+
+def test_compiled_sql_one_query_per_source_for_overview() -> None:
+    sources = [(q.source, q.kpis) for q in _compiled(KpiRequest(**WINDOW))]
+    # One scan per source; channel_mix apart (its denominator is a window over the groups).
+    assert [s for s, _ in sources] == ["surveys", "contacts", "contacts", "customer_months"]
+    assert sum(len(k) for _, k in sources) == len(KPI_NAMES)
+
+
+def test_plan_merges_periods_and_breakdowns_into_grouping_sets() -> None:
+    from metrics.compiler import plan
+
+    now = KpiRequest(kpis=("nps", "churn_by_satisfaction"), **WINDOW)
+    before = KpiRequest(kpis=("nps",), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1))
+    by_channel = KpiRequest(kpis=("nps",), by=("channel",), **WINDOW)
+    ((q, uses),) = plan([now, before, by_channel], KpiSettings())
+    assert q.sets == ((), ("satisfaction_band",), ("channel",))
+    assert q.windows == (
+        (date(2026, 9, 1), date(2026, 10, 1)),
+        (date(2026, 8, 2), date(2026, 9, 1)),
+    )
+    assert "GROUPING SETS" in q.sql and "GROUPING(channel) AS g__channel" in q.sql
+    assert [(u.request, u.set, u.window) for u in uses] == [
+        (0, (), 0),
+        (0, ("satisfaction_band",), 0),
+        (1, (), 1),
+        (2, ("channel",), 0),
+    ]
+
+
+def test_compiled_sql_repeat_lookup_only_when_fcr_or_repeats_are_asked() -> None:
+    (q,) = _compiled(KpiRequest(kpis=("aht",)))
+    assert "rep AS" not in q.sql and "customers" not in q.sql
+    (q,) = _compiled(KpiRequest(kpis=("fcr",), date_from=date(2026, 9, 1)))
+    assert "rep AS" in q.sql
+    assert q.params["win_from"] == datetime(2026, 8, 24)  # N = 7 days + 1 day margin
+
+
+def test_compiler_refuses_identifiers_outside_the_catalogue() -> None:
+    from metrics.compiler import compile_group
+
+    with pytest.raises(ValueError, match="not a dimension of contacts: channel; DROP"):
+        compile_group(("aht",), ("channel; DROP",), None, None, None, (), KpiSettings())
+    with pytest.raises(ValueError, match="grain 'year; --'"):
+        compile_group(("aht",), (), "year; --", None, None, (), KpiSettings())
