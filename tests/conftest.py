@@ -41,3 +41,22 @@ def sample_store(sample_db: Path, tmp_path: Path) -> Store:
     s = open_store(path)
     yield s
     s.close()
+
+
+def start_page(page: Path, db: Path, monkeypatch: pytest.MonkeyPatch, *, errors_ok: bool = False):
+    """Run one page (or the router) with AppTest on the store at `db`, from clean caches.
+
+    Asserts the first render raised nothing and, unless errors_ok, showed no st.error.
+    """
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CX_DB", str(db))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(page), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    if not errors_ok:
+        assert not at.error, [e.value for e in at.error]
+    return at

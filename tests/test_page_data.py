@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
-import streamlit as st
+from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,12 +18,7 @@ SWEDISH = EXPORTS / "swedish_contacts.csv"
 
 @pytest.fixture
 def app(sample_store, monkeypatch) -> AppTest:
-    monkeypatch.setenv("CX_DB", str(sample_store.path))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(PAGE), default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
+    at = start_page(PAGE, sample_store.path, monkeypatch, errors_ok=True)
     return at
 
 

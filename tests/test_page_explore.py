@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import streamlit as st
+from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
 from dashboard.downloads import to_csv_bytes, to_xlsx_bytes
@@ -22,11 +23,7 @@ TOL = 1e-9
 
 @pytest.fixture
 def app(sample_store, monkeypatch) -> AppTest:
-    monkeypatch.setenv("CX_DB", str(sample_store.path))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(PAGE), default_timeout=120)
-    at.run()
+    at = start_page(PAGE, sample_store.path, monkeypatch, errors_ok=True)
     _ok(at)
     return at
 

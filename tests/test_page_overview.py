@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from conftest import start_page
 from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
@@ -27,14 +28,7 @@ BY_LABEL = {k.label: k for k in CATALOGUE.values()}
 
 @pytest.fixture
 def app(sample_store, monkeypatch) -> AppTest:
-    monkeypatch.setenv("CX_DB", str(sample_store.path))
-    # Caches are process-wide and keyed on the data version, not the file: start clean.
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(PAGE), default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    at = start_page(PAGE, sample_store.path, monkeypatch)
     return at
 
 

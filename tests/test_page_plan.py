@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-import streamlit as st
+from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
 from experiments.plan import plan_experiment
@@ -17,13 +17,7 @@ PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "plan.py"
 
 @pytest.fixture
 def app(sample_store, monkeypatch) -> AppTest:
-    monkeypatch.setenv("CX_DB", str(sample_store.path))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(PAGE), default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    at = start_page(PAGE, sample_store.path, monkeypatch)
     return at
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
+from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
 from metrics.catalogue import CATALOGUE
@@ -16,12 +16,7 @@ PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "targets.py
 
 @pytest.fixture
 def app(sample_store, monkeypatch) -> AppTest:
-    monkeypatch.setenv("CX_DB", str(sample_store.path))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(str(PAGE), default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
+    at = start_page(PAGE, sample_store.path, monkeypatch, errors_ok=True)
     return at
 
 

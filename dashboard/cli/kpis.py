@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "kpis",
         help="compute KPIs from the store",
         description=(
-            "Compute KPIs with n, 95 %% interval, target and status. --from is inclusive, "
+            "Compute KPIs with n, 95 % interval, target and status. --from is inclusive, "
             "--to exclusive, on the event's own time (contact opened, survey answered)."
         ),
     )
