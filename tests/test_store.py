@@ -12,7 +12,12 @@ from metrics.store import Store, StoreError, open_store
 
 def test_store_new_file_is_migrated_to_current_version(store: Store) -> None:
     assert store.schema_version() == SCHEMA_VERSION
-    tables = {r[0] for r in store.cursor().execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = {
+        r[0]
+        for r in store.cursor()
+        .execute("SELECT table_name FROM information_schema.tables")
+        .fetchall()
+    }
     assert set(INGEST_TABLES) <= tables
     assert {"experiments", "ingest_batches", "rejected_rows", "targets", "model_cache"} <= tables
 
