@@ -6,14 +6,17 @@ million customers never hold more than one chunk of contacts in memory. Every ro
 built as numpy arrays -> a Polars frame of numbers; DuckDB turns codes into strings and
 ids while it inserts (`INSERT INTO t BY NAME SELECT ... FROM frame`).
 
-Order of causes inside a chunk: customers -> experiment assignments -> contacts (channel,
-issue, queue, handling, resolution, planted treatment effects) -> repeat contacts ->
-surveys (at most one per customer per 90 days) -> invoices -> churn, the earliest of:
-a switch decided when an invoice arrives, with a probability from the customer's latest
-CSAT answer following the seed's 4/21/35/67/73 % table; a switch after a reminder (or,
-rarely, a paper-invoice fee); a baseline hazard, higher in the first two years -> anything
-after a customer's churn is dropped. Parameters and the planted experiment truths are in
-sample_data/world.py.
+The world is simulated from BURN_IN_MONTHS before the window (contacts, surveys, invoices,
+reminders), so churn, which those drive, is stationary from the first window month; only
+the window is kept. Order of causes inside a chunk: customers -> experiment enrolment ->
+contact times, channels and issues -> variants (re-randomised for pre-period balance) ->
+contact outcomes (queue, handling, resolution, planted treatment effects) -> repeat
+contacts -> surveys (at most one per customer per 90 days) -> invoices -> churn inside the
+window, the earliest of: a switch decided when an invoice arrives, with a probability from
+the customer's latest CSAT answer following the seed's 4/21/35/67/73 % table; a switch
+after a reminder (or, rarely, a paper-invoice fee); a baseline hazard, higher in the first
+two years -> the burn-in and anything after a customer's churn are dropped. Parameters and
+the planted experiment truths are in sample_data/world.py.
 """
 
 from __future__ import annotations
@@ -157,6 +160,10 @@ def _agents(total_customers: int, seed: int) -> _Agents:
 def _chunk(rng: np.random.Generator, n: int, win: _Window, ag: _Agents) -> dict[str, object]:
     start_day, end_day = _days(win.start), _days(win.end)
     span_days = end_day - start_day
+    # The world runs from a burn-in start before the window, so the first window month already
+    # has the surveys, invoices and reminders behind it that drive churn; only the window is kept.
+    sim_start = _add_months(win.start, -W.BURN_IN_MONTHS)
+    sim_start_day = _days(sim_start)
 
     # Customers.
     age = np.searchsorted(np.cumsum(W.AGE_P), rng.random(n), side="right").clip(0, 4)
@@ -167,8 +174,9 @@ def _chunk(rng: np.random.Generator, n: int, win: _Window, ag: _Agents) -> dict[
     new_day = start_day + rng.integers(0, span_days, n)
     tenure = np.minimum(rng.exponential(W.TENURE_MEAN_YEARS * 365.25, n), W.MAX_TENURE_YEARS * 365)
     signup_day = np.where(is_new, new_day, start_day - 1 - tenure.astype(np.int64))
-    from_day = np.maximum(signup_day, start_day)
+    from_day = np.maximum(signup_day, start_day)  # first day as a customer in the window
     from_s = from_day.astype(np.float64) * DAY
+    sim_from_day = np.maximum(signup_day, sim_start_day)  # first simulated day
     revenue = np.round(
         W.SEGMENT_REVENUE[seg] * W.TIER_REVENUE[tier] * np.exp(rng.normal(0, 0.3, n)), 2
     )
@@ -177,7 +185,7 @@ def _chunk(rng: np.random.Generator, n: int, win: _Window, ag: _Agents) -> dict[
     frailty = rng.gamma(W.FRAILTY_SHAPE, 1.0 / W.FRAILTY_SHAPE, n)
     bill_day = rng.integers(0, 28, n)
 
-    # Experiment assignments (independent randomisation per experiment).
+    # Experiment enrolment (who and when); the variant is drawn once the contacts are known.
     n_exp = len(EXPERIMENTS)
     variant = np.full((n_exp, n), -1, dtype=np.int8)
     assigned = np.full((n_exp, n), np.inf)
@@ -187,27 +195,29 @@ def _chunk(rng: np.random.Generator, n: int, win: _Window, ag: _Agents) -> dict[
             from_s + rng.integers(6 * HOUR, 30 * HOUR, n),
         ).astype(np.float64)
         enrolled = (rng.random(n) < e.coverage) & (at < win.exp_end_s[k])
-        treat = rng.random(n) < e.treatment_p
-        variant[k] = np.where(enrolled, treat.astype(np.int8), -1)
         assigned[k] = np.where(enrolled, at, np.inf)
 
-    # Primary contacts: Poisson count over the active span, uniform days, office hours.
-    active_days = (end_day - from_day).astype(np.float64)
+    # Primary contacts: Poisson count over the simulated span, uniform days, office hours.
+    active_days = (end_day - sim_from_day).astype(np.float64)
     lam = (
         W.CONTACT_RATE * W.SEGMENT_CONTACT_MULT[seg] * W.AGE_CONTACT_MULT[age]
         * frailty * active_days / 30.44
     )  # fmt: skip
     cust = np.repeat(np.arange(n), rng.poisson(lam))
     m = cust.size
-    day = from_day[cust] + np.floor(rng.random(m) * active_days[cust]).astype(np.int64)
+    day = sim_from_day[cust] + np.floor(rng.random(m) * active_days[cust]).astype(np.int64)
     weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     to_weekday = (weekday >= 5) & (rng.random(m) < 0.6)  # weekends are quieter
     day = np.where(to_weekday, day - (weekday - 4) - rng.integers(0, 5, m), day)
-    day = np.maximum(day, from_day[cust])
+    day = np.maximum(day, sim_from_day[cust])
     tod = np.clip(rng.normal(11.0, 3.0, m), 5.0, 21.5) * HOUR  # UTC, = 07-23 in Sweden
     opened = day * float(DAY) + np.floor(tod)
     ch = _draw_channel(rng, age[cust])
     issue = np.searchsorted(_IT_CUM, rng.random(m), side="right").clip(0, len(ISSUE_TYPES) - 1)
+    for k, e in enumerate(EXPERIMENTS):
+        enrolled = np.isfinite(assigned[k])
+        treat = _rerandomise(rng, e.treatment_p, enrolled, cust, opened, win.exp_start_s[k])
+        variant[k] = np.where(enrolled, treat.astype(np.int8), -1)
 
     ctx = {
         "seg": seg, "disposition": disposition, "variant": variant, "assigned": assigned,
@@ -238,9 +248,14 @@ def _chunk(rng: np.random.Generator, n: int, win: _Window, ag: _Agents) -> dict[
     s = _surveys(rng, c, ctx, win, ag)
 
     # Invoices.
-    inv = _invoices(rng, n, win, from_day, bill_day, seg, age, revenue, paper)
+    inv = _invoices(
+        rng, n, sim_start, W.BURN_IN_MONTHS + win.months, end_day, sim_from_day, bill_day, seg,
+        age, revenue, paper,
+    )  # fmt: skip
 
-    # Churn: the earliest trigger wins; later triggers never happen.
+    # Churn: the earliest trigger wins; later triggers never happen. Every customer in the table
+    # is a customer when the window opens (or signs up inside it), so a trigger before the window
+    # start is one the customer did not act on; the baseline hazard is memoryless.
     churn_s = np.full(n, np.inf)
     short_at_from = (from_day - signup_day) <= W.SHORT_TENURE_DAYS
     hazard = W.BASE_HAZARD_MONTH / 30.44 * np.where(short_at_from, W.SHORT_TENURE_HAZARD_MULT, 1.0)
@@ -264,13 +279,15 @@ def _chunk(rng: np.random.Generator, n: int, win: _Window, ag: _Agents) -> dict[
     p_inv = -np.expm1(-h_inv)
     hit = recent & (rng.random(p_inv.size) < p_inv)
     when = inv_s + rng.uniform(0, W.NOTICE_DAYS * DAY, p_inv.size)
+    hit &= when >= win.start_s
     np.minimum.at(churn_s, inv_cust[hit], when[hit])
-    np.minimum.at(churn_s, inv["trigger_cust"], inv["trigger_s"])
+    trig = inv["trigger_s"] >= win.start_s
+    np.minimum.at(churn_s, inv["trigger_cust"][trig], inv["trigger_s"][trig])
     churn_s = np.where(churn_s < win.end_s, np.floor(churn_s), np.inf)
     churn_day = np.floor(churn_s / DAY)  # churned_at is a date: nothing happens from that day
 
-    # Drop what happens after a customer has left.
-    alive = c["opened"] < churn_day[c["cust"]] * DAY
+    # Keep the window: drop the burn-in and what happens after a customer has left.
+    alive = (c["opened"] >= win.start_s) & (c["opened"] < churn_day[c["cust"]] * DAY)
     order = np.argsort(c["opened"][alive], kind="stable")
     idx = np.flatnonzero(alive)[order]
     new_pos = np.full(alive.size, -1, dtype=np.int64)
@@ -281,7 +298,7 @@ def _chunk(rng: np.random.Generator, n: int, win: _Window, ag: _Agents) -> dict[
     s["contact"] = new_pos[s["contact"]]
     s_order = np.argsort(s["answered"], kind="stable")
     s = {k: v[s_order] for k, v in s.items()}
-    inv_keep = inv["issued_day"] < churn_day[inv["cust"]]
+    inv_keep = (inv["issued_day"] >= start_day) & (inv["issued_day"] < churn_day[inv["cust"]])
     inv = {k: v[inv_keep] for k, v in inv.items() if not k.startswith("trigger")}
 
     customers = {
@@ -294,6 +311,33 @@ def _chunk(rng: np.random.Generator, n: int, win: _Window, ag: _Agents) -> dict[
         ok = (variant[k] >= 0) & (assigned[k] < churn_day * DAY)
         assign.append((k, np.flatnonzero(ok), variant[k][ok], assigned[k][ok]))
     return {"customers": customers, "contacts": c, "surveys": s, "invoices": inv, "assign": assign}
+
+
+def _rerandomise(
+    rng: np.random.Generator, p: float, enrolled: np.ndarray, cust: np.ndarray,
+    opened: np.ndarray, start_s: float,
+) -> np.ndarray:  # fmt: skip
+    """Treatment flags: the best balanced of a few independent draws (re-randomisation).
+
+    As experimentation platforms' seed finders do, each draw is scored by the difference in
+    mean contacts per unit in the BALANCE_PRE_DAYS before the start, and the most balanced
+    draw is kept. The score ignores the arm sizes, so the chance of treatment stays p (a
+    broken split stays broken); a chance pre-period imbalance, which CUPED only partly
+    removes at small scale, is avoided.
+    """
+    n = enrolled.size
+    pre = (opened >= start_s - W.BALANCE_PRE_DAYS * DAY) & (opened < start_s)
+    x = np.bincount(cust[pre], minlength=n).astype(np.float64)[enrolled]
+    draws = rng.random((W.RERANDOMISE_DRAWS, n)) < p
+    best, best_gap = draws[0], np.inf
+    for treat in draws:
+        t = treat[enrolled]
+        if t.all() or not t.any():
+            continue
+        gap = abs(x[t].mean() - x[~t].mean())
+        if gap < best_gap:
+            best, best_gap = treat, gap
+    return best
 
 
 def _draw_channel(rng: np.random.Generator, age_of_contact: np.ndarray) -> np.ndarray:
@@ -325,10 +369,16 @@ def _outcomes(
     # Queue, patience and abandonment (only queue channels track abandonment).
     wait = _lognormal(rng, _WAIT_MED[ch], _WAIT_SD[ch])
     patience = _lognormal(rng, _PAT_MED[ch], _PAT_SD[ch])
-    abandoned = ~np.isnan(patience) & (wait > patience)
-    wait = np.where(abandoned, np.floor(patience), np.round(wait, 1))
+    # Planted: a treatment phone call is called back instead of queued. The customer does not
+    # hold (wait_s 0, nobody hangs up, no long wait felt); the queue time becomes the time to
+    # the callback, i.e. the first response.
+    callback = t_callback & (ch == PHONE)
+    abandoned = ~np.isnan(patience) & (wait > patience) & ~callback
+    queued = np.where(abandoned, np.floor(patience), np.round(wait, 1))
+    wait = np.where(callback, 0.0, queued)
     greeting = np.where(ch == CHAT, _lognormal(rng, np.full(m, 20.0), np.full(m, 0.5)), 0.0)
     frt = np.where(np.isnan(wait), _lognormal(rng, _ASYNC_MED[ch], _ASYNC_SD[ch]), wait + greeting)
+    frt = np.where(callback, queued, frt)
     frt = np.where(abandoned, np.nan, np.round(frt, 1))
 
     # Who handles it: the bot alone, or an agent of the team for this segment / channel / issue.
@@ -395,7 +445,7 @@ def _outcomes(
         "esc": np.where(abandoned, -1, esc.astype(np.int8)),
         "fcr": fcr_flag,
         "resolved_at": resolved_at, "agent": agent, "team": team,
-        "contact_end": contact_end, "t_handoff": t_handoff,
+        "contact_end": contact_end, "t_handoff": t_handoff, "callback": callback,
         "late": ~np.isnan(resolved_at) & (resolved_at - opened > 7 * DAY),
     }  # fmt: skip
 
@@ -434,6 +484,7 @@ def _surveys(
         + W.CSAT_LATE * c["late"][pick]
         + W.CSAT_ESCALATED * (c["esc"][pick] == 1)
         + W.CSAT_LONG_WAIT * ((ch == PHONE) & (c["wait"][pick] > 600))
+        + W.CALLBACK_CSAT * c["callback"][pick]  # planted
         + W.CSAT_DISPOSITION * ctx["disposition"][cust]
         + np.where(agent >= 0, ag.csat[np.maximum(agent, 0)], 0.0)
     )  # fmt: skip
@@ -462,13 +513,14 @@ def _surveys(
 
 
 def _invoices(
-    rng: np.random.Generator, n: int, win: _Window, from_day: np.ndarray, bill_day: np.ndarray,
-    seg: np.ndarray, age: np.ndarray, revenue: np.ndarray, paper: np.ndarray,
+    rng: np.random.Generator, n: int, first_month: date, months: int, end_day: int,
+    from_day: np.ndarray, bill_day: np.ndarray, seg: np.ndarray, age: np.ndarray,
+    revenue: np.ndarray, paper: np.ndarray,
 ) -> dict[str, np.ndarray]:  # fmt: skip
-    month_start = np.array([_days(_add_months(win.start, k)) for k in range(win.months)])
-    end_day = _days(win.end)
-    first = np.searchsorted(month_start + 0, from_day - bill_day, side="left")
-    count = np.maximum(win.months - first, 0)
+    """Monthly invoices from `first_month` for `months` months (end_day exclusive)."""
+    month_start = np.array([_days(_add_months(first_month, k)) for k in range(months)])
+    first = np.searchsorted(month_start, from_day - bill_day, side="left")
+    count = np.maximum(months - first, 0)
     cust = np.repeat(np.arange(n), count)
     j = np.arange(cust.size) - np.repeat(np.cumsum(count) - count, count)
     issued = month_start[first[cust] + j] + bill_day[cust]

@@ -41,11 +41,16 @@ MAX_TENURE_YEARS = 25.0
 # Share of the customer table that signs up inside the window, per month of window.
 NEW_PER_MONTH = 0.018
 SHORT_TENURE_DAYS = 2 * 365  # "up to 2 years' tenure" churn more (25 % vs 20 % think of it)
+# Months simulated before the window and then dropped, so churn is stationary from the first
+# window month: the longest churn cause is a 2nd reminder (invoice + 60 days, acting within 45
+# days), and a survey answer acts for 75 days (+ 14 days' notice).
+BURN_IN_MONTHS = 4
 
 # -- contacts --------------------------------------------------------------------------------
 # Primary (not follow-up) contacts per active customer-month; follow-ups add about 12 %,
-# so 1M customers over 12 months give about 10M contacts.
-CONTACT_RATE = 0.72
+# so 1M customers over 12 months give about 10M contacts (measured: 100k customers, seed 42
+# -> 1.00M contacts; 10 per customer-year).
+CONTACT_RATE = 0.91
 SEGMENT_CONTACT_MULT = np.array([1.0, 1.3, 1.6])
 AGE_CONTACT_MULT = np.array([0.9, 1.0, 1.0, 1.1, 1.15])
 FRAILTY_SHAPE = 2.0  # gamma heterogeneity: a few customers call a lot
@@ -180,10 +185,11 @@ COMMENTS_BY_CSAT: tuple[tuple[str, ...], ...] = (
 # hazard h; at each invoice the customer's latest survey answer of the last
 # SURVEY_LOOKBACK_DAYS gives a churn probability 1 - exp(-h x SURVEY_CHURN_SCALE) (about 2-3
 # invoices fall in the 90 days after an answer). Churn within 90 days of an answer then keeps
-# the table's order and rough ratios while monthly churn stays realistic (about 2 %).
+# the table's order and rough ratios (measured at 100k customers: 25/22/11/8/4 % for CSAT
+# 1..5) while monthly churn stays realistic (about 2.6 %, flat from the first window month).
 SWITCH_BY_CSAT = np.array([0.73, 0.67, 0.35, 0.21, 0.04])
 SWITCH_HAZARD = -np.log1p(-SWITCH_BY_CSAT)
-SURVEY_CHURN_SCALE = 0.10
+SURVEY_CHURN_SCALE = 0.08
 SURVEY_LOOKBACK_DAYS = 75
 NOTICE_DAYS = 14  # the switch happens within two weeks of deciding
 SHORT_TENURE_CHURN_MULT = 1.6  # 25 % vs 20 % consider switching; new customers act on it more
@@ -230,6 +236,11 @@ class ExperimentSpec:
 # The broken assignment service of the SRM example: 56/44 instead of 50/50, so the mismatch is
 # flagged (chi-square p < 0.001) already at the 3000-customer test scale.
 BROKEN_TREATMENT_P = 0.44
+# Re-randomisation: each experiment's split is drawn this many times and the draw whose units'
+# contacts in the BALANCE_PRE_DAYS before the start are most balanced is kept (the readout's
+# CUPED pre-period is also 90 days).
+RERANDOMISE_DRAWS = 8
+BALANCE_PRE_DAYS = 90
 
 EXPERIMENTS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec(
@@ -272,6 +283,10 @@ EXPERIMENTS: tuple[ExperimentSpec, ...] = (
 # Planted effects, applied to contacts (and their surveys) of treatment customers opened in
 # [assigned_at, end_date). Effects are in the metric's own units (shares as fractions).
 CALLBACK_FCR_LIFT = 0.08
+# A called-back customer does not hold in the queue (no long wait felt, no hang-up) and 9 of 10
+# prefer a callback: their CSAT latent gets this bonus. Together with the FCR lift this lifts
+# the top-2-box share clearly (see PLANTED_EXPERIMENTS), so the csat guardrail is shown safe.
+CALLBACK_CSAT = 0.25
 HANDOFF_AHT_FACTOR = 0.85
 HANDOFF_CSAT_TOP2_DROP = 0.06
 
@@ -279,24 +294,30 @@ HANDOFF_CSAT_TOP2_DROP = 0.06
 # treatment - control in the primary metric's units; "se_3000" / "se_20000" are the standard
 # errors of a naive difference at the test fixture (3000 customers) and default (20000)
 # scales, measured at seed 7. Readouts by experiments.readout at seed 7 and 3000 customers
-# reach every expected_decision below.
+# reach every expected_decision below (and at 15 of seeds 1-16; each split is re-randomised
+# for pre-period balance, see RERANDOMISE_DRAWS).
 PLANTED_EXPERIMENTS: dict[str, dict[str, Any]] = {
     "callback_vs_queue": {
         "primary_metric": "fcr",
         "true_effect": CALLBACK_FCR_LIFT,
         "definition": "contact level: P(first_contact_resolved) of every handled (not "
         "abandoned) contact, any channel, of a treatment customer opened in "
-        "[assigned_at, end_date) is raised by +0.08 absolute; control FCR about 0.67",
+        "[assigned_at, end_date) is raised by +0.08 absolute; control FCR about 0.68. "
+        "Treatment phone calls are called back: wait_s 0, the queue time is the "
+        "first_response_s, none abandoned",
         "guardrails": {
             "csat": {
-                "true_effect": 0.0,
-                "note": "no direct effect; a small positive "
-                "spillover through FCR (about +0.01 top-2-box)",
+                "true_effect": 0.05,
+                "note": "about +0.05 top-2-box (measured +0.052, se 0.003, at 200k "
+                "customers, seed 7): treatment phone calls are called back (no hold: no long "
+                "wait felt, no hang-up; CALLBACK_CSAT on the latent) plus the FCR spillover; "
+                "the guardrail is shown safe",
             },
             "aht": {"true_effect": 0.0},
         },
         "side_effects": "fewer repeat contacts in treatment (follow-ups come from "
-        "contacts not resolved at first contact)",
+        "contacts not resolved at first contact); fewer long phone waits and abandoned "
+        "calls; slightly less churn through the higher CSAT",
         "se_3000": 0.010,
         "se_20000": 0.004,
         "expected_decision": "ship",
@@ -333,10 +354,10 @@ PLANTED_EXPERIMENTS: dict[str, dict[str, Any]] = {
         "primary_metric": "contacts_per_customer",
         "true_effect": 0.0,
         "definition": "null: treatment changes nothing (contacts per customer in the window, "
-        "about 2.9 over 3.5 months, and repeat_contact_rate identical in distribution)",
+        "about 3.5 over 3.6 months, and repeat_contact_rate identical in distribution)",
         "guardrails": {"csat": {"true_effect": 0.0}, "repeat_contact_rate": {"true_effect": 0.0}},
-        "se_3000": 0.12,
-        "se_20000": 0.05,
+        "se_3000": 0.15,
+        "se_20000": 0.061,
         "expected_decision": "keep running or stop for futility",
         "expected_srm": False,
         "split": (0.5, 0.5),

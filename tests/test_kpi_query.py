@@ -546,6 +546,30 @@ def test_churn_rate_monthly_excludes_mid_month_joiners_from_denominator(store: S
     assert (pooled["n"], pooled["value"]) == (6, pytest.approx(2 / 6))
 
 
+def test_churn_rate_without_dates_starts_at_first_recorded_activity(store: Store) -> None:
+    # Signed up in 2010, but the export's first record (a contact) is from March 2026: the
+    # months before cannot show churn, so they are not reported as 0 % churn.
+    add_customers(
+        store,
+        [
+            {"customer_id": "a", "signup_date": date(2010, 5, 1)},
+            {
+                "customer_id": "b",
+                "signup_date": date(2010, 5, 1),
+                "churned_at": date(2026, 4, 10),
+            },
+        ],
+    )
+    add_contacts(store, [{"customer_id": "a", "opened_at": datetime(2026, 3, 15, 9, 0)}])
+    rows = query_kpis(store, KpiRequest(kpis=("churn_rate",), grain="month")).to_dicts()
+    got = {r["period"]: (r["value"], r["n"]) for r in rows}
+    # March: a and b active, none lost. April: b lost of 2.
+    assert got == {
+        date(2026, 3, 1): (pytest.approx(0.0), 2),
+        date(2026, 4, 1): (pytest.approx(0.5), 2),
+    }
+
+
 def test_churn_rate_by_segment_and_empty_store(store: Store) -> None:
     assert one(store, "churn_rate")["n"] == 0
     add_customers(

@@ -7,6 +7,29 @@ WITH months AS (
       CAST($m_from AS DATE),
       (
         SELECT
+          CAST(DATE_TRUNC(
+            'MONTH',
+            LEAST(
+              (
+                SELECT
+                  MIN(churned_at)
+                FROM customers
+              ),
+              (
+                SELECT
+                  MIN(opened_at)
+                FROM contacts
+              ),
+              (
+                SELECT
+                  MIN(issued_at)
+                FROM invoices
+              )
+            )
+          ) AS DATE)
+      ),
+      (
+        SELECT
           CAST(DATE_TRUNC('MONTH', MIN(signup_date)) + INTERVAL '1' MONTH AS DATE)
         FROM customers
       )
