@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,23 +85,16 @@ def read_source(
 ) -> RawFile:
     """Detect the format and read the file into a frame of strings, or raise IngestError."""
     data, name = source_bytes(source, file_name, max_bytes)
-    checksum = hashlib.sha256(data).hexdigest()
     if not data[:_SAMPLE].strip() and not data.strip():
         raise IngestError(
             f"{name}: the file is empty; expected a header row with column names "
             "and at least one data row"
         )
-    if data[:4] == b"PK\x03\x04":
-        raw = _read_xlsx(name, data, sheet)
-    elif data[:4] == b"PAR1":
-        raw = _read_parquet(name, data)
-    elif data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise IngestError(
-            f"{name}: this is an old Excel .xls workbook; expected {_FORMATS_EXPECTED} "
-            "(save it as .xlsx or CSV)"
-        )
-    else:
-        raw = _read_text(name, data, header_rows)
+    # hashlib releases the GIL: the checksum is computed while the file is parsed.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        raw = _read_any(name, data, sheet, header_rows)
+        checksum = digest.result()
     raw.checksum = checksum
     raw.size = len(data)
     frame = raw.frame
@@ -122,6 +116,19 @@ def read_source(
         )
     raw.frame = frame
     return raw
+
+
+def _read_any(name: str, data: bytes, sheet: str | None, header_rows: int | None) -> RawFile:
+    if data[:4] == b"PK\x03\x04":
+        return _read_xlsx(name, data, sheet)
+    if data[:4] == b"PAR1":
+        return _read_parquet(name, data)
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise IngestError(
+            f"{name}: this is an old Excel .xls workbook; expected {_FORMATS_EXPECTED} "
+            "(save it as .xlsx or CSV)"
+        )
+    return _read_text(name, data, header_rows)
 
 
 # -- text -----------------------------------------------------------------------------------
@@ -211,8 +218,9 @@ def _read_text(name: str, data: bytes, header_rows: int | None) -> RawFile:
                 import_meta[c] = parsed
 
     def read(buf: bytes) -> pl.DataFrame:
+        # Bytes, not a BytesIO: polars then parses the buffer without copying it first.
         return pl.read_csv(
-            io.BytesIO(buf),
+            buf,
             separator=delimiter,
             infer_schema=False,
             has_header=True,
