@@ -13,7 +13,7 @@ window functions) so that it transpiles to Spark SQL with sqlglot.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -29,6 +29,7 @@ _ALIAS = {"contacts": "c", "surveys": "s"}
 # The far past and far future stand in for an open window, so the SQL has one shape.
 OPEN_START = datetime(1900, 1, 1)
 OPEN_END = datetime(9999, 1, 1)
+_ZERO, _ONE = "CAST(0 AS DOUBLE)", "CAST(1 AS DOUBLE)"
 
 
 @dataclass(frozen=True)
@@ -73,37 +74,56 @@ def columns(metric: ExperimentMetric, *, cuped: bool = True) -> list[str]:
     return cols
 
 
-def _event_sums(metric: ExperimentMetric, alias: str, time_col: str) -> list[str]:
-    """Per-unit sums over the unit's events: post-assignment (and pre-period) values."""
-    m, t = metric.name, f"{alias}.{time_col}"
-    post = f"{t} >= a.assigned_at AND ({metric.where})"
-    pre = f"{t} < a.assigned_at AND ({metric.where})"
-    num, den = f"COALESCE({metric.numerator}, 0)", f"COALESCE({metric.denominator}, 0)"
+def _event_values(metric: ExperimentMetric) -> list[tuple[str, str]]:
+    """(name, expression) of the metric's per-event values, as DOUBLE over the source row.
+
+    The metric's `where` is folded in (an event it does not count is worth 0), so the join
+    and the per-unit sums only need the event time and these values. DOUBLE on purpose:
+    a literal 1.0 is a DECIMAL in DuckDB, and SUM over DECIMAL or INTEGER accumulates in
+    128-bit integers, which measured slower over 1M units (benchmarks/readout.py); counts
+    and sums of 0/1 stay exact in a double up to 2^53.
+    """
+    m, where = metric.name, metric.where
     if metric.family == "nps":
+        cuts = {"p": f"{metric.numerator} >= 9", "pa": f"{metric.numerator} BETWEEN 7 AND 8"}
+        cuts["d"] = f"{metric.numerator} <= 6"
         return [
-            f"SUM(CASE WHEN {post} AND {metric.numerator} >= 9 THEN 1 ELSE 0 END) AS {m}__p",
-            f"SUM(CASE WHEN {post} AND {metric.numerator} BETWEEN 7 AND 8 THEN 1 ELSE 0 END) "
-            f"AS {m}__pa",
-            f"SUM(CASE WHEN {post} AND {metric.numerator} <= 6 THEN 1 ELSE 0 END) AS {m}__d",
+            (f"{m}__ev_{k}", f"CASE WHEN ({where}) AND {cond} THEN {_ONE} ELSE {_ZERO} END")
+            for k, cond in cuts.items()
         ]
-    out = [f"SUM(CASE WHEN {post} THEN {num} ELSE 0 END) AS {m}__x"]
+    out = [
+        (
+            f"{m}__ev_x",
+            f"CASE WHEN ({where}) THEN CAST(COALESCE({metric.numerator}, 0) AS DOUBLE) "
+            f"ELSE {_ZERO} END",
+        )
+    ]
     if metric.family == "ratio":
-        out.append(f"SUM(CASE WHEN {post} THEN {den} ELSE 0 END) AS {m}__y")
-    if metric.cuped:
-        out.append(f"SUM(CASE WHEN {pre} THEN {num} ELSE 0 END) AS {m}__px")
-        if metric.family == "ratio":
-            out.append(f"SUM(CASE WHEN {pre} THEN {den} ELSE 0 END) AS {m}__py")
+        out.append(
+            (
+                f"{m}__ev_y",
+                f"CASE WHEN ({where}) THEN CAST(COALESCE({metric.denominator}, 0) AS DOUBLE) "
+                f"ELSE {_ZERO} END",
+            )
+        )
     return out
 
 
-def _unit_columns(metric: ExperimentMetric, src: str) -> list[str]:
-    m = metric.name
+def _unit_sums(metric: ExperimentMetric) -> list[str]:
+    """Per-unit sums of the metric's event values: post-assignment (and pre-period)."""
+    m, post, pre = metric.name, "e.event_at >= a.assigned_at", "e.event_at < a.assigned_at"
     if metric.family == "nps":
-        return [f"COALESCE({src}.{m}__{k}, 0) AS {m}__{k}" for k in ("p", "pa", "d")]
+        return [
+            f"SUM(CASE WHEN {post} THEN e.{m}__ev_{k} ELSE {_ZERO} END) AS {m}__{k}"
+            for k in ("p", "pa", "d")
+        ]
     keys = ["x", "y"] if metric.family == "ratio" else ["x"]
+    out = [f"SUM(CASE WHEN {post} THEN e.{m}__ev_{k} ELSE {_ZERO} END) AS {m}__{k}" for k in keys]
     if metric.cuped:
-        keys += ["px", "py"] if metric.family == "ratio" else ["px"]
-    return [f"COALESCE({src}.{m}__{k}, 0) AS {m}__{k}" for k in keys]
+        out += [
+            f"SUM(CASE WHEN {pre} THEN e.{m}__ev_{k} ELSE {_ZERO} END) AS {m}__p{k}" for k in keys
+        ]
+    return out
 
 
 def _aggregates(metric: ExperimentMetric, *, cuped: bool) -> list[str]:
@@ -222,20 +242,21 @@ def readout_statements(
 
     A unit without events adds nothing to any sum, so each source is aggregated on its own
     (events -> per unit -> per group) and never joined back to all units; only the unit
-    count n comes from the units query. Parameters: $experiment_id, $window_start,
-    $window_end (timestamps, end exclusive). Every result has the columns grouping ("all",
-    "day" or a segment dimension), variant, day, level; the units query adds n and the
-    customer-level metrics' sums, each source query its metrics' `columns()`.
+    count n comes from the units query. (One query over contacts UNION ALL surveys was
+    measured slower: every stacked row then updates every metric's per-unit sum.)
+    Parameters: $experiment_id, $window_start, $window_end (timestamps, end exclusive).
+    Every result has the columns grouping ("all", "day" or a segment dimension), variant,
+    day, level; the units query adds n and the customer-level metrics' sums, each source
+    query its metrics' `columns()`.
     """
     unknown = [d for d in segments if d not in SEGMENT_DIMS]
     if unknown:
         raise ValueError(f"unknown segment dimension(s) {unknown}; expected {SEGMENT_DIMS}")
     select, group_by = _grouping(by_day, segments)
     units = _units_cte(segments)
-    seg_names = [f"seg_{d}" for d in segments]
-    # One group per unit; its variant, day and segments ride along (functionally dependent).
-    carried = ["a.variant", "a.assigned_day"] + [f"a.{c}" for c in seg_names]
-    unit_cols_sql = ", ".join(f"ANY_VALUE({c}) AS {c.removeprefix('a.')}" for c in carried)
+    # One group per unit; its variant, day and segments are grouped on too (functionally
+    # dependent on the unit, and cheaper than carrying them as ANY_VALUE aggregates).
+    carried = ["a.variant", "a.assigned_day"] + [f"a.seg_{d}" for d in segments]
 
     churn = [m for m in metrics if m.source == "customers"]
     unit_cols = []
@@ -243,7 +264,7 @@ def readout_statements(
         horizon = f"a.assigned_at + INTERVAL {m.horizon_days or 36500} DAY"
         unit_cols.append(
             f"CASE WHEN k2.churned_at >= a.assigned_day AND k2.churned_at < {horizon} "
-            f"AND k2.churned_at < $window_end THEN 1.0 ELSE 0.0 END AS {m.name}__x"
+            f"AND k2.churned_at < $window_end THEN {_ONE} ELSE {_ZERO} END AS {m.name}__x"
         )
     join = " LEFT JOIN customers k2 ON k2.customer_id = a.unit_id" if churn else ""
     statements = [
@@ -253,16 +274,21 @@ def readout_statements(
         + "".join(f", {agg}" for m in churn for agg in _aggregates(m, cuped=cuped))
         + f"\nFROM u {group_by}"
     ]
+    event_metrics = [m for m in metrics if m.source in _TIME]
+    if not event_metrics:
+        return statements
+    # With CUPED off no pre-period sum is returned, so none is computed.
+    if not cuped:
+        event_metrics = [replace(m, cuped=False) for m in event_metrics]
     for source in ("contacts", "surveys"):
-        ms = [m for m in metrics if m.source == source]
+        ms = [m for m in event_metrics if m.source == source]
         if not ms:
             continue
         alias, time_col = _ALIAS[source], _TIME[source]
-        sums = [s for m in ms for s in _event_sums(m, alias, time_col)]
         pre = any(m.cuped for m in ms)
-        lower = f"a.assigned_at - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "a.assigned_at"
-        # A constant bound as well, so the scan skips events far outside the window.
+        # A constant bound on the scan as well, so it skips events far outside the window.
         const_lower = f"$window_start - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "$window_start"
+        lower = f"a.assigned_at - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "a.assigned_at"
         table = source
         if any(m.needs_previous for m in ms):
             # The previous contact on the same issue, over all of the units' contacts (a
@@ -272,12 +298,19 @@ def readout_statements(
                 "cc.issue_type ORDER BY cc.opened_at) AS prev_same_issue_at FROM contacts cc "
                 "WHERE cc.customer_id IN (SELECT unit_id FROM a))"
             )
+        # The events reduced to what the sums need: unit, time and the metrics' values.
+        values = [f"{expr} AS {name}" for m in ms for name, expr in _event_values(m)]
+        events = (
+            f"e AS (SELECT {alias}.customer_id, {alias}.{time_col} AS event_at, "
+            f"{', '.join(values)} FROM {table} {alias} "
+            f"WHERE {alias}.{time_col} >= {const_lower} AND {alias}.{time_col} < $window_end)"
+        )
+        sums = [s for m in ms for s in _unit_sums(m)]
         statements.append(
-            "WITH " + ",\n".join(units) + ",\n"
-            f"u AS (SELECT a.unit_id, {unit_cols_sql}, {', '.join(sums)} FROM a "
-            f"JOIN {table} {alias} ON {alias}.customer_id = a.unit_id "
-            f"WHERE {alias}.{time_col} >= {const_lower} AND {alias}.{time_col} < $window_end "
-            f"AND {alias}.{time_col} >= {lower} GROUP BY a.unit_id)\n"
+            "WITH " + ",\n".join([*units, events]) + ",\n"
+            f"u AS (SELECT a.unit_id, {', '.join(carried)}, {', '.join(sums)} FROM a "
+            f"JOIN e ON e.customer_id = a.unit_id WHERE e.event_at >= {lower} "
+            f"GROUP BY a.unit_id, {', '.join(carried)})\n"
             f"SELECT {select}, "
             + ", ".join(agg for m in ms for agg in _aggregates(m, cuped=cuped))
             + f"\nFROM u {group_by}"
