@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PAGE = ROOT / "dashboard" / "pages" / "overview.py"
+PAGE = ROOT / "dashboard" / "views" / "overview.py"
 
 
 def _store_path(args: argparse.Namespace, tmp: Path) -> Path:

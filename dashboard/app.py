@@ -1,4 +1,7 @@
-"""CX Console: the Streamlit router. Pages live in dashboard/pages/, one file each."""
+"""CX Console: the Streamlit router. Pages live in dashboard/views/, one file each.
+
+Not dashboard/pages/: Streamlit treats a pages/ folder beside the entry script as its legacy
+multipage app, and a deep link would then run a page without this router."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES_DIR = Path(__file__).parent / "pages"
+PAGES_DIR = Path(__file__).parent / "views"
 
 # (file, title, icon, section)
 PAGES = (
@@ -25,10 +28,7 @@ st.set_page_config(page_title="CX Console", page_icon=":material/insights:", lay
 
 sections: dict[str, list] = {}
 for file, title, icon, section in PAGES:
-    if (PAGES_DIR / file).exists():
-        sections.setdefault(section, []).append(
-            st.Page(str(PAGES_DIR / file), title=title, icon=icon)
-        )
+    sections.setdefault(section, []).append(st.Page(str(PAGES_DIR / file), title=title, icon=icon))
 page = st.navigation(sections)
 try:
     page.run()

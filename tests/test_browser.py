@@ -139,5 +139,16 @@ def test_browser_overview_then_explore_filter_renders_plotly_without_errors(serv
             assert page.evaluate(bars) == ["phone"]
             assert page.locator(".js-plotly-plot .main-svg").count() >= 2
             assert page.locator(ERRORS).count() == 0
+
+            # A deep link opens the page inside the router: its sections and titles, not a
+            # folder listing of scripts (which is what a dashboard/pages/ folder would give).
+            page.goto(served_app.rstrip("/") + "/churn", wait_until="domcontentloaded")
+            page.wait_for_selector("h1:has-text('Churn')", timeout=90_000)
+            _settle(page)
+            nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+            # Each link's text is the Material icon's name, a newline, then the title.
+            titles = [t.strip().split("\n")[-1] for t in nav]
+            assert titles[:3] == ["Overview", "Explore", "Churn & CLV"]
+            assert page.locator(ERRORS).count() == 0
         finally:
             browser.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-# Import the package before the page runs: AppTest puts dashboard/pages on sys.path, where the
+# Import the package before the page runs: AppTest puts dashboard/views on sys.path, where the
 # Experiments page (experiments.py) would otherwise shadow the `experiments` package.
 from experiments.stats import (
     BinaryStats,
@@ -20,7 +20,7 @@ from experiments.stats import (
     verdict,
 )
 
-PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "calculator.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "dashboard" / "views" / "calculator.py")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from metrics.clv_models import cached_clv, clv_cache_key
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.store import open_store
 
-PAGE = str(Path(__file__).parents[1] / "dashboard" / "pages" / "churn.py")
+PAGE = str(Path(__file__).parents[1] / "dashboard" / "views" / "churn.py")
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = ROOT / "dashboard" / "pages" / "data.py"
+PAGE = ROOT / "dashboard" / "views" / "data.py"
 EXPORTS = ROOT / "sample_data" / "exports"
 SWEDISH = EXPORTS / "swedish_contacts.csv"
 

@@ -16,7 +16,7 @@ from experiments.readout import analyze
 from experiments.registry import get_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = ROOT / "dashboard" / "pages" / "experiment_list.py"
+PAGE = ROOT / "dashboard" / "views" / "experiment_list.py"
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_experiments_page_does_not_import_pymc_on_load(sample_db, tmp_path) -> N
         f"os.environ['CX_DB'] = {str(tmp_path / 'p.duckdb')!r};"
         "from streamlit.testing.v1 import AppTest;"
         f"at = AppTest.from_file({str(ROOT / 'dashboard' / 'app.py')!r}, default_timeout=120);"
-        "at.run(); at.switch_page('pages/experiment_list.py'); at.run();"
+        "at.run(); at.switch_page('views/experiment_list.py'); at.run();"
         "print(json.dumps({'pymc': 'pymc' in sys.modules, 'errors': len(at.exception),"
         " 'decision': at.subheader[0].value}))"
     )

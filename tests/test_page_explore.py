@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.downloads import to_csv_bytes, to_xlsx_bytes
 from metrics.kpi_query import KpiRequest, query_kpis
 
-PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "explore.py"
+PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "views" / "explore.py"
 SEP = (date(2026, 9, 1), date(2026, 10, 1))  # last full month of the sample world
 TOL = 1e-9
 
@@ -185,7 +185,7 @@ def test_filters_set_on_overview_apply_on_explore_via_router(sample_store, monke
     _ok(at)
     assert at.title[0].value == "Overview"
     at.multiselect(key="flt_channel").set_value(["chat"]).run()
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("views/explore.py").run()
     _ok(at)
     assert at.title[0].value == "Explore"
     assert at.multiselect(key="flt_channel").value == ["chat"]

@@ -18,7 +18,7 @@ from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import compare_periods
 
-PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "overview.py"
+PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "views" / "overview.py"
 # The sample world ends 2026-10-01 (conftest SAMPLE_KW): the last full month is September,
 # compared with the 30 days before it.
 SEP = (date(2026, 9, 1), date(2026, 10, 1))

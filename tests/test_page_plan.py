@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from experiments.plan import plan_experiment
 from experiments.registry import get_experiment, list_experiments
 
-PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "plan.py"
+PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "views" / "plan.py"
 
 
 @pytest.fixture

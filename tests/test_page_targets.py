@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from metrics.catalogue import CATALOGUE
 from metrics.targets import load_targets
 
-PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "pages" / "targets.py"
+PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "views" / "targets.py"
 
 
 @pytest.fixture
