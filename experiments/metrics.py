@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from metrics.catalogue import CATALOGUE
+
 Family = Literal["ratio", "binary", "mean", "nps"]
 Source = Literal["contacts", "surveys", "customers"]
 
@@ -65,6 +67,38 @@ def _m(**kw: object) -> ExperimentMetric:
     return ExperimentMetric(**kw)  # type: ignore[arg-type]
 
 
+def _from_catalogue(name: str, *, unit: str) -> ExperimentMetric:
+    """The unit-level metric of a catalogue KPI whose measure is a plain per-row expression.
+
+    The per-event SQL is the catalogue's own (one definition of each KPI): a ratio's
+    condition becomes a 0/1 value over the rows its denominator admits, a mean's expression
+    its value; label and direction come along.
+    """
+    kpi = CATALOGUE[name]
+    m = kpi.measure
+    if m.aggregation == "ratio":
+        family, numerator = "ratio", f"CASE WHEN {m.numerator} THEN 1.0 ELSE 0.0 END"
+    elif m.aggregation == "mean":
+        family, numerator = "ratio", f"CAST({m.expr} AS DOUBLE)"
+    elif m.aggregation == "nps":
+        family, numerator = "nps", str(m.expr)
+    else:
+        raise ValueError(f"catalogue KPI {name!r} ({m.aggregation}) has no per-row form")
+    where = m.denominator
+    if m.aggregation in ("mean", "nps"):
+        where = f"({where}) AND {m.expr} IS NOT NULL"
+    return ExperimentMetric(
+        name=name,
+        family=family,
+        source=kpi.source,
+        numerator=numerator,
+        where=where,
+        label=kpi.label,
+        direction=kpi.direction,
+        unit=unit,
+    )
+
+
 _METRICS: tuple[ExperimentMetric, ...] = (
     _m(
         name="fcr",
@@ -78,54 +112,11 @@ _METRICS: tuple[ExperimentMetric, ...] = (
         where="NOT COALESCE(abandoned, FALSE)",
         unit="share of answered contacts",
     ),
-    _m(
-        name="csat",
-        family="ratio",
-        source="surveys",
-        label="CSAT (top-2-box)",
-        numerator="CASE WHEN csat >= 4 THEN 1.0 ELSE 0.0 END",
-        where="csat IS NOT NULL",
-        unit="share of answers",
-    ),
-    _m(
-        name="satisfaction_index",
-        family="ratio",
-        source="surveys",
-        label="Satisfaction index (0-100)",
-        numerator="(csat - 1) * 25.0",
-        where="csat IS NOT NULL",
-        unit="points",
-    ),
-    _m(
-        name="ces",
-        family="ratio",
-        source="surveys",
-        label="Customer effort score",
-        numerator="CAST(ces AS DOUBLE)",
-        where="ces IS NOT NULL",
-        direction="lower",
-        unit="1-7",
-    ),
-    _m(
-        name="nps",
-        family="nps",
-        source="surveys",
-        label="NPS",
-        numerator="nps",
-        where="nps IS NOT NULL",
-        unit="points",
-    ),
-    _m(
-        name="aht",
-        family="ratio",
-        source="contacts",
-        label="Average handling time",
-        numerator="handle_s",
-        where="handle_s IS NOT NULL AND NOT COALESCE(bot_handled, FALSE) "
-        "AND NOT COALESCE(abandoned, FALSE)",
-        direction="lower",
-        unit="seconds",
-    ),
+    _from_catalogue("csat", unit="share of answers"),
+    _from_catalogue("satisfaction_index", unit="points"),
+    _from_catalogue("ces", unit="1-7"),
+    _from_catalogue("nps", unit="points"),
+    _from_catalogue("aht", unit="seconds"),
     _m(
         name="resolution_time",
         family="ratio",
@@ -136,45 +127,10 @@ _METRICS: tuple[ExperimentMetric, ...] = (
         direction="lower",
         unit="hours",
     ),
-    _m(
-        name="escalation_rate",
-        family="ratio",
-        source="contacts",
-        label="Escalation rate",
-        numerator="CASE WHEN escalated THEN 1.0 ELSE 0.0 END",
-        where="escalated IS NOT NULL",
-        direction="lower",
-        unit="share of contacts",
-    ),
-    _m(
-        name="abandonment_rate",
-        family="ratio",
-        source="contacts",
-        label="Abandonment rate",
-        numerator="CASE WHEN abandoned THEN 1.0 ELSE 0.0 END",
-        where="abandoned IS NOT NULL",
-        direction="lower",
-        unit="share of contacts",
-    ),
-    _m(
-        name="automation_rate",
-        family="ratio",
-        source="contacts",
-        label="Automation rate",
-        numerator="CASE WHEN bot_handled AND resolved AND NOT COALESCE(escalated, FALSE) "
-        "THEN 1.0 ELSE 0.0 END",
-        unit="share of contacts",
-    ),
-    _m(
-        name="long_wait_share",
-        family="ratio",
-        source="contacts",
-        label="Phone waits over 10 min",
-        numerator="CASE WHEN wait_s > 600 THEN 1.0 ELSE 0.0 END",
-        where="channel = 'phone' AND wait_s IS NOT NULL",
-        direction="lower",
-        unit="share of phone contacts",
-    ),
+    _from_catalogue("escalation_rate", unit="share of contacts"),
+    _from_catalogue("abandonment_rate", unit="share of contacts"),
+    _from_catalogue("automation_rate", unit="share of contacts"),
+    _from_catalogue("long_wait_share", unit="share of phone contacts"),
     _m(
         name="repeat_contact_rate",
         family="ratio",
@@ -230,43 +186,15 @@ def get_metric(name: str) -> ExperimentMetric:
         ) from None
 
 
-def _catalogue_entry(name: str) -> object | None:
-    # The catalogue is built in parallel; read it when present, never require it.
-    try:
-        from metrics import catalogue
-    except Exception:  # noqa: BLE001 - a half-built catalogue must not break experiments
-        return None
-    for attr in ("CATALOGUE", "KPIS", "catalogue"):
-        table = getattr(catalogue, attr, None)
-        if isinstance(table, dict) and name in table:
-            return table[name]
-    getter = getattr(catalogue, "get_kpi", None)
-    if callable(getter):
-        try:
-            return getter(name)
-        except Exception:  # noqa: BLE001
-            return None
-    return None
-
-
 def catalogue_label(name: str) -> str | None:
-    entry = _catalogue_entry(name)
-    label = getattr(entry, "label", None) if entry is not None else None
-    return label if isinstance(label, str) and label else None
+    kpi = CATALOGUE.get(name)
+    return kpi.label if kpi is not None else None
 
 
 def catalogue_direction(name: str) -> str | None:
     """'higher' or 'lower' as the catalogue defines it, or None when it does not."""
-    entry = _catalogue_entry(name)
-    if entry is None:
-        return None
-    direction = getattr(entry, "direction", None)
-    text = str(getattr(direction, "value", direction) or "").lower()
-    if "lower" in text:
-        return "lower"
-    if "higher" in text:
-        return "higher"
-    return None
+    kpi = CATALOGUE.get(name)
+    return kpi.direction if kpi is not None else None
 
 
 def metric_choices() -> list[tuple[str, str]]:
