@@ -1,0 +1,190 @@
+"""The docs stay current: the generated KPI reference matches the catalogue, and links resolve."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from metrics.catalogue import CATALOGUE, KPIS
+from metrics.catalogue_docs import REFRESH_COMMAND, format_target, render
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "docs" / "kpi-reference.md"
+
+
+def _checked_files() -> list[Path]:
+    """The Markdown files whose links must resolve: docs/*.md, README.md, CHANGELOG.md."""
+    return sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md", ROOT / "CHANGELOG.md"]
+
+
+# -- a small link checker (GitHub's rendering rules, as far as these files use them) -----------
+_FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
+_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+_HTML_ID = re.compile(r"<a\s+(?:id|name)=\"([^\"]+)\"", re.I)
+
+
+def _prose(text: str) -> str:
+    """The text without fenced code blocks and inline code (links there are not links)."""
+    return _CODE_SPAN.sub("", _FENCE.sub("", text))
+
+
+def anchors(text: str) -> set[str]:
+    """Fragment ids GitHub gives a Markdown file: heading slugs (with -1, -2 ... for repeats)."""
+    seen: dict[str, int] = {}
+    out: set[str] = set(_HTML_ID.findall(text))
+    for heading in _HEADING.findall(_FENCE.sub("", text)):
+        plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link's text only
+        slug = re.sub(r"[^\w\- ]", "", plain.lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        out.add(slug if count == 0 else f"{slug}-{count}")
+    return out
+
+
+def broken_links(path: Path, root: Path) -> list[str]:
+    """Every relative link in `path` whose file (or #fragment in a Markdown file) is missing."""
+    text = path.read_text(encoding="utf-8")
+    problems = []
+    for target in _LINK.findall(_prose(text)):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto: ...
+            continue
+        file_part, _, fragment = target.partition("#")
+        dest = (path.parent / file_part).resolve() if file_part else path
+        where = f"{path.relative_to(root)}: link {target!r}"
+        if not dest.is_relative_to(root):
+            problems.append(f"{where} points outside the repository")
+        elif not dest.exists():
+            problems.append(f"{where} points at a missing file {dest.relative_to(root)}")
+        elif fragment and dest.suffix == ".md" and dest.is_file():
+            if fragment not in anchors(dest.read_text(encoding="utf-8")):
+                problems.append(f"{where}: no heading #{fragment} in {dest.relative_to(root)}")
+    return problems
+
+
+# -- the KPI reference -----------------------------------------------------------------------
+def test_kpi_reference_matches_the_catalogue() -> None:
+    committed = REFERENCE.read_text(encoding="utf-8") if REFERENCE.exists() else ""
+    assert committed == render(), (
+        f"docs/kpi-reference.md is stale (the KPI catalogue changed); refresh it with "
+        f"`{REFRESH_COMMAND}` and commit the result"
+    )
+
+
+def test_kpi_reference_command_prints_exactly_the_committed_page() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "metrics.catalogue_docs"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert out == REFERENCE.read_bytes()
+
+
+def _section(page: str, name: str) -> str:
+    start = page.index(f"### `{name}`\n")
+    end = page.find("\n### ", start + 1)
+    return page[start : end if end != -1 else len(page)]
+
+
+@pytest.mark.parametrize("name", list(CATALOGUE))
+def test_kpi_reference_section_states_every_field_of_the_kpi(name: str) -> None:
+    k = CATALOGUE[name]
+    section = _section(render(), name)
+    assert f"**{k.label}**: {k.definition}" in section
+    assert f"- **Unit**: `{k.unit}`" in section
+    assert f"- **Direction**: {k.direction} is better" in section
+    assert f"- **Dimensions**: {', '.join(k.dimensions)}" in section
+    assert f"- **Target source**: {k.target_source}" in section
+    assert f"- **Minimum n**: {k.min_n} " in section
+    assert f"- **Aggregation**: `{k.measure.aggregation}`" in section
+    for text in (k.measure.expr, k.measure.numerator):
+        if text is not None:
+            assert f"`{text}`" in section
+    assert f"- **Default target**: {format_target(k, k.target)}" in section
+    for band, value in k.band_targets.items():
+        assert f"{band} {format_target(k, value)}" in section
+
+
+def test_kpi_reference_lists_each_kpi_once_in_catalogue_order() -> None:
+    page = render()
+    headings = re.findall(r"^### `(\w+)`$", page, re.M)
+    assert headings == [k.name for k in KPIS]
+    rows = re.findall(r"^\| \[`(\w+)`\]\(#\1\) \|", page, re.M)
+    assert rows == [k.name for k in KPIS]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"target": 25.0},
+        {"label": "Net Promoter Score (relabelled)"},
+        {"dimensions": ("channel",)},
+        {"min_n": 50},
+        {"direction": "lower"},
+    ],
+)
+def test_kpi_reference_changes_when_a_catalogue_field_changes(change: dict) -> None:
+    # The staleness test can only fail if every listed field reaches the page.
+    changed = tuple(replace(k, **change) if k.name == "nps" else k for k in KPIS)
+    assert render(changed) != render()
+
+
+def test_format_target_writes_shares_as_percent_and_nps_signed() -> None:
+    assert format_target(CATALOGUE["fcr"], 0.8) == "0.8 (80 %)"
+    assert format_target(CATALOGUE["nps"], 20.0) == "+20"
+    assert format_target(CATALOGUE["frt_median"], 30.0) == "30 s"
+    assert format_target(CATALOGUE["aht"], None) == "none"
+
+
+# -- links -----------------------------------------------------------------------------------
+def test_docs_folder_has_the_pages_the_readme_promises() -> None:
+    for page in ("architecture", "adding-a-kpi", "adding-a-metric-family", "kpi-reference", "ingest"):
+        assert (ROOT / "docs" / f"{page}.md").is_file(), page
+    assert (ROOT / "LICENSE").is_file() and (ROOT / "CHANGELOG.md").is_file()
+
+
+@pytest.mark.parametrize("path", _checked_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_points_at_an_existing_file(path: Path) -> None:
+    assert path.is_file(), f"{path.relative_to(ROOT)} is missing"
+    problems = broken_links(path, ROOT)
+    assert not problems, "broken links:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_every_repository_path_named_in_docs_exists(path: Path) -> None:
+    # `metrics/compiler.py` written as code (not a link) must not go stale either.
+    named = re.findall(r"`([\w.-]+(?:/[\w.-]+)+/?)`", path.read_text(encoding="utf-8"))
+    missing = [p for p in named if not (ROOT / p).exists()]
+    assert not missing, f"{path.name} names paths that do not exist: {', '.join(missing)}"
+
+
+def test_link_checker_finds_missing_files_anchors_and_escapes(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "other.md").write_text("# Other page\n\n## The `x` part\n")
+    (tmp_path / "code.py").write_text("")
+    page = tmp_path / "docs" / "page.md"
+    page.write_text(
+        "# Page\n[ok](other.md) [ok](other.md#the-x-part) [ok](../code.py) [ok](#page)\n"
+        "[ok](https://example.com/nowhere.md) `[not a link](nowhere.md)`\n"
+        "```\n[not a link](nowhere.md)\n```\n"
+        "[bad](missing.md) [bad](other.md#no-such) [bad](../../outside.md) [bad](#nope)\n",
+        encoding="utf-8",
+    )
+    problems = broken_links(page, tmp_path)
+    assert len(problems) == 4, problems
+    assert "missing file docs/missing.md" in problems[0]
+    assert "no heading #no-such in docs/other.md" in problems[1]
+    assert "outside the repository" in problems[2]
+    assert "no heading #nope" in problems[3]
+
+
+def test_anchors_follow_github_slugs_with_numbered_repeats() -> None:
+    text = "# A `b` C\n## Same\n## Same\n<a id=\"custom\"></a>\n```\n# not a heading\n```\n"
+    assert anchors(text) == {"a-b-c", "same", "same-1", "custom"}
