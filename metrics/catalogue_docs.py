@@ -95,7 +95,9 @@ def _target_lines(kpi: Kpi) -> list[str]:
             "- **No target for cells cut or filtered by**: " + ", ".join(kpi.target_not_by)
         )
     if not kpi.judged:
-        lines.append("- **Judged**: no: the target is a reference shown beside the value, no status")
+        lines.append(
+            "- **Judged**: no: the target is a reference shown beside the value, no status"
+        )
     return lines
 
 
