@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from metrics.catalogue_docs import REFRESH_COMMAND, format_target, render
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "kpi-reference.md"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 SOURCE_FOLDERS = (
     "metrics",
     "experiments",
@@ -217,3 +219,141 @@ def test_link_checker_finds_missing_files_anchors_and_escapes(tmp_path: Path) ->
 def test_anchors_follow_github_slugs_with_numbered_repeats() -> None:
     text = '# A `b` C\n## Same\n## Same\n<a id="custom"></a>\n```\n# not a heading\n```\n'
     assert anchors(text) == {"a-b-c", "same", "same-1", "custom"}
+
+
+# -- the doors of docs/architecture.md hold, except where the page says they do not ----------
+PACKAGES = ("metrics", "experiments", "dashboard", "sample_data")
+# (folder, top-level packages its modules must not import), most specific folder first.
+DOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "experiments/stats/",
+        ("streamlit", "duckdb", "plotly", "pymc", "metrics", "experiments", "dashboard"),
+    ),
+    ("metrics/", ("experiments", "dashboard", "streamlit", "plotly")),
+    ("experiments/", ("dashboard", "streamlit")),
+    ("sample_data/", ("experiments", "dashboard", "streamlit")),
+)
+
+
+def _imports(path: Path, root: Path) -> list[tuple[str, bool]]:
+    """(imported module, at module level?) for every import statement in one file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = {id(n) for n in tree.body}
+    package = path.relative_to(root).with_suffix("").parts[:-1]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, id(node) in top) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the file's package
+                base = ".".join([*package[: len(package) - node.level + 1], *filter(None, [base])])
+            out.append((base, id(node) in top))
+            # `from pkg import module` imports that module too.
+            out += [(f"{base}.{a.name}", id(node) in top) for a in node.names]
+    return out
+
+
+def _module_file(module: str, root: Path) -> str | None:
+    parts = module.split(".")
+    for candidate in (Path(*parts).with_suffix(".py"), Path(*parts) / "__init__.py"):
+        if (root / candidate).is_file():
+            return candidate.as_posix()
+    return None
+
+
+def door_violations(root: Path) -> set[str]:
+    """Every import that breaks the doors, as one sentence each (the page's own wording)."""
+    found: set[str] = set()
+    edges: set[tuple[str, str]] = set()
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            forbidden = next((f for folder, f in DOORS if rel.startswith(folder)), ())
+            for module, at_top in _imports(path, root):
+                head = module.split(".")[0]
+                allowed_here = rel.startswith("experiments/stats/") and (
+                    module == "experiments.stats" or module.startswith("experiments.stats.")
+                )
+                if head in forbidden and not allowed_here and _is_real(module, root):
+                    found.add(f"`{rel}` imports `{module}`")
+                if head == "pymc" and at_top:
+                    found.add(f"`{rel}` imports `pymc` at module level")
+                target = _module_file(module, root) if head in PACKAGES else None
+                if target is not None and target != rel:
+                    edges.add((rel, target))
+    for a, b in edges:
+        if a < b and (b, a) in edges:
+            found.add(f"`{a}` and `{b}` import each other")
+    return found
+
+
+def _is_real(module: str, root: Path) -> bool:
+    """False for `from pkg import name` where name is not a module of the project's packages."""
+    head = module.split(".")[0]
+    if head not in PACKAGES:
+        return True
+    return _module_file(module, root) is not None
+
+
+def documented_exceptions(text: str) -> set[str]:
+    """The bullets under "Where the code does not follow the doors today", first sentence."""
+    part = text.split("Where the code does not follow the doors today", 1)[1].split("\n## ", 1)[0]
+    bullets = re.findall(r"^- (.+?)(?=^- |\Z)", part, re.M | re.S)
+    out = set()
+    for b in bullets:
+        b = " ".join(b.split())
+        m = re.match(
+            r"(`[^`]+` (?:imports `[^`]+`(?: at module level)?|and `[^`]+` import each other))", b
+        )
+        assert m, f"docs/architecture.md: cannot read the exception {b!r}"
+        out.add(m.group(1))
+    return out
+
+
+def test_every_door_violation_in_the_code_is_listed_in_architecture() -> None:
+    listed = documented_exceptions(ARCHITECTURE.read_text(encoding="utf-8"))
+    unlisted = sorted(door_violations(ROOT) - listed)
+    assert not unlisted, (
+        "imports that break the doors of docs/architecture.md (fix the import, or list it "
+        "under 'Where the code does not follow the doors today'):\n  " + "\n  ".join(unlisted)
+    )
+
+
+def test_every_listed_door_exception_still_exists() -> None:
+    listed = documented_exceptions(ARCHITECTURE.read_text(encoding="utf-8"))
+    gone = sorted(listed - door_violations(ROOT))
+    assert not gone, (
+        "docs/architecture.md lists door exceptions the code no longer has; delete these "
+        "lines:\n  " + "\n  ".join(gone)
+    )
+
+
+def test_door_checker_finds_forbidden_imports_pymc_at_top_and_cycles(tmp_path: Path) -> None:
+    files = {
+        "metrics/__init__.py": "",
+        "metrics/a.py": "import streamlit\nfrom dashboard.x import f\n",
+        "metrics/b.py": "def fit():\n    import pymc\n",
+        "experiments/__init__.py": "",
+        "experiments/r.py": "from experiments import s\n",
+        "experiments/s.py": "def g():\n    from experiments.r import h\n",
+        "experiments/stats/__init__.py": "",
+        "experiments/stats/m.py": "import duckdb\nimport pymc\nfrom experiments.stats import n\n",
+        "experiments/stats/n.py": "import numpy\n",
+        "dashboard/__init__.py": "",
+        "dashboard/x.py": "import streamlit\nimport pymc\n",
+        "sample_data/__init__.py": "",
+        "sample_data/g.py": "from metrics import a\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert door_violations(tmp_path) == {
+        "`metrics/a.py` imports `streamlit`",
+        "`metrics/a.py` imports `dashboard.x`",
+        "`experiments/stats/m.py` imports `duckdb`",
+        "`experiments/stats/m.py` imports `pymc`",
+        "`experiments/stats/m.py` imports `pymc` at module level",
+        "`dashboard/x.py` imports `pymc` at module level",
+        "`experiments/r.py` and `experiments/s.py` import each other",
+    }
