@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics import METRICS
+from experiments.metrics import METRICS, canonical_name
 from metrics.store import Store
 
 STATUSES = ("draft", "running", "decided")
@@ -173,6 +173,8 @@ def validate_plan(plan: Mapping[str, Any], *, source: str | None = None) -> Expe
         problems.append(f"unit {unit!r} is not supported; expected one of {', '.join(UNITS)}")
 
     primary = plan.get("primary_metric")
+    if isinstance(primary, str):
+        primary = canonical_name(primary)  # a renamed metric's old name is still accepted
     if not primary:
         problems.append("primary_metric is required")
     elif primary not in METRICS:
@@ -192,6 +194,8 @@ def validate_plan(plan: Mapping[str, Any], *, source: str | None = None) -> Expe
             problems.append(f"guardrail {i} must have metric and tolerance")
             continue
         metric, tol = g.get("metric"), _number(g.get("tolerance"))
+        if isinstance(metric, str):
+            metric = canonical_name(metric)
         relative = bool(g.get("relative", False))
         if metric not in METRICS:
             problems.append(f"guardrail {i}: metric {metric!r} is not a unit-level metric")
@@ -489,9 +493,15 @@ def _plan_value(e: Experiment, key: str) -> Any:
 
 
 def _normalise(key: str, value: Any) -> Any:
+    if key == "primary_metric":
+        return canonical_name(str(value))
     if key == "guardrails":
         return sorted(
-            (str(g["metric"]), float(g["tolerance"]), bool(g.get("relative", False)))
+            (
+                canonical_name(str(g["metric"])),
+                float(g["tolerance"]),
+                bool(g.get("relative", False)),
+            )
             for g in value or []
         )
     if key in ("variants",):
