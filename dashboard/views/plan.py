@@ -9,8 +9,20 @@ import streamlit as st
 
 from dashboard.store_access import cached, get_store
 from experiments.metrics import METRICS, metric_choices
-from experiments.plan import PlanningError, plan_experiment
-from experiments.registry import RegistryError, create_experiment, start_experiment
+from experiments.plan import (
+    PlanningError,
+    check_plan,
+    parse_split,
+    plan_experiment,
+    split_problems,
+)
+from experiments.registry import (
+    PlanError,
+    RegistryError,
+    create_experiment,
+    start_experiment,
+    validate_plan,
+)
 
 LABELS = dict(metric_choices())
 
@@ -61,16 +73,22 @@ start = left.date_input("Start", value=date.today())
 end = right.date_input("End", value=date.today() + timedelta(days=42))
 
 try:
-    split = [float(s) for s in split_text.split(",")]
-except ValueError:
-    st.error(f"Split {split_text!r}: expected comma-separated numbers such as 0.5, 0.5")
+    split = parse_split(split_text)
+except ValueError as exc:
+    st.error(str(exc)[0].upper() + str(exc)[1:])
     st.stop()
 
 estimate = None
-try:
-    estimate = cached(plan_experiment, primary, mde, mde_relative=relative, split=tuple(split))
-except (PlanningError, ValueError) as exc:
-    st.error(f"Cannot size this experiment: {exc}")
+if not split_problems(variants, split):
+    try:
+        estimate = cached(plan_experiment, primary, mde, mde_relative=relative, split=tuple(split))
+    except (PlanningError, ValueError) as exc:
+        st.error(f"Cannot size this experiment: {exc}")
+check = check_plan(variants, split, start, end, estimate)
+for problem in check.errors:
+    st.error(problem[0].upper() + problem[1:])
+for warning in check.warnings:
+    st.warning(warning[0].upper() + warning[1:])
 if estimate is not None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Sample size per arm", f"{estimate.n_per_arm:,}")
@@ -109,10 +127,18 @@ save, launch = st.columns(2)
 for button, run in ((save.button("Save as draft"), False), (launch.button("Start"), True)):
     if not button:
         continue
+    problems = list(check.errors)
+    try:
+        validate_plan(plan)
+    except PlanError as exc:
+        problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        st.error("Not saved: " + "; ".join(problems))
+        continue
     try:
         exp = create_experiment(get_store(), plan)
         if run:
             exp = start_experiment(get_store(), exp.experiment_id, start)
-        st.success(f"Saved {exp.experiment_id} ({exp.status}).")
+        st.success(f"Saved {exp.experiment_id} ({exp.status}), {start} to {end}.")
     except RegistryError as exc:
         st.error(str(exc))
