@@ -66,6 +66,18 @@ def _number(v: float, digits: int, signed: bool) -> str:
     return f"{r:+,.{digits}f}" if signed else f"{r:,.{digits}f}"
 
 
+def input_hint(unit: str) -> str:
+    """How to type a difference in this unit (tolerances, MDEs): 'share: 0.02 = 2 pp'."""
+    return {
+        "share": "share: 0.02 = 2 pp",
+        "seconds": "seconds",
+        "hours": "hours",
+        "nps": "NPS points",
+        "index": "index points",
+        "score": "points on the 1-7 scale",
+    }.get(unit, unit)
+
+
 def format_lift(value: float | None, unit: str) -> str:
     """A difference (variant − control) in the metric's unit: '+8.1 pp', '−74 s', '0.0 pp'."""
     if not _finite(value):

@@ -406,6 +406,29 @@ def create_experiment(
     return get_experiment(store, exp.experiment_id)
 
 
+def save_plan(
+    store: Store,
+    plan: Mapping[str, Any],
+    *,
+    start: bool = False,
+    problems: list[str] | tuple[str, ...] = (),
+) -> Experiment:
+    """Store a plan as a draft (or start it at its start date); nothing is written when
+    `problems` (found by the caller, e.g. experiments.plan.check_plan) or the plan's own
+    validation find anything, and PlanError then lists all of them."""
+    found = list(problems)
+    try:
+        validate_plan(plan)
+    except PlanError as exc:
+        found += [p for p in exc.problems if p not in found]
+    if found:
+        raise PlanError(found)
+    exp = create_experiment(store, plan)
+    if start:
+        exp = start_experiment(store, exp.experiment_id, exp.start_date)
+    return exp
+
+
 def get_experiment(store: Store, experiment_id: str) -> Experiment:
     rows = (
         store.cursor()

@@ -283,3 +283,17 @@ def test_experiments_page_draft_with_bad_split_shows_the_reason(sample_store, mo
     assert not at.exception
     assert "must add up to 1" in at.error[0].value
     assert get_experiment(sample_store, "draft_two").split == (0.5, 0.5)
+
+
+def test_html_readout_shows_formatted_lifts_units_and_dates(sample_store) -> None:
+    from experiments.report_html import readout_html
+
+    r = analyze(sample_store, "chatbot_handoff")
+    html = readout_html(sample_store, "chatbot_handoff", r)
+    csat = next(g for g in r.guardrails if g.metric == "csat").result.absolute_lift.mean
+    assert f"<td>{csat * 100:+.1f} pp</td>".replace("-", "−") in html
+    e = r.experiment
+    assert f"{e.start_date} to {e.end_date}: ran" in html
+    assert f"control {r.n_by_variant['control']:,}" in html
+    assert "Lift in Average handle time: <b>" in html
+    assert "e-" not in html.split("<table>")[1].split("</table>")[0]

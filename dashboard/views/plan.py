@@ -9,20 +9,9 @@ import streamlit as st
 
 from dashboard.store_access import cached, get_store
 from experiments.metrics import METRICS, metric_choices
-from experiments.plan import (
-    PlanningError,
-    check_plan,
-    parse_split,
-    plan_experiment,
-    split_problems,
-)
-from experiments.registry import (
-    PlanError,
-    RegistryError,
-    create_experiment,
-    start_experiment,
-    validate_plan,
-)
+from experiments.plan import PlanningError, check_plan, parse_split, plan_experiment, split_problems
+from experiments.readout_view import input_hint
+from experiments.registry import RegistryError, save_plan
 
 LABELS = dict(metric_choices())
 
@@ -40,7 +29,8 @@ metric = METRICS[primary]
 left, right = st.columns(2)
 relative = left.toggle("MDE as % of baseline", value=True)
 mde = right.number_input(
-    "Minimum detectable effect" + (" (fraction, 0.05 = 5 %)" if relative else f" ({metric.unit})"),
+    "Minimum detectable effect"
+    + (" (fraction, 0.05 = 5 %)" if relative else f" ({input_hint(metric.unit)})"),
     min_value=0.0,
     value=0.05 if relative else 0.03,
     step=0.01,
@@ -60,7 +50,7 @@ guard_names = st.multiselect(
 guardrails = []
 for g in guard_names:
     tol = st.number_input(
-        f"Tolerance for {LABELS[g]} ({METRICS[g].unit})",
+        f"Tolerance for {LABELS[g]} ({input_hint(METRICS[g].unit)})",
         min_value=0.0,
         value=0.02,
         step=0.01,
@@ -125,20 +115,9 @@ plan = {
 }
 save, launch = st.columns(2)
 for button, run in ((save.button("Save as draft"), False), (launch.button("Start"), True)):
-    if not button:
-        continue
-    problems = list(check.errors)
-    try:
-        validate_plan(plan)
-    except PlanError as exc:
-        problems += [p for p in exc.problems if p not in problems]
-    if problems:
-        st.error("Not saved: " + "; ".join(problems))
-        continue
-    try:
-        exp = create_experiment(get_store(), plan)
-        if run:
-            exp = start_experiment(get_store(), exp.experiment_id, start)
-        st.success(f"Saved {exp.experiment_id} ({exp.status}), {start} to {end}.")
-    except RegistryError as exc:
-        st.error(str(exc))
+    if button:
+        try:
+            exp = save_plan(get_store(), plan, start=run, problems=check.errors)
+            st.success(f"Saved {exp.experiment_id} ({exp.status}), {start} to {end}.")
+        except RegistryError as exc:
+            st.error(f"Not saved: {exc}")
