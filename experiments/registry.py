@@ -102,11 +102,17 @@ class Experiment:
 
     def summary(self) -> dict[str, str]:
         """The row a list of experiments shows: what, where it stands, what was learned."""
+        try:
+            primary = METRICS[self.primary_metric].display_label
+        except KeyError:
+            primary = self.primary_metric
         return {
             "id": self.experiment_id,
             "name": self.name,
             "status": self.status,
-            "primary": self.primary_metric,
+            "primary": primary,
+            "start": self.start_date.isoformat() if self.start_date else "",
+            "end": self.end_date.isoformat() if self.end_date else "",
             "decision": self.decision or "",
             "by": self.decided_by or "",
             "learnings": self.learnings or "",

@@ -297,3 +297,12 @@ def test_html_readout_shows_formatted_lifts_units_and_dates(sample_store) -> Non
     assert f"control {r.n_by_variant['control']:,}" in html
     assert "Lift in Average handle time: <b>" in html
     assert "e-" not in html.split("<table>")[1].split("</table>")[0]
+
+
+def test_experiments_page_list_names_metrics_and_dates(app, sample_store) -> None:
+    table = app.dataframe[0].value
+    row = table[table["id"] == "invoice_sms_reminder_broken_split"].iloc[0]
+    e = get_experiment(sample_store, "invoice_sms_reminder_broken_split")
+    # Stored under the old name churn_rate; shown by what it measures.
+    assert row["primary"] == "Churn within 90 days of assignment"
+    assert (row["start"], row["end"]) == (e.start_date.isoformat(), e.end_date.isoformat())
