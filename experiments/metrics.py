@@ -66,10 +66,14 @@ class ExperimentMetric:
         return self.label or self.name
 
     @property
-    def needs_repeats(self) -> bool:
-        """Whether its SQL reads the repeat-check columns (REPEAT_COLUMNS)."""
+    def repeat_columns(self) -> tuple[str, ...]:
+        """The repeat-check columns (REPEAT_COLUMNS) its SQL reads."""
         text = f"{self.numerator} {self.where}"
-        return any(c in text for c in REPEAT_COLUMNS)
+        return tuple(c for c in REPEAT_COLUMNS if c in text)
+
+    @property
+    def needs_repeats(self) -> bool:
+        return bool(self.repeat_columns)
 
 
 def _m(**kw: object) -> ExperimentMetric:

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from experiments.metrics import PRE_PERIOD_DAYS, ExperimentMetric
+from experiments.metrics import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
 
@@ -235,7 +235,13 @@ def _units_cte(segments: Sequence[str]) -> list[str]:
     return [base, *ctes, a]
 
 
-def repeats_relation(units: str, lower: str, upper: str, fcr_window_s: float) -> str:
+def repeats_relation(
+    units: str,
+    lower: str,
+    upper: str,
+    fcr_window_s: float,
+    needed: Sequence[str] = REPEAT_COLUMNS,
+) -> str:
     """Contacts with the catalogue's repeat-check columns, as a parenthesised subquery.
 
     repeat_after / repeat_before: another contact by the same customer on the same issue
@@ -245,7 +251,8 @@ def repeats_relation(units: str, lower: str, upper: str, fcr_window_s: float) ->
     itself and ties included, so "more than one" means another contact. Only contacts of
     `units` (a condition on customer_id) opened in [lower − N, upper + N) are read: the
     frame needs nothing further away from the events that count. The window is a number
-    from the validated settings (a frame offset cannot be a bound parameter).
+    from the validated settings (a frame offset cannot be a bound parameter). Only the
+    `needed` columns are computed (FCR reads repeat_after, the repeat rate repeat_before).
     """
     w = float(fcr_window_s)
     if not (w > 0 and w < 1e10):
@@ -253,10 +260,17 @@ def repeats_relation(units: str, lower: str, upper: str, fcr_window_s: float) ->
     margin = math.ceil(w / 86400.0) + 1
     order = "PARTITION BY cc.customer_id, cc.issue_type ORDER BY EPOCH(cc.opened_at)"
     known = "cc.customer_id IS NOT NULL AND cc.issue_type IS NOT NULL"
+    frames = {
+        "repeat_after": f"CURRENT ROW AND {w!r} FOLLOWING",
+        "repeat_before": f"{w!r} PRECEDING AND CURRENT ROW",
+    }
+    cols = "".join(
+        f", {known} AND COUNT(*) OVER ({order} RANGE BETWEEN {frames[c]}) > 1 AS {c}"
+        for c in REPEAT_COLUMNS
+        if c in needed
+    )
     return (
-        f"(SELECT cc.*, {known} AND COUNT(*) OVER ({order} RANGE BETWEEN CURRENT ROW AND "
-        f"{w!r} FOLLOWING) > 1 AS repeat_after, {known} AND COUNT(*) OVER ({order} RANGE "
-        f"BETWEEN {w!r} PRECEDING AND CURRENT ROW) > 1 AS repeat_before FROM contacts cc "
+        f"(SELECT cc.*{cols} FROM contacts cc "
         f"WHERE {units} AND cc.opened_at >= {lower} - INTERVAL {margin} DAY "
         f"AND cc.opened_at < {upper} + INTERVAL {margin} DAY)"
     )
@@ -328,6 +342,7 @@ def readout_statements(
                 const_lower,
                 "$window_end",
                 fcr_window_s,
+                [c for m in ms for c in m.repeat_columns],
             )
         # The events reduced to what the sums need: unit, time and the metrics' values.
         values = [f"{expr} AS {name}" for m in ms for name, expr in _event_values(m)]
@@ -473,7 +488,8 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     params: list[object] = [start, last]
     if metric.needs_repeats:
         window_s = load_settings(store).fcr_window_days * 86400.0
-        source = repeats_relation("TRUE", "?", "?", window_s) + " AS contacts_rep"
+        rel = repeats_relation("TRUE", "?", "?", window_s, metric.repeat_columns)
+        source = rel + " AS contacts_rep"
         params = [start, last, start, last]  # the relation's bounds come first in the text
     if metric.family == "nps":
         row = cur.execute(
