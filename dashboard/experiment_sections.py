@@ -133,6 +133,7 @@ def decide_section(exp: Experiment, recommended: str, reasons: list[str]) -> Non
             "Decision",
             DECISIONS,
             index=DECISIONS.index(default_decision(recommended)),
+            format_func=lambda d: d.replace("_", " "),
             horizontal=True,
             help=f"Defaults to the readout's recommendation ({recommended})",
         )

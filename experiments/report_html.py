@@ -34,7 +34,13 @@ def readout_html(store: Store, experiment_id: str, readout: Any = None) -> str:
     d = r.to_dict()
     e, p = d["experiment"], d["primary"]
     figs = [
-        posterior_figure(d["posterior"], control=r.control, variant=r.variant, metric=p["label"]),
+        posterior_figure(
+            d["posterior"],
+            control=r.control,
+            variant=r.variant,
+            metric=p["label"],
+            unit=metric_unit(p["metric"]),
+        ),
         cumulative_figure(
             d["cumulative"], unit=metric_unit(p["metric"]), lower_is_better=p["lower_is_better"]
         ),

@@ -126,3 +126,20 @@ def test_segment_figure_shows_pooled_next_to_unpooled() -> None:
 def test_get_metric_unknown_lists_valid_names() -> None:
     with pytest.raises(KeyError, match="unknown experiment metric 'joy'; expected one of: fcr"):
         get_metric("joy")
+
+
+def test_posterior_figure_share_in_percent_and_pp_keeps_unit_area() -> None:
+    import numpy as np
+
+    x = np.linspace(0.0, 0.2, 201)
+    dens = np.exp(-0.5 * ((x - 0.1) / 0.02) ** 2) / (0.02 * np.sqrt(2 * np.pi))
+    lift_x = np.linspace(-0.05, 0.05, 201)
+    lift = np.exp(-0.5 * (lift_x / 0.01) ** 2) / (0.01 * np.sqrt(2 * np.pi))
+    post = {"x": x, "control": dens, "variant": dens, "lift_x": lift_x, "lift": lift}
+    fig = posterior_figure(post, metric="FCR", unit="share")
+    control, _, lift_trace = fig.data
+    assert control.x[-1] == pytest.approx(20.0) and lift_trace.x[0] == pytest.approx(-5.0)
+    # Densities rescale with their axis: each still integrates to 1 (trapezoid rule).
+    assert np.trapezoid(control.y, control.x) == pytest.approx(1.0, abs=1e-3)
+    assert np.trapezoid(lift_trace.y, lift_trace.x) == pytest.approx(1.0, abs=1e-3)
+    assert (fig.layout.xaxis.title.text, fig.layout.xaxis2.title.text) == ("%", "pp")

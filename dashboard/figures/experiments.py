@@ -29,8 +29,15 @@ def posterior_figure(
     control: str = "control",
     variant: str = "variant",
     metric: str = "",
+    unit: str = "",
 ) -> go.Figure:
-    """Each arm's posterior density (left) and the density of the lift (right)."""
+    """Each arm's posterior density (left) and the density of the lift (right).
+
+    In the metric's unit: a share's arms in % and its lift in percentage points. A density
+    is rescaled with its x axis, so the curves keep their area of one.
+    """
+    factor, suffix = display_scale(unit)
+    level = "%" if unit == "share" else suffix
     fig = make_subplots(
         rows=1, cols=2, subplot_titles=(f"{metric} by arm", "lift (variant − control)")
     )
@@ -44,10 +51,12 @@ def posterior_figure(
             y=0.5,
         )
         return fig
+    x = [v * factor for v in posterior["x"]]
+    lift_x = [v * factor for v in posterior["lift_x"]]
     fig.add_trace(
         go.Scatter(
-            x=posterior["x"],
-            y=posterior["control"],
+            x=x,
+            y=[v / factor for v in posterior["control"]],
             name=control,
             line={"color": CONTROL},
             fill="tozeroy",
@@ -57,8 +66,8 @@ def posterior_figure(
     )
     fig.add_trace(
         go.Scatter(
-            x=posterior["x"],
-            y=posterior["variant"],
+            x=x,
+            y=[v / factor for v in posterior["variant"]],
             name=variant,
             line={"color": VARIANT},
             fill="tozeroy",
@@ -68,8 +77,8 @@ def posterior_figure(
     )
     fig.add_trace(
         go.Scatter(
-            x=posterior["lift_x"],
-            y=posterior["lift"],
+            x=lift_x,
+            y=[v / factor for v in posterior["lift"]],
             name="lift",
             line={"color": POOLED},
             fill="tozeroy",
@@ -79,6 +88,8 @@ def posterior_figure(
         col=2,
     )
     fig.add_vline(x=0, line={"dash": "dot", "color": "#57606a"}, row=1, col=2)
+    fig.update_xaxes(title_text=level, row=1, col=1)
+    fig.update_xaxes(title_text=suffix, row=1, col=2)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(
         height=320,

@@ -90,7 +90,9 @@ st.dataframe(pl.DataFrame(metric_table(r)), hide_index=True, width="stretch")
 
 d = r.to_dict()
 st.plotly_chart(
-    posterior_figure(d["posterior"], control=r.control, variant=r.variant, metric=r.primary.label),
+    posterior_figure(
+        d["posterior"], control=r.control, variant=r.variant, metric=r.primary.label, unit=unit
+    ),
     width="stretch",
 )
 st.plotly_chart(
