@@ -306,3 +306,31 @@ def test_experiments_page_list_names_metrics_and_dates(app, sample_store) -> Non
     # Stored under the old name churn_rate; shown by what it measures.
     assert row["primary"] == "Churn within 90 days of assignment"
     assert (row["start"], row["end"]) == (e.start_date.isoformat(), e.end_date.isoformat())
+
+
+def test_experiments_page_labels_a_sequential_band_when_the_readout_gives_one(
+    sample_store, monkeypatch
+) -> None:
+    import experiments.readout as readout
+
+    real = readout.analyze
+
+    def sequential(store, experiment_id, **kw):
+        # The readout of branch wt-seq marks each cumulative point with interval="sequential";
+        # until it lands, mark them here to check what the page draws from them.
+        r = real(store, experiment_id, **kw)
+        r.cumulative = [dict(p, interval="sequential") for p in r.cumulative]
+        return r
+
+    monkeypatch.setattr(readout, "analyze", sequential)
+    at = start_page(PAGE, sample_store.path, monkeypatch)
+    at.selectbox[0].select("callback_vs_queue").run()
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = {t.get("name") for s in specs for t in s["data"]}
+    assert "sequential 95 % interval" in names and "credible interval" not in names
+    r = real(sample_store, "callback_vs_queue")
+    band = next(t for s in specs for t in s["data"] if t.get("name") == "sequential 95 % interval")
+    last = r.cumulative[-1]
+    # Drawn from each point's ci_low / ci_high, in percentage points for a share.
+    assert band["y"][len(r.cumulative) - 1] == pytest.approx(last["ci_high"] * 100)
+    assert band["y"][len(r.cumulative)] == pytest.approx(last["ci_low"] * 100)
