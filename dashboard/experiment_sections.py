@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard.figures.experiments import segment_figure
 from dashboard.store_access import get_store
 from experiments.metrics import metric_choices
+from experiments.plan import format_guardrails, parse_guardrails, parse_split
 from experiments.readout_view import default_decision
 from experiments.registry import (
     DECISIONS,
@@ -54,32 +55,36 @@ def draft_section(exp: Experiment) -> None:
             index=names.index(exp.primary_metric) if exp.primary_metric in names else 0,
             format_func=labels.get,
         )
-        split = st.text_input("Split", value=", ".join(f"{s:g}" for s in exp.split))
+        guards = st.text_input(
+            "Guardrails (metric: tolerance)",
+            value=format_guardrails(exp.guardrails),
+            help="Tolerances in the metric's units: csat: 0.02 is 2 pp, aht: 30 is 30 s",
+        )
+        left, right = st.columns(2)
+        variants = left.text_input("Variants (control first)", value=", ".join(exp.variants))
+        split = right.text_input("Split", value=", ".join(f"{s:g}" for s in exp.split))
         left, right = st.columns(2)
         start = left.date_input("Start", value=exp.start_date or date.today())
         end = right.date_input("End", value=exp.end_date)
-        st.caption(
-            f"Variants: {', '.join(exp.variants)} · guardrails: "
-            + (", ".join(f"{g.metric} (±{g.tolerance:g})" for g in exp.guardrails) or "none")
-        )
         save, launch = st.columns(2)
         saved = save.form_submit_button("Save changes")
         started = launch.form_submit_button("Start experiment", type="primary")
     if not (saved or started):
         return
     try:
-        shares = [float(s) for s in split.split(",") if s.strip()]
-    except ValueError:
-        st.error(f"Split {split!r}: expected comma-separated numbers such as 0.5, 0.5")
+        changes = {
+            "name": name,
+            "hypothesis": hypothesis,
+            "primary_metric": primary,
+            "guardrails": parse_guardrails(guards),
+            "variants": [v.strip() for v in variants.split(",") if v.strip()],
+            "split": parse_split(split),
+            "start_date": start,
+            "end_date": end,
+        }
+    except ValueError as exc:
+        st.error(str(exc)[0].upper() + str(exc)[1:])
         return
-    changes = {
-        "name": name,
-        "hypothesis": hypothesis,
-        "primary_metric": primary,
-        "split": shares,
-        "start_date": start,
-        "end_date": end,
-    }
     try:
         update_experiment(get_store(), exp.experiment_id, changes)
         if started:

@@ -222,6 +222,29 @@ def parse_split(text: str) -> list[float]:
         ) from None
 
 
+def parse_guardrails(text: str) -> list[dict[str, Any]]:
+    """'csat: 0.02, aht: 30' -> [{metric, tolerance}, ...]; metric names are checked on save."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        metric, sep, tol = part.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            out.append({"metric": metric.strip(), "tolerance": float(tol)})
+        except ValueError:
+            raise ValueError(
+                f"guardrail {part!r}: expected metric: tolerance, such as csat: 0.02"
+            ) from None
+    return out
+
+
+def format_guardrails(guardrails: Sequence[Any]) -> str:
+    """The text parse_guardrails reads, for an editor's initial value."""
+    return ", ".join(f"{g.metric}: {g.tolerance:g}" for g in guardrails)
+
+
 def split_problems(variants: Sequence[str], split: Sequence[float]) -> list[str]:
     """Why a split cannot be used for these variants (empty when it can)."""
     if len(split) != len(variants):

@@ -334,3 +334,31 @@ def test_experiments_page_labels_a_sequential_band_when_the_readout_gives_one(
     # Drawn from each point's ci_low / ci_high, in percentage points for a share.
     assert band["y"][len(r.cumulative) - 1] == pytest.approx(last["ci_high"] * 100)
     assert band["y"][len(r.cumulative)] == pytest.approx(last["ci_low"] * 100)
+
+
+def test_experiments_page_draft_guardrails_and_variants_are_editable(sample_store, monkeypatch):
+    from experiments.registry import create_experiment
+
+    create_experiment(sample_store, {"name": "IVR", "primary_metric": "aht"})
+    at = start_page(PAGE, sample_store.path, monkeypatch)
+    field = next(t for t in at.text_input if t.label == "Guardrails (metric: tolerance)")
+    assert field.value == ""
+    field.input("csat 0.02")
+    next(b for b in at.button if b.label == "Save changes").click().run()
+    assert (
+        at.error[0].value == "Guardrail 'csat 0.02': expected metric: tolerance, such as csat: 0.02"
+    )
+    next(t for t in at.text_input if t.label == "Guardrails (metric: tolerance)").input(
+        "csat: 0.02, fcr: 0.03"
+    )
+    next(t for t in at.text_input if t.label == "Variants (control first)").input(
+        "control, three, four"
+    )
+    next(t for t in at.text_input if t.label == "Split").input("0.4, 0.3, 0.3")
+    next(b for b in at.button if b.label == "Save changes").click().run()
+    assert not at.error, [e.value for e in at.error]
+    exp = get_experiment(sample_store, "ivr")
+    assert [(g.metric, g.tolerance) for g in exp.guardrails] == [("csat", 0.02), ("fcr", 0.03)]
+    assert exp.variants == ("control", "three", "four") and exp.split == (0.4, 0.3, 0.3)
+    field = next(t for t in at.text_input if t.label == "Guardrails (metric: tolerance)")
+    assert field.value == "csat: 0.02, fcr: 0.03"
