@@ -101,3 +101,12 @@ def test_plan_page_end_date_short_of_the_duration_says_what_it_reaches(app, samp
 def test_plan_page_tiny_mde_flags_a_duration_over_a_year(app) -> None:
     app.number_input[0].set_value(0.005).run()
     assert any("more than a year" in w.value for w in app.warning)
+
+
+def test_plan_page_baseline_and_mde_read_in_the_metrics_unit(app, sample_store) -> None:
+    est = plan_experiment(sample_store, "fcr", 0.05, mde_relative=True, split=(0.5, 0.5))
+    caption = next(c.value for c in app.caption if c.value.startswith("Baseline"))
+    assert caption == (
+        f"Baseline First contact resolution: {est.baseline * 100:.1f} % "
+        f"(MDE {est.mde * 100:.1f} pp = {est.mde_relative:.1%} of baseline)."
+    )

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard.store_access import cached, get_store
 from experiments.metrics import METRICS, metric_choices
 from experiments.plan import PlanningError, check_plan, parse_split, plan_experiment, split_problems
-from experiments.readout_view import input_hint
+from experiments.readout_view import format_lift, format_value, input_hint
 from experiments.registry import RegistryError, save_plan
 
 LABELS = dict(metric_choices())
@@ -96,8 +96,9 @@ if estimate is not None:
         help="Chance the decision rule says ship at this size if the true effect is the MDE",
     )
     st.caption(
-        f"Baseline {metric.display_label}: {estimate.baseline:.4g} "
-        f"(MDE {estimate.mde:.4g} = {estimate.mde_relative:.1%} of baseline)."
+        f"Baseline {metric.display_label}: {format_value(estimate.baseline, metric.unit)} "
+        f"(MDE {format_lift(estimate.mde, metric.unit).lstrip('+')} = "
+        f"{estimate.mde_relative:.1%} of baseline)."
     )
 
 plan = {
