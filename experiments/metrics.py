@@ -182,6 +182,12 @@ class _Metrics(dict[str, ExperimentMetric]):
             return self[ALIASES[key]]
         raise KeyError(key)
 
+    def get(self, key: str, default: ExperimentMetric | None = None) -> ExperimentMetric | None:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
 
 METRICS: dict[str, ExperimentMetric] = _Metrics({m.name: m for m in _METRICS})
 

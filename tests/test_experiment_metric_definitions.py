@@ -182,6 +182,7 @@ def test_metrics_not_defined_by_the_catalogue_do_not_borrow_its_names_or_labels(
 def test_old_metric_names_resolve_to_the_renamed_metrics():
     assert get_metric("churn_rate").name == "churn_90d"
     assert METRICS["resolution_time"].name == "mean_resolution_time"
+    assert METRICS.get("churn_rate") is METRICS["churn_90d"] and METRICS.get("joy") is None
     assert set(ALIASES) <= set(CATALOGUE)  # renamed because the catalogue means another thing
     plan = validate_plan(
         {
