@@ -7,6 +7,7 @@ stores) lives in experiments.registry.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import streamlit as st
 
@@ -14,7 +15,15 @@ from dashboard.figures.experiments import segment_figure
 from dashboard.store_access import get_store
 from experiments.metrics import metric_choices
 from experiments.plan import format_guardrails, parse_guardrails, parse_split
-from experiments.readout_view import default_decision
+from experiments.readout_view import (
+    cuped_sentence,
+    default_decision,
+    format_lift,
+    format_p,
+    format_prob,
+    lift_summary,
+    metric_unit,
+)
 from experiments.registry import (
     DECISIONS,
     Experiment,
@@ -93,6 +102,26 @@ def draft_section(exp: Experiment) -> None:
         st.error(str(exc))
         return
     flash(f"{'Started' if started else 'Saved'} {exp.experiment_id}.")
+
+
+def headline_section(r: Any) -> None:
+    """The primary metric's cards: P(better), lift in its unit, expected loss, SRM; CUPED."""
+    p, unit = r.primary.result, metric_unit(r.primary.metric)
+    head, ci = lift_summary(r.primary)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("P(better)", format_prob(p.prob_variant_better), help=f"P({r.variant} better)")
+    c2.metric(f"Lift in {r.primary.label}", head, help=ci)
+    c3.metric("Expected loss if shipped", format_lift(p.expected_loss.variant, unit).lstrip("+"))
+    c4.metric(
+        "SRM p-value",
+        format_p(r.srm.p_value),
+        delta="mismatch" if r.srm.mismatch else None,
+        delta_color="inverse",
+    )
+    st.caption(ci)
+    cuped = cuped_sentence(r.primary)
+    if cuped:
+        st.caption(cuped)
 
 
 def segment_section(experiment_id: str) -> None:

@@ -165,6 +165,19 @@ def lift_summary(m: Any) -> tuple[str, str]:
     return head, ci
 
 
+def cuped_sentence(m: Any) -> str | None:
+    """What CUPED did to the primary metric, in its unit (None when it was not applied)."""
+    cu = getattr(m, "cuped", None)
+    if cu is None:
+        return None
+    unit, lift = metric_unit(m.metric), cu.absolute_lift
+    return (
+        f"CUPED (pre-period covariate) removes {format_prob(m.cuped_variance_reduction)} of the "
+        f"variance: lift {format_lift(lift.mean, unit)} [{format_lift(lift.ci_low, unit)}, "
+        f"{format_lift(lift.ci_high, unit)}], P(better) {format_prob(cu.prob_variant_better)}."
+    )
+
+
 def metric_table(r: Any) -> list[dict[str, str]]:
     """One row per metric (primary, then guardrails), every number formatted in its unit."""
     rows = []

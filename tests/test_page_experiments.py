@@ -362,3 +362,16 @@ def test_experiments_page_draft_guardrails_and_variants_are_editable(sample_stor
     assert exp.variants == ("control", "three", "four") and exp.split == (0.4, 0.3, 0.3)
     field = next(t for t in at.text_input if t.label == "Guardrails (metric: tolerance)")
     assert field.value == "csat: 0.02, fcr: 0.03"
+
+
+def test_experiments_page_cuped_caption_in_the_metrics_unit(app, sample_store) -> None:
+    app.selectbox[0].select("proactive_outage_sms").run()
+    r = analyze(sample_store, "proactive_outage_sms")
+    cu = r.primary.cuped  # contacts per customer: a mean, so CUPED applies
+    caption = _caption_with(app, "CUPED")
+    assert f"removes {r.primary.cuped_variance_reduction:.1%} of the variance" in caption
+    lift = cu.absolute_lift
+    mean, lo, hi = (
+        f"{v:+.2f} contacts".replace("-", "−") for v in (lift.mean, lift.ci_low, lift.ci_high)
+    )
+    assert f"lift {mean} [{lo}, {hi}]" in caption

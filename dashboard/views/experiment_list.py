@@ -8,22 +8,14 @@ import streamlit as st
 from dashboard.experiment_sections import (
     decide_section,
     draft_section,
+    headline_section,
     segment_section,
     show_flash,
 )
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
-from experiments.readout_view import (
-    format_lift,
-    format_p,
-    format_prob,
-    lift_summary,
-    metric_table,
-    metric_unit,
-    timeline,
-    units_text,
-)
+from experiments.readout_view import metric_table, metric_unit, timeline, units_text
 from experiments.registry import list_experiments, search_experiments
 from experiments.report_html import readout_html
 from experiments.segments import segment_fit_status
@@ -58,34 +50,14 @@ except Exception as exc:  # noqa: BLE001 - shown as a sentence, never a tracebac
     st.error(f"Cannot read out {chosen}: {exc}")
     st.stop()
 
-p, unit = r.primary.result, metric_unit(r.primary.metric)
+unit = metric_unit(r.primary.metric)
 st.subheader(f"Decision: {r.decision.action}")
 st.caption(f"{timeline(r.experiment).text} · {units_text(r.n_by_variant)}")
 for reason in r.decision.reasons:
     st.markdown(f"- {reason}")
 for note in r.messages:
     st.warning(note)
-head, ci = lift_summary(r.primary)
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("P(better)", format_prob(p.prob_variant_better), help=f"P({r.variant} better)")
-c2.metric(f"Lift in {r.primary.label}", head, help=ci)
-c3.metric("Expected loss if shipped", format_lift(p.expected_loss.variant, unit).lstrip("+"))
-c4.metric(
-    "SRM p-value",
-    format_p(r.srm.p_value),
-    delta="mismatch" if r.srm.mismatch else None,
-    delta_color="inverse",
-)
-st.caption(ci)
-if r.primary.cuped is not None:
-    cu = r.primary.cuped
-    st.caption(
-        f"CUPED (pre-period covariate) removes {format_prob(r.primary.cuped_variance_reduction)}"
-        f" of the variance: lift {format_lift(cu.absolute_lift.mean, unit)} "
-        f"[{format_lift(cu.absolute_lift.ci_low, unit)}, "
-        f"{format_lift(cu.absolute_lift.ci_high, unit)}], "
-        f"P(better) {format_prob(cu.prob_variant_better)}."
-    )
+headline_section(r)
 st.dataframe(pl.DataFrame(metric_table(r)), hide_index=True, width="stretch")
 
 d = r.to_dict()
