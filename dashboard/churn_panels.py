@@ -22,7 +22,7 @@ from dashboard.figures.churn import (
     survival_figure,
     what_if_figure,
 )
-from dashboard.figures.kpi import trend_figure
+from dashboard.figures.kpi import format_value, trend_figure
 from dashboard.store_access import cached, get_store
 from metrics.churn import (
     SWITCHING_REFERENCE,
@@ -378,7 +378,14 @@ def drivers_section() -> None:
         f"{res.method}. The drivers together explain {res.r2:.1%} "
         f"[{res.r2_ci[0]:.1%}, {res.r2_ci[1]:.1%}] of the variance; " + "; ".join(res.notes) + "."
     )
-    ranked = sorted(res.drivers, key=lambda d: (d["fix_rank"] is None, d["fix_rank"] or 0))
+    ranked = [
+        d
+        | {
+            "now": format_value(d["current"], d["kpi_unit"] or ""),
+            "goal": format_value(d["target"], d["kpi_unit"] or ""),
+        }
+        for d in sorted(res.drivers, key=lambda d: (d["fix_rank"] is None, d["fix_rank"] or 0))
+    ]
     st.caption(
         "Fix first: share of the explained variance × shortfall of the driver's KPI "
         "from its target."

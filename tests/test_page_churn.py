@@ -256,3 +256,46 @@ def test_churn_page_modules_do_not_import_pymc():
         cwd=Path(__file__).parents[1],
     )
     assert json.loads(out.stdout) is False
+
+
+def test_churn_page_stuck_bgnbd_fit_shows_the_note_and_no_table(page_db, monkeypatch):
+    # The full sample's BG/NBD fit reaches its search bound (issue 13); the small test sample
+    # does not, so the page is handed such a fit.
+    from types import SimpleNamespace
+
+    import dashboard.churn_panels as panels
+    from metrics.clv_models import ClvFit
+
+    note = "BG/NBD: r, alpha reached the search bound: purchase rates are too regular"
+    row = {
+        "segment": "consumer",
+        "n": 100,
+        "value_mean": 5.0,
+        "ci_low": 4.99,
+        "ci_high": 5.01,
+        "value_total": 500.0,
+        "total_ci_low": 499.0,
+        "total_ci_high": 501.0,
+    }
+    stuck = ClvFit(
+        method="map",
+        unit="week",
+        horizon_months=12.0,
+        as_of="2026-10-01",
+        n_customers=100,
+        n_repeat=90,
+        bgnbd={},
+        gamma_gamma={},
+        segments=[row],
+        total={**row, "segment": "all"},
+        seconds=1.0,
+        notes=[note],
+    )
+    status = SimpleNamespace(status="done", current=True, progress=1.0, message="", error=None)
+    monkeypatch.setattr(panels, "cached_clv", lambda store, method: (stuck, status))
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    _radio(at, "Model").set_value("non-contractual").run()
+    assert not at.exception
+    warning = next(w.value for w in at.warning if "parameter bound" in w.value)
+    assert note in warning and "contractual model" in warning
+    assert not _has_frame(at, "prob_clv")

@@ -270,3 +270,25 @@ def test_cx_clv_show_does_not_print_a_bgnbd_value_at_the_bound(capsys):
     out = capsys.readouterr().out
     assert "not shown: the fit reached a parameter bound" in out
     assert "cx clv sbg" in out
+
+
+def test_cx_clv_show_json_flags_a_bgnbd_fit_at_the_bound(db, capsys, monkeypatch):
+    # On the full sample (20k customers) monthly invoices push BG/NBD to its search bound; the
+    # small test sample stays inside it, so the stored fit gets the note _map writes then.
+    import metrics.clv_models as models
+
+    assert main(["clv", "fit", "--db", str(db), "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    assert main(["clv", "show", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["probabilistic"]["identified"] is True
+    note = "BG/NBD: r, alpha reached the search bound: purchase rates are too regular"
+    stuck = models.ClvFit.from_json({**fit, "notes": [note]})
+    real = models.cached_clv
+    monkeypatch.setattr(models, "cached_clv", lambda s, m="map": (stuck, real(s, m)[1]))
+    assert main(["clv", "show", "--db", str(db), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["probabilistic"]
+    assert shown["identified"] is False and shown["bound_notes"] == [note]
+    assert main(["clv", "show", "--db", str(db)]) == 0
+    text = capsys.readouterr().out
+    assert "Probabilistic CLV (BG/NBD) not shown: the fit reached a parameter bound." in text
+    assert "cx clv sbg" in text

@@ -149,6 +149,7 @@ def _fmt(value: float | None, spec: str) -> str:
 def run_show(args: argparse.Namespace) -> int:
     from metrics.clv import clv_what_if, simple_clv
     from metrics.clv_models import cached_clv
+    from metrics.retention.contractual import bound_notes
 
     with _open(args) as store:
         simple = simple_clv(store)
@@ -160,7 +161,15 @@ def run_show(args: argparse.Namespace) -> int:
             {
                 "simple": simple.to_dicts(),
                 "what_if": what_if.to_dicts(),
-                "probabilistic": None if fit is None else {**fit.to_json(), "current": current},
+                "probabilistic": None
+                if fit is None
+                else {
+                    **fit.to_json(),
+                    "current": current,
+                    # A fit at a parameter bound is not identified: its values are no CLV.
+                    "identified": not bound_notes(fit.notes),
+                    "bound_notes": bound_notes(fit.notes),
+                },
             }
         )
         return 0
