@@ -73,9 +73,16 @@ def show_table(df: pl.DataFrame, config: dict[str, Any]) -> None:
 
 
 def computed(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-    """cached(fn, ...) or a readable error (never a traceback) and None."""
+    """cached(fn, ...) or a readable error (never a traceback) and None.
+
+    ValueError is the metrics layer's "not enough data" (too few rows, no churn yet): said
+    as information, not as a failure.
+    """
     try:
         return cached(fn, *args, **kwargs)
+    except ValueError as exc:
+        st.info(f"{what}: {exc}")
+        return None
     except Exception as exc:  # noqa: BLE001 - one sentence for the manager
         st.error(f"{what} could not be computed: {exc}")
         return None

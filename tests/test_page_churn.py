@@ -299,3 +299,21 @@ def test_churn_page_stuck_bgnbd_fit_shows_the_note_and_no_table(page_db, monkeyp
     warning = next(w.value for w in at.warning if "parameter bound" in w.value)
     assert note in warning and "contractual model" in warning
     assert not _has_frame(at, "prob_clv")
+
+
+def test_churn_page_tiny_store_says_drivers_need_more_data(tmp_path, monkeypatch):
+    path = tmp_path / "tiny.duckdb"
+    with open_store(path) as s, s.write() as cur:
+        cur.execute(
+            "INSERT INTO customers (customer_id, signup_date, segment, churned_at) VALUES "
+            "('a', DATE '2024-01-01', 'consumer', NULL), "
+            "('b', DATE '2024-02-01', 'consumer', DATE '2025-03-01')"
+        )
+    monkeypatch.setenv("CX_DB", str(path))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception and not at.error
+    assert any(
+        i.value.startswith("Key drivers: CSAT score (1–5): 0 contacts with an outcome")
+        for i in at.info
+    )
+    assert any("0 of 0 detractor answers" in c.value for c in at.caption)
