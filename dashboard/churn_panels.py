@@ -416,8 +416,10 @@ def drivers_section() -> None:
 def followups_section() -> None:
     st.subheader("Follow up detractors")
     store = get_store()  # read live: marks are bookkeeping and do not change the data version
-    if msg := st.session_state.pop("followup_done", None):
-        st.success(msg)
+    if done := st.session_state.pop("followup_done", None):
+        # Names and ids are people's text: shown with st.text, never rendered as Markdown.
+        st.success("Marked as followed up; who, when and the note are kept in its history.")
+        st.text(done)
     try:
         counts, rows = detractor_counts(store), detractors(store, status="open", limit=200)
     except Exception as exc:  # noqa: BLE001
@@ -452,6 +454,6 @@ def followups_section() -> None:
                 st.error(str(exc))
                 return
             st.session_state["followup_done"] = (
-                f"{mark['response_id']} marked as followed up by {mark['followed_up_by']}."
+                f"{mark['response_id']} followed up by {mark['followed_up_by']}"
             )
             st.rerun()

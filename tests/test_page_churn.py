@@ -183,7 +183,10 @@ def test_churn_page_mark_followup_is_stored_and_leaves_the_list(page_db):
     next(t for t in at.text_area if t.label == "Note").input("Called back; **credit** issued")
     next(b for b in at.button if b.label == "Mark as followed up").click().run()
     assert not at.exception and not at.error
-    assert any(f"{first} marked as followed up by Anna" in s.value for s in at.success)
+    assert [s.value for s in at.success] == [
+        "Marked as followed up; who, when and the note are kept in its history."
+    ]
+    assert f"{first} followed up by Anna" in [t.value for t in at.text]
     assert first not in _frame(at, "followups")["response_id"].tolist()
     with open_store(page_db) as s:
         audit = history(s, first)
