@@ -207,3 +207,19 @@ def test_cx_drivers_json_and_empty_store_error(tmp_path, capsys):
     assert main(["drivers", "--db", str(tmp_path / "e.duckdb"), "--kpi", "nps"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cx drivers: error: ") and "need at least 30" in err
+
+
+def test_block_bootstrap_spread_matches_a_row_bootstrap():
+    # The block bootstrap (500 blocks of rows) against resampling rows themselves.
+    df = _planted_frame(5000, 8)
+    _, _, (lo, hi) = drivers_from_rows(df, "y", boots=300, seed=1)
+    rng = np.random.default_rng(2)
+    from metrics.retention.drivers import design
+
+    z, groups, _, _ = design(df, "y")
+    row_r2 = [
+        shapley_r2(np.cov(z[rng.integers(0, len(z), len(z))], rowvar=False), groups)[1]
+        for _ in range(300)
+    ]
+    row_lo, row_hi = np.quantile(row_r2, [0.025, 0.975])
+    assert (hi - lo) == pytest.approx(row_hi - row_lo, rel=0.25)
