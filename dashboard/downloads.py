@@ -8,6 +8,8 @@ import re
 import polars as pl
 import streamlit as st
 
+from dashboard.i18n import t
+
 
 def to_csv_bytes(df: pl.DataFrame) -> bytes:
     """UTF-8 with BOM so Excel opens å ä ö correctly."""
@@ -36,7 +38,7 @@ def download_buttons(df: pl.DataFrame, name: str, *, key: str | None = None) -> 
     key = key or slug
     left, right = st.columns(2)
     left.download_button(
-        "Download CSV",
+        t("common.download_csv"),
         to_csv_bytes(df),
         file_name=f"{slug}.csv",
         mime="text/csv",
@@ -44,7 +46,7 @@ def download_buttons(df: pl.DataFrame, name: str, *, key: str | None = None) -> 
         icon=":material/download:",
     )
     right.download_button(
-        "Download XLSX",
+        t("common.download_xlsx"),
         to_xlsx_bytes(df, slug),
         file_name=f"{slug}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -9,6 +9,8 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from dashboard.i18n import dimension_label, t, value_label
+
 # Status colours follow the usual traffic light; None (no status) is neutral grey.
 STATUS_COLOURS: dict[str | None, str] = {
     "meets": "#1a7f37",
@@ -25,10 +27,7 @@ DEFAULT_MIN_N = 30
 
 def small_sample_reason(n: int | None, min_n: int = DEFAULT_MIN_N) -> str:
     """Why a cell is greyed, in words a manager reads in the tooltip."""
-    return (
-        f"n = {n or 0} is below the minimum sample of {min_n}: too few to judge, "
-        "so it is greyed and gets no status colour"
-    )
+    return t("fig.small_sample", n=n or 0, min_n=min_n)
 
 
 def format_value(value: float | None, unit: str = "") -> str:
@@ -74,9 +73,10 @@ def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> lis
         head = f"{row[key]}: " if key else ""
         text = f"{head}{format_value(row.get('value'), unit)}<br>n = {row.get('n') or 0}"
         if row.get("ci_low") is not None and row.get("ci_high") is not None:
-            text += (
-                f"<br>95 % interval {format_value(row['ci_low'], unit)} – "
-                f"{format_value(row['ci_high'], unit)}"
+            text += "<br>" + t(
+                "fig.interval_hover",
+                low=format_value(row["ci_low"], unit),
+                high=format_value(row["ci_high"], unit),
             )
         if row.get("small_sample"):
             text += "<br>" + small_sample_reason(row.get("n"), min_n)
@@ -166,7 +166,7 @@ def trend_figure(
                 fill="tonexty",
                 fillcolor=RIBBON_COLOUR,
                 hoverinfo="skip",
-                name="95 % interval",
+                name=t("fig.interval"),
             )
         )
     small = (
@@ -197,12 +197,12 @@ def trend_figure(
             fillcolor=BAND_COLOUR,
             line_width=0,
             layer="below",
-            name="target band",
+            name=t("fig.target_band"),
         )
         fig.add_hline(
             y=target,
             line={"color": STATUS_COLOURS["meets"], "dash": "dash", "width": 1},
-            annotation_text=f"target {format_value(target, unit)}",
+            annotation_text=t("fig.target", value=format_value(target, unit)),
             annotation_position="top left",
         )
     fig.update_layout(
@@ -269,13 +269,20 @@ def breakdown_figure(
         fig.add_vline(
             x=target,
             line={"color": STATUS_COLOURS["meets"], "dash": "dash", "width": 1},
-            annotation_text=f"target {format_value(target, unit)}",
+            annotation_text=t("fig.target", value=format_value(target, unit)),
         )
+    categories = [str(v) for v in df[dim].to_list()]
     fig.update_layout(
-        title=f"{label} by {dim.replace('_', ' ')}",
+        title=t("fig.breakdown_title", label=label, dim=dimension_label(dim).lower()),
         height=max(260, 34 * df.height + 80),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        yaxis={"autorange": "reversed"},
+        # The data keeps the stored values; the axis shows them in people's words.
+        yaxis={
+            "autorange": "reversed",
+            "tickmode": "array",
+            "tickvals": categories,
+            "ticktext": [value_label(dim, v) for v in categories],
+        },
     )
     return fig
 
@@ -322,16 +329,18 @@ def heatmap_figure(
                 y=ys,
                 colorscale=[[0, GREY], [1, GREY]],
                 showscale=False,
-                name="below minimum sample",
+                name=t("fig.below_min_sample"),
                 hovertext=text,
                 hoverinfo="x+y+text",
             ),
         ]
     )
     fig.update_layout(
-        title=f"{label}: {y.replace('_', ' ')} × {x.replace('_', ' ')}",
+        title=f"{label}: {dimension_label(y).lower()} × {dimension_label(x).lower()}",
         height=max(300, 30 * len(ys) + 120),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [value_label(x, v) for v in xs]},
+        yaxis={"tickmode": "array", "tickvals": ys, "ticktext": [value_label(y, v) for v in ys]},
     )
     return fig
 
@@ -341,13 +350,15 @@ def channel_mix_figure(df: pl.DataFrame) -> go.Figure:
     df = df.filter(pl.col("channel").is_not_null()).sort("value", descending=True)
     fig = go.Figure(
         go.Pie(
-            labels=df["channel"].to_list(),
+            labels=[value_label("channel", c) for c in df["channel"].to_list()],
             values=df["value"].to_list(),
             hole=0.55,
             customdata=df["n"].to_list(),
-            hovertemplate="%{label}: %{percent} of n = %{customdata:,} contacts<extra></extra>",
+            hovertemplate=t("fig.mix_hover") + "<extra></extra>",
             sort=False,
         )
     )
-    fig.update_layout(title="Channel mix", height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_layout(
+        title=t("fig.mix_title"), height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}
+    )
     return fig
