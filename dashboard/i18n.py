@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import string
 import tomllib
 from collections.abc import Iterator
@@ -113,6 +114,13 @@ def dimension_label(dimension: str) -> str:
 def kpi_label(name: str) -> str:
     """A KPI's label in the current language (kpi.<name>.label)."""
     return t(f"kpi.{name}.label")
+
+
+def interval_text(text: str) -> str:
+    """A catalogue interval description ('Wilson score 95 % interval') in the current language;
+    one the catalogues do not know is shown as it is."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return t_or(f"interval.{slug}", text)
 
 
 def kpi_definition(name: str) -> str:
