@@ -116,6 +116,12 @@ def kpi_label(name: str) -> str:
     return t(f"kpi.{name}.label")
 
 
+def metric_label(name: str, default: str) -> str:
+    """An experiment metric's label: the KPI's where it is one, else xmetric.<name>, else
+    `default` (the registry's English label)."""
+    return t_or(f"kpi.{name}.label", t_or(f"xmetric.{name}", default))
+
+
 def interval_text(text: str) -> str:
     """A catalogue interval description ('Wilson score 95 % interval') in the current language;
     one the catalogues do not know is shown as it is."""
