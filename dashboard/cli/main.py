@@ -10,12 +10,14 @@ from dashboard.cli.common import CliError
 
 # Each module defines register(subparsers) and sets `func` on its parsers.
 COMMAND_MODULES = (
+    "dashboard.cli.init",
     "dashboard.cli.sample",
     "dashboard.cli.ingest",
     "dashboard.cli.kpis",
     "dashboard.cli.ab",
     "dashboard.cli.experiment",
     "dashboard.cli.clv",
+    "dashboard.cli.batches",
 )
 
 
@@ -35,6 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def store_problem(exc: BaseException, db: object = None) -> str | None:
+    """One line for a store problem (StoreError, any DuckDB error, an OS error), else None.
+
+    The one place every `cx` command's store trouble (locked after the wait, corrupt,
+    truncated, newer schema, not a CX store, disk full, unreadable) becomes a sentence.
+    """
+    import duckdb
+
+    from metrics.store import StoreError, default_db_path, describe_store_error
+
+    if not isinstance(exc, StoreError | duckdb.Error | OSError):
+        return None
+    return " ".join(describe_store_error(exc, db or default_db_path()).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -46,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"cx {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - store problems end as one line, see store_problem
+        message = store_problem(exc, getattr(args, "db", None))
+        if message is None:
+            raise
+        print(f"cx {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; nothing was committed by the unfinished step", file=sys.stderr)
         return 130
