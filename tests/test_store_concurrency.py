@@ -26,6 +26,7 @@ APP = textwrap.dedent(
     import select, sys, time
     from metrics.store import open_store
     path, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    SQL = "INSERT INTO settings VALUES ('held_by_app', '1')"
     store = open_store(path, shared=True, create=False)
     if mode == "serve":  # page runs: read, then release at the end of each run
         seen = set()
@@ -43,7 +44,7 @@ APP = textwrap.dedent(
         time.sleep(seconds)
     elif mode == "write":  # an upload on the Data page: one transaction, until told or timed
         with store.write() as cur:
-            cur.execute("INSERT INTO settings VALUES ('held_by_app', '1')")
+            cur.execute(sys.argv[4] if len(sys.argv) > 4 else SQL)
             print("ready", flush=True)
             select.select([sys.stdin], [], [], seconds)
         print("committed", flush=True)
@@ -51,9 +52,9 @@ APP = textwrap.dedent(
 )
 
 
-def _app(db: Path, mode: str, seconds: float) -> subprocess.Popen:
+def _app(db: Path, mode: str, seconds: float, *sql: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-c", APP, str(db), mode, str(seconds)],
+        [sys.executable, "-c", APP, str(db), mode, str(seconds), *sql],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -327,3 +328,32 @@ def test_write_in_process_gives_up_after_timeout(store_path_with_data: Path) -> 
         t.join()
     assert store.data_version() == 0
     store.close()
+
+
+def test_app_page_serves_from_cache_during_a_write_and_shows_the_write_after(
+    shared_db: Path, monkeypatch
+) -> None:
+    from conftest import start_page
+
+    monkeypatch.setenv("CX_STORE_TIMEOUT", "5")  # a page that touched the store would fail
+    page = ROOT / "dashboard" / "views" / "overview.py"
+    at = start_page(page, shared_db, monkeypatch)
+    cards = [(m.label, m.value) for m in at.metric]
+    boxes = [m.value for m in at.markdown]
+    assert cards and not any("target +55.0" in b for b in boxes)
+    writer = _app(shared_db, "write", 60, "INSERT INTO targets (kpi, target) VALUES ('nps', 55)")
+    try:
+        started = time.monotonic()
+        at.run()  # while another process holds the store read-write
+        assert time.monotonic() - started < 5
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert [(m.label, m.value) for m in at.metric] == cards
+        writer.stdin.write("commit\n")
+        writer.stdin.flush()
+        assert writer.stdout.readline().strip() == "committed"
+    finally:
+        writer.kill()
+        writer.wait()
+    at.run()
+    assert not at.exception and not at.error
+    assert any("target +55.0" in m.value for m in at.markdown)  # NPS now targets 55
