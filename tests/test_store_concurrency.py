@@ -357,3 +357,31 @@ def test_app_page_serves_from_cache_during_a_write_and_shows_the_write_after(
     at.run()
     assert not at.exception and not at.error
     assert any("target +55.0" in m.value for m in at.markdown)  # NPS now targets 55
+
+
+def test_background_fit_in_the_app_does_not_keep_other_writers_out(
+    store_path_with_data: Path,
+) -> None:
+    from metrics.background import start_job, wait_for
+
+    store = open_store(store_path_with_data, shared=True)
+    sampling, finish = threading.Event(), threading.Event()
+
+    def job(progress):
+        n = store.cursor().execute("SELECT count(*) FROM settings").fetchall()[0][0]
+        progress(0.05, "sampling")  # from here on the fit only computes
+        sampling.set()
+        finish.wait(60)
+        return {"n": n}
+
+    status = start_job(store, "test:bg", "test", job)
+    assert status.status == "running"
+    store.release()  # the page run that started it ends
+    assert sampling.wait(30)
+    code, seconds, stderr = _write_elsewhere(store_path_with_data, 10)
+    finish.set()
+    done = wait_for(store, "test:bg", timeout_s=30)
+    assert code == 0, stderr
+    assert seconds < 8
+    assert done is not None and done.status == "done" and done.result == {"n": 0}
+    store.close()
