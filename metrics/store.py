@@ -61,6 +61,29 @@ def version_file(path: Path) -> Path:
     return path.with_name(path.name + ".version")
 
 
+def intent_file(path: Path) -> Path:
+    """Where a process waiting to write leaves its pid, so readers let it in first."""
+    return path.with_name(path.name + ".writer")
+
+
+def _writer_waiting_elsewhere(path: Path) -> bool:
+    # Without this, a steady stream of short reads (several people on the app) could keep
+    # the file read-only for ever and a `cx ingest` would only ever time out.
+    try:
+        pid = int(intent_file(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # left by a writer that died
+    except PermissionError:
+        return True
+    return True
+
+
 def describe_store_error(exc: BaseException, path: str | os.PathLike[str] | None = None) -> str:
     """One sentence for a DuckDB or OS error met while using the store (no traceback)."""
     where = f"the store {path}" if path is not None else "the store"
@@ -134,7 +157,16 @@ class _Shared:
                     if old is not None and old[0] is not None and old[0] is not thread:
                         del self.holders[key]  # a thread id reused after its thread ended
                     held = key in self.holders
-                    if self.con is not None and (self.mode == "rw" or not rw):
+                    yield_to_writer = (
+                        not rw
+                        and not held
+                        and self.mode != "rw"
+                        and not self.private
+                        and _writer_waiting_elsewhere(self.path)
+                    )
+                    if yield_to_writer:
+                        pass  # wait below; a process waiting to write goes first
+                    elif self.con is not None and (self.mode == "rw" or not rw):
                         if held or rw or self.writers_waiting == 0:
                             if held and once:
                                 return self.con, self.gen
@@ -156,6 +188,11 @@ class _Shared:
                         continue
                     now = time.monotonic()
                     if now >= deadline:
+                        if yield_to_writer:
+                            raise StoreBusyError(
+                                f"the store {self.path} stayed busy for {timeout:g} s: another "
+                                "program was waiting to write to it; try again"
+                            )
                         users = sorted({h[0].name for h in self.holders.values() if h[0]})
                         raise StoreBusyError(
                             f"the store {self.path} stayed busy for {timeout:g} s in this "
@@ -163,8 +200,11 @@ class _Shared:
                         )
                     if on_wait and not noticed and now - started >= NOTICE_AFTER_S:
                         noticed = True
-                        on_wait(f"waiting for the store {self.path} (in use by this program)")
-                    self.cond.wait(min(_REAP_EVERY_S, deadline - now))
+                        on_wait(
+                            f"waiting for the store {self.path} "
+                            + ("(another program is writing)" if yield_to_writer else "(in use)")
+                        )
+                    self.cond.wait(min(0.05 if yield_to_writer else _REAP_EVERY_S, deadline - now))
             finally:
                 if waiting_writer:
                     self.writers_waiting -= 1
@@ -244,32 +284,54 @@ def _connect(
     started = time.monotonic()
     delay = 0.02
     noticed = False
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=not rw)
-        except duckdb.IOException as exc:
-            message = str(exc)
-            if "lock" not in message.lower():
+    intent = intent_file(path)
+    mine = f"{os.getpid()}\n"
+    try:
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=not rw)
+            except duckdb.IOException as exc:
+                message = str(exc)
+                if "lock" not in message.lower():
+                    raise StoreError(describe_store_error(exc, path)) from exc
+                if rw and not intent.exists():
+                    with suppress(OSError):
+                        intent.write_text(mine)
+                noticed = _wait_or_give_up(path, message, started, deadline, on_wait, noticed)
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 1.5, 0.25)
+            except duckdb.Error as exc:
                 raise StoreError(describe_store_error(exc, path)) from exc
-            now = time.monotonic()
-            if now >= deadline:
-                waited = now - started
-                raise StoreBusyError(
-                    f"the store {path} is held by another program ({_holder(message)}, "
-                    f"e.g. the app writing or a `cx ingest`); gave up after {waited:.0f} s. "
-                    f"Try again when it has finished, or wait longer with --wait or "
-                    f"{TIMEOUT_ENV}"
-                ) from None
-            if on_wait and not noticed and now - started >= NOTICE_AFTER_S:
-                noticed = True
-                on_wait(
-                    f"waiting for the store {path}: {_holder(message)} is using it "
-                    f"(up to {deadline - started:.0f} s)"
-                )
-            time.sleep(min(delay, max(0.0, deadline - now)))
-            delay = min(delay * 1.5, 0.25)
-        except duckdb.Error as exc:
-            raise StoreError(describe_store_error(exc, path)) from exc
+    finally:
+        if rw:
+            with suppress(OSError):
+                if intent.read_text() == mine:
+                    intent.unlink()
+
+
+def _wait_or_give_up(
+    path: Path,
+    message: str,
+    started: float,
+    deadline: float,
+    on_wait: WaitNotice | None,
+    noticed: bool,
+) -> bool:
+    """Raise StoreBusyError past the deadline; tell on_wait once after NOTICE_AFTER_S."""
+    now = time.monotonic()
+    if now >= deadline:
+        raise StoreBusyError(
+            f"the store {path} is held by another program ({_holder(message)}, "
+            f"e.g. the app writing or a `cx ingest`); gave up after {now - started:.0f} s. "
+            f"Try again when it has finished, or wait longer with --wait or {TIMEOUT_ENV}"
+        ) from None
+    if on_wait and not noticed and now - started >= NOTICE_AFTER_S:
+        on_wait(
+            f"waiting for the store {path}: {_holder(message)} is using it "
+            f"(up to {deadline - started:.0f} s)"
+        )
+        return True
+    return noticed
 
 
 class Store:

@@ -28,16 +28,30 @@ APP = textwrap.dedent(
     path, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
     SQL = "INSERT INTO settings VALUES ('held_by_app', '1')"
     store = open_store(path, shared=True, create=False)
-    if mode == "serve":  # page runs: read, then release at the end of each run
+    if mode == "serve":  # page runs (read, release at the end of each) until told to stop
         seen = set()
         print("ready", flush=True)
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        while time.monotonic() < end and not select.select([sys.stdin], [], [], 0)[0]:
             n = store.cursor().execute("SELECT count(*) FROM contacts").fetchall()[0][0]
             seen.add((store.data_version(), n))
             store.release()
             time.sleep(0.02)
         print(sorted(seen), flush=True)
+    elif mode == "busy":  # several people clicking: read holds overlap, never a gap
+        import threading
+
+        def user(offset):
+            time.sleep(offset)
+            while True:
+                store.cursor().execute("SELECT count(*) FROM contacts").fetchall()
+                time.sleep(0.15)  # a page render
+                store.release()
+
+        for i in range(3):
+            threading.Thread(target=user, args=(i * 0.05,), daemon=True).start()
+        print("ready", flush=True)
+        select.select([sys.stdin], [], [], seconds)
     elif mode == "read":  # a long page render holding the store read-only
         store.cursor().execute("SELECT count(*) FROM contacts").fetchall()
         print("ready", flush=True)
@@ -150,13 +164,14 @@ def test_cx_ingest_succeeds_while_the_app_serves_and_the_app_sees_the_new_rows(
     with open_store(shared_db, shared=True) as s:
         before = s.cursor().execute("SELECT count(*) FROM contacts").fetchall()[0][0]
         version = s.data_version()
-    app = _app(shared_db, "serve", 6)
+    app = _app(shared_db, "serve", 120)
     try:
         out, _ = _cx(*_ingest_args(shared_db))
         assert out.returncode == 0, out.stderr
         inserted = json.loads(out.stdout)["inserted"]
         assert inserted > 0
-        seen, _ = app.communicate(timeout=60)
+        time.sleep(0.5)  # a few more page runs after the write
+        seen, _ = app.communicate("stop\n", timeout=60)
     finally:
         app.kill()
     states = eval(seen.strip().splitlines()[-1])  # noqa: S307 - our own subprocess's repr
@@ -385,3 +400,17 @@ def test_background_fit_in_the_app_does_not_keep_other_writers_out(
     assert seconds < 8
     assert done is not None and done.status == "done" and done.result == {"n": 0}
     store.close()
+
+
+def test_cx_ingest_gets_in_between_overlapping_app_reads(shared_db: Path) -> None:
+    # Readers let a waiting writer go first (the .writer side file), or a busy app would
+    # keep the store read-only for ever.
+    app = _app(shared_db, "busy", 120)
+    try:
+        out, seconds = _cx(*_ingest_args(shared_db), "--wait", "30")
+    finally:
+        app.kill()
+        app.wait()
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["inserted"] > 0
+    assert not (shared_db.parent / "cx.duckdb.writer").exists()
