@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cx", description="CX Console: customer-experience KPIs and Bayesian experiments."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in dict.fromkeys(COMMAND_MODULES):  # a name listed twice (after a merge) once
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
