@@ -102,8 +102,9 @@ def describe_store_error(exc: BaseException, path: str | os.PathLike[str] | None
     if "lock" in low and "conflicting" in low:
         return f"{where} is held by another program: {_holder(text)}"
     if isinstance(exc, OSError):
-        name = exc.filename or path
-        return f"cannot use {name}: {exc.strerror or text}"
+        if exc.filename:
+            return f"cannot use {exc.filename}: {exc.strerror or text}"
+        return exc.strerror or text  # not about a named file: do not blame the store
     return f"{where} could not be used: {text}"
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_browser import served_app  # noqa: F401 - the fixture, for the served-app test
 
 from metrics.store import StoreBusyError, open_store
 
@@ -414,3 +415,52 @@ def test_cx_ingest_gets_in_between_overlapping_app_reads(shared_db: Path) -> Non
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["inserted"] > 0
     assert not (shared_db.parent / "cx.duckdb.writer").exists()
+
+
+@pytest.mark.browser
+def test_served_app_and_cx_share_the_store(served_app: str, tmp_path: Path) -> None:  # noqa: F811
+    # The real thing: `streamlit run` on the store, a browser on the Overview, and `cx`
+    # reading and writing the same file while the app is up; the page shows the write.
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, ERRORS, _settle
+
+    db = tmp_path / "cx.duckdb"  # the copy the served_app fixture serves
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(served_app, wait_until="domcontentloaded")
+            page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
+            _settle(page)
+            assert page.get_by_text("target +55.0").count() == 0
+
+            out, _ = _cx("kpis", "--kpi", "nps", "--format", "json", "--db", str(db))
+            assert out.returncode == 0 and out.stderr == "", out.stderr
+            out, seconds = _cx(*_ingest_args(db), "--wait", "20")
+            assert out.returncode == 0, out.stderr
+            code, _, stderr = _write_elsewhere_sql(
+                db, "INSERT INTO targets (kpi, target) VALUES ('nps', 55)"
+            )
+            assert code == 0, stderr
+
+            page.reload(wait_until="domcontentloaded")
+            page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
+            _settle(page)
+            assert page.locator(ERRORS).count() == 0
+            assert page.get_by_text("target +55.0").count() == 1
+        finally:
+            browser.close()
+
+
+def _write_elsewhere_sql(db: Path, sql: str) -> tuple[int, float, str]:
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", APP, str(db), "write", "0", sql],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return out.returncode, time.monotonic() - started, out.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from dashboard.cli.common import CliError
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"cx {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `cx ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # noqa: BLE001 - store problems end as one line, see store_problem
         message = store_problem(exc, getattr(args, "db", None))
         if message is None:
