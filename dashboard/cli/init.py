@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"db": str(path), "created": not existed, "schema_version": version})
     elif existed:
-        print(f"{path} is already a CX store (schema version {version}); nothing changed")
+        print(f"{path} is already a CX store (schema version {version}); no data was changed")
     else:
         print(f"created an empty CX store at {path} (schema version {version})")
     return 0
