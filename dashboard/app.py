@@ -8,9 +8,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import duckdb
 import streamlit as st
 
 from dashboard.i18n import language_switch, t
+from dashboard.store_access import release_store
+from metrics.store import StoreError, default_db_path, describe_store_error
 
 PAGES_DIR = Path(__file__).parent / "views"
 
@@ -38,6 +41,11 @@ for file, title, icon, section in PAGES:
 page = st.navigation(sections)
 try:
     page.run()
+except (StoreError, duckdb.Error) as exc:  # missing, busy, corrupt, foreign or newer store
+    logging.getLogger("cx.app").warning("page %s: store problem: %s", page.title, exc)
+    st.error(t("app.store_error", error=describe_store_error(exc, default_db_path())))
 except Exception as exc:  # last line of defence: a person sees a sentence, the log the traceback
     logging.getLogger("cx.app").exception("page %s failed", page.title)
     st.error(t("app.page_failed", error=exc))
+finally:
+    release_store()  # hold the store file only while a page runs

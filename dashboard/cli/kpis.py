@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from typing import Any
 
-from dashboard.cli.common import CliError, add_db_option, to_json
+from dashboard.cli.common import CliError, add_db_option, open_cli_store, to_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
         _print_list(args.format)
         return 0
     from metrics.kpi_query import KpiRequest, KpiRequestError, query_kpis
-    from metrics.store import StoreError, default_db_path, open_store
 
     request_args = dict(
         kpis=tuple(args.kpi),
@@ -130,14 +129,7 @@ def run(args: argparse.Namespace) -> int:
         request = KpiRequest(**request_args)
     except KpiRequestError as exc:
         raise CliError(str(exc)) from None
-    path = args.db or default_db_path()
-    if not path.exists():
-        raise CliError(f"no store at {path}; run `cx sample` or `cx ingest` first, or pass --db")
-    try:
-        store = open_store(path)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-    with store:
+    with open_cli_store(args, write=False) as store:
         frame = query_kpis(store, request)
     if args.format == "json":
         sys.stdout.write(to_json(frame.to_dicts()) + "\n")
