@@ -211,16 +211,15 @@ def language_switch() -> Language:
     (?lang=), so a refresh or a shared link keeps it."""
     import streamlit as st
 
-    lang = current_language()
-    # No widget key: its identity follows `index`, so it always opens on the language in force.
+    if st.session_state.get(SESSION_KEY) not in LANGUAGES:
+        st.session_state[SESSION_KEY] = current_language()  # URL, setting or default
     picked = st.sidebar.radio(
         "Språk / Language",
         LANGUAGES,
-        index=LANGUAGES.index(lang),
+        key=SESSION_KEY,  # the widget's state is the session's language
         format_func=LANGUAGE_NAMES.get,
         horizontal=True,
     )
-    st.session_state[SESSION_KEY] = picked
     if st.query_params.get(QUERY_PARAM) != picked:
         st.query_params[QUERY_PARAM] = picked
     return picked

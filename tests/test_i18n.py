@@ -1,0 +1,315 @@
+"""The UI in Swedish and English: catalogue parity, t()'s missing-key rule, every page in both
+languages, the sidebar switch, and Swedish page tests asserting what a Swedish user sees."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard import i18n
+from dashboard.i18n import catalogue, placeholders, t, translate, use_language, value_label
+from metrics.catalogue import CATALOGUE, SATISFACTION_BANDS
+from metrics.schema import CHANNELS, ISSUE_TYPES
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWS = ROOT / "dashboard" / "views"
+APP = ROOT / "dashboard" / "app.py"
+PAGES = sorted(p.name for p in VIEWS.glob("*.py"))
+
+
+def _start(page: Path, db: Path, monkeypatch, lang: str | None, *, errors_ok=False) -> AppTest:
+    """Run a page (or the router) in `lang` (via ?lang=) on the store at `db`."""
+    monkeypatch.setenv("CX_DB", str(db))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(page), default_timeout=120)
+    if lang:
+        at.query_params["lang"] = lang
+    at.run()
+    assert not at.exception, at.exception
+    if not errors_ok:
+        assert not at.error, [e.value for e in at.error]
+    return at
+
+
+# -- the catalogues ------------------------------------------------------------------------
+
+
+def test_catalogues_have_exactly_the_same_keys():
+    en, sv = catalogue("en"), catalogue("sv")
+    assert sorted(set(en) - set(sv)) == [], "keys only in en.toml"
+    assert sorted(set(sv) - set(en)) == [], "keys only in sv.toml"
+    assert len(en) > 400  # every page's strings, not a token set
+
+
+def test_catalogues_have_the_same_placeholders_per_key():
+    en, sv = catalogue("en"), catalogue("sv")
+    differ = {k: (placeholders(en[k]), placeholders(sv[k])) for k in en if k in sv}
+    assert {k: v for k, v in differ.items() if v[0] != v[1]} == {}
+
+
+def test_placeholders_reads_names_not_format_specs():
+    assert placeholders("n = {n:,} of {total} ({share:.1%})") == {"n", "total", "share"}
+    assert placeholders("no fields") == set()
+
+
+def test_swedish_catalogue_is_translated_not_copied():
+    en, sv = catalogue("en"), catalogue("sv")
+    same = [k for k in en if en[k] == sv[k]]
+    # Names that read the same in both (NPS, CLV, Data, Team, …) are few; a copied section
+    # would show up as hundreds.
+    assert len(same) < 0.12 * len(en), same
+
+
+def test_every_kpi_has_a_label_and_definition_in_both_languages():
+    for name, kpi in CATALOGUE.items():
+        assert translate("en", f"kpi.{name}.label") == kpi.label, name  # no drift
+        for lang in ("en", "sv"):
+            assert translate(lang, f"kpi.{name}.definition"), (lang, name)
+    assert translate("sv", "kpi.fcr.label") == "Lösta vid första kontakt"
+    assert translate("sv", "kpi.aht.label") == "Genomsnittlig hanteringstid"
+
+
+def test_every_channel_issue_type_and_band_has_a_swedish_name():
+    with use_language("sv"):
+        assert [value_label("channel", c) for c in ("phone", "email", "chat")] == [
+            "Telefon",
+            "E-post",
+            "Chatt",
+        ]
+        for dim, values in (
+            ("channel", CHANNELS),
+            ("issue_type", ISSUE_TYPES),
+            ("satisfaction_band", SATISFACTION_BANDS),
+        ):
+            for v in values:
+                assert i18n.has(f"value.{dim}.{v}"), (dim, v)
+        # A value the vocabulary does not know (a team) is shown as it is.
+        assert value_label("team", "Team Nord") == "Team Nord"
+
+
+def test_every_literal_key_used_in_dashboard_exists():
+    keys = set(catalogue("en"))
+    literal, dynamic = set(), set()
+    for path in (ROOT / "dashboard").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        literal |= set(re.findall(r'(?<![\w.])t\(\s*"([^"]+)"', text))
+        dynamic |= set(re.findall(r'(?<![\w.])t\(\s*f"([^"]+)"', text))
+    assert literal, "the scan found no t() calls"
+    assert sorted(literal - keys) == []
+    for template in dynamic:  # t(f"status.{s}.badge"): some key must fit the pattern
+        pattern = re.sub(r"\\\{[^}]*\\\}", r"[^.]+", re.escape(template))
+        assert any(re.fullmatch(pattern, k) for k in keys), template
+
+
+# -- t() -----------------------------------------------------------------------------------
+
+
+def test_t_outside_streamlit_is_english_and_use_language_switches():
+    assert t("nav.overview") == "Overview"
+    with use_language("sv"):
+        assert t("nav.overview") == "Översikt"
+        assert t("overview.target", value="80 %") == "mål 80 %"
+    assert i18n.current_language() == "en"
+
+
+def test_use_language_refuses_an_unknown_language():
+    with pytest.raises(ValueError, match="language must be one of sv, en, got 'de'"):
+        with use_language("de"):
+            pass
+
+
+def test_missing_key_raises_under_tests():
+    with pytest.raises(KeyError, match="no UI string 'overview.nope'"):
+        t("overview.nope")
+
+
+def test_missing_key_in_production_falls_back_to_english_with_a_log_line(monkeypatch, caplog):
+    monkeypatch.setenv("CX_I18N_STRICT", "0")
+    assert "zz.only_en" not in catalogue("sv")
+    monkeypatch.setitem(catalogue("en"), "zz.only_en", "English {n}")
+    with caplog.at_level(logging.WARNING, logger="cx.i18n"):
+        assert translate("sv", "zz.only_en", n=3) == "English 3"
+    assert "missing UI string 'zz.only_en' in sv" in caplog.text
+    assert translate("sv", "zz.not_anywhere") == "zz.not_anywhere"
+
+
+def test_month_and_date_names_follow_the_language():
+    from datetime import date
+
+    day = date(2026, 10, 1)
+    assert i18n.date_text(day) == "1 Oct 2026" and i18n.month_text(day) == "October 2026"
+    with use_language("sv"):
+        assert i18n.date_text(day) == "1 okt 2026" and i18n.month_text(day) == "oktober 2026"
+        assert i18n.date_text(date(2026, 5, 3), year=False) == "3 maj"
+
+
+def test_figures_take_the_language_without_streamlit():
+    import polars as pl
+
+    from dashboard.figures.kpi import breakdown_figure, channel_mix_figure
+
+    df = pl.DataFrame({"channel": ["email", "phone"], "value": [0.4, 0.6], "n": [40, 60]})
+    with use_language("sv"):
+        pie = channel_mix_figure(df)
+        bars = breakdown_figure(df, "channel", label="CSAT (topp-2)", unit="share")
+    assert pie.layout.title.text == "Kanalfördelning"
+    assert list(pie.data[0].labels) == ["Telefon", "E-post"]
+    assert bars.layout.title.text == "CSAT (topp-2) per kanal"
+    assert list(bars.layout.yaxis.ticktext) == ["Telefon", "E-post"]
+    assert list(bars.data[0].y) == ["phone", "email"]  # the data keeps the stored values
+
+
+# -- every page in both languages ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["sv", "en"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_in_both_languages_without_a_missing_key(
+    page, lang, sample_store, monkeypatch
+):
+    # t() raises on a missing key under pytest, so a missing key is an exception here.
+    at = _start(VIEWS / page, sample_store.path, monkeypatch, lang)
+    assert at.title[0].value
+    if lang == "sv":
+        assert at.title[0].value == translate("sv", f"nav.{_NAV[page]}")
+
+
+_NAV = {
+    "overview.py": "overview",
+    "explore.py": "explore",
+    "churn.py": "churn",
+    "experiment_list.py": "experiments",
+    "plan.py": "plan",
+    "calculator.py": "calculator",
+    "data.py": "data",
+    "targets.py": "targets",
+}
+
+
+def test_every_page_file_has_a_navigation_title():
+    assert set(PAGES) == set(_NAV)
+
+
+# -- the sidebar switch --------------------------------------------------------------------
+
+
+def test_sidebar_switch_turns_the_app_swedish_and_keeps_it_in_the_url(sample_store, monkeypatch):
+    at = _start(APP, sample_store.path, monkeypatch, None)
+    assert at.title[0].value == "Overview"
+    switch = at.sidebar.radio[0]
+    assert switch.label == "Språk / Language" and switch.value == "en"
+    switch.set_value("sv").run()
+    assert not at.exception
+    assert at.title[0].value == "Översikt"
+    assert at.query_params["lang"] == ["sv"] or at.query_params["lang"] == "sv"
+    assert at.sidebar.header[0].value == "Filter"
+    at.sidebar.radio[0].set_value("en").run()
+    assert at.title[0].value == "Overview"
+
+
+def test_link_with_lang_sv_opens_the_app_in_swedish(sample_store, monkeypatch):
+    at = _start(APP, sample_store.path, monkeypatch, "sv")
+    assert at.title[0].value == "Översikt"
+    assert at.sidebar.radio[0].value == "sv"
+
+
+# -- Swedish page tests: what a Swedish user sees ------------------------------------------
+
+
+@pytest.fixture
+def sv(sample_store, monkeypatch):
+    def run(page: str, **kw) -> AppTest:
+        return _start(VIEWS / page, sample_store.path, monkeypatch, "sv", **kw)
+
+    return run
+
+
+def test_overview_in_swedish(sv):
+    at = sv("overview.py")
+    assert at.title[0].value == "Översikt"
+    labels = {m.label for m in at.metric}
+    assert {"Lösta vid första kontakt", "Genomsnittlig hanteringstid", "Servicenivå"} <= labels
+    assert at.caption[0].value.startswith("Aktuell period **1 sep 2026 – 30 sep 2026**")
+    assert "jämfört med 2 aug – 31 aug 2026" in at.caption[0].value
+    badges = " ".join(m.value for m in at.markdown)
+    assert "mål " in badges and "n = " in badges
+    assert at.subheader[0].value == "Missar målet"
+    assert list(at.dataframe[0].value.columns[:2]) == ["KPI", "kanal"]
+    buttons = [b.proto.label for b in at.get("download_button")]
+    assert "Ladda ner CSV" in buttons and "Ladda ner XLSX" in buttons
+    assert at.sidebar.header[0].value == "Filter"
+    assert at.sidebar.button(key="flt_reset").label == "Återställ filter"
+    spec = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert spec["layout"]["title"]["text"] == "Kanalfördelning"
+    assert "Telefon" in spec["data"][0]["labels"]
+
+
+def test_explore_in_swedish(sv):
+    at = sv("explore.py")
+    assert at.title[0].value == "Utforska"
+    assert at.selectbox(key="ex_kpi").label == "KPI"
+    assert at.selectbox(key="ex_grain").label == "Tidsindelning"
+    assert at.selectbox(key="ex_dim").label == "Dela upp per"
+    assert [s.value for s in at.subheader][:2] == ["Trend", "Per kanal"]
+    spec = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert " per kanal" in spec["layout"]["title"]["text"]
+    assert "Telefon" in spec["layout"]["yaxis"]["ticktext"]
+
+
+def test_targets_in_swedish(sv):
+    at = sv("targets.py")
+    assert at.title[0].value == "Mål"
+    assert at.button(key="tgt_save").label == "Spara mål"
+    assert at.button(key="tgt_reset").label == "Återställ till standard"
+    assert at.subheader[0].value == "Ändra ett mål"
+
+
+def test_calculator_in_swedish(sv):
+    at = sv("calculator.py")
+    assert at.title[0].value == "Snabbkalkylator"
+    assert at.radio(key="family").label == "Vilken sorts mått?"
+    labels = [m.label for m in at.metric]
+    assert labels[0] == "Chans att varianten är bättre"
+    assert at.info[0].value.startswith(("Varianten", "Ingen klar vinnare"))
+    assert [s.value for s in at.subheader] == ["Kontroll", "Variant"]
+
+
+def test_plan_in_swedish(sv):
+    at = sv("plan.py")
+    assert at.title[0].value == "Planera ett experiment"
+    assert {"Urvalsstorlek per grupp", "Förväntad längd", "Säkerhet"} <= {
+        m.label for m in at.metric
+    }
+    assert {b.label for b in at.button} >= {"Spara som utkast", "Starta"}
+    assert any(c.value.startswith("Utgångsläge Lösta vid första kontakt") for c in at.caption)
+
+
+def test_experiments_in_swedish(sv):
+    at = sv("experiment_list.py")
+    assert at.title[0].value == "Experiment"
+    assert at.subheader[0].value.startswith("Beslut: ")
+    assert at.text_input[0].label == "Sök bland tidigare experiment"
+    assert "Effekt per segment" in [s.value for s in at.subheader]
+    assert any(b.label == "Spara beslut" for b in at.button)
+
+
+def test_churn_in_swedish(sv):
+    at = sv("churn.py")
+    assert at.title[0].value == "Churn & CLV"
+    subheaders = [s.value for s in at.subheader]
+    assert subheaders[:2] == ["Churn per månad", "Nöjdhet och churn"]
+    assert at.metric[0].label.startswith("Churn, ") and "2026" in at.metric[0].label
+    assert at.caption[0].value.startswith("Data till och med ")
+
+
+def test_data_in_swedish(sv):
+    at = sv("data.py")
+    assert at.title[0].value == "Data"
+    assert "Inläsningshistorik" in [s.value for s in at.subheader]
