@@ -120,9 +120,11 @@ def test_t_outside_streamlit_is_english_and_use_language_switches():
 
 
 def test_use_language_refuses_an_unknown_language():
-    with pytest.raises(ValueError, match="language must be one of sv, en, got 'de'"):
-        with use_language("de"):
-            pass
+    with (
+        pytest.raises(ValueError, match="language must be one of sv, en, got 'de'"),
+        use_language("de"),
+    ):
+        pass
 
 
 def test_missing_key_raises_under_tests():

@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
+from dashboard.i18n import t
 from dashboard.store_access import cached, get_store
 from metrics.ingest import (
     PRESETS,
@@ -28,27 +29,32 @@ TYPES = ["csv", "tsv", "txt", "xlsx", "parquet"]
 def report_message(report: IngestReport) -> tuple[str, str]:
     """The alert kind and text of an ingest report: counts, personal data, first reasons."""
     lines = [
-        f"**{report.file_name} → {report.table}**: read {report.rows_read:,} rows: "
-        f"{report.inserted:,} inserted, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected."
+        t(
+            "data.report",
+            file=report.file_name,
+            table=report.table,
+            read=f"{report.rows_read:,}",
+            inserted=f"{report.inserted:,}",
+            updated=f"{report.updated:,}",
+            unchanged=f"{report.unchanged:,}",
+            rejected=f"{report.rejected:,}",
+        )
     ]
-    lines += [f"- personal data column '{c}' {what}" for c, what in report.pii.items()]
-    lines += [f"- note: {w}" for w in report.warnings]
-    lines += [f"- row {r['row_number']}: {r['reason']}" for r in report.reasons[:5]]
+    lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
+    lines += [t("data.report_note", note=w) for w in report.warnings]
+    lines += [
+        t("data.report_row", row=r["row_number"], reason=r["reason"]) for r in report.reasons[:5]
+    ]
     if report.rejected > 5:
-        lines.append(f"- … see the rejected rows below for all {report.rejected:,}")
+        lines.append(t("data.report_more", n=f"{report.rejected:,}"))
     return ("warning" if report.rejected else "success"), "\n".join(lines)
 
 
-st.title("Data")
-st.caption(
-    "Load what your helpdesk, contact-center or survey tool exports. A whole-file "
-    "problem writes nothing; otherwise good rows load (updated by key on re-upload) and "
-    "bad rows are kept with their reason."
-)
+st.title(t("data.title"))
+st.caption(t("data.caption"))
 
-with st.expander("Example export files"):
-    st.caption("Small files shaped like real exports; download one and upload it below.")
+with st.expander(t("data.examples")):
+    st.caption(t("data.examples_caption"))
     for path in sorted(p for p in EXPORTS.glob("*") if p.suffix.lstrip(".") in TYPES):
         st.download_button(
             path.name,
@@ -58,20 +64,26 @@ with st.expander("Example export files"):
             icon=":material/download:",
         )
 
-upload = st.file_uploader("Export file", type=TYPES)
+upload = st.file_uploader(t("data.file"), type=TYPES)
 left, mid, right = st.columns(3)
 preset = mid.selectbox(
-    "Preset",
+    t("data.preset"),
     (AUTO, *PRESETS),
     key="data_preset",
-    format_func=lambda p: p if p == AUTO else f"{p}: {PRESETS[p].description}",
-    help="Without a preset, headers are matched to canonical names and known aliases.",
+    format_func=lambda p: t("data.auto") if p == AUTO else f"{p}: {PRESETS[p].description}",
+    help=t("data.preset_help"),
 )
 preset = None if preset == AUTO else preset
 tables = tuple(INGEST_TABLES)
 default = PRESETS[preset].table if preset and PRESETS[preset].table else "contacts"
-table = left.selectbox("Table", tables, index=tables.index(default), key=f"data_table_{preset}")
-sheet = right.text_input("Sheet (XLSX only)", placeholder="first sheet")
+table = left.selectbox(
+    t("data.table"),
+    tables,
+    index=tables.index(default),
+    key=f"data_table_{preset}",
+    format_func=lambda x: t(f"data.tables.{x}"),
+)
+sheet = right.text_input(t("data.sheet"), placeholder=t("data.first_sheet"))
 options = dict(table=table, preset=preset, sheet=sheet or None)
 
 if upload is not None:
@@ -79,20 +91,30 @@ if upload is not None:
     try:
         preview = preview_file(data, file_name=upload.name, **options)
     except IngestError as exc:
-        st.error(f"{exc}\n\nNothing was written.")
+        st.error(f"{exc}\n\n" + t("data.nothing_written"))
         st.stop()
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
         st.error(
-            f"{upload.name}: the file could not be previewed ({type(exc).__name__}: {exc})."
-            "\n\nNothing was written."
+            t("data.no_preview", file=upload.name, error=f"{type(exc).__name__}: {exc}")
+            + "\n\n"
+            + t("data.nothing_written")
         )
         st.stop()
-    st.subheader("Preview")
-    sep = {None: "none", "\t": "tab"}.get(preview.delimiter, f"'{preview.delimiter}'")
+    st.subheader(t("data.preview"))
+    sep = {None: t("data.sep_none"), "\t": t("data.sep_tab")}.get(
+        preview.delimiter, f"'{preview.delimiter}'"
+    )
     st.markdown(
-        f"**{preview.format.upper()}** · {preview.rows_read:,} rows · encoding "
-        f"`{preview.encoding or 'n/a'}` · delimiter {sep} · decimal '{preview.decimal}' · "
-        f"{preview.header_rows} header row(s) · times without offset read as {preview.timezone}"
+        t(
+            "data.preview_line",
+            format=preview.format.upper(),
+            rows=f"{preview.rows_read:,}",
+            encoding=preview.encoding or t("common.na"),
+            sep=sep,
+            decimal=preview.decimal,
+            header_rows=preview.header_rows,
+            timezone=preview.timezone,
+        )
     )
     for note in preview.warnings:
         st.warning(note)
@@ -100,18 +122,25 @@ if upload is not None:
         pl.DataFrame(preview.mapping, schema=["file column", "goes to"], orient="row"),
         hide_index=True,
         key="data_mapping",
+        column_config={
+            "file column": st.column_config.Column(t("data.col.file_column")),
+            "goes to": st.column_config.Column(t("data.col.goes_to")),
+        },
     )
     if preview.missing_required:
         st.error(
-            f"Missing required column(s) for {table}: "
-            f"{', '.join(preview.missing_required)}. Nothing can be loaded."
+            t(
+                "data.missing_required",
+                table=table,
+                columns=", ".join(preview.missing_required),
+            )
         )
     st.dataframe(preview.rows, hide_index=True, key="data_rows")
-    if st.button("Ingest", type="primary", disabled=bool(preview.missing_required)):
+    if st.button(t("data.ingest"), type="primary", disabled=bool(preview.missing_required)):
         try:
             report = ingest_file(get_store(), data, file_name=upload.name, **options)
         except Exception as exc:  # IngestError, or a store problem: the transaction rolled back
-            result = ("error", f"{exc}\n\nNothing was written.")
+            result = ("error", f"{exc}\n\n" + t("data.nothing_written"))
         else:
             result = report_message(report)
         # Kept per file so the report survives reruns but not the next upload.
@@ -120,18 +149,18 @@ if upload is not None:
     if last and last[0] == upload.file_id:
         getattr(st, last[1])(last[2])
 
-st.subheader("Ingest history")
+st.subheader(t("data.history"))
 history = cached(ingest_history)
 if history.is_empty():
-    st.info("Nothing loaded yet.")
+    st.info(t("data.nothing_loaded"))
     st.stop()
 st.dataframe(history, hide_index=True, key="data_history")
 download_buttons(history, "ingest_history")
 
 with_rejects = history.filter(pl.col("rejected") > 0)["batch_id"].to_list()
 if with_rejects:
-    st.subheader("Rejected rows")
-    batch = st.selectbox("Batch", with_rejects, key="data_batch")
+    st.subheader(t("data.rejected"))
+    batch = st.selectbox(t("data.batch"), with_rejects, key="data_batch")
     rejects = cached(rejected_rows, batch)
     st.dataframe(rejects, hide_index=True, key="data_rejects")
     download_buttons(rejects, f"rejected_{batch}")
