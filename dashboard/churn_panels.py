@@ -37,8 +37,8 @@ from metrics.clv_models import cached_clv, start_clv_fit
 from metrics.followups import FollowupError, detractor_counts, detractors, mark_done
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.retention.contractual import CURRENCY, bound_notes, choose_model, contractual_clv
+from metrics.retention.drivers import DRIVER_KPI, key_drivers
 from metrics.retention.drivers import KPIS as DRIVER_KPIS
-from metrics.retention.drivers import key_drivers
 from metrics.retention.durations import DIMENSIONS
 from metrics.retention.survival import survival_by
 
@@ -399,7 +399,10 @@ def drivers_section() -> None:
     res = computed(t("churn.key_drivers"), key_drivers, kpi)
     if res is None:
         return
-    st.plotly_chart(drivers_figure(res.drivers, kpi_label=res.kpi_label, n=res.n))
+    # Driver and KPI names in the UI language; the metrics layer's rows keep their keys.
+    named = [d | {"label": t_or(f"churn.driver.{d['driver']}", d["label"])} for d in res.drivers]
+    outcome = t_or(f"churn.driver_kpi.{kpi}", res.kpi_label)
+    st.plotly_chart(drivers_figure(named, kpi_label=outcome, n=res.n))
     st.caption(
         t(
             "churn.drivers_caption",
@@ -414,10 +417,13 @@ def drivers_section() -> None:
     ranked = [
         d
         | {
+            "direction": d["direction"] and t(f"churn.effect.{d['direction']}"),
+            "kpi_label": d["kpi_label"]
+            and t_or(f"kpi.{DRIVER_KPI.get(d['driver'])}.label", d["kpi_label"]),
             "now": format_value(d["current"], d["kpi_unit"] or ""),
             "goal": format_value(d["target"], d["kpi_unit"] or ""),
         }
-        for d in sorted(res.drivers, key=lambda d: (d["fix_rank"] is None, d["fix_rank"] or 0))
+        for d in sorted(named, key=lambda d: (d["fix_rank"] is None, d["fix_rank"] or 0))
     ]
     st.caption(t("churn.fix_first"))
     show_table(

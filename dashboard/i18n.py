@@ -111,6 +111,12 @@ def dimension_label(dimension: str) -> str:
     return t_or(f"dim.{dimension}", dimension.replace("_", " "))
 
 
+def column_label(name: str) -> str:
+    """A table column's header in people's words: 'ci_low' -> '95 % low' / '95 % lägsta';
+    a dimension column by its name; an unknown column as it is."""
+    return t_or(f"col.{name}", t_or(f"dim.{name}", name))
+
+
 def kpi_label(name: str) -> str:
     """A KPI's label in the current language (kpi.<name>.label)."""
     return t(f"kpi.{name}.label")

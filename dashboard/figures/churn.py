@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figures.kpi import GREY, LINE_COLOUR, small_sample_reason
-from dashboard.i18n import month_name, t, value_label
+from dashboard.i18n import month_name, t, t_or, value_label
 
 REFERENCE_COLOUR = "#bf8700"
 PALETTE = ("#0969da", "#1a7f37", "#8250df", "#bf3989", "#cf222e", "#9a6700", "#1b7c83")
@@ -159,6 +159,7 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
     """Bars of one breakdown (metrics.churn): rate per band, n on the bar, small samples grey."""
     part = df.filter(pl.col("dimension") == dimension)
     unit = part["rate_unit"][0] if part.height else ""
+    unit = t_or("cfig.rate_unit." + unit.replace(" ", "_").replace("-", "_"), unit)
     fig = go.Figure(
         go.Bar(
             y=part["band"].to_list(),

@@ -80,7 +80,7 @@ pct = family == FAMILIES[0]
 def _fmt(v: float) -> str:
     if not math.isfinite(v):
         return t("common.na")
-    return f"{v * 100:+.2f} pp" if pct else f"{v:+.3g}"
+    return f"{v * 100:+.2f} {t('calc.pp')}" if pct else f"{v:+.3g}"
 
 
 def _verdict() -> str:

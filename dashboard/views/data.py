@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
-from dashboard.i18n import t
+from dashboard.i18n import column_label, t
 from dashboard.store_access import cached, get_store
 from metrics.ingest import (
     PRESETS,
@@ -48,6 +48,10 @@ def report_message(report: IngestReport) -> tuple[str, str]:
     if report.rejected > 5:
         lines.append(t("data.report_more", n=f"{report.rejected:,}"))
     return ("warning" if report.rejected else "success"), "\n".join(lines)
+
+
+def labels(df: pl.DataFrame) -> dict:
+    return {c: st.column_config.Column(column_label(c)) for c in df.columns}
 
 
 st.title(t("data.title"))
@@ -154,7 +158,7 @@ history = cached(ingest_history)
 if history.is_empty():
     st.info(t("data.nothing_loaded"))
     st.stop()
-st.dataframe(history, hide_index=True, key="data_history")
+st.dataframe(history, hide_index=True, key="data_history", column_config=labels(history))
 download_buttons(history, "ingest_history")
 
 with_rejects = history.filter(pl.col("rejected") > 0)["batch_id"].to_list()
@@ -162,5 +166,5 @@ if with_rejects:
     st.subheader(t("data.rejected"))
     batch = st.selectbox(t("data.batch"), with_rejects, key="data_batch")
     rejects = cached(rejected_rows, batch)
-    st.dataframe(rejects, hide_index=True, key="data_rejects")
+    st.dataframe(rejects, hide_index=True, key="data_rejects", column_config=labels(rejects))
     download_buttons(rejects, f"rejected_{batch}")

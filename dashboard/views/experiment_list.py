@@ -13,7 +13,7 @@ from dashboard.experiment_sections import (
     show_flash,
 )
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
-from dashboard.i18n import t, t_or
+from dashboard.i18n import metric_label, t, t_or
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
 from experiments.readout_view import metric_table, metric_unit, timeline, units_text
@@ -73,7 +73,11 @@ st.dataframe(table, hide_index=True, width="stretch", column_config=labelled(tab
 d = r.to_dict()
 st.plotly_chart(
     posterior_figure(
-        d["posterior"], control=r.control, variant=r.variant, metric=r.primary.label, unit=unit
+        d["posterior"],
+        control=r.control,
+        variant=r.variant,
+        metric=metric_label(r.primary.metric, r.primary.label),
+        unit=unit,
     ),
     width="stretch",
 )
@@ -83,7 +87,11 @@ st.plotly_chart(
 )
 if d["guardrails"]:
     st.markdown("**" + t("exp.guardrails") + "**")
-    st.plotly_chart(guardrail_figure(d["guardrails"]), width="stretch")
+    guards = [
+        g | {"label": metric_label(g["metric"], str(g.get("label") or g["metric"]))}
+        for g in d["guardrails"]
+    ]
+    st.plotly_chart(guardrail_figure(guards), width="stretch")
 
 st.subheader(t("exp.segments"))
 _state = segment_fit_status(get_store(), chosen)["status"]

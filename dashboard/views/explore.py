@@ -10,7 +10,14 @@ import streamlit as st
 from dashboard.downloads import download_buttons
 from dashboard.figures.kpi import breakdown_figure, heatmap_figure, trend_figure
 from dashboard.filters import month_start, sidebar_filters
-from dashboard.i18n import dimension_label, interval_text, kpi_definition, kpi_label, t
+from dashboard.i18n import (
+    column_label,
+    dimension_label,
+    interval_text,
+    kpi_definition,
+    kpi_label,
+    t,
+)
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE, GRAINS
 from metrics.kpi_query import KpiRequest, query_kpis
@@ -48,7 +55,7 @@ window = right.selectbox(
 st.caption(
     t(
         "explore.caption",
-        definition=kpi_definition(kpi.name),
+        definition=(d := kpi_definition(kpi.name))[:1].upper() + d[1:],
         period=flt.label,
         interval=interval_text(kpi.interval),
     )
@@ -86,12 +93,18 @@ except ValueError as exc:
     st.error(t("explore.error", kpi=kpi_label(kpi.name), error=exc))
     st.stop()
 
-# The small-sample flag explains itself on hover in every table.
+# The small-sample flag explains itself on hover in every table; every column has a label.
 flag = {
     "small_sample": st.column_config.CheckboxColumn(
         t("explore.small_sample"), help=t("explore.small_sample_help", min_n=kpi.min_n)
     )
 }
+
+
+def labels(df: pl.DataFrame) -> dict:
+    return {c: st.column_config.Column(column_label(c)) for c in df.columns}
+
+
 # A scoped target (chat first response) applies only once the filters select that scope.
 target = trend["target"].drop_nulls().first() if not trend.is_empty() else None
 st.subheader(t("explore.trend"))
@@ -109,7 +122,7 @@ else:
         ),
         key="trend",
     )
-    st.dataframe(trend, hide_index=True, key="trend_table", column_config=flag)
+    st.dataframe(trend, hide_index=True, key="trend_table", column_config=labels(trend) | flag)
     download_buttons(trend, f"{kpi.name}_trend_{grain}", key="trend")
 
 st.subheader(t("explore.by", dim=dimension_label(dim).lower()))
@@ -128,7 +141,9 @@ else:
         key="breakdown",
     )
     st.caption(t("explore.grey_bars", min_n=kpi.min_n))
-    st.dataframe(breakdown, hide_index=True, key="breakdown_table", column_config=flag)
+    st.dataframe(
+        breakdown, hide_index=True, key="breakdown_table", column_config=labels(breakdown) | flag
+    )
     download_buttons(breakdown, f"{kpi.name}_by_{dim}", key="breakdown")
 
 if cross is not None and not cross.is_empty():
@@ -139,5 +154,5 @@ if cross is not None and not cross.is_empty():
         ),
         key="heatmap",
     )
-    st.dataframe(cross, hide_index=True, key="cross_table", column_config=flag)
+    st.dataframe(cross, hide_index=True, key="cross_table", column_config=labels(cross) | flag)
     download_buttons(cross, f"{kpi.name}_channel_issue", key="cross")
