@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "dashboard.cli.ab",
     "dashboard.cli.experiment",
     "dashboard.cli.clv",
+    "dashboard.cli.settings",
 )
 
 

@@ -12,7 +12,7 @@ import polars as pl
 
 from metrics.ingest.errors import IngestError
 from metrics.ingest.mapping import BOOLS, Plan
-from metrics.ingest.pii import mask_reason, mask_values
+from metrics.ingest.pii import mask_reason, mask_text, mask_values
 from metrics.ingest.readers import RawFile
 from metrics.ingest.spec import SCORE_RANGES, VOCABULARIES, Column, columns_of, keys_of
 
@@ -477,7 +477,11 @@ def validate(
     rejected = pl.concat(
         [
             work.filter(is_bad).select("__row", "column_name", "reason"),
-            frame.filter(is_bad).select(src_cols),
+            # Raw values of a rejected row are kept for the user to fix the file; a stray
+            # address or number in them (an e-mail typed as the channel) is masked.
+            frame.filter(is_bad)
+            .select(src_cols)
+            .with_columns(pl.col(pl.String).map_batches(mask_text, return_dtype=pl.String)),
         ],
         how="horizontal",
     )
