@@ -165,3 +165,12 @@ def test_data_page_error_from_a_hostile_file_name_is_text(app):
     assert app.error[0].value == "The file cannot be loaded. Nothing was written."
     assert app.code[0].value.startswith(f"{LINK}.csv:")
     assert not [v for v in _markdown_values(app) if LINKISH.search(v)]
+
+
+def test_md_escape_makes_links_and_images_literal():
+    from dashboard.safe_text import md_escape
+
+    escaped = md_escape(f"{IMAGE} {LINK} www.evil.se :red[x]")
+    assert not LINKISH.search(escaped) and "www.evil" not in escaped and ":red[" not in escaped
+    # Removing the escapes gives back exactly the text.
+    assert re.sub(r"\\(.)", r"\1", escaped) == f"{IMAGE} {LINK} www.evil.se :red[x]"

@@ -13,6 +13,7 @@ from dashboard.figures.churn import (
     what_if_figure,
 )
 from dashboard.figures.kpi import trend_figure
+from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.churn import (
     MIN_SAMPLE,
@@ -126,7 +127,7 @@ st.subheader("Customer lifetime value, simple")
 st.caption(f"CLV = ARPU × margin ({margin:.0%}) ÷ monthly churn, last 12 months, per segment.")
 st.dataframe(simple.drop("margin"), hide_index=True, column_config=FORMATS)
 for row in simple.filter(pl.col("message").is_not_null()).iter_rows(named=True):
-    st.warning(f"{row['segment']}: {row['message']}")
+    st.warning(f"{md_escape(row['segment'])}: {md_escape(row['message'])}")  # from a file
 what_if = clv_what_if(simple)
 st.plotly_chart(what_if_figure(what_if))
 st.dataframe(
