@@ -23,6 +23,7 @@ from metrics.ingest.pii import (
     hash_columns,
     load_key,
     mask_reason,
+    mask_text,
     normalise_for_hash,
 )
 from metrics.store import Store, open_store
@@ -151,10 +152,10 @@ def test_swedish_file_stores_no_clear_value_anywhere(store, pii_key_file):
     reasons = {r["row_number"]: r["reason"] for r in report.reasons}
     assert reasons[3].startswith("channel 'Brevduva' is not known")
     assert reasons[4].startswith(f"channel '{MASK}' is not known")
-    # A personnummer inside free text is not a whole value: the note is kept as written
-    # (documented limit), but it is not in this file's checks above; see the README.
+    # A personnummer inside a free-text note is masked; the rest of the note stays.
     extras = dict(store.cursor().execute("SELECT contact_id, extras FROM contacts").fetchall())
     assert json.loads(extras["S1"])["Anteckning"] == "ok"
+    assert json.loads(extras["S2"])["Anteckning"] == f"ring {MASK} tillbaka"
 
 
 def test_hmac_equals_standard_library_on_a_hand_case(store, pii_key_file):
@@ -385,3 +386,61 @@ def test_cx_settings_show_prints_key_path_and_ids(tmp_path, pii_key_file):
     assert info["pii_key_file"] == str(pii_key_file) and info["pii_key_file_mode"] == "0600"
     assert info["pii_key_id"] == key.key_id == info["store_pii_key_id"]
     assert pii_key_file.read_text().strip() not in out.stdout  # the key itself is never shown
+
+
+def test_mask_text_hides_contact_details_in_notes_but_not_hashes_or_times():
+    notes = pl.Series(
+        [
+            "ring 070-123 45 67 efter lunch",
+            "svar till Anna.S@exempel.se idag",
+            "pnr 19811218-9876.",
+            "+46 8 555 123 45",
+            "001234567890abcdef" * 2,  # a hash that happens to start with 00 and digits
+            "2026-03-05 14:02:11",
+            "order 12345, 3 st",
+            None,
+        ]
+    )
+    assert mask_text(notes).to_list() == [
+        f"ring {MASK} efter lunch",
+        f"svar till {MASK} idag",
+        f"pnr {MASK}.",
+        MASK,
+        "001234567890abcdef" * 2,
+        "2026-03-05 14:02:11",
+        "order 12345, 3 st",
+        None,
+    ]
+
+
+def test_row_with_only_a_name_is_still_a_row(store):
+    body = b"contact_id,channel,opened_at,Namn\nA1,phone,2026-03-05 10:00,Anna\n,,,Bo Ek\n"
+    report = ingest_file(store, body, table="contacts", file_name="n.csv")
+    # The second row is rejected (no id), not skipped as blank; its name is not kept.
+    assert (report.rows_read, report.inserted, report.rejected) == (2, 1, 1)
+    assert "Bo Ek" not in _all_text(store)
+
+
+def test_racing_first_use_creates_one_key(pii_key_file):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: load_key().secret, range(16)))
+    assert len(set(keys)) == 1 and keys[0] == pii_key_file.read_text().strip().encode()
+    assert not [p for p in pii_key_file.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_key_directory_is_created_private(tmp_path, monkeypatch):
+    path = tmp_path / "config" / "cx-console" / "pii.key"
+    monkeypatch.setenv("CX_PII_KEY_FILE", str(path))
+    key = load_key()
+    assert key.path == path and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_default_key_path_is_in_the_user_config_dir(monkeypatch, tmp_path):
+    from metrics.ingest.pii import key_file_path
+
+    monkeypatch.delenv("CX_PII_KEY_FILE")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert key_file_path() == tmp_path / "cx-console" / "pii.key"
