@@ -173,3 +173,8 @@ def test_data_page_xlsx_and_parquet_exports_land_in_store(
         .fetchall()[0][0]
     )
     assert found >= ins + upd + same
+
+
+def test_data_page_shows_where_the_personal_data_key_is(app, pii_key_file):
+    shown = [t.value for t in app.text]
+    assert any(str(pii_key_file) in v and "HMAC-SHA256" in v for v in shown), shown
