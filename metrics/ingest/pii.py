@@ -367,22 +367,28 @@ def hash_columns(
     """Replace each column by hex HMAC-SHA256(key, normalised value); nulls stay null.
 
     `columns` maps column -> class (email, phone, personnummer; anything else: trimmed and
-    lower-cased; a plain list means that). Each distinct normalised value is hashed once,
-    across all the columns (repeat customers are the rule in a contact export), and joined
-    back; benchmarks/pii.py measures this against hashing every row.
+    lower-cased; a plain list means that). Each distinct value is normalised and hashed once,
+    across all the columns, and joined back; benchmarks/pii.py measures this against
+    hashing every row.
     """
     kinds = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns, "generic")
     kinds = {c: k for c, k in kinds.items() if c in frame.columns}
     if not kinds:
         return frame
     secret = key.secret if isinstance(key, PiiKey) else key
-    norms = {c: normalise_for_hash(frame[c], k).alias("v") for c, k in kinds.items()}
-    uniq = pl.concat([s.drop_nulls().unique() for s in norms.values()]).unique()
+    # Distinct raw values are normalised, distinct normalised values hashed, then both joined
+    # back: an export repeats the same customer's address and number many times.
+    raws = {c: frame[c].cast(pl.String).drop_nulls().unique().alias("raw") for c in kinds}
+    norms = {c: normalise_for_hash(raws[c], kinds[c]).alias("v") for c in kinds}
+    uniq = pl.concat(list(norms.values())).unique()
     lookup = pl.DataFrame({"v": uniq, "h": hmac_sql(uniq, secret)})
-    return frame.with_columns(
-        pl.DataFrame({"v": s}).join(lookup, on="v", how="left", maintain_order="left")["h"].alias(c)
-        for c, s in norms.items()
-    )
+    out = []
+    for c in kinds:
+        table = pl.DataFrame([raws[c], norms[c]]).join(lookup, on="v", how="left")
+        col = pl.DataFrame({"raw": frame[c].cast(pl.String)})
+        joined = col.join(table.select("raw", "h"), on="raw", how="left", maintain_order="left")
+        out.append(joined["h"].alias(c))
+    return frame.with_columns(out)
 
 
 # -- masking --------------------------------------------------------------------------------
