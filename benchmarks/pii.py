@@ -83,12 +83,65 @@ def python_unique_hmac(frame: pl.DataFrame, key: bytes) -> pl.DataFrame:
     return pl.DataFrame(cols)
 
 
+def ingest_comparison(rows: int, seed: int, repeat: int) -> None:
+    """ingest_file on the same contacts with and without PII columns, alternating rounds."""
+    import os
+    import tempfile
+
+    from metrics.ingest import ingest_file
+    from metrics.store import open_store
+
+    pii = make_frame(rows, seed)
+    base = pl.DataFrame(
+        {
+            "contact_id": pl.int_range(0, rows, eager=True).cast(pl.String),
+            "channel": np.array(["phone", "email", "chat"])[np.arange(rows) % 3],
+            "opened_at": "2026-03-05 10:00",
+            "Anteckning": pii["note"],
+        }
+    )
+    with_pii = base.with_columns(
+        pii["phone"].alias("Telefon"),
+        pii["email"].alias("E-post"),
+        pl.lit("Anna Svensson").alias("Kundens namn"),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["CX_PII_KEY"] = "benchmark-key-0123456789"
+        paths = {"plain": Path(tmp) / "plain.csv", "pii": Path(tmp) / "pii.csv"}
+        base.write_csv(paths["plain"])
+        with_pii.write_csv(paths["pii"])
+        runs: dict[str, list[float]] = {k: [] for k in paths}
+        for i in range(repeat):
+            for name, path in paths.items():
+                with open_store(Path(tmp) / f"{name}{i}.duckdb") as store:
+                    t = time.perf_counter()
+                    ingest_file(store, path, table="contacts")
+                    runs[name].append(time.perf_counter() - t)
+    plain, with_ = (statistics.median(runs[k]) for k in ("plain", "pii"))
+    print(f"ingest_file, {rows:,} contacts, median of {repeat} alternating rounds")
+    print(f"  without personal data: {plain:.2f} s ({rows / plain:,.0f} rows/s)")
+    print(
+        f"  + Telefon, E-post (hashed), Kundens namn (dropped): {with_:.2f} s "
+        f"({rows / with_:,.0f} rows/s, {with_ / plain:.2f}x)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--ingest-rows",
+        type=int,
+        default=0,
+        help="also time ingest_file on a contacts CSV of this many rows with and without "
+        "personal-data columns (phone, e-mail, name, a personnummer-free note)",
+    )
     args = ap.parse_args()
+    if args.ingest_rows:
+        ingest_comparison(args.ingest_rows, args.seed, args.repeat)
+        return
     frame = make_frame(args.rows, args.seed)
     key = b"0123456789abcdef" * 4
     kinds = {"phone": "phone", "email": "email"}
