@@ -126,8 +126,11 @@ def test_luhn_reference_agrees_with_published_examples():
     assert luhn_digit("811218987") == 6 and luhn_digit("121212121") == 2
 
 
-def test_swedish_file_stores_no_clear_value_anywhere(store, pii_key_file):
+def test_swedish_file_stores_no_clear_value_anywhere(store, pii_key_file, caplog):
+    caplog.set_level("DEBUG")
     report = ingest_file(store, SWEDISH.encode(), table="contacts", file_name="kunder.csv")
+    for clear in CLEAR:  # nothing logged quotes a value either
+        assert clear not in caplog.text, clear
     assert report.pii == {
         "Telefon": "hashed",
         "Personnummer": "dropped",
