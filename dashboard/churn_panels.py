@@ -24,6 +24,7 @@ from dashboard.figures.churn import (
 )
 from dashboard.figures.kpi import format_value, trend_figure
 from dashboard.i18n import kpi_label, month_text, t, t_or
+from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.churn import (
     SWITCHING_REFERENCE,
@@ -194,7 +195,7 @@ def simple_clv_section(margin: float) -> None:
         },
     )
     for row in simple.filter(pl.col("message").is_not_null()).iter_rows(named=True):
-        st.warning(f"{row['segment']}: {row['message']}")
+        st.warning(f"{md_escape(row['segment'])}: {md_escape(row['message'])}")  # from a file
     what_if = clv_what_if(simple)
     st.plotly_chart(what_if_figure(what_if))
     show_table(
@@ -280,7 +281,7 @@ def sbg_section(margin: float, annual_discount: float) -> None:
     )
     for g in res.groups:
         if g["message"]:
-            st.warning(f"{g['group']}: {g['message']}")
+            st.warning(f"{md_escape(str(g['group']))}: {md_escape(g['message'])}")  # from a file
 
 
 def bgnbd_section() -> None:

@@ -74,7 +74,7 @@ def has(key: str) -> bool:
     return key in catalogue("en")
 
 
-def translate(lang: str, key: str, **fmt: Any) -> str:
+def translate(lang: str, key: str, /, **fmt: Any) -> str:
     """`key` in `lang`, formatted with `fmt`; see the module docstring for a missing key."""
     text = catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE).get(key)
     if text is None:
@@ -87,12 +87,12 @@ def translate(lang: str, key: str, **fmt: Any) -> str:
     return text.format(**fmt) if fmt else text
 
 
-def t(key: str, **fmt: Any) -> str:
+def t(key: str, /, **fmt: Any) -> str:
     """The UI string `key` in the current language, formatted with `fmt`."""
     return translate(current_language(), key, **fmt)
 
 
-def t_or(key: str, default: str, **fmt: Any) -> str:
+def t_or(key: str, default: str, /, **fmt: Any) -> str:
     """`key` translated if the catalogue has it, else `default` (data values such as a
     team name or a channel the vocabulary does not know are shown as they are)."""
     return t(key, **fmt) if has(key) else default

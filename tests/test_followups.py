@@ -124,6 +124,8 @@ def test_cx_followups_list_and_done_json(tmp_path, capsys):
 
 
 def test_cx_followups_done_unknown_response_is_one_line(tmp_path, capsys):
+    assert main(["init", "--db", str(tmp_path / "e.duckdb")]) == 0
+    capsys.readouterr()
     assert main(["followups", "done", "zzz", "--db", str(tmp_path / "e.duckdb"), "--by", "A"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "cx followups: error: no survey answer with response_id 'zzz'"

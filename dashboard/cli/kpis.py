@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from datetime import date
 from typing import Any
 
 from dashboard.cli.common import CliError, add_db_option, open_cli_store, to_json
+from dashboard.csv_export import csv_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,7 +85,7 @@ def _print_list(fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(to_json(frame.to_dicts()) + "\n")
     elif fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(csv_text(frame))
     else:
         for r in frame.to_dicts():
             target = "none" if r["target"] is None else f"{r['target']:g}"
@@ -134,9 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(to_json(frame.to_dicts()) + "\n")
     elif args.format == "csv":
-        buf = io.StringIO()
-        frame.write_csv(buf)
-        sys.stdout.write(buf.getvalue())
+        sys.stdout.write(csv_text(frame))
     else:
         if frame.is_empty():
             print("no data for this selection")

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "dashboard.cli.drivers",
     "dashboard.cli.followups",
     "dashboard.cli.batches",
+    "dashboard.cli.settings",
 )
 
 

@@ -1,4 +1,8 @@
-"""Data page: upload an export, preview its format and mapping, ingest it, review history."""
+"""Data page: upload an export, preview its format and mapping, ingest it, review history.
+
+Text that comes from a file (its name, headers, values quoted in reasons, error messages) is
+shown with st.code, never as Markdown: a header like ![x](http://evil/img) stays text.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from metrics.ingest import (
     preview_file,
     rejected_rows,
 )
+from metrics.ingest.pii import key_location
 from metrics.schema import INGEST_TABLES
 
 EXPORTS = Path(__file__).resolve().parents[2] / "sample_data" / "exports"
@@ -26,19 +31,20 @@ AUTO = "auto"
 TYPES = ["csv", "tsv", "txt", "xlsx", "parquet"]
 
 
-def report_message(report: IngestReport) -> tuple[str, str]:
-    """The alert kind and text of an ingest report: counts, personal data, first reasons."""
+def report_message(report: IngestReport) -> tuple[str, str, str]:
+    """Alert kind, its Markdown (counts only: no file-derived text) and the plain-text details
+    (file name, personal-data columns, notes, first reasons) for st.code."""
+    summary = t(
+        "data.report",
+        table=report.table,
+        read=f"{report.rows_read:,}",
+        inserted=f"{report.inserted:,}",
+        updated=f"{report.updated:,}",
+        unchanged=f"{report.unchanged:,}",
+        rejected=f"{report.rejected:,}",
+    )
     lines = [
-        t(
-            "data.report",
-            file=report.file_name,
-            table=report.table,
-            read=f"{report.rows_read:,}",
-            inserted=f"{report.inserted:,}",
-            updated=f"{report.updated:,}",
-            unchanged=f"{report.unchanged:,}",
-            rejected=f"{report.rejected:,}",
-        )
+        t("data.report_file", file=report.file_name, table=report.table, batch=report.batch_id)
     ]
     lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
     lines += [t("data.report_note", note=w) for w in report.warnings]
@@ -47,7 +53,13 @@ def report_message(report: IngestReport) -> tuple[str, str]:
     ]
     if report.rejected > 5:
         lines.append(t("data.report_more", n=f"{report.rejected:,}"))
-    return ("warning" if report.rejected else "success"), "\n".join(lines)
+    return ("warning" if report.rejected else "success"), summary, "\n".join(lines)
+
+
+def show_problem(headline: str, message: str) -> None:
+    """A fixed headline as the alert, the message (it quotes the file) as plain text."""
+    st.error(headline)
+    st.code(message, language=None, wrap_lines=True)
 
 
 def labels(df: pl.DataFrame) -> dict:
@@ -95,13 +107,12 @@ if upload is not None:
     try:
         preview = preview_file(data, file_name=upload.name, **options)
     except IngestError as exc:
-        st.error(f"{exc}\n\n" + t("data.nothing_written"))
+        show_problem(t("data.cannot_load"), str(exc))
         st.stop()
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
-        st.error(
-            t("data.no_preview", file=upload.name, error=f"{type(exc).__name__}: {exc}")
-            + "\n\n"
-            + t("data.nothing_written")
+        show_problem(
+            t("data.no_preview"),
+            f"{upload.name}: {type(exc).__name__}: {exc}",
         )
         st.stop()
     st.subheader(t("data.preview"))
@@ -144,7 +155,7 @@ if upload is not None:
         try:
             report = ingest_file(get_store(), data, file_name=upload.name, **options)
         except Exception as exc:  # IngestError, or a store problem: the transaction rolled back
-            result = ("error", f"{exc}\n\n" + t("data.nothing_written"))
+            result = ("error", t("data.not_loaded"), str(exc))
         else:
             result = report_message(report)
         # Kept per file so the report survives reruns but not the next upload.
@@ -152,6 +163,9 @@ if upload is not None:
     last = st.session_state.get("ingest_result")
     if last and last[0] == upload.file_id:
         getattr(st, last[1])(last[2])
+        st.code(last[3], language=None, wrap_lines=True)
+
+st.text(t("data.pii_note", key=key_location()))
 
 st.subheader(t("data.history"))
 history = cached(ingest_history)
