@@ -178,16 +178,24 @@ def _in_streamlit() -> bool:
 
 
 def setting_language() -> str | None:
-    """The `language` setting in the store, if the settings layer has one (else None)."""
+    """The `language` setting in the store, if the settings layer has one (else None).
+
+    Read through metrics.settings: `load_language(store)` if it exists, else the `language`
+    attribute of what `load_ui_settings` or `load_settings` returns.
+    """
     try:
         from dashboard.store_access import cached
         from metrics import settings as ms
 
-        loader = getattr(ms, "load_language", None)
-        if loader is not None:
-            lang = cached(loader)
+        lang = None
+        if hasattr(ms, "load_language"):
+            lang = cached(ms.load_language)
         else:
-            lang = getattr(cached(ms.load_settings), "language", None)
+            for name in ("load_ui_settings", "load_settings"):
+                if hasattr(ms, name):
+                    lang = getattr(cached(getattr(ms, name)), "language", None)
+                    if lang is not None:
+                        break
     except Exception:  # noqa: BLE001 - a store problem must not hide every label
         _log.warning("could not read the language setting; using %s", DEFAULT_LANGUAGE)
         return None

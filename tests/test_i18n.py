@@ -222,6 +222,21 @@ def test_link_with_lang_sv_opens_the_app_in_swedish(sample_store, monkeypatch):
     assert at.sidebar.radio[0].value == "sv"
 
 
+def test_language_setting_opens_swedish_and_the_url_overrides_it(sample_store, monkeypatch):
+    import metrics.settings as ms
+
+    monkeypatch.setattr(ms, "load_language", lambda store: "sv", raising=False)
+    at = _start(VIEWS / "targets.py", sample_store.path, monkeypatch, None)
+    assert at.title[0].value == "Mål"
+    at = _start(VIEWS / "targets.py", sample_store.path, monkeypatch, "en")
+    assert at.title[0].value == "Targets"
+
+
+def test_without_a_setting_or_choice_the_ui_is_english(sample_store, monkeypatch):
+    at = _start(VIEWS / "targets.py", sample_store.path, monkeypatch, None)
+    assert at.title[0].value == "Targets"
+
+
 # -- Swedish page tests: what a Swedish user sees ------------------------------------------
 
 
