@@ -245,7 +245,10 @@ def sv(sample_store, monkeypatch):
     def run(page: str, **kw) -> AppTest:
         return _start(VIEWS / page, sample_store.path, monkeypatch, "sv", **kw)
 
-    return run
+    # AppTest calls a widget's format_func in the test's thread, outside the script run:
+    # there the language comes from use_language, so options match what the page showed.
+    with use_language("sv"):
+        yield run
 
 
 def test_overview_in_swedish(sv):
@@ -330,3 +333,56 @@ def test_data_in_swedish(sv):
     at = sv("data.py")
     assert at.title[0].value == "Data"
     assert "Inläsningshistorik" in [s.value for s in at.subheader]
+
+
+# -- Swedish flows: what a Swedish user reads after acting ----------------------------------
+
+
+def test_targets_save_and_reset_in_swedish(sv, sample_store):
+    at = sv("targets.py", errors_ok=True)
+    at.selectbox(key="tgt_kpi").select("First contact resolution").run()
+    at.number_input(key="tgt_value_fcr:None").set_value(85.0).run()
+    at.button(key="tgt_save").click().run()
+    assert not at.exception and not at.error
+    assert at.success[0].value == "Sparat: Lösta vid första kontakt mål 85."
+    at.button(key="tgt_reset").click().run()
+    assert (
+        at.success[0].value
+        == "Återställt: Lösta vid första kontakt använder sitt standardvärde igen."
+    )
+
+
+def test_experiment_decision_in_swedish(sv, sample_store):
+    from experiments.registry import get_experiment
+
+    at = sv("experiment_list.py")
+    at.selectbox[0].select("callback_vs_queue").run()
+    assert at.radio[0].label == "Beslut"
+    assert at.radio[0].options == ["inför", "stoppa", "låt löpa vidare"]
+    at.radio[0].set_value("ship")
+    next(x for x in at.text_input if x.label == "Beslutat av").input("Ann")
+    next(b for b in at.button if b.label == "Spara beslut").click().run()
+    assert not at.exception and not at.error
+    assert get_experiment(sample_store, "callback_vs_queue").decision == "ship"
+    assert any("Sparat: inför av Ann." in s.value for s in at.success)
+
+
+def test_data_ingest_report_in_swedish(sv):
+    export = ROOT / "sample_data" / "exports" / "swedish_contacts.csv"
+    at = sv("data.py")
+    at.selectbox(key="data_preset").select("swedish").run()
+    at.file_uploader[0].upload(export.name, export.read_bytes(), "text/csv").run()
+    assert not at.exception and not at.error
+    assert at.markdown[0].value.startswith("**CSV** · 10 rader · teckenkodning")
+    assert at.button[0].label == "Läs in"
+    at.button[0].click().run()
+    assert not at.exception
+    alert = (at.warning or at.success)[0].value
+    assert alert.startswith("Inläst i **contacts**: läste 10 rader: ")
+    assert "personuppgiftskolumn 'Namn'" in at.code[0].value
+
+
+def test_calculator_lift_in_percentage_points_reads_pe_in_swedish(sv):
+    at = sv("calculator.py")
+    assert at.metric[2].label == "Skillnad (95%-intervall)"
+    assert at.metric[2].value.endswith(" p.e.")
