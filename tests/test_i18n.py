@@ -108,6 +108,34 @@ def test_every_literal_key_used_in_dashboard_exists():
         assert any(re.fullmatch(pattern, k) for k in keys), template
 
 
+def test_every_literal_t_call_passes_exactly_the_placeholders_of_its_string():
+    """Error branches no page test reaches still format: a t("key", ...) call passes every
+    {placeholder} its string needs and nothing else (checked on the source with ast)."""
+    import ast
+
+    en = catalogue("en")
+    wrong = []
+    for path in (ROOT / "dashboard").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                continue
+            if node.func.id not in ("t", "translate") or not node.args:
+                continue
+            key_arg = node.args[0] if node.func.id == "t" else node.args[1]
+            if not (isinstance(key_arg, ast.Constant) and isinstance(key_arg.value, str)):
+                continue
+            given = {k.arg for k in node.keywords}
+            if None in given:  # **kwargs: cannot be checked statically
+                continue
+            need = placeholders(en[key_arg.value])
+            # Plotly's own %{...} templates are not Python placeholders.
+            if "%{" in en[key_arg.value] and not given:
+                continue
+            if given != need:
+                wrong.append((path.name, node.lineno, key_arg.value, sorted(given), sorted(need)))
+    assert wrong == []
+
+
 # -- t() -----------------------------------------------------------------------------------
 
 
