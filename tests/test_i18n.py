@@ -309,6 +309,10 @@ def test_explore_in_swedish(sv):
     spec = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert " per kanal" in spec["layout"]["title"]["text"]
     assert "Telefon" in spec["layout"]["yaxis"]["ticktext"]
+    assert [b.proto.label for b in at.get("download_button")][:2] == [
+        "Ladda ner CSV",
+        "Ladda ner XLSX",
+    ]
 
 
 def test_targets_in_swedish(sv):
@@ -355,6 +359,8 @@ def test_churn_in_swedish(sv):
     assert subheaders[:2] == ["Churn per månad", "Nöjdhet och churn"]
     assert at.metric[0].label.startswith("Churn, ") and "2026" in at.metric[0].label
     assert at.caption[0].value.startswith("Data till och med ")
+    assert any(b.label == "Markera som uppföljt" for b in at.button)
+    assert at.sidebar.number_input[0].label == "Bruttomarginal för CLV"
 
 
 def test_data_in_swedish(sv):
