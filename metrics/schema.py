@@ -154,6 +154,36 @@ CREATE TABLE model_cache (
 );
 """
 
+# V2: older rows never overwrite newer ones, and every ingest can be undone (issue 9).
+# - updated_at on every ingest table: the source's own last-change time, when it has one.
+# - <table>_history: the previous version of every row an ingest changed (hist_op 'update',
+#   all columns) and the keys it inserted (hist_op 'insert', other columns NULL), written in
+#   the ingest's transaction. Built from the table itself so the columns line up; a later
+#   migration that adds a column to an ingest table must add it to its history table too.
+# - ingest_batches: a sequence (undo order), skipped_older, and undo status. Batches loaded
+#   before V2 have no history (history_kept FALSE) and cannot be undone.
+_V2_INGEST = ("customers", "contacts", "surveys", "invoices", "assignments")
+_V2 = (
+    "".join(f"ALTER TABLE {t} ADD COLUMN updated_at TIMESTAMP;\n" for t in _V2_INGEST)
+    + "".join(
+        f"CREATE TABLE {t}_history AS SELECT CAST(NULL AS VARCHAR) AS hist_batch, "
+        f"CAST(NULL AS VARCHAR) AS hist_op, * FROM {t} LIMIT 0;\n"
+        for t in _V2_INGEST
+    )
+    + """
+ALTER TABLE ingest_batches ADD COLUMN seq BIGINT;
+ALTER TABLE ingest_batches ADD COLUMN skipped_older BIGINT DEFAULT 0;
+ALTER TABLE ingest_batches ADD COLUMN status VARCHAR DEFAULT 'loaded';
+ALTER TABLE ingest_batches ADD COLUMN history_kept BOOLEAN DEFAULT FALSE;
+ALTER TABLE ingest_batches ADD COLUMN undone_at TIMESTAMP;
+ALTER TABLE ingest_batches ADD COLUMN undone_by VARCHAR;
+UPDATE ingest_batches SET seq = o.n
+FROM (SELECT batch_id, row_number() OVER (ORDER BY started_at, batch_id) AS n
+      FROM ingest_batches) AS o
+WHERE ingest_batches.batch_id = o.batch_id;
+"""
+)
+
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
