@@ -12,6 +12,7 @@ from dashboard.cli.common import CliError
 COMMAND_MODULES = (
     "dashboard.cli.sample",
     "dashboard.cli.ingest",
+    "dashboard.cli.batches",
     "dashboard.cli.kpis",
     "dashboard.cli.ab",
     "dashboard.cli.experiment",
