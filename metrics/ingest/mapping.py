@@ -564,12 +564,16 @@ def better_table(
     return (best[0], best[1], own) if best else None
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def wrong_table_message(name: str, table: str, fit: tuple[str, list[str], list[str]]) -> str:
     """One line: the file fits another table better; nothing is written."""
     other, theirs, own = fit
     return (
-        f"{name}: this looks like a {other} file, not {table}: its columns fill {len(theirs)} "
-        f"columns of {other} ({', '.join(theirs)}) but only {len(own)} of {table} "
+        f"{name}: this looks like {_article(other)} {other} file, not {table}: its columns "
+        f"fill {len(theirs)} columns of {other} ({', '.join(theirs)}) but only {len(own)} of {table} "
         f"({', '.join(own) or 'none'}); nothing was written; expected --table {other}"
     )
 
