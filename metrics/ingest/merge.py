@@ -127,10 +127,11 @@ def merge_stage(
         f"{', ' + diff if diff else ''}{frozen_cols} "
         f"FROM {stg} s LEFT JOIN {tbl} t ON {on} {joins}"
     )
-    try:
-        return _apply(cur, table, stage, batch_id, keys, data_cols, compare, frozen)
-    finally:
-        cur.execute(f"DROP TABLE IF EXISTS {_MERGE}")
+    result = _apply(cur, table, stage, batch_id, keys, data_cols, compare, frozen)
+    # Not in a finally: after a failed statement the transaction only accepts ROLLBACK, which
+    # removes the temp table anyway; a DROP there would hide the real error.
+    cur.execute(f"DROP TABLE {_MERGE}")
+    return result
 
 
 def _apply(
