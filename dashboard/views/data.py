@@ -31,8 +31,9 @@ def report_message(report: IngestReport) -> tuple[str, str]:
     lines = [
         f"**{report.file_name} → {report.table}**: read {report.rows_read:,} rows: "
         f"{report.inserted:,} inserted, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.skipped_older:,} older than stored (skipped), "
-        f"{report.rejected:,} rejected."
+        f"{report.unchanged:,} unchanged, "
+        + (f"{report.skipped_older:,} skipped as older, " if report.skipped_older else "")
+        + f"{report.rejected:,} rejected."
     ]
     lines += [f"- {col} changed in {n:,} row(s)" for col, n in report.changes.items()]
     lines += [f"- personal data column '{c}' {what}" for c, what in report.pii.items()]
