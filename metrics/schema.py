@@ -156,10 +156,11 @@ CREATE TABLE model_cache (
 
 # V2: older rows never overwrite newer ones, and every ingest can be undone (issue 9).
 # - updated_at on every ingest table: the source's own last-change time, when it has one.
-# - <table>_history: the previous version of every row an ingest changed (hist_op 'update',
-#   all columns) and the keys it inserted (hist_op 'insert', other columns NULL), written in
-#   the ingest's transaction. Built from the table itself so the columns line up; a later
-#   migration that adds a column to an ingest table must add it to its history table too.
+# - <table>_history: the previous version (all columns) of every row an ingest updated, under
+#   hist_batch = the updating batch, written in its transaction. Inserted rows need no entry:
+#   their batch_id marks them. hist_op is 'update' (room for other kinds later). Built from
+#   the table itself so the columns line up; a later migration that adds a column to an
+#   ingest table must add it to its history table too.
 # - ingest_batches: a sequence (undo order), skipped_older, and undo status. Batches loaded
 #   before V2 have no history (history_kept FALSE) and cannot be undone.
 _V2_INGEST = ("customers", "contacts", "surveys", "invoices", "assignments")

@@ -245,3 +245,42 @@ def test_list_batches_columns(store):
     frame = list_batches(store)
     assert isinstance(frame, pl.DataFrame) and frame.height == 1
     assert {"batch_id", "status", "skipped_older", "undone_at", "undoable"} <= set(frame.columns)
+
+
+def test_undo_of_a_batch_merged_in_two_chunks(store):
+    """A key merged twice under one batch (streamed chunks) is undone to its state before it."""
+    from datetime import datetime
+
+    from metrics.ingest.merge import merge_stage
+
+    _load(store, "a.csv", "J1,phone,2026-03-05 10:00,t")
+    before = _table(store, "contacts")
+    opened = datetime(2026, 3, 5, 10)
+
+    def chunk(cur, rows: list[tuple[str, str]]) -> None:
+        frame = pl.DataFrame(
+            {
+                "__row": list(range(1, len(rows) + 1)),
+                "contact_id": [r[0] for r in rows],
+                "channel": ["chat"] * len(rows),
+                "opened_at": [opened] * len(rows),
+                "team": [r[1] for r in rows],
+                "batch_id": ["CH"] * len(rows),
+            }
+        )
+        cur.register("__src", frame)
+        cur.execute("CREATE OR REPLACE TEMP TABLE s AS SELECT * FROM __src")
+        cur.unregister("__src")
+        merge_stage(cur, "contacts", "s", "CH")
+
+    with store.write() as cur:
+        cur.execute(
+            "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, started_at, "
+            "seq, history_kept) VALUES ('CH', 'contacts', 'big.csv', 'x', now(), 9, TRUE)"
+        )
+        chunk(cur, [("J1", "first"), ("N1", "first")])
+        chunk(cur, [("J1", "second"), ("N1", "second")])
+    assert _rows(store, "SELECT team FROM contacts ORDER BY 1") == [("second",), ("second",)]
+    result = undo_batch(store, "CH")
+    assert (result.removed, result.restored) == (1, 1)
+    assert _table(store, "contacts") == before

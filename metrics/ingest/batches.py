@@ -84,17 +84,30 @@ def undoable_batches(store: Store) -> list[str]:
     ]
 
 
+def _written_keys(table: str) -> str:
+    """SQL for the keys of every row a batch wrote (3 parameters: the batch id).
+
+    Rows it inserted or updated still carry its batch_id unless a later batch changed them;
+    that later batch then saved the version with this batch_id in the history.
+    """
+    keys = ", ".join(_q(k) for k in keys_of(table))
+    tbl, hist = _q(table), _q(f"{table}_history")
+    return (
+        f"SELECT {keys} FROM {tbl} WHERE batch_id = ? "
+        f"UNION SELECT {keys} FROM {hist} WHERE hist_batch = ? "
+        f"UNION SELECT {keys} FROM {hist} WHERE batch_id = ?"
+    )
+
+
 def later_batches(cur: duckdb.DuckDBPyConnection, table: str, batch_id: str, seq: int) -> list[str]:
     """Batches after `batch_id`, not undone, that changed a row it inserted or updated."""
-    keys = keys_of(table)
     hist = _q(f"{table}_history")
-    on = " AND ".join(f"h.{_q(k)} = mine.{_q(k)}" for k in keys)
-    key_list = ", ".join(_q(k) for k in keys)
+    on = " AND ".join(f"h.{_q(k)} = mine.{_q(k)}" for k in keys_of(table))
     rows = cur.execute(
         f"SELECT b.batch_id FROM ingest_batches b WHERE b.seq > ? AND b.status <> ? AND "
-        f"EXISTS (SELECT 1 FROM {hist} h JOIN (SELECT DISTINCT {key_list} FROM {hist} "
-        f"WHERE hist_batch = ?) mine ON {on} WHERE h.hist_batch = b.batch_id) ORDER BY b.seq",
-        [seq, UNDONE, batch_id],
+        f"EXISTS (SELECT 1 FROM {hist} h JOIN ({_written_keys(table)}) mine ON {on} "
+        "WHERE h.hist_batch = b.batch_id) ORDER BY b.seq",
+        [seq, UNDONE, batch_id, batch_id, batch_id],
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -143,7 +156,7 @@ def _restore(cur: duckdb.DuckDBPyConnection, table: str, batch_id: str) -> tuple
     keys = list(keys_of(table))
     tbl, hist = _q(table), _q(f"{table}_history")
     on = " AND ".join(f"t.{_q(k)} = h.{_q(k)}" for k in keys)
-    # Every row the batch wrote must still be as it left it. Later ingests were checked
+    # Every row the batch updated must still be as it left it. Later ingests were checked
     # above; this catches writes outside ingest (e.g. `cx sample --replace`).
     drifted = cur.execute(
         f"SELECT count(*) FROM {hist} h LEFT JOIN {tbl} t ON {on} "
@@ -152,19 +165,23 @@ def _restore(cur: duckdb.DuckDBPyConnection, table: str, batch_id: str) -> tuple
     ).fetchall()[0][0]
     if drifted:
         raise BatchError(
-            f"batch {batch_id} cannot be undone exactly: {drifted} row(s) it wrote were changed "
-            "or removed outside ingest since"
+            f"batch {batch_id} cannot be undone exactly: {drifted} row(s) it updated were "
+            "changed or removed outside ingest since"
         )
+    # The version before the batch: a history row it saved whose batch_id is another batch's.
+    # (One saved with its own batch_id would come from a key merged twice in one batch, e.g.
+    # across streamed chunks; the earlier version is the one to restore.)
+    before = f"SELECT * FROM {hist} WHERE hist_batch = ? AND batch_id IS DISTINCT FROM ?"
+    # Its rows without a version from before it are the ones it inserted.
     removed = cur.execute(
-        f"DELETE FROM {tbl} AS t USING (SELECT * FROM {hist} WHERE hist_batch = ? AND "
-        f"hist_op = 'insert') AS h WHERE {on}",
-        [batch_id],
+        f"DELETE FROM {tbl} AS t WHERE t.batch_id = ? AND NOT EXISTS (SELECT 1 FROM "
+        f"({before}) h WHERE {on})",
+        [batch_id, batch_id, batch_id],
     ).fetchall()[0][0]
     columns = [r[0] for r in cur.execute(f"DESCRIBE {tbl}").fetchall() if r[0] not in keys]
     sets = ", ".join(f"{_q(c)} = h.{_q(c)}" for c in columns)
     restored = cur.execute(
-        f"UPDATE {tbl} AS t SET {sets} FROM (SELECT * FROM {hist} WHERE hist_batch = ? AND "
-        f"hist_op = 'update') AS h WHERE {on}",
-        [batch_id],
+        f"UPDATE {tbl} AS t SET {sets} FROM ({before}) AS h WHERE {on}",
+        [batch_id, batch_id],
     ).fetchall()[0][0]
     return int(removed), int(restored)

@@ -74,15 +74,16 @@ def merge_stage(
     - an assignment that would change a unit's variant in a running or decided experiment is
       rejected, and so is any other update when `insert_only`;
     - otherwise the stored row is updated, in the columns the file has only.
-    Before any change the previous version of each updated row (all columns) and the keys of
-    inserted rows go to `<table>_history` under `batch_id`, so the batch can be undone.
+    Before any change the previous version of each updated row (all columns) goes to
+    `<table>_history` under `batch_id`. Inserted rows need no history: they carry `batch_id`,
+    and a later update saves that version with it (metrics/ingest/batches.py finds them).
     All set-based SQL: one join classifies the rows, then one statement per action.
     """
     keys = list(keys_of(table))
     staged = [r[0] for r in cur.execute(f"DESCRIBE {_q(stage)}").fetchall()]
     data_cols = [c for c in staged if c != "__row"]
     compare = [c for c in data_cols if c not in keys and c != "batch_id"]
-    tbl, stg, hist = _q(table), _q(stage), _q(f"{table}_history")
+    tbl, stg = _q(table), _q(stage)
     cols = ", ".join(_q(c) for c in data_cols)
     key_list = ", ".join(_q(k) for k in keys)
     empty = not cur.execute(f"SELECT 1 FROM {tbl} LIMIT 1").fetchall()
@@ -90,11 +91,6 @@ def merge_stage(
         # Nothing to compare with: every row is new. Key order makes the key index build
         # about twice as fast as shuffled keys.
         cur.execute(f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM {stg} ORDER BY {key_list}")
-        cur.execute(
-            f"INSERT INTO {hist} (hist_batch, hist_op, {key_list}) "
-            f"SELECT ?, 'insert', {key_list} FROM {stg}",
-            [batch_id],
-        )
         n = cur.execute(f"SELECT count(*) FROM {stg}").fetchall()[0][0]
         return MergeResult(inserted=int(n), updated=0, unchanged=0, skipped_older=0)
 
@@ -145,7 +141,6 @@ def _apply(
     frozen: bool,
 ) -> MergeResult:
     tbl, stg, hist = _q(table), _q(stage), _q(f"{table}_history")
-    key_list = ", ".join(_q(k) for k in keys)
     counts = dict(cur.execute(f"SELECT op, count(*) FROM {_MERGE} GROUP BY op").fetchall())
     n_insert, n_update = int(counts.get("insert", 0)), int(counts.get("update", 0))
 
@@ -184,11 +179,6 @@ def _apply(
             f"ON x.__row = m.__row WHERE m.op = 'update') AS s WHERE {s_on}"
         )
     if n_insert:
-        cur.execute(
-            f"INSERT INTO {hist} (hist_batch, hist_op, {key_list}) "
-            f"SELECT ?, 'insert', {key_list} FROM {_MERGE} WHERE op = 'insert'",
-            [batch_id],
-        )
         cols = ", ".join(f"x.{_q(c)}" for c in data_cols)
         names = ", ".join(_q(c) for c in data_cols)
         order = ", ".join(f"x.{_q(k)}" for k in keys)
