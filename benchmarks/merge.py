@@ -30,15 +30,19 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _arrow(frame: pl.DataFrame):
+    return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
 def baseline_upsert(cur, table: str, stage: pl.DataFrame) -> tuple[int, int, int]:
-    """The pre-issue-9 upsert (load.py at 2aff10e), without its Python-side key sort."""
+    """The pre-issue-9 upsert (load.py at 2aff10e): key-sorted only for inserting."""
     keys = ["contact_id"]
     compare = [c for c in stage.columns if c not in keys and c != "batch_id"]
     cols = ", ".join(_q(c) for c in stage.columns)
     tbl = _q(table)
-    cur.register("__stage", stage.sort(keys).to_arrow(compat_level=pl.CompatLevel.newest()))
+    empty = not cur.execute(f"SELECT 1 FROM {tbl} LIMIT 1").fetchall()
+    cur.register("__stage", _arrow(stage.sort(keys) if empty else stage))
     try:
-        empty = not cur.execute(f"SELECT 1 FROM {tbl} LIMIT 1").fetchall()
         if empty:
             cur.execute(f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM __stage")
             return stage.height, 0, 0
@@ -56,6 +60,8 @@ def baseline_upsert(cur, table: str, stage: pl.DataFrame) -> tuple[int, int, int
                 f"UPDATE {tbl} AS t SET {sets} FROM __stage AS s WHERE {on} AND NOT ({same})"
             )
         if inserted:
+            cur.unregister("__stage")
+            cur.register("__stage", _arrow(stage.sort(keys)))
             sel = ", ".join(f"s.{_q(c)}" for c in stage.columns)
             cur.execute(
                 f"INSERT INTO {tbl} ({cols}) SELECT {sel} FROM __stage s "
@@ -69,7 +75,7 @@ def baseline_upsert(cur, table: str, stage: pl.DataFrame) -> tuple[int, int, int
 def ours(cur, table: str, stage: pl.DataFrame) -> tuple[int, int, int]:
     """What load.py now does: the frame becomes TEMP TABLE __stage, merge_stage merges it."""
     framed = stage.with_columns(pl.int_range(1, stage.height + 1, dtype=pl.Int64).alias("__row"))
-    cur.register("__src", framed.to_arrow(compat_level=pl.CompatLevel.newest()))
+    cur.register("__src", _arrow(framed))
     cur.execute("CREATE OR REPLACE TEMP TABLE __stage AS SELECT * FROM __src")
     cur.unregister("__src")
     r = merge_stage(cur, table, "__stage", str(stage["batch_id"][0]))
