@@ -284,3 +284,23 @@ def test_undo_of_a_batch_merged_in_two_chunks(store):
     result = undo_batch(store, "CH")
     assert (result.removed, result.restored) == (1, 1)
     assert _table(store, "contacts") == before
+
+
+def test_undo_never_changes_variants_of_a_running_experiment(store):
+    with store.write() as cur:
+        cur.execute(
+            "INSERT INTO experiments (experiment_id, name, primary_metric, status) "
+            "VALUES ('E1', 'e', 'csat', 'draft')"
+        )
+    head = "experiment_id,unit_id,variant,assigned_at"
+    first = _csv(head, "E1,U1,control,2026-03-01 10:00")
+    ingest_file(store, first, table="assignments", file_name="a.csv")
+    moved = _csv(head, "E1,U1,treatment,2026-03-01 10:00", "E1,U2,control,2026-03-01 10:00")
+    b = ingest_file(store, moved, table="assignments", file_name="b.csv")  # draft: may change
+    assert b.updated == 1
+    with store.write() as cur:
+        cur.execute("UPDATE experiments SET status = 'running'")
+    state = _table(store, "assignments")
+    with pytest.raises(BatchError, match=r"would change the variant of units in E1 \(running: 1"):
+        undo_batch(store, b.batch_id)
+    assert _table(store, "assignments") == state

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from metrics.ingest.merge import FROZEN_STATUSES
 from metrics.ingest.spec import keys_of
 from metrics.store import Store
 
@@ -172,6 +173,8 @@ def _restore(cur: duckdb.DuckDBPyConnection, table: str, batch_id: str) -> tuple
     # (One saved with its own batch_id would come from a key merged twice in one batch, e.g.
     # across streamed chunks; the earlier version is the one to restore.)
     before = f"SELECT * FROM {hist} WHERE hist_batch = ? AND batch_id IS DISTINCT FROM ?"
+    if table == "assignments":
+        _refuse_frozen_variant_change(cur, batch_id, before, on)
     # Its rows without a version from before it are the ones it inserted.
     removed = cur.execute(
         f"DELETE FROM {tbl} AS t WHERE t.batch_id = ? AND NOT EXISTS (SELECT 1 FROM "
@@ -185,3 +188,23 @@ def _restore(cur: duckdb.DuckDBPyConnection, table: str, batch_id: str) -> tuple
         [batch_id, batch_id],
     ).fetchall()[0][0]
     return int(removed), int(restored)
+
+
+def _refuse_frozen_variant_change(
+    cur: duckdb.DuckDBPyConnection, batch_id: str, before: str, on: str
+) -> None:
+    """Undo follows ingest's rule: a running or decided experiment's variants never change."""
+    statuses = ", ".join(f"'{s}'" for s in FROZEN_STATUSES)
+    rows = cur.execute(
+        f"SELECT e.experiment_id, e.status, count(*) FROM assignments t JOIN ({before}) h "
+        f"ON {on} JOIN experiments e ON e.experiment_id = t.experiment_id "
+        f"WHERE t.variant IS DISTINCT FROM h.variant AND e.status IN ({statuses}) "
+        "GROUP BY ALL ORDER BY 1",
+        [batch_id, batch_id],
+    ).fetchall()
+    if rows:
+        named = ", ".join(f"{e} ({status}: {n} unit(s))" for e, status, n in rows)
+        raise BatchError(
+            f"batch {batch_id} cannot be undone: it would change the variant of units in "
+            f"{named}; assignments of a running or decided experiment cannot change"
+        )
