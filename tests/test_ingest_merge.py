@@ -246,3 +246,17 @@ def test_merge_stage_result_and_history(store):
     )
     first_batch = _rows(store, "SELECT batch_id FROM ingest_batches WHERE file_name = 'first.csv'")
     assert hist == [("update", "K2", "south", first_batch[0][0])]
+
+
+def test_refused_rows_keep_personal_data_hashed(store):
+    head = "contact_id,channel,opened_at,Requester email"
+    first = _csv(head, "K1,phone,2026-03-05 10:00,anna@example.se")
+    ingest_file(store, first, table="contacts", file_name="a.csv")
+    again = _csv(head, "K1,chat,2026-03-05 10:00,anna@example.se")
+    report = ingest_file(store, again, table="contacts", file_name="b.csv", insert_only=True)
+    assert report.rejected == 1
+    (raw,) = _rows(store, "SELECT CAST(raw AS VARCHAR) FROM rejected_rows")[0]
+    value = json.loads(raw)["Requester email"]
+    assert "@" not in raw and len(value) == 64  # the salted SHA-256, as in extras
+    (extras,) = _rows(store, "SELECT CAST(extras AS VARCHAR) FROM contacts")[0]
+    assert json.loads(extras)["Requester email"] == value

@@ -77,7 +77,8 @@ def merge_stage(
     Before any change the previous version of each updated row (all columns) goes to
     `<table>_history` under `batch_id`. Inserted rows need no history: they carry `batch_id`,
     and a later update saves that version with it (metrics/ingest/batches.py finds them).
-    All set-based SQL: one join classifies the rows, then one statement per action.
+    All set-based SQL: one join classifies the rows, then one statement per action over the
+    rows it picked.
     """
     keys = list(keys_of(table))
     staged = [r[0] for r in cur.execute(f"DESCRIBE {_q(stage)}").fetchall()]
@@ -96,8 +97,7 @@ def merge_stage(
 
     on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
     same = " AND ".join(_same(c) for c in compare) or "TRUE"
-    found = f"t.{_q(keys[0])} IS NOT NULL"
-    cases = [f"WHEN NOT ({found}) THEN 'insert'", f"WHEN {same} THEN 'unchanged'"]
+    cases = [f"WHEN t.{_q(keys[0])} IS NULL THEN 'insert'", f"WHEN {same} THEN 'unchanged'"]
     if "updated_at" in compare:
         cases.append("WHEN s.updated_at < t.updated_at THEN 'older'")
     joins = ""
@@ -110,24 +110,27 @@ def merge_stage(
         )
     if insert_only:
         cases.append("WHEN TRUE THEN 'refused'")
-    diff = ", ".join(f"({found} AND NOT ({_same(c)})) AS {_q('d_' + c)}" for c in compare)
-    frozen_cols = (
-        ", e.status AS exp_status, t.variant AS stored_variant, s.variant AS new_variant"
-        if frozen
-        else ""
-    )
+    # Only the rows that need something are kept (row number and decision): re-loading a
+    # file that is already stored writes next to nothing here.
     cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_MERGE} AS SELECT s.__row, "
-        f"{', '.join(f's.{_q(k)}' for k in keys)}, {_key_text('s', keys)} AS key_text, "
-        f"CASE {' '.join(cases)} ELSE 'update' END AS op"
-        f"{', ' + diff if diff else ''}{frozen_cols} "
-        f"FROM {stg} s LEFT JOIN {tbl} t ON {on} {joins}"
+        f"CREATE OR REPLACE TEMP TABLE {_MERGE} AS SELECT __row, op FROM (SELECT s.__row, "
+        f"CASE {' '.join(cases)} ELSE 'update' END AS op FROM {stg} s "
+        f"LEFT JOIN {tbl} t ON {on} {joins}) WHERE op <> 'unchanged'"
     )
-    result = _apply(cur, table, stage, batch_id, keys, data_cols, compare, frozen)
+    total = cur.execute(f"SELECT count(*) FROM {stg}").fetchall()[0][0]
+    result = _apply(cur, table, stage, batch_id, keys, data_cols, compare, int(total))
     # Not in a finally: after a failed statement the transaction only accepts ROLLBACK, which
     # removes the temp table anyway; a DROP there would hide the real error.
     cur.execute(f"DROP TABLE {_MERGE}")
     return result
+
+
+def _pick(stage: str, op: str) -> str:
+    """The staged rows merge decided `op` for, as a subquery aliased s, joined to the table t."""
+    return (
+        f"(SELECT x.* FROM {_q(stage)} x JOIN {_MERGE} m ON x.__row = m.__row "
+        f"WHERE m.op = '{op}') AS s"
+    )
 
 
 def _apply(
@@ -138,58 +141,57 @@ def _apply(
     keys: list[str],
     data_cols: list[str],
     compare: list[str],
-    frozen: bool,
+    total: int,
 ) -> MergeResult:
-    tbl, stg, hist = _q(table), _q(stage), _q(f"{table}_history")
+    tbl, hist = _q(table), _q(f"{table}_history")
+    on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
     counts = dict(cur.execute(f"SELECT op, count(*) FROM {_MERGE} GROUP BY op").fetchall())
     n_insert, n_update = int(counts.get("insert", 0)), int(counts.get("update", 0))
+    key_text = _key_text("s", keys)
 
     older_examples: list[str] = []
     if counts.get("older"):
         older_examples = cur.execute(
-            f"SELECT min(key_text, {EXAMPLES}) FROM {_MERGE} WHERE op = 'older'"
+            f"SELECT min({key_text}, {EXAMPLES}) FROM {_pick(stage, 'older')}"
         ).fetchall()[0][0]
     changes: dict[str, int] = {}
     change_examples: dict[str, list[str]] = {}
     if n_update and compare:
         aggs = ", ".join(
-            f"count(*) FILTER (WHERE {_q('d_' + c)}), "
-            f"min(key_text, {EXAMPLES}) FILTER (WHERE {_q('d_' + c)})"
+            f"count(*) FILTER (WHERE NOT ({_same(c)})), "
+            f"min({key_text}, {EXAMPLES}) FILTER (WHERE NOT ({_same(c)}))"
             for c in compare
         )
-        row = cur.execute(f"SELECT {aggs} FROM {_MERGE} WHERE op = 'update'").fetchall()[0]
+        row = cur.execute(
+            f"SELECT {aggs} FROM {_pick(stage, 'update')} JOIN {tbl} t ON {on}"
+        ).fetchall()[0]
         for i, c in enumerate(compare):
             if row[2 * i]:
                 changes[c] = int(row[2 * i])
                 change_examples[c] = list(row[2 * i + 1])
-    rejected = _rejected(cur, compare, frozen, counts)
+    rejected = _rejected(cur, table, stage, keys, compare, counts)
 
-    m_on = " AND ".join(f"m.{_q(k)} = t.{_q(k)}" for k in keys)
     if n_update:
         # The previous version first, then the change: undo restores it column for column.
         cur.execute(
             f"INSERT INTO {hist} BY NAME SELECT ? AS hist_batch, 'update' AS hist_op, t.* "
-            f"FROM {tbl} t JOIN {_MERGE} m ON {m_on} WHERE m.op = 'update'",
+            f"FROM {tbl} t JOIN {_pick(stage, 'update')} ON {on}",
             [batch_id],
         )
         sets = ", ".join(f"{_q(c)} = s.{_q(c)}" for c in [*compare, "batch_id"])
-        s_on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
-        cur.execute(
-            f"UPDATE {tbl} AS t SET {sets} FROM (SELECT x.* FROM {stg} x JOIN {_MERGE} m "
-            f"ON x.__row = m.__row WHERE m.op = 'update') AS s WHERE {s_on}"
-        )
+        cur.execute(f"UPDATE {tbl} AS t SET {sets} FROM {_pick(stage, 'update')} WHERE {on}")
     if n_insert:
-        cols = ", ".join(f"x.{_q(c)}" for c in data_cols)
+        cols = ", ".join(f"s.{_q(c)}" for c in data_cols)
         names = ", ".join(_q(c) for c in data_cols)
-        order = ", ".join(f"x.{_q(k)}" for k in keys)
+        order = ", ".join(f"s.{_q(k)}" for k in keys)
         cur.execute(
-            f"INSERT INTO {tbl} ({names}) SELECT {cols} FROM {stg} x JOIN {_MERGE} m "
-            f"ON x.__row = m.__row WHERE m.op = 'insert' ORDER BY {order}"
+            f"INSERT INTO {tbl} ({names}) SELECT {cols} FROM {_pick(stage, 'insert')} "
+            f"ORDER BY {order}"
         )
     return MergeResult(
         inserted=n_insert,
         updated=n_update,
-        unchanged=int(counts.get("unchanged", 0)),
+        unchanged=total - sum(int(v) for v in counts.values()),
         skipped_older=int(counts.get("older", 0)),
         skipped_older_examples=list(older_examples),
         changes=changes,
@@ -199,24 +201,33 @@ def _apply(
 
 
 def _rejected(
-    cur: duckdb.DuckDBPyConnection, compare: list[str], frozen: bool, counts: dict[str, int]
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    stage: str,
+    keys: list[str],
+    compare: list[str],
+    counts: dict[str, int],
 ) -> pl.DataFrame:
     """The refused rows with a reason naming the key, the stored and the incoming values."""
+    tbl = _q(table)
+    on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
     parts = []
     if counts.get("frozen"):
         parts.append(
-            "SELECT __row, 'variant' AS column_name, 'experiment ' || experiment_id || ' is ' "
-            "|| exp_status || ': unit ' || unit_id || ' is assigned to variant ' || "
-            "coalesce('''' || stored_variant || '''', 'none') || ', the file says ' || "
-            "coalesce('''' || new_variant || '''', 'none') || '; assignments of a running or "
-            f"decided experiment cannot change' AS reason FROM {_MERGE} WHERE op = 'frozen'"
+            "SELECT s.__row, 'variant' AS column_name, 'experiment ' || s.experiment_id || "
+            "' is ' || e.status || ': unit ' || s.unit_id || ' is assigned to variant ' || "
+            "coalesce('''' || t.variant || '''', 'none') || ', the file says ' || "
+            "coalesce('''' || s.variant || '''', 'none') || '; assignments of a running or "
+            f"decided experiment cannot change' AS reason FROM {_pick(stage, 'frozen')} "
+            f"JOIN {tbl} t ON {on} JOIN experiments e ON e.experiment_id = s.experiment_id"
         )
     if counts.get("refused"):
-        changed = ", ".join(f"CASE WHEN {_q('d_' + c)} THEN '{c}' END" for c in compare)
+        changed = ", ".join(f"CASE WHEN NOT ({_same(c)}) THEN '{c}' END" for c in compare)
         parts.append(
-            f"SELECT __row, concat_ws(', ', {changed}) AS column_name, key_text || ' is already "
-            f"stored with a different ' || concat_ws(', ', {changed}) || '; --insert-only "
-            f"refuses updates' AS reason FROM {_MERGE} WHERE op = 'refused'"
+            f"SELECT s.__row, concat_ws(', ', {changed}) AS column_name, {_key_text('s', keys)} "
+            f"|| ' is already stored with a different ' || concat_ws(', ', {changed}) || "
+            f"'; --insert-only refuses updates' AS reason FROM {_pick(stage, 'refused')} "
+            f"JOIN {tbl} t ON {on}"
         )
     if not parts:
         return MergeResult(0, 0, 0, 0).rejected
