@@ -6,11 +6,11 @@ from __future__ import annotations
 CHANNELS: tuple[str, ...] = (
     "phone", "email", "chat", "chatbot", "app", "web", "web_form",
     "sms", "social", "in_person", "video",
-)
+)  # fmt: skip
 ISSUE_TYPES: tuple[str, ...] = (
     "billing", "technical", "order", "account", "cancellation",
     "complaint", "feedback", "other",
-)
+)  # fmt: skip
 
 # Tables a user may load through ingest, with their key columns.
 INGEST_TABLES: dict[str, tuple[str, ...]] = {
