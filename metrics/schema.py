@@ -178,10 +178,12 @@ ALTER TABLE ingest_batches ADD COLUMN status VARCHAR DEFAULT 'loaded';
 ALTER TABLE ingest_batches ADD COLUMN history_kept BOOLEAN DEFAULT FALSE;
 ALTER TABLE ingest_batches ADD COLUMN undone_at TIMESTAMP;
 ALTER TABLE ingest_batches ADD COLUMN undone_by VARCHAR;
-UPDATE ingest_batches SET seq = o.n
-FROM (SELECT batch_id, row_number() OVER (ORDER BY started_at, batch_id) AS n
-      FROM ingest_batches) AS o
-WHERE ingest_batches.batch_id = o.batch_id;
+-- seq is the commit order (taken inside the write transaction, unlike started_at), from a
+-- sequence so any writer of ingest_batches gets one; older batches only need to come first.
+CREATE SEQUENCE ingest_batch_seq;
+UPDATE ingest_batches SET seq = nextval('ingest_batch_seq');
+ALTER TABLE ingest_batches ALTER COLUMN seq SET DEFAULT nextval('ingest_batch_seq');
+ALTER TABLE ingest_batches ALTER COLUMN history_kept SET DEFAULT TRUE;
 """
 )
 

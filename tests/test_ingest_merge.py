@@ -231,7 +231,7 @@ def test_merge_stage_result_and_history(store):
     with store.write() as cur:
         cur.execute(
             "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, "
-            "started_at, seq, history_kept) VALUES ('B', 'contacts', 'x', 'x', now(), 9, TRUE)"
+            "started_at) VALUES ('B', 'contacts', 'x', 'x', now())"
         )
         _stage(cur, frame)
         result = merge_stage(cur, "contacts", "s", "B")

@@ -276,11 +276,9 @@ def _load(
         *([pl.struct(extras_src).struct.json_encode().alias("extras")] if extras_src else []),
         pl.lit(batch_id).alias("batch_id"),
     )
-    # seq orders batches for undo; writes are serialised, so max + 1 is unique.
     cur.execute(
-        "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, started_at, "
-        "seq, history_kept) VALUES (?, ?, ?, ?, ?, "
-        "(SELECT coalesce(max(seq), 0) + 1 FROM ingest_batches), TRUE)",
+        "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, started_at) "
+        "VALUES (?, ?, ?, ?, ?)",
         [batch_id, table, raw.file_name, raw.checksum, started],
     )
     cur.register("__stage_src", _arrow(stage))
