@@ -161,6 +161,32 @@ def main() -> None:
                 f"ratio {med(ratio):.2f} (runs {', '.join(f'{r:.2f}' for r in ratio)})  "
                 f"counts {c_new}"
             )
+        merged, undone = undo_cost(Path(tmp), base, changed)
+        print(
+            f"  undo of the 10 % changed + 10 % new batch: {undone:.2f} s "
+            f"(its merge took {merged:.2f} s; ratio {undone / merged:.2f})"
+        )
+
+
+def undo_cost(tmp: Path, first: pl.DataFrame, second: pl.DataFrame) -> tuple[float, float]:
+    """(seconds to merge `second` as a batch, seconds to undo that batch) on one store."""
+    from metrics.ingest.batches import undo_batch
+
+    with open_store(tmp / "undo.db") as store:
+        for frame in (first, second):
+            batch = str(frame["batch_id"][0])
+            t0 = time.perf_counter()
+            with store.write() as cur:
+                cur.execute(
+                    "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, "
+                    "started_at) VALUES (?, 'contacts', 'bench', '-', now())",
+                    [batch],
+                )
+                ours(cur, "contacts", frame)
+            merged = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        undo_batch(store, batch)
+        return merged, time.perf_counter() - t0
 
 
 if __name__ == "__main__":
