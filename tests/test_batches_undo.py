@@ -55,6 +55,18 @@ ROUND_TRIPS = {
         FROM (SELECT * FROM customers ORDER BY customer_id LIMIT 30)
         UNION ALL
         SELECT 'CNEW' || i, 'SMB', 10.5, NULL FROM range(3) t(i)""",
+    "surveys": """
+        SELECT response_id, contact_id, answered_at, 10 - coalesce(nps, 5) AS nps,
+               'changed' AS comment, TIMESTAMP '2026-10-02 00:00' AS "Updated at"
+        FROM (SELECT * FROM surveys ORDER BY response_id LIMIT 30)
+        UNION ALL
+        SELECT 'RNEW' || i, NULL, TIMESTAMP '2026-09-01 10:00', 9, 'new', NULL
+        FROM range(3) t(i)""",
+    "invoices": """
+        SELECT invoice_id, customer_id, issued_at, amount + 1 AS amount, 'x' AS "Ref"
+        FROM (SELECT * FROM invoices ORDER BY invoice_id LIMIT 30)
+        UNION ALL
+        SELECT 'INEW' || i, 'C00000001', DATE '2026-09-01', 99.5, NULL FROM range(3) t(i)""",
     "assignments": """
         SELECT experiment_id, unit_id, variant, assigned_at + INTERVAL 1 HOUR AS assigned_at
         FROM (SELECT * FROM assignments ORDER BY experiment_id, unit_id LIMIT 25)
