@@ -21,9 +21,7 @@ class CliError(Exception):
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--db",
-        type=Path,
-        default=None,
+        "--db", type=Path, default=None,
         help="DuckDB store file (default: $CX_DB or data/cx.duckdb)",
     )
 

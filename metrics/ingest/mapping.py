@@ -545,8 +545,8 @@ def better_table(
 
     Score = how many of a table's canonical columns the headers fill. Another table wins
     only when it has everything it requires and strictly more columns than `table`; ties
-    keep the table asked for. A preset for any table (swedish) or a mapping file is used for
-    every table, since it describes the headers; a tool's preset only for its own table.
+    keep the table asked for. A preset for any table (swedish) or a mapping file without a
+    table is used for every table (it describes the headers); a tool preset only for its own.
     Returns (table it fits, its columns, the columns it fills in `table`) or None.
     """
     head = frame.head(50)
