@@ -140,7 +140,10 @@ if undoable:
     with st.expander("Undo a batch"):
         names = dict(zip(history["batch_id"], history["file_name"], strict=True))
         to_undo = st.selectbox(
-            "Batch", undoable, key="data_undo_batch", format_func=lambda b: f"{b} ({names[b]})"
+            "Batch",
+            undoable,
+            key="data_undo_batch",
+            format_func=lambda b: f"{b} ({names.get(b, '?')})",
         )
         sure = st.checkbox(
             "Remove the rows this batch inserted and restore the rows it updated",
