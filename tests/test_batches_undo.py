@@ -252,6 +252,18 @@ def test_data_page_undo_with_confirmation(sample_store, monkeypatch):
     assert not [s for s in at.selectbox if s.key == "data_undo_batch"]  # nothing left to undo
 
 
+def test_data_page_asks_again_for_each_undo(sample_store, monkeypatch):
+    for name in ("p1.csv", "p2.csv"):
+        body = _csv("contact_id,channel,opened_at", f"{name[:2].upper()},phone,2026-03-05 10:00")
+        ingest_file(sample_store, body, table="contacts", file_name=name)
+    at = start_page(PAGE, sample_store.path, monkeypatch)
+    at.checkbox(key="data_undo_confirm").check().run()
+    next(b for b in at.button if b.key == "data_undo").click().run()
+    assert not at.exception and "p2.csv" in at.success[0].value
+    assert not at.checkbox(key="data_undo_confirm").value
+    assert next(b for b in at.button if b.key == "data_undo").disabled
+
+
 def test_list_batches_columns(store):
     _load(store, "a.csv", "K1,phone,2026-03-05 10:00,t")
     frame = list_batches(store)

@@ -156,6 +156,7 @@ if undoable:
                 st.session_state["undo_result"] = ("error", str(exc))
             else:
                 st.session_state["undo_result"] = ("success", done.to_text())
+            del st.session_state["data_undo_confirm"]  # each undo asks again
             st.rerun()
 
 with_rejects = history.filter(pl.col("rejected") > 0)["batch_id"].to_list()
