@@ -414,6 +414,8 @@ def test_data_ingest_report_in_swedish(sv):
     alert = (at.warning or at.success)[0].value
     assert alert.startswith("Inläst i **contacts**: läste 10 rader: ")
     assert "personuppgiftskolumn 'Namn'" in at.code[0].value
+    assert "Ångra en inläsning" in [e.label for e in at.expander]
+    assert any(b.label == "Ångra inläsningen" for b in at.button)
 
 
 def test_calculator_lift_in_percentage_points_reads_pe_in_swedish(sv):

@@ -23,6 +23,7 @@ from metrics.ingest import (
     preview_file,
     rejected_rows,
 )
+from metrics.ingest.batches import BatchError, undo_batch, undoable_batches
 from metrics.ingest.pii import key_location
 from metrics.schema import INGEST_TABLES
 
@@ -41,11 +42,15 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
         inserted=f"{report.inserted:,}",
         updated=f"{report.updated:,}",
         unchanged=f"{report.unchanged:,}",
+        skipped=t("data.report_skipped", n=f"{report.skipped_older:,}")
+        if report.skipped_older
+        else "",
         rejected=f"{report.rejected:,}",
     )
     lines = [
         t("data.report_file", file=report.file_name, table=report.table, batch=report.batch_id)
     ]
+    lines += [t("data.report_changed", column=col, n=f"{n:,}") for col, n in report.changes.items()]
     lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
     lines += [t("data.report_note", note=w) for w in report.warnings]
     lines += [
@@ -172,8 +177,35 @@ history = cached(ingest_history)
 if history.is_empty():
     st.info(t("data.nothing_loaded"))
     st.stop()
+undone = st.session_state.pop("undo_result", None)
+if undone:
+    getattr(st, undone[0])(undone[1])
 st.dataframe(history, hide_index=True, key="data_history", column_config=labels(history))
 download_buttons(history, "ingest_history")
+
+undoable = cached(undoable_batches)
+if undoable:
+    with st.expander(t("data.undo")):
+        names = dict(zip(history["batch_id"], history["file_name"], strict=True))
+        to_undo = st.selectbox(
+            t("data.batch"),
+            undoable,
+            key="data_undo_batch",
+            format_func=lambda b: f"{b} ({names.get(b, '?')})",
+        )
+        sure = st.checkbox(
+            t("data.undo_confirm"),
+            key="data_undo_confirm",
+        )
+        if st.button(t("data.undo_button"), disabled=not sure, key="data_undo"):
+            try:
+                done = undo_batch(get_store(), to_undo, by="app")
+            except BatchError as exc:
+                st.session_state["undo_result"] = ("error", str(exc))
+            else:
+                st.session_state["undo_result"] = ("success", done.to_text())
+            del st.session_state["data_undo_confirm"]  # each undo asks again
+            st.rerun()
 
 with_rejects = history.filter(pl.col("rejected") > 0)["batch_id"].to_list()
 if with_rejects:
