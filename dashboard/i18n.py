@@ -30,6 +30,7 @@ LANGUAGE_NAMES: dict[str, str] = {"sv": "Svenska", "en": "English"}
 DEFAULT_LANGUAGE: Language = "en"  # existing users and tests read English unless told otherwise
 QUERY_PARAM = "lang"
 SESSION_KEY = "ui_language"
+SETTING_SEEN_KEY = "_ui_language_setting_seen"
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 _log = logging.getLogger("cx.i18n")
@@ -227,6 +228,13 @@ def language_switch() -> Language:
 
     if st.session_state.get(SESSION_KEY) not in LANGUAGES:
         st.session_state[SESSION_KEY] = current_language()  # URL, setting or default
+    # A change of the setting (on the Settings page or by `cx settings set`) is followed, so
+    # whoever changed it sees it at once; the switch still overrides it until the next change.
+    setting = setting_language()
+    seen = st.session_state.get(SETTING_SEEN_KEY)
+    if setting is not None and seen is not None and setting != seen:
+        st.session_state[SESSION_KEY] = setting
+    st.session_state[SETTING_SEEN_KEY] = setting
     picked = st.sidebar.radio(
         "Språk / Language",
         LANGUAGES,

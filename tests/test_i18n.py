@@ -260,6 +260,21 @@ def test_language_setting_opens_swedish_and_the_url_overrides_it(sample_store, m
     assert at.title[0].value == "Targets"
 
 
+def test_a_changed_setting_is_followed_by_an_open_session(sample_store, monkeypatch):
+    import metrics.settings as ms
+
+    setting = {"lang": "en"}
+    monkeypatch.setattr(ms, "load_language", lambda store: setting["lang"], raising=False)
+    at = _start(APP, sample_store.path, monkeypatch, None)
+    assert at.title[0].value == "Overview"
+    setting["lang"] = "sv"  # the Settings page (or `cx settings set ui.language sv`) saved it
+    st.cache_data.clear()
+    at.run()
+    assert at.title[0].value == "Översikt"
+    at.sidebar.radio[0].set_value("en").run()  # the switch still overrides it
+    assert at.title[0].value == "Overview"
+
+
 def test_without_a_setting_or_choice_the_ui_is_english(sample_store, monkeypatch):
     at = _start(VIEWS / "targets.py", sample_store.path, monkeypatch, None)
     assert at.title[0].value == "Targets"
