@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import brentq
@@ -74,45 +73,67 @@ def _phi(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
 
-@lru_cache(maxsize=4096)
+# (fractions, alpha) -> (boundaries, grid state after the last look). A look extending a cached
+# sequence resumes from its state, so replaying an experiment look by look costs one step per
+# look, not a recomputation of every earlier look. Oldest entries are dropped beyond the cap.
+_CACHE: dict[tuple[tuple[float, ...], float], tuple[tuple[float, ...], tuple]] = {}
+_CACHE_MAX = 20_000
+
+
+def _step(state: tuple, t: float, a_t: float) -> tuple[float, tuple]:
+    """One look of the recursion: the boundary at fraction t and the state for the next look.
+
+    state = (z grid, weights, density of Z at the previous look on its not-crossed region,
+    previous fraction, α spent so far); z is None before the first look.
+    """
+    z, w, dens, t_prev, prev_spent = state
+    target = a_t - prev_spent
+    if z is None:
+        c = float(ndtri(1 - target)) if target > 0 else math.inf
+    elif target <= 1e-15:
+        c = math.inf
+    else:
+        # P(Z_k ≥ c | Z_{k−1} = u) with B = Z√t and independent increments of variance Δt.
+        s_prev, s_t, s_dt = math.sqrt(t_prev), math.sqrt(t), math.sqrt(t - t_prev)
+        mass = w * dens
+
+        def excess(c: float) -> float:
+            return float(np.dot(mass, ndtr((z * s_prev - c * s_t) / s_dt))) - target
+
+        c = brentq(excess, -10.0, 40.0, xtol=1e-10) if excess(40.0) < 0 else 40.0
+    # Density of Z_k on its not-crossed region, for the next look.
+    upper = min(c, 12.0)
+    if z is None:
+        z_new, w_new = _grid(upper, _STEP)
+        dens_new = _phi(z_new)
+    else:
+        s_prev, s_t, s_dt = math.sqrt(t_prev), math.sqrt(t), math.sqrt(t - t_prev)
+        # The kernel's width on the z scale is √(Δt/t); keep ≥ 4 nodes per kernel sd.
+        z_new, w_new = _grid(upper, min(_STEP, s_dt / s_t / 4))
+        # f_k(z) = Σ_u w f_{k−1}(u) φ((z√t − u√t_{k−1})/√Δt) · √t/√Δt
+        kern = _phi((z_new[:, None] * s_t - z[None, :] * s_prev) / s_dt) * (s_t / s_dt)
+        dens_new = kern @ (w * dens)
+    return c, (z_new, w_new, dens_new, t, a_t)
+
+
 def _boundaries_cached(fractions: tuple[float, ...], alpha: float) -> tuple[float, ...]:
+    hit = _CACHE.get((fractions, alpha))
+    if hit is not None:
+        return hit[0]
+    start = len(fractions) - 1
+    prefix = _CACHE.get((fractions[:-1], alpha)) if start else None
+    if prefix is not None:
+        bounds, state = list(prefix[0]), prefix[1]
+    else:
+        start, bounds, state = 0, [], (None, None, None, 0.0, 0.0)
     spent = obf_spending(np.asarray(fractions), alpha)
-    bounds: list[float] = []
-    z = w = dens = None  # grid, weights and density of Z at the previous look (not stopped)
-    t_prev = prev_spent = 0.0
-    for t, a_t in zip(fractions, spent, strict=True):
-        target = float(a_t) - prev_spent
-        if z is None:
-            c = float(ndtri(1 - target)) if target > 0 else math.inf
-        elif target <= 1e-15:
-            c = math.inf
-        else:
-            # P(Z_k ≥ c | Z_{k−1} = u) with B = Z√t and independent increments of variance Δt.
-            s_prev, dt = math.sqrt(t_prev), t - t_prev
-            s_t, s_dt = math.sqrt(t), math.sqrt(dt)
-
-            def excess(c: float, z=z, w=w, dens=dens, s_prev=s_prev, s_t=s_t, s_dt=s_dt) -> float:
-                return float(np.dot(w * dens, ndtr((z * s_prev - c * s_t) / s_dt))) - target
-
-            c = brentq(excess, -10.0, 40.0, xtol=1e-10) if excess(40.0) < 0 else 40.0
+    for k in range(start, len(fractions)):
+        c, state = _step(state, fractions[k], float(spent[k]))
         bounds.append(c)
-        # Density of Z_k on its not-crossed region, for the next look.
-        upper = min(c, 12.0)
-        if z is None:
-            step = _STEP
-            z, w = _grid(upper, step)
-            dens = _phi(z)
-        else:
-            s_prev, dt = math.sqrt(t_prev), t - t_prev
-            s_t, s_dt = math.sqrt(t), math.sqrt(dt)
-            # The kernel's width on the z scale is √(Δt/t); keep ≥ 4 nodes per kernel sd.
-            step = min(_STEP, s_dt / s_t / 4)
-            z_new, w_new = _grid(upper, step)
-            # f_k(z) = Σ_u w f_{k−1}(u) φ((z√t − u√t_{k−1})/√Δt) · √t/√Δt
-            kern = _phi((z_new[:, None] * s_t - z[None, :] * s_prev) / s_dt) * (s_t / s_dt)
-            dens = kern @ (w * dens)
-            z, w = z_new, w_new
-        t_prev, prev_spent = t, float(a_t)
+    if len(_CACHE) >= _CACHE_MAX:
+        for key in list(_CACHE)[: _CACHE_MAX // 2]:
+            del _CACHE[key]
+    _CACHE[(fractions, alpha)] = (tuple(bounds), state)
     return tuple(bounds)
 
 
@@ -366,7 +387,9 @@ def stop_alpha(guardrails: int = 0, alpha: float = ALPHA_STOP) -> float:
     return alpha / (1 + max(guardrails, 0))
 
 
-def estimate_and_se(control, variant, prior: tuple[float, ...] | None = None) -> tuple[float, float]:
+def estimate_and_se(
+    control, variant, prior: tuple[float, ...] | None = None
+) -> tuple[float, float]:
     """variant − control and its standard error from the two arms' posteriors (Wald)."""
     from experiments.stats.posteriors import arm_posterior
 
