@@ -33,10 +33,11 @@ MIN_N = 3  # the t posterior has a finite expected loss only with n − 1 > 1 de
 _Z975 = float(ndtri(0.975))
 
 
-def log_scale_sd(n: int, var: float) -> float:
-    """Modified Cox standard error of ȳ + s²/2 (see the module docstring)."""
-    cox = math.sqrt(var / n + var * var / (2 * (n - 1)))
-    return cox * float(stdtrit(n - 1, 0.975)) / _Z975
+def log_scale_sd(n, var):
+    """Modified Cox standard error of ȳ + s²/2 (see the module docstring); numpy-friendly."""
+    cox = np.sqrt(var / n + var * var / (2 * (n - 1)))
+    out = cox * stdtrit(n - 1, 0.975) / _Z975
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def log_mean_stats(values: Iterable[float], *, what: str = "values") -> MeanStats:

@@ -252,7 +252,7 @@ def sequential_look(
     """
     if analysis not in ANALYSES:
         raise ValueError(f"analysis must be one of {', '.join(ANALYSES)}, got {analysis!r}")
-    if not n_history:
+    if len(n_history) == 0:
         raise ValueError("n_history needs at least the current look's units")
     if planned_n is not None and not planned_n > 0:
         raise ValueError(f"planned_n must be positive, got {planned_n!r}")
