@@ -23,7 +23,13 @@ from typing import Any
 import polars as pl
 
 from experiments.metrics import ExperimentMetric, get_metric
-from experiments.readout_sql import SEGMENT_DIMS, Window, columns, query_stats
+from experiments.readout_sql import (
+    SEGMENT_DIMS,
+    Window,
+    columns,
+    query_point_in_time,
+    query_stats,
+)
 from experiments.registry import Experiment, get_experiment
 from experiments.stats.inputs import (
     BinaryStats,
@@ -361,6 +367,7 @@ def analyze(
             analysis=analysis,
             alpha=alpha,
             alpha_worse=alpha_worse,
+            increments=query_point_in_time(store, experiment_id, [primary], window),
         )
         if cumulative
         else []
@@ -522,21 +529,37 @@ def _cumulative(
     analysis: str = SEQUENTIAL,
     alpha: float = 0.05,
     alpha_worse: float = 0.05,
+    increments: pl.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """Per day, P(better), the lift interval and the sequential test of units assigned so far.
+    """Per day, P(better), the lift interval and the sequential test as they stood that day.
 
-    Sums are additive over assignment days. Each day is a look: seq_ci_low / seq_ci_high are
+    With `increments` (readout_sql.query_point_in_time) the series is point in time: day D
+    counts the units assigned by D with the outcomes observed by D. Without, units assigned
+    by D with all their outcomes to date (sums are additive over assignment days). Each day is a look: seq_ci_low / seq_ci_high are
     the sequential interval at that look's boundary (rule names the boundary), so a chart of
     the series shows what the decision rule saw on each day.
     """
     if days.is_empty():
         return []
-    value_cols = ["n"] + columns(metric, cuped=False)
-    wide = (
-        days.filter(pl.col("variant").is_in([control, variant]))
-        .select(["variant", "day", *value_cols])
-        .sort("day")
-    )
+    metric_cols = columns(metric, cuped=False)
+    value_cols = ["n", *metric_cols]
+    arms = [control, variant]
+    if increments is None:
+        wide = days.filter(pl.col("variant").is_in(arms)).select(["variant", "day", *value_cols])
+    else:
+        # Point in time: units counted on their assignment day, outcomes on the day observed.
+        units = days.filter(pl.col("variant").is_in(arms)).select(
+            "variant", "day", pl.col("n").cast(pl.Float64)
+        )
+        inc = increments.filter(pl.col("variant").is_in(arms))
+        missing = [c for c in metric_cols if c not in inc.columns]
+        inc = inc.with_columns([pl.lit(0.0).alias(c) for c in missing]).select(
+            ["variant", "day", *metric_cols]
+        )
+        wide = units.join(inc, on=["variant", "day"], how="full", coalesce=True).with_columns(
+            [pl.col(c).fill_null(0.0) for c in value_cols]
+        )
+    wide = wide.sort("day")
     all_days = wide.select("day").unique().sort("day")
     out = []
     acc = {v: {c: 0.0 for c in value_cols} for v in (control, variant)}

@@ -12,7 +12,7 @@ import sqlglot
 
 from experiments.metrics import METRICS
 from experiments.readout import ReadoutError, analyze, engine_input
-from experiments.readout_sql import Window, query_stats, readout_sql
+from experiments.readout_sql import Window, query_point_in_time, query_stats, readout_sql
 from experiments.registry import create_experiment, start_experiment
 from experiments.stats import RatioStats, analyze_ratio
 
@@ -100,12 +100,15 @@ def tiny(store):
     return store
 
 
-def _reference_fcr():
-    """Per-variant ratio sums of FCR, computed in plain Python from the lists above."""
-    assigned = {u: (v, _ts(d)) for u, v, d in UNITS if _ts(d) < datetime(2026, 4, 1)}
+def _reference_fcr(as_of: datetime = datetime(2026, 4, 1)):
+    """Per-variant ratio sums of FCR, computed in plain Python from the lists above.
+
+    as_of: only units assigned and contacts opened before it count (point in time).
+    """
+    assigned = {u: (v, _ts(d)) for u, v, d in UNITS if _ts(d) < as_of}
     per_unit = {u: [0.0, 0.0, 0.0, 0.0] for u in assigned}  # x, y, pre x, pre y
     for _, u, d, fcr, ab, _h, _bot in CONTACTS:
-        if u not in assigned or ab or _ts(d) >= datetime(2026, 4, 1):
+        if u not in assigned or ab or _ts(d) >= as_of:
             continue
         post = _ts(d) >= assigned[u][1]
         per_unit[u][0 if post else 2] += 1.0 if fcr else 0.0
@@ -187,6 +190,39 @@ def test_analyze_primary_equals_engine_on_reference_sums(tiny) -> None:
     )
     assert [g.metric for g in readout.guardrails] == ["aht", "csat", "nps"]
     assert readout.decision.action in ("ship", "keep running", "stop")
+
+
+def test_point_in_time_series_equals_plain_python_as_of_each_day(tiny) -> None:
+    # On each day D the series must hold the units assigned by the end of D with the contacts
+    # opened by the end of D, not today's outcomes (the old series used every outcome so far).
+    inc = query_point_in_time(tiny, "tiny", [METRICS["fcr"]], Window.from_dates(START, END))
+    readout = analyze(tiny, "tiny")
+    by_day = {row["day"]: row for row in readout.cumulative}
+    checked = 0
+    for offset in range(0, 8):
+        day = (T0 + timedelta(days=offset)).date()
+        ref = _reference_fcr(as_of=datetime.combine(day + timedelta(days=1), datetime.min.time()))
+        upto = inc.filter(pl.col("day") <= day)
+        for v in ("control", "treatment"):
+            got = upto.filter(pl.col("variant") == v)
+            for k in ("sx", "sy", "sxx", "syy", "sxy"):
+                assert got[f"fcr__{k}"].sum() == pytest.approx(ref[v][k], abs=1e-12), (day, v, k)
+        row = by_day.get(day.isoformat())
+        if row is not None:
+            assert (row["n_control"], row["n_variant"]) == (
+                ref["control"]["n"],
+                ref["treatment"]["n"],
+            )
+            checked += 1
+    # Hand check of the reference on day 1 (2 March): u1 has c2 (not resolved), u3 has c7
+    # (resolved); c8 opens at midnight on 3 March, so it is not yet visible.
+    day1 = _reference_fcr(as_of=datetime(2026, 3, 3))
+    assert (day1["control"]["sx"], day1["control"]["sy"]) == (0.0, 1.0)
+    assert (day1["treatment"]["sx"], day1["treatment"]["sy"]) == (1.0, 1.0)
+    assert checked >= 4
+    last = readout.cumulative[-1]
+    assert last["lift"] == pytest.approx(readout.primary.result.absolute_lift.mean, abs=1e-12)
+    assert {"seq_ci_low", "seq_ci_high", "rule"} <= set(last)
 
 
 def test_readout_sql_transpiles_to_spark() -> None:

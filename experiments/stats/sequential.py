@@ -73,6 +73,40 @@ def _phi(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
 
+_Z_HIGH = 8.5  # no boundary yet (c = ∞): the density is carried up to here (mass above < 1e-17)
+_BAND = 8.5  # the transition kernel is cut at ±8.5 of its sd (φ(8.5) < 1e-16)
+
+
+def _propagate(
+    z: np.ndarray,
+    mass: np.ndarray,
+    z_new: np.ndarray,
+    s_prev: float,
+    s_t: float,
+    s_dt: float,
+    shift: float = 0.0,
+) -> np.ndarray:
+    """Density of Z_k on z_new from the weighted density `mass` of Z_{k−1} on z.
+
+    f_k(z') = Σ_u mass(u) φ((z'√t − u√t_{k−1} − shift)/√Δt) · √t/√Δt, summed only over the
+    band of u where the kernel is not negligible (with daily looks the kernel is narrow, and
+    the full matrix would cost grid² per look).
+    """
+    centre = (z_new * s_t - shift) / s_prev
+    half = _BAND * s_dt / s_prev
+    lo = np.searchsorted(z, centre - half)
+    hi = np.searchsorted(z, centre + half, side="right")
+    width = int((hi - lo).max(initial=0))
+    if width == 0:
+        return np.zeros_like(z_new)
+    idx = lo[:, None] + np.arange(width)[None, :]
+    valid = idx < hi[:, None]
+    idx = np.minimum(idx, z.size - 1)
+    arg = (z_new[:, None] * s_t - z[idx] * s_prev - shift) / s_dt
+    kern = np.where(valid, _phi(arg), 0.0)
+    return (kern * mass[idx]).sum(axis=1) * (s_t / s_dt)
+
+
 # (fractions, alpha) -> (boundaries, grid state after the last look). A look extending a cached
 # sequence resumes from its state, so replaying an experiment look by look costs one step per
 # look, not a recomputation of every earlier look. Oldest entries are dropped beyond the cap.
@@ -102,7 +136,7 @@ def _step(state: tuple, t: float, a_t: float) -> tuple[float, tuple]:
 
         c = brentq(excess, -10.0, 40.0, xtol=1e-10) if excess(40.0) < 0 else 40.0
     # Density of Z_k on its not-crossed region, for the next look.
-    upper = min(c, 12.0)
+    upper = min(c, _Z_HIGH)
     if z is None:
         z_new, w_new = _grid(upper, _STEP)
         dens_new = _phi(z_new)
@@ -110,9 +144,7 @@ def _step(state: tuple, t: float, a_t: float) -> tuple[float, tuple]:
         s_prev, s_t, s_dt = math.sqrt(t_prev), math.sqrt(t), math.sqrt(t - t_prev)
         # The kernel's width on the z scale is √(Δt/t); keep ≥ 4 nodes per kernel sd.
         z_new, w_new = _grid(upper, min(_STEP, s_dt / s_t / 4))
-        # f_k(z) = Σ_u w f_{k−1}(u) φ((z√t − u√t_{k−1})/√Δt) · √t/√Δt
-        kern = _phi((z_new[:, None] * s_t - z[None, :] * s_prev) / s_dt) * (s_t / s_dt)
-        dens_new = kern @ (w * dens)
+        dens_new = _propagate(z, w * dens, z_new, s_prev, s_t, s_dt)
     return c, (z_new, w_new, dens_new, t, a_t)
 
 
@@ -361,15 +393,14 @@ def crossing_probability(
         mean_shift = drift * math.sqrt(t)
         if z is None:
             total += float(1 - ndtr(c - mean_shift))
-            z, w = _grid(min(c, 12.0), _STEP)
+            z, w = _grid(min(c, _Z_HIGH), _STEP)
             dens = _phi(z - mean_shift)
         else:
             s_prev, dt = math.sqrt(t_prev), t - t_prev
             s_t, s_dt = math.sqrt(t), math.sqrt(dt)
             total += float(np.dot(w * dens, ndtr((z * s_prev + drift * dt - c * s_t) / s_dt)))
-            z_new, w_new = _grid(min(c, 12.0), min(_STEP, s_dt / s_t / 4))
-            kern = _phi((z_new[:, None] * s_t - z[None, :] * s_prev - drift * dt) / s_dt)
-            dens = (kern * (s_t / s_dt)) @ (w * dens)
+            z_new, w_new = _grid(min(c, _Z_HIGH), min(_STEP, s_dt / s_t / 4))
+            dens = _propagate(z, w * dens, z_new, s_prev, s_t, s_dt, shift=drift * dt)
             z, w = z_new, w_new
         t_prev = t
     return total
