@@ -353,3 +353,42 @@ def test_srm_on_broken_split_store(store) -> None:
     assert readout.srm.p_value == pytest.approx(chisquare([600, 400]).pvalue, rel=1e-9)
     assert readout.srm.mismatch and readout.decision.action == "stop"
     assert "Sample-ratio mismatch" in readout.decision.reasons[0]
+
+
+def test_multi_arm_readout_ships_at_bonferroni_alpha_and_plan_sets_information(store) -> None:
+    # Four arms: each treatment is tested at α/3 one-sided, so the chance of shipping any null
+    # arm stays at 5 % (benchmarks/calibration.py, section 4). planned_n counts all arms.
+    with store.write() as cur:
+        cur.execute(
+            "INSERT INTO assignments (experiment_id, unit_id, variant, assigned_at) "
+            "SELECT 'four', 'u' || i, ['a', 'b', 'c', 'd'][1 + i % 4], ? FROM range(800) t(i)",
+            [_ts(0.0)],
+        )
+        cur.execute(
+            "INSERT INTO contacts (contact_id, customer_id, channel, opened_at) "
+            "SELECT 'k' || i, 'u' || i, 'phone', ? FROM range(800) t(i) WHERE i % 3 = 0",
+            [_ts(1.0)],
+        )
+    create_experiment(
+        store,
+        {
+            "experiment_id": "four",
+            "name": "Four arms",
+            "primary_metric": "contacts_per_customer",
+            "guardrails": [{"metric": "csat", "tolerance": 0.05}],
+            "variants": ["a", "b", "c", "d"],
+            "planned_n": 1600,
+            "start_date": START,
+            "end_date": END,
+        },
+    )
+    r = analyze(store, "four", variant="c")
+    assert r.planned_n_per_arm == pytest.approx(400.0)
+    seq = r.primary.sequential
+    assert seq.alpha == pytest.approx(0.05 / 3)  # Bonferroni over the three treatments
+    assert seq.alpha_worse == pytest.approx(0.05 / 2)  # primary worse + one guardrail
+    assert seq.rule == "O'Brien–Fleming" and seq.information == pytest.approx(0.5)
+    assert r.rule == seq.rule and r.to_dict()["rule"] == seq.rule
+    fixed = analyze(store, "four", variant="c", analysis="fixed")
+    assert fixed.primary.sequential.rule == "single look"
+    assert fixed.primary.sequential.boundary == pytest.approx(2.128045, abs=1e-5)  # z_{1−α/3}

@@ -197,3 +197,18 @@ def test_nps_loss_limit_is_on_the_nps_scale() -> None:
     assert default_loss_threshold(at6) == default_loss_threshold(at0) == NPS_LOSS_LIMIT
     assert decide(at6).action == decide(at0).action == SHIP
     assert default_loss_threshold(at6, mde=3.0) == pytest.approx(0.3)
+
+
+def test_daily_looks_aa_false_ship_at_most_5_percent_vectorised() -> None:
+    # Modest version of benchmarks/calibration.py: 2,000 seeded A/A experiments, 30 daily looks,
+    # 500-5,000 units/day/arm. The sequential rule ships ≤ 5 % (+2 Monte Carlo SE); the naive
+    # daily P(better) ≥ 95 % rule ships over 20 %.
+    from experiments.stats.calibration import binary_daily_z, look_boundaries, peeking_rates
+
+    rng = np.random.default_rng(20261130)
+    per_day = rng.integers(500, 5001, 2000)
+    z = binary_daily_z(rng, 2000, 30, per_day, 0.10, 0.10)[0]
+    rates = peeking_rates(z, look_boundaries(1.0, 30, 30.0, 0.05), 1.6448536)
+    seq = rates["sequential"]
+    assert seq.rate <= 0.05 + 2 * seq.se
+    assert rates["naive daily P>95%"].rate > 0.2
