@@ -106,22 +106,29 @@ def power(rng: np.random.Generator, sims: int) -> None:
 def guardrails(rng: np.random.Generator, sims: int) -> None:
     print("\n3. Four null guardrails (5 % rates, tolerance 0.5 pp), 1,000/day/arm, A/A")
     k, per_day, tol = 4, 1000, 0.005
-    z = binary_daily_z(rng, sims, DAYS, np.full(sims, per_day), 0.05, 0.05, arms=1 + k)
-    # Harm = the variant higher (lower is better): the worse-side z is −z.
+    # Independent metrics (the worst case for a union of tests), each on its own two arms.
+    z = np.stack(
+        [binary_daily_z(rng, sims, DAYS, np.full(sims, per_day), 0.05, 0.05)[0] for _ in range(k)]
+    )
+    # Harm = the variant higher (lower is better): z of "variant higher" is the worse-side z.
     n = per_day * np.arange(1, DAYS + 1)
     se = np.sqrt(2 * 0.05 * 0.95 / n)
     prob_worse = 1 - _ndtr((tol - z * se) / se)  # P(variant − control > tol), normal approx
     old = ((prob_worse >= 0.5).any(axis=-1)).any(axis=0)
     b = look_boundaries(per_day, DAYS, per_day * DAYS, stop_alpha(k))
-    crossed = z >= b  # z of "variant higher" = harm for lower-is-better guardrails
+    crossed = z >= b
     new_upper = crossed.any(axis=-1).any(axis=0)
     new = (crossed & (prob_worse >= 0.5)).any(axis=-1).any(axis=0)
+    # The primary's own "credibly worse" stop shares the same α (1 + k Bonferroni parts).
+    primary = binary_daily_z(rng, sims, DAYS, np.full(sims, per_day), 0.10, 0.10)[0]
+    primary_worse = (-primary >= b).any(axis=-1)
     _row(
-        "false stop by a guardrail",
+        "false stop",
         {
             "old (P(harm) ≥ 50 %, daily)": _est(old),
-            "new (sequential, Bonferroni)": _est(new),
-            "new, crossing alone": _est(new_upper),
+            "new, guardrails": _est(new),
+            "new, guardrail crossings alone": _est(new_upper),
+            "new, any stop (with primary worse)": _est(new | primary_worse),
         },
     )
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
@@ -350,7 +351,9 @@ def _fractions(n_history: Sequence[float], planned_n: float) -> list[float]:
     return out
 
 
-def wald(control_mean: float, control_sd: float, variant_mean: float, variant_sd: float):
+def wald(
+    control_mean: float, control_sd: float, variant_mean: float, variant_sd: float
+) -> tuple[float, float]:
     """(variant − control, its standard error) from two arms' posterior means and sds."""
     return variant_mean - control_mean, math.hypot(control_sd, variant_sd)
 
@@ -419,7 +422,7 @@ def stop_alpha(guardrails: int = 0, alpha: float = ALPHA_STOP) -> float:
 
 
 def estimate_and_se(
-    control, variant, prior: tuple[float, ...] | None = None
+    control: Any, variant: Any, prior: tuple[float, ...] | None = None
 ) -> tuple[float, float]:
     """variant − control and its standard error from the two arms' posteriors (Wald)."""
     from experiments.stats.posteriors import arm_posterior
