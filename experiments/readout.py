@@ -179,6 +179,7 @@ class Readout:
     posterior: dict[str, Any] = field(default_factory=dict)
     analysis: str = SEQUENTIAL
     planned_n_per_arm: float | None = None  # effective units per arm the plan expects
+    information_basis: str | None = None  # "units" (planned_n), "days" (planned dates), None
 
     @property
     def rule(self) -> str | None:
@@ -229,6 +230,7 @@ class Readout:
             "analysis": self.analysis,
             "rule": self.rule,
             "planned_n_per_arm": self.planned_n_per_arm,
+            "information_basis": self.information_basis,
         }
 
 
@@ -353,6 +355,13 @@ def analyze(
     v_row = _arm(overall, variant) or _zero_row(df, variant)
 
     planned = planned_per_arm(exp, control, variant)
+    # Without a planned sample size the plan's duration sets the information fraction: look k
+    # on day d of D planned days is at t = d/D (calendar-time spending, Lan & DeMets 1983).
+    start = None
+    basis = "units" if planned is not None else None
+    if planned is None and exp.start_date and exp.end_date and cumulative:
+        start, planned = exp.start_date, float((exp.end_date - exp.start_date).days + 1)
+        basis = "days"
     # Multiplicity: shipping is tested per treatment arm at α/(arms − 1); the stop tests
     # (primary worse, each guardrail harmed) share α by Bonferroni.
     alpha = ship_alpha(len(exp.variants) - 1)
@@ -368,14 +377,22 @@ def analyze(
             alpha=alpha,
             alpha_worse=alpha_worse,
             increments=query_point_in_time(store, experiment_id, [primary], window),
+            start=start,
         )
         if cumulative
         else []
     )
     n_now = effective_n(int(c_row["n"]), int(v_row["n"]))
-    n_history = [d["n_effective"] for d in series] if analysis == SEQUENTIAL else []
-    if not n_history or n_history[-1] != n_now:
-        n_history.append(n_now)
+    if start is not None and series:
+        n_history = [d["clock"] for d in series]
+        if analysis != SEQUENTIAL:
+            n_history = n_history[-1:]
+    else:
+        if start is not None:  # no series to clock the looks: no plan to use
+            planned, basis = None, None
+        n_history = [d["n_effective"] for d in series] if analysis == SEQUENTIAL else []
+        if not n_history or n_history[-1] != n_now:
+            n_history.append(n_now)
     look_kw = dict(planned=planned, analysis=analysis, alpha=alpha, alpha_worse=alpha_worse)
 
     p_result = compare(primary, c_row, v_row)
@@ -456,7 +473,8 @@ def analyze(
         messages=messages,
         posterior=posterior,
         analysis=analysis,
-        planned_n_per_arm=planned,
+        planned_n_per_arm=planned if basis == "units" else None,
+        information_basis=basis,
     )
 
 
@@ -530,12 +548,15 @@ def _cumulative(
     alpha: float = 0.05,
     alpha_worse: float = 0.05,
     increments: pl.DataFrame | None = None,
+    start: date | None = None,
 ) -> list[dict[str, Any]]:
     """Per day, P(better), the lift interval and the sequential test as they stood that day.
 
     With `increments` (readout_sql.query_point_in_time) the series is point in time: day D
     counts the units assigned by D with the outcomes observed by D. Without, units assigned
-    by D with all their outcomes to date (sums are additive over assignment days). Each day is a look: seq_ci_low / seq_ci_high are
+    by D with all their outcomes to date (sums are additive over assignment days).
+    With `start` the looks are clocked in days since start (1 on the first day), `planned`
+    then being the planned days; otherwise in effective units per arm. Each day is a look: seq_ci_low / seq_ci_high are
     the sequential interval at that look's boundary (rule names the boundary), so a chart of
     the series shows what the decision rule saw on each day.
     """
@@ -577,11 +598,14 @@ def _cumulative(
         except ValueError:
             continue
         n_eff = effective_n(c_row["n"], v_row["n"])
-        history.append(n_eff)
+        clock = float((day - start).days + 1) if start is not None else n_eff
+        if clock <= 0 or (history and clock <= history[-1]):
+            clock = history[-1] if history else n_eff
+        history.append(clock)
         look = (
             _look(
                 _stats_pair(metric, c_row, v_row),
-                history if analysis == SEQUENTIAL else [n_eff],
+                history if analysis == SEQUENTIAL else [clock],
                 planned=planned,
                 lower_is_better=metric.lower_is_better,
                 analysis=analysis,
@@ -597,6 +621,7 @@ def _cumulative(
                 "n_control": int(c_row["n"]),
                 "n_variant": int(v_row["n"]),
                 "n_effective": n_eff,
+                "clock": clock,
                 "prob_variant_better": res.prob_variant_better,
                 "lift": res.absolute_lift.mean,
                 "ci_low": res.absolute_lift.ci_low,

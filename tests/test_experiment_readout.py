@@ -223,6 +223,10 @@ def test_point_in_time_series_equals_plain_python_as_of_each_day(tiny) -> None:
     last = readout.cumulative[-1]
     assert last["lift"] == pytest.approx(readout.primary.result.absolute_lift.mean, abs=1e-12)
     assert {"seq_ci_low", "seq_ci_high", "rule"} <= set(last)
+    # No planned_n: the plan's 31 days clock the information (t = day / 31 on each look).
+    assert readout.information_basis == "days" and readout.planned_n_per_arm is None
+    last_day = date.fromisoformat(last["day"])
+    assert last["information"] == pytest.approx(((last_day - START).days + 1) / 31)
 
 
 def test_readout_sql_transpiles_to_spark() -> None:
