@@ -103,15 +103,26 @@ def compare(
     return analyze_ratio(a, b, lower_is_better=lower, intervals=intervals)
 
 
-def covariate_input(metric: ExperimentMetric, row: dict[str, Any]) -> CovariateStats | None:
+def covariate_input(
+    metric: ExperimentMetric, row: dict[str, Any], new: dict[str, Any] | None = None
+) -> CovariateStats | None:
     """Per-arm sums of the metric and its pre-period value, for CUPED (binary / mean only).
 
+    new: the same arm's sums over its units without a full pre-period (new customers), which
+    become the missing-pre-period indicator's sums (Σm, Σm·y, Σm·x).
     Ratio metrics would need CUPED on the delta-method linearisation, which the engine does
     not offer; they are reported without CUPED.
     """
     if not metric.cuped or metric.family not in ("binary", "mean"):
         return None
     m = metric.name
+    extra = {}
+    if new is not None and int(new.get("n") or 0) > 0:
+        extra = dict(
+            sum_m=float(new["n"]),
+            sum_my=float(new[f"{m}__sx"]),
+            sum_mx=float(new[f"{m}__spx"]),
+        )
     return CovariateStats(
         n=int(row["n"]),
         sum_y=float(row[f"{m}__sx"]),
@@ -119,6 +130,7 @@ def covariate_input(metric: ExperimentMetric, row: dict[str, Any]) -> CovariateS
         sum_x=float(row[f"{m}__spx"]),
         sum_x2=float(row[f"{m}__spxpx"]),
         sum_xy=float(row[f"{m}__sxpx"]),
+        **extra,
     )
 
 
@@ -406,7 +418,15 @@ def analyze(
     )
     adjusted = None
     if cuped:
-        p_read.cuped, p_read.cuped_variance_reduction, adjusted = _cuped(primary, c_row, v_row)
+        new_rows: tuple[Any, Any] = (None, None)
+        if primary.cuped and primary.family in ("binary", "mean"):
+            new_df = query_stats(
+                store, experiment_id, [primary], window, by_day=False, new_units_only=True
+            )
+            new_rows = (_arm(new_df, control), _arm(new_df, variant))
+        p_read.cuped, p_read.cuped_variance_reduction, adjusted = _cuped(
+            primary, c_row, v_row, new_rows
+        )
     raw_stats = _stats_pair(primary, c_row, v_row)
     p_read.sequential = _look(
         adjusted if p_read.cuped is not None else raw_stats,
@@ -516,7 +536,10 @@ def posterior_curves(
 
 
 def _cuped(
-    metric: ExperimentMetric, c_row: dict, v_row: dict
+    metric: ExperimentMetric,
+    c_row: dict,
+    v_row: dict,
+    new_rows: tuple[Any, Any] = (None, None),
 ) -> tuple[Any, float | None, tuple[MeanStats, MeanStats] | None]:
     """The engine's CUPED-adjusted comparison, the share of variance it removed, the stats.
 
@@ -525,7 +548,8 @@ def _cuped(
     """
     from experiments.stats import analyze_mean, cuped
 
-    a, b = covariate_input(metric, c_row), covariate_input(metric, v_row)
+    a = covariate_input(metric, c_row, new_rows[0])
+    b = covariate_input(metric, v_row, new_rows[1])
     if a is None or b is None or a.n < 3 or b.n < 3:
         return None, None, None
     adj_c, adj_v, _theta = cuped(a, b)

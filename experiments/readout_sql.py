@@ -193,8 +193,20 @@ def _grouping(by_day: bool, segments: Sequence[str]) -> tuple[str, str]:
     return select, "GROUP BY GROUPING SETS (" + ", ".join(sets) + ")"
 
 
-def _units_cte(segments: Sequence[str]) -> list[str]:
-    """The assigned units with their assignment day and (if asked) segment attributes."""
+# A unit whose customer signed up within the pre-period before assignment has no (full)
+# pre-period: CUPED gives such units their own intercept (missing-pre-period indicator).
+_NEW_UNIT = (
+    "EXISTS (SELECT 1 FROM customers k0 WHERE k0.customer_id = assignments.unit_id "
+    f"AND k0.signup_date > CAST(assignments.assigned_at AS DATE) - INTERVAL {PRE_PERIOD_DAYS} DAY)"
+)
+
+
+def _units_cte(segments: Sequence[str], new_units_only: bool = False) -> list[str]:
+    """The assigned units with their assignment day and (if asked) segment attributes.
+
+    new_units_only: only units without a full pre-period (see _NEW_UNIT), for CUPED's
+    missing-pre-period indicator.
+    """
     seg_cols, joins, ctes = [], [], []
     dims_from_customers = [d for d in segments if d != "channel"]
     if dims_from_customers:
@@ -219,7 +231,9 @@ def _units_cte(segments: Sequence[str]) -> list[str]:
     base = (
         "x AS (SELECT unit_id, variant, assigned_at, CAST(assigned_at AS DATE) AS assigned_day "
         "FROM assignments WHERE experiment_id = $experiment_id "
-        "AND assigned_at >= $window_start AND assigned_at < $window_end)"
+        "AND assigned_at >= $window_start AND assigned_at < $window_end"
+        + (f" AND {_NEW_UNIT}" if new_units_only else "")
+        + ")"
     )
     a = (
         "a AS (SELECT x.*"
@@ -237,6 +251,7 @@ def readout_statements(
     by_day: bool = True,
     segments: Sequence[str] = (),
     cuped: bool = True,
+    new_units_only: bool = False,
 ) -> list[str]:
     """The readout as a few aggregate queries: one over the units, one per event source.
 
@@ -253,7 +268,7 @@ def readout_statements(
     if unknown:
         raise ValueError(f"unknown segment dimension(s) {unknown}; expected {SEGMENT_DIMS}")
     select, group_by = _grouping(by_day, segments)
-    units = _units_cte(segments)
+    units = _units_cte(segments, new_units_only)
     # One group per unit; its variant, day and segments are grouped on too (functionally
     # dependent on the unit, and cheaper than carrying them as ANY_VALUE aggregates).
     carried = ["a.variant", "a.assigned_day"] + [f"a.seg_{d}" for d in segments]
@@ -338,9 +353,15 @@ def query_stats(
     by_day: bool = True,
     segments: Sequence[str] = (),
     cuped: bool = True,
+    new_units_only: bool = False,
 ) -> pl.DataFrame:
-    """Run the readout query; one row per (grouping, variant, day/level) with its aggregates."""
-    statements = readout_statements(metrics, by_day=by_day, segments=segments, cuped=cuped)
+    """Run the readout query; one row per (grouping, variant, day/level) with its aggregates.
+
+    new_units_only: the same sums over the units without a full pre-period only.
+    """
+    statements = readout_statements(
+        metrics, by_day=by_day, segments=segments, cuped=cuped, new_units_only=new_units_only
+    )
     params = {
         "experiment_id": experiment_id,
         "window_start": window.start,

@@ -396,3 +396,96 @@ def test_multi_arm_readout_ships_at_bonferroni_alpha_and_plan_sets_information(s
     fixed = analyze(store, "four", variant="c", analysis="fixed")
     assert fixed.primary.sequential.rule == "single look"
     assert fixed.primary.sequential.boundary == pytest.approx(2.128045, abs=1e-5)  # z_{1−α/3}
+
+
+def test_cuped_in_readout_uses_missing_pre_period_indicator_for_new_customers(store) -> None:
+    # 30 % of the units signed up 10 days before assignment: no pre-period. The readout's
+    # reduction must equal 1 − residual / total variance of a least-squares fit on
+    # [pre contacts, new] within arms (numpy on unit-level data), and beat coding them as 0.
+    rng = np.random.default_rng(11)
+    n_units = 600
+    rate = rng.gamma(2.0, 1.0, n_units)
+    new = rng.random(n_units) < 0.3
+    pre = np.where(new, 0, rng.poisson(rate))
+    post = np.where(new, rng.poisson(4.0, n_units), rng.poisson(rate))
+    variant = np.where(np.arange(n_units) % 2 == 0, "control", "treatment")
+    contacts = []
+    for i in range(n_units):
+        contacts += [(f"p{i}_{k}", f"u{i}", -10.0 - k * 0.1) for k in range(pre[i])]
+        contacts += [(f"q{i}_{k}", f"u{i}", 1.0 + k * 0.1) for k in range(post[i])]
+    signup = [(T0 - timedelta(days=10 if new[i] else 400)).date() for i in range(n_units)]
+    with store.write() as cur:
+        cur.register(
+            "cust_df",
+            pl.DataFrame(
+                {"customer_id": [f"u{i}" for i in range(n_units)], "signup_date": signup}
+            ).to_arrow(),
+        )
+        cur.execute("INSERT INTO customers (customer_id, signup_date) SELECT * FROM cust_df")
+        cur.register(
+            "assign_df",
+            pl.DataFrame(
+                {"unit_id": [f"u{i}" for i in range(n_units)], "variant": variant.tolist()}
+            ).to_arrow(),
+        )
+        cur.execute(
+            "INSERT INTO assignments (experiment_id, unit_id, variant, assigned_at) "
+            "SELECT 'newcup', unit_id, variant, ? FROM assign_df",
+            [_ts(0.0)],
+        )
+        cur.register(
+            "contacts_df",
+            pl.DataFrame(
+                {
+                    "contact_id": [c[0] for c in contacts],
+                    "customer_id": [c[1] for c in contacts],
+                    "opened_at": [_ts(c[2]) for c in contacts],
+                }
+            ).to_arrow(),
+        )
+        cur.execute(
+            "INSERT INTO contacts (contact_id, customer_id, channel, opened_at) "
+            "SELECT contact_id, customer_id, 'phone', opened_at FROM contacts_df"
+        )
+    create_experiment(
+        store,
+        {
+            "experiment_id": "newcup",
+            "name": "New customers",
+            "primary_metric": "contacts_per_customer",
+            "variants": ["control", "treatment"],
+            "start_date": START,
+            "end_date": END,
+        },
+    )
+    readout = analyze(store, "newcup")
+
+    # Pooled within-arm least squares: arm-demeaned data stacked over arms.
+    stacked_y = np.concatenate(
+        [post[variant == v] - post[variant == v].mean() for v in ("control", "treatment")]
+    )
+    stacked_x = np.vstack(
+        [
+            np.column_stack(
+                [
+                    pre[variant == v] - pre[variant == v].mean(),
+                    new[variant == v] - new[variant == v].mean(),
+                ]
+            )
+            for v in ("control", "treatment")
+        ]
+    )
+    theta = np.linalg.lstsq(stacked_x, stacked_y, rcond=None)[0]
+    expected = 1 - ((stacked_y - stacked_x @ theta) ** 2).sum() / (stacked_y**2).sum()
+    assert readout.primary.cuped_variance_reduction == pytest.approx(expected, rel=1e-9)
+    zero_coded = 1 - (
+        (
+            (
+                stacked_y
+                - stacked_x[:, :1] @ np.linalg.lstsq(stacked_x[:, :1], stacked_y, rcond=None)[0]
+            )
+            ** 2
+        ).sum()
+        / (stacked_y**2).sum()
+    )
+    assert readout.primary.cuped_variance_reduction > zero_coded + 0.05
