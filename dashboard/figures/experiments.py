@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.i18n import t, t_or
-from experiments.readout_view import display_scale, interval_name, metric_unit
+from experiments.readout_view import band_points, display_scale, interval_name, metric_unit
 
 CONTROL = "#6e7781"
 VARIANT = "#0969da"
@@ -123,7 +123,8 @@ def cumulative_figure(
     (shares in percentage points).
     """
     factor, suffix = _scale(unit)
-    name = interval_name(list(series))
+    series = band_points(list(series))
+    name = interval_name(series)
     band = t_or("xfig.band." + name.replace(" ", "_").replace("%", "pct"), name)
     fig = make_subplots(
         rows=2,
