@@ -196,6 +196,19 @@ def test_figures_take_the_language_without_streamlit():
     assert list(bars.data[0].y) == ["phone", "email"]  # the data keeps the stored values
 
 
+def test_sparkline_hover_names_the_month_in_the_language():
+    from datetime import date
+
+    import polars as pl
+
+    from dashboard.figures.kpi import sparkline
+
+    df = pl.DataFrame({"period": [date(2026, 5, 1), date(2026, 10, 1)], "value": [1.0, 2.0]})
+    assert list(sparkline(df).data[0].customdata) == ["May 2026", "Oct 2026"]
+    with use_language("sv"):
+        assert list(sparkline(df).data[0].customdata) == ["maj 2026", "okt 2026"]
+
+
 # -- every page in both languages ----------------------------------------------------------
 
 

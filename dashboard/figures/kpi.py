@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.i18n import dimension_label, t, value_label
+from dashboard.i18n import dimension_label, month_name, t, value_label
 
 # Status colours follow the usual traffic light; None (no status) is neutral grey.
 STATUS_COLOURS: dict[str | None, str] = {
@@ -88,6 +88,10 @@ def _finite(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
 
+def _month_label(day: Any) -> str:
+    return f"{month_name(day.month)} {day.year}" if hasattr(day, "month") else str(day)
+
+
 def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
     """A tiny axis-less line of `value` over `period` for a KPI card."""
     df = df.sort("period") if "period" in df.columns else df
@@ -97,7 +101,9 @@ def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
             y=df["value"].to_list(),
             mode="lines",
             line={"color": colour, "width": 2},
-            hovertemplate="%{x|%b %Y}: %{y:.3g}<extra></extra>",
+            # Month names from the catalogue: Plotly's own %b is English only.
+            customdata=[_month_label(p) for p in df["period"].to_list()],
+            hovertemplate="%{customdata}: %{y:.3g}<extra></extra>",
         )
     )
     fig.update_layout(
