@@ -24,6 +24,7 @@ from experiments.readout_view import (
     format_prob,
     lift_summary,
     metric_unit,
+    timeline,
 )
 from experiments.registry import (
     DECISIONS,
@@ -108,7 +109,9 @@ def draft_section(exp: Experiment) -> None:
 def headline_section(r: Any) -> None:
     """The primary metric's cards: P(better), lift in its unit, expected loss, SRM; CUPED."""
     p, unit = r.primary.result, metric_unit(r.primary.metric)
-    head, ci = lift_summary(r.primary)
+    head, _ = lift_summary(r.primary)
+    lift = p.absolute_lift
+    ci = t("exp.ci", low=format_lift(lift.ci_low, unit), high=format_lift(lift.ci_high, unit))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(
         t("exp.p_better"),
@@ -126,9 +129,38 @@ def headline_section(r: Any) -> None:
         delta_color="inverse",
     )
     st.caption(ci)
-    cuped = cuped_sentence(r.primary)
-    if cuped:
-        st.caption(cuped)
+    if cuped_sentence(r.primary) is not None:  # applied: say what it did, in the UI language
+        cu = r.primary.cuped
+        st.caption(
+            t(
+                "exp.cuped",
+                share=format_prob(r.primary.cuped_variance_reduction),
+                mean=format_lift(cu.absolute_lift.mean, unit),
+                low=format_lift(cu.absolute_lift.ci_low, unit),
+                high=format_lift(cu.absolute_lift.ci_high, unit),
+                p=format_prob(cu.prob_variant_better),
+            )
+        )
+
+
+def header_text(r: Any, today: date | None = None) -> str:
+    """The readout's dates, days and units per arm (experiments.readout_view.timeline's
+    cases, worded in the UI language)."""
+    tl = timeline(r.experiment, today)
+    today = today or date.today()
+    start, end, days = tl.start, tl.end, tl.days
+    if start is None:
+        when = t("exp.tl.not_started") + (t("exp.tl.not_started_end", end=end) if end else "")
+    elif start > today:
+        when = t("exp.tl.starts", start=start) + (t("exp.tl.ends", end=end) if end else "")
+    elif end and end < today:
+        when = t("exp.tl.ran", start=start, end=end, days=days)
+    else:
+        when = t("exp.tl.running", start=start, days=days) + (
+            t("exp.tl.planned_end", end=end) if end else t("exp.tl.no_end")
+        )
+    arms = " · ".join(f"{k} {v:,}" for k, v in r.n_by_variant.items())
+    return f"{when} · " + t("exp.units", arms=arms)
 
 
 def segment_section(experiment_id: str) -> None:

@@ -378,6 +378,8 @@ def test_experiments_in_swedish(sv):
     assert at.text_input[0].label == "Sök bland tidigare experiment"
     assert "Effekt per segment" in [s.value for s in at.subheader]
     assert any(b.label == "Spara beslut" for b in at.button)
+    header = " ".join(c.value for c in at.caption)
+    assert "enheter" in header and "95 %-intervall " in header
 
 
 def test_churn_in_swedish(sv):
@@ -450,3 +452,33 @@ def test_calculator_lift_in_percentage_points_reads_pe_in_swedish(sv):
     at = sv("calculator.py")
     assert at.metric[2].label == "Skillnad (95%-intervall)"
     assert at.metric[2].value.endswith(" p.e.")
+
+
+def test_experiment_header_matches_the_readout_timeline_in_every_case():
+    """header_text words readout_view.timeline's cases; in English it is the same text."""
+    from datetime import date, timedelta
+    from types import SimpleNamespace
+
+    from dashboard.experiment_sections import header_text
+    from experiments.readout_view import timeline, units_text
+
+    today = date(2026, 10, 1)
+    cases = [
+        (None, None),
+        (None, today + timedelta(days=9)),
+        (today + timedelta(days=3), today + timedelta(days=30)),
+        (today + timedelta(days=3), None),
+        (today - timedelta(days=40), today - timedelta(days=2)),
+        (today - timedelta(days=5), today + timedelta(days=20)),
+        (today - timedelta(days=5), None),
+    ]
+    n = {"control": 1503, "callback": 1497}
+    for start, end in cases:
+        r = SimpleNamespace(
+            experiment=SimpleNamespace(start_date=start, end_date=end), n_by_variant=n
+        )
+        expected = f"{timeline(r.experiment, today).text} · {units_text(n)}"
+        assert header_text(r, today) == expected, (start, end)
+        with use_language("sv"):
+            swedish = header_text(r, today)
+        assert swedish.endswith("control 1,503 · callback 1,497 enheter")

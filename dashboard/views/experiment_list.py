@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard.experiment_sections import (
     decide_section,
     draft_section,
+    header_text,
     headline_section,
     segment_section,
     show_flash,
@@ -16,7 +17,7 @@ from dashboard.figures.experiments import cumulative_figure, guardrail_figure, p
 from dashboard.i18n import metric_label, t, t_or
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
-from experiments.readout_view import metric_table, metric_unit, timeline, units_text
+from experiments.readout_view import metric_table, metric_unit
 from experiments.registry import list_experiments, search_experiments
 from experiments.report_html import readout_html
 from experiments.segments import segment_fit_status
@@ -61,7 +62,7 @@ except Exception as exc:  # noqa: BLE001 - shown as a sentence, never a tracebac
 unit = metric_unit(r.primary.metric)
 action = r.decision.action
 st.subheader(t("exp.decision", action=t_or(f"xdecision.{action.replace(' ', '_')}", action)))
-st.caption(f"{timeline(r.experiment).text} · {units_text(r.n_by_variant)}")
+st.caption(header_text(r))
 for reason in r.decision.reasons:
     st.markdown(f"- {reason}")
 for note in r.messages:
