@@ -23,6 +23,7 @@ from experiments.readout_view import (
     format_p,
     format_prob,
     lift_summary,
+    metric_table,
     metric_unit,
     timeline,
 )
@@ -141,6 +142,24 @@ def headline_section(r: Any) -> None:
                 p=format_prob(cu.prob_variant_better),
             )
         )
+
+
+def metric_rows(r: Any) -> list[dict[str, str]]:
+    """readout_view.metric_table with its words (role, metric, interval, tolerance, verdict)
+    in the UI language; the numbers are readout_view's."""
+    rows = metric_table(r)
+    for row, m in zip(rows, (r.primary, *r.guardrails), strict=True):
+        unit, lift, g = metric_unit(m.metric), m.result.absolute_lift, m.guardrail
+        row["role"] = t_or(f"exp.role.{m.role}", m.role)
+        row["metric"] = metric_label(m.metric, m.label)
+        row["95 % interval"] = t(
+            "calc.range", low=format_lift(lift.ci_low, unit), high=format_lift(lift.ci_high, unit)
+        )
+        if row["tolerance"].endswith(" of control"):
+            row["tolerance"] = t("exp.of_control", tol=row["tolerance"].removesuffix(" of control"))
+        if g is not None:
+            row["guardrail"] = t("exp.guard.holds" if g.passed else "exp.guard.not_safe")
+    return rows
 
 
 def header_text(r: Any, today: date | None = None) -> str:

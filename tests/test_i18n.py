@@ -378,6 +378,9 @@ def test_experiments_in_swedish(sv):
     assert at.text_input[0].label == "Sök bland tidigare experiment"
     assert "Effekt per segment" in [s.value for s in at.subheader]
     assert any(b.label == "Spara beslut" for b in at.button)
+    table = at.dataframe[1].value
+    assert set(table["role"]) <= {"primärt", "skyddsmått"} and "primärt" in set(table["role"])
+    assert all(" till " in v for v in table["95 % interval"])
     header = " ".join(c.value for c in at.caption)
     assert "enheter" in header and "95 %-intervall " in header
 

@@ -10,6 +10,7 @@ from dashboard.experiment_sections import (
     draft_section,
     header_text,
     headline_section,
+    metric_rows,
     segment_section,
     show_flash,
 )
@@ -17,7 +18,7 @@ from dashboard.figures.experiments import cumulative_figure, guardrail_figure, p
 from dashboard.i18n import metric_label, t, t_or
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
-from experiments.readout_view import metric_table, metric_unit
+from experiments.readout_view import metric_unit
 from experiments.registry import list_experiments, search_experiments
 from experiments.report_html import readout_html
 from experiments.segments import segment_fit_status
@@ -68,7 +69,7 @@ for reason in r.decision.reasons:
 for note in r.messages:
     st.warning(note)
 headline_section(r)
-table = pl.DataFrame(metric_table(r))
+table = pl.DataFrame(metric_rows(r))
 st.dataframe(table, hide_index=True, width="stretch", column_config=labelled(table, "exp.mcol"))
 
 d = r.to_dict()
