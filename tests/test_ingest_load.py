@@ -110,8 +110,8 @@ def test_failure_in_upsert_of_first_file_leaves_empty_store(store, monkeypatch):
     before = snapshot(store)
     original = load_module._upsert
 
-    def half_then_boom(cur, table, stage):
-        original(cur, table, stage)  # rows are in, inside the open transaction
+    def half_then_boom(cur, table, stage, batch_id, **kwargs):
+        original(cur, table, stage, batch_id, **kwargs)  # rows are in, inside the transaction
         raise RuntimeError("killed mid-file (injected)")
 
     monkeypatch.setattr(load_module, "_upsert", half_then_boom)

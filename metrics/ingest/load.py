@@ -1,10 +1,14 @@
-"""ingest_file and preview_file: read -> map -> validate -> upsert in one transaction."""
+"""ingest_file and preview_file: read, map, validate and stage in chunks, then merge; one transaction."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +25,21 @@ from metrics.ingest.mapping import (
     resolve,
 )
 from metrics.ingest.pii import get_or_create_salt, hash_columns
-from metrics.ingest.readers import DEFAULT_MAX_BYTES, RawFile, read_source
-from metrics.ingest.report import MAX_REASONS, IngestReport, Preview
+from metrics.ingest.readers import (
+    DEFAULT_LIMITS,
+    EncodingChanged,
+    Limits,
+    RawFile,
+    SourceStream,
+    open_source,
+)
+from metrics.ingest.report import (
+    MAX_REASON_KINDS,
+    MAX_REASONS,
+    MAX_STORED_REJECTS,
+    IngestReport,
+    Preview,
+)
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, validate
 from metrics.store import Store
@@ -51,7 +68,7 @@ def _fetch_pl(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     return cur.sql(sql, params=params or None).pl()
 
 
-def _prepare(
+def _open(
     source: Path | str | bytes,
     *,
     table: str,
@@ -59,22 +76,56 @@ def _prepare(
     preset: str | None,
     mapping: Path | str | dict | None,
     sheet: str | None,
-    max_bytes: int,
+    limits: Limits,
     strict_columns: bool,
-) -> tuple[RawFile, Plan, Preset | None]:
+) -> tuple[SourceStream, pl.DataFrame, Iterator[pl.DataFrame], Plan]:
+    """Open the source, read its first chunk and map it: every whole-file check up front.
+
+    Returns the stream, the first chunk, the iterator of the remaining chunks and the plan.
+    The mapping (including personal-data detection by value shape) is decided on the first
+    chunk, which holds at least 10,000 rows (or the whole file).
+    """
     label = file_name or (Path(source).name if not isinstance(source, bytes) else "uploaded file")
     opts = choose_options(table, preset, mapping, label)
-    raw = read_source(
+    stream = open_source(
         source,
         file_name=label,
         sheet=sheet,
-        max_bytes=max_bytes,
         header_rows=opts.header_rows if opts else None,
+        limits=limits,
     )
-    plan = resolve(table, raw.frame, opts, raw.questions)
+    chunks = stream.chunks()
+    first = next(chunks)  # a file without data rows raises IngestError here
+    plan = resolve(table, first, opts, stream.questions)
     if plan.missing_required and strict_columns:
-        raise IngestError(_missing_message(raw, plan, opts))
-    return raw, plan, opts
+        raise IngestError(_missing_message(stream.raw(first), plan, opts))
+    return stream, first, chunks, plan
+
+
+def _first_rows(
+    stream: SourceStream,
+    first: pl.DataFrame,
+    rest: Iterator[pl.DataFrame],
+    plan: Plan,
+    tz: str,
+    lookup: Callable[[str, pl.Series], pl.Series | None] | None,
+) -> tuple[pl.DataFrame, Validated]:
+    """The first chunk with data rows, validated; rows of spaces only do not count."""
+    while True:
+        checked = validate(stream.raw(first), plan, tz, lookup=lookup)
+        if checked.rows_read:
+            return first, checked
+        first = next(rest, None)
+        if first is None:
+            raise IngestError(
+                f"{stream.file_name}: the file has a header but no data rows; "
+                "expected at least one row under the header"
+            )
+
+
+def _limits(limits: Limits | None, max_bytes: int | None) -> Limits:
+    limits = limits or DEFAULT_LIMITS
+    return limits if max_bytes is None else replace(limits, max_bytes=max_bytes)
 
 
 def _missing_message(raw: RawFile, plan: Plan, opts: Preset | None) -> str:
@@ -124,8 +175,9 @@ def _ref_lookup(store: Store, table: str, refs: dict[str, str]):
     return lookup
 
 
-def _reference_warnings(store: Store, table: str, good: pl.DataFrame) -> list[str]:
-    notes = []
+def _missing_references(store: Store, table: str, good: pl.DataFrame) -> dict[str, int]:
+    """{column: rows whose id is not in the referenced table} for the warn-only references."""
+    counts: dict[str, int] = {}
     lookup = _ref_lookup(store, table, WARN_REFS.get(table, {}))
     for column, target in WARN_REFS.get(table, {}).items():
         if column not in good.columns or good.height == 0:
@@ -135,11 +187,16 @@ def _reference_warnings(store: Store, table: str, good: pl.DataFrame) -> list[st
             continue  # nothing loaded yet: every id would be "unknown"; say nothing
         missing = lookup(column, good[column])
         if missing is not None and missing.len():
-            n_rows = int(good[column].is_in(missing.implode()).sum())
-            notes.append(
-                f"{n_rows} row(s) have a {column} not in {target} (kept; load {target} to link them)"
-            )
-    return notes
+            counts[column] = int(good[column].is_in(missing.implode()).sum())
+    return counts
+
+
+def _reference_warnings(table: str, counts: dict[str, int]) -> list[str]:
+    return [
+        f"{n} row(s) have a {column} not in {target} (kept; load {target} to link them)"
+        for column, target in WARN_REFS.get(table, {}).items()
+        if (n := counts.get(column, 0))
+    ]
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -152,44 +209,53 @@ def preview_file(
     mapping: Path | str | dict | None = None,
     sheet: str | None = None,
     timezone: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> Preview:
     """What ingest would do with this file: format, mapping, first rows. Writes nothing.
 
     Missing required columns are listed (not raised) so a page can show the mapping anyway;
-    an unreadable, empty or oversized file raises IngestError.
+    an unreadable, empty, oversized or hostile file raises IngestError. The rows are counted
+    chunk by chunk, so a preview never holds more than one chunk either.
     """
-    raw, plan, _ = _prepare(
+    stream, first, rest, plan = _open(
         source,
         table=table,
         file_name=file_name,
         preset=preset,
         mapping=mapping,
         sheet=sheet,
-        max_bytes=max_bytes,
+        limits=_limits(limits, max_bytes),
         strict_columns=False,
     )
+    raw = stream.raw(first)
     tz = choose_timezone(raw, plan, timezone)
-    head = RawFile(**{**raw.__dict__, "frame": raw.frame.head(PREVIEW_ROWS)})
-    checked = validate(head, plan, tz)
+    first, first_checked = _first_rows(stream, first, rest, plan, tz, None)
+    decimal = first_checked.decimal  # decided on the first chunk, as ingest does
+    head = stream.raw(first.head(PREVIEW_ROWS))
+    checked = validate(head, plan, tz, decimal=decimal)
+    try:
+        rows_read = first.height + sum(chunk.height for chunk in rest)
+    except EncodingChanged:
+        rows_read = sum(chunk.height for chunk in stream.chunks())
     rows = checked.checked.rename({"__row": "row_number", "reason": "problem"}).drop("column_name")
     hashed_canon = [c for c, s in plan.columns.items() if s in plan.hashed]
     if hashed_canon:
         rows = rows.with_columns([pl.lit("(hashed on load)").alias(c) for c in hashed_canon])
     rows = rows.select("row_number", *[c for c in rows.columns if c != "row_number"])
     return Preview(
-        file_name=raw.file_name,
+        file_name=stream.file_name,
         table=table,
-        format=raw.format,
-        encoding=raw.encoding,
-        delimiter=raw.delimiter,
-        decimal=checked.decimal,
-        header_rows=raw.header_rows,
+        format=stream.format,
+        encoding=stream.encoding,
+        delimiter=stream.delimiter,
+        decimal=decimal,
+        header_rows=stream.header_rows,
         timezone=tz,
         mapping=plan.entries,
         missing_required=plan.missing_required,
         rows=rows,
-        rows_read=raw.frame.height,
+        rows_read=rows_read,
         warnings=checked.warnings,
     )
 
@@ -204,108 +270,301 @@ def ingest_file(
     mapping: Path | str | dict | None = None,
     sheet: str | None = None,
     timezone: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> IngestReport:
     """Load one file into `table`: the single way in for the CLI and the app.
 
-    A whole-file problem raises IngestError before anything is written. Otherwise good rows
-    are upserted by key, bad rows go to rejected_rows, and one ingest_batches row records the
-    counts, all in one transaction: an exception anywhere leaves the store as it was.
+    Whole-file problems found from the file's start (format, limits, encoding, header,
+    missing columns) raise IngestError before the transaction. Then, in one transaction,
+    the file is read, validated and staged chunk by chunk into a temporary `__stage`
+    table, duplicates across chunks are rejected on the stage, and the stage is merged
+    into `table`. A problem found in a later chunk (a ragged row, a field over the limit)
+    raises IngestError from inside the transaction; any exception, or a kill, rolls all of
+    it back, so the store is as it was.
     """
-    raw, plan, _ = _prepare(
+    stream, first, rest, plan = _open(
         source,
         table=table,
         file_name=file_name,
         preset=preset,
         mapping=mapping,
         sheet=sheet,
-        max_bytes=max_bytes,
+        limits=_limits(limits, max_bytes),
         strict_columns=True,
     )
-    tz = choose_timezone(raw, plan, timezone)
-    checked = validate(raw, plan, tz, lookup=_ref_lookup(store, table, REJECT_REFS.get(table, {})))
-    warnings = checked.warnings + _reference_warnings(store, table, checked.good)
+    tz = choose_timezone(stream.raw(first), plan, timezone)
+    lookup = _ref_lookup(store, table, REJECT_REFS.get(table, {}))
+    # The first chunk is validated before the transaction: its decisions (decimal
+    # separator) hold for the file, and a file that fails there costs no write lock.
+    first, first_checked = _first_rows(stream, first, rest, plan, tz, lookup)
     batch_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC).replace(tzinfo=None)
     with store.write() as cur:
-        report = _load(cur, raw, plan, checked, batch_id, started, warnings)
+        cur.execute(
+            "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, started_at) "
+            "VALUES (?, ?, ?, '', ?)",
+            [batch_id, table, stream.file_name, started],
+        )
+        staged = _Staged()
+        try:
+            _stage_chunks(
+                cur, store, stream, plan, tz, batch_id, staged, first_checked, chain([first], rest)
+            )
+        except EncodingChanged:
+            # A later chunk was not UTF-8: start over with the whole file read as cp1252.
+            cur.execute("DELETE FROM rejected_rows WHERE batch_id = ?", [batch_id])
+            staged = _Staged()
+            _stage_chunks(cur, store, stream, plan, tz, batch_id, staged, None, stream.chunks())
+        _reject_cross_chunk_duplicates(cur, plan, batch_id, staged)
+        merged = _upsert(cur, table, STAGE, batch_id)
+        if merged.rejected.height:
+            _record_rejected(cur, batch_id, staged, merged.rejected)
+        _trim_rejected(cur, batch_id)
+        report = _finish(cur, stream, plan, batch_id, staged, merged)
+        cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
     return report
 
 
-def _load(
+# -- staging --------------------------------------------------------------------------------
+STAGE = "__stage"
+
+
+@dataclass
+class _Staged:
+    """What the chunks added up to, kept while the rows themselves sit in the stage."""
+
+    rows_read: int = 0
+    rejected: int = 0
+    stored: int = 0  # rejected rows written to rejected_rows (at most MAX_STORED_REJECTS)
+    reason_counts: Counter[str] = field(default_factory=Counter)
+    key_hashes: list[pl.Series] = field(default_factory=list)
+    missing_refs: Counter[str] = field(default_factory=Counter)
+    decimal: str = "."
+    timezone: str = "UTC"
+    warnings: list[str] = field(default_factory=list)
+    created: bool = False
+
+
+def _stage_chunks(
     cur: duckdb.DuckDBPyConnection,
-    raw: RawFile,
+    store: Store,
+    stream: SourceStream,
     plan: Plan,
-    checked: Validated,
+    tz: str,
     batch_id: str,
-    started: datetime,
-    warnings: list[str],
+    staged: _Staged,
+    first_checked: Validated | None,
+    chunks: Iterator[pl.DataFrame],
+) -> None:
+    """Validate each chunk and append its good rows to the stage, its bad ones (capped) to
+    rejected_rows. The first chunk fixes the decimal separator; the rest verify it."""
+    table = plan.table
+    lookup = _ref_lookup(store, table, REJECT_REFS.get(table, {}))
+    salt = get_or_create_salt(cur) if plan.hashed else None
+    hashed_canon = [c for c, s in plan.columns.items() if s in plan.hashed]
+    hashed_extra = [s for s in plan.hashed if s not in plan.columns.values()]
+    extras_src = plan.extras + hashed_extra
+    canon = list(plan.columns)
+    keys = list(keys_of(table))
+    if not staged.created:
+        cols = ", ".join(_q(c) for c in [*canon, *(["extras"] if extras_src else []), "batch_id"])
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT CAST(NULL AS BIGINT) AS __row, "
+            f"{cols} FROM {_q(table)} LIMIT 0"
+        )
+        staged.created = True
+    else:
+        cur.execute(f"DELETE FROM {STAGE}")
+    checked = first_checked
+    for chunk in chunks:
+        if checked is None:
+            decimal = None if staged.rows_read == 0 else staged.decimal
+            checked = validate(stream.raw(chunk), plan, tz, lookup=lookup, decimal=decimal)
+        if staged.rows_read == 0:
+            staged.decimal, staged.timezone = checked.decimal, checked.timezone
+            staged.warnings = list(checked.warnings)
+        staged.rows_read += checked.rows_read
+        good, rejected = checked.good, checked.rejected
+        checked = None
+        staged.missing_refs.update(_missing_references(store, table, good))
+        if salt is not None:
+            good = hash_columns(cur, good, hashed_canon + hashed_extra, salt)
+            rejected = hash_columns(
+                cur, rejected, [s for s in plan.hashed if s in rejected.columns], salt
+            )
+        if good.height:
+            frame = good.select(
+                "__row",
+                *canon,
+                *(
+                    [pl.struct(extras_src).struct.json_encode().alias("extras")]
+                    if extras_src
+                    else []
+                ),
+                pl.lit(batch_id).alias("batch_id"),
+            )
+            if all(k in frame.columns for k in keys):
+                key = (
+                    frame[keys[0]] if len(keys) == 1 else frame.select(pl.struct(keys)).to_series()
+                )
+                staged.key_hashes.append(key.hash())
+            cur.register("__chunk", _arrow(frame))
+            try:
+                cur.execute(f"INSERT INTO {STAGE} BY NAME SELECT * FROM __chunk")
+            finally:
+                cur.unregister("__chunk")
+        if rejected.height:
+            _record_rejected(cur, batch_id, staged, rejected)
+
+
+def _record_rejected(
+    cur: duckdb.DuckDBPyConnection, batch_id: str, staged: _Staged, rejected: pl.DataFrame
+) -> None:
+    """Count every rejected row by reason; store the rows only while under the cap."""
+    staged.rejected += rejected.height
+    staged.reason_counts.update(_reason_counts(rejected["reason"]))
+    room = MAX_STORED_REJECTS - staged.stored
+    if room > 0:
+        part = rejected.sort("__row").head(room)
+        _write_rejected(cur, batch_id, part)
+        staged.stored += part.height
+
+
+def _reason_counts(reasons: pl.Series) -> dict[str, int]:
+    """Rows per kind of reason: the value and row numbers in a reason are replaced by '…'.
+
+    A row failing two checks counts under both, so the counts may add up to more than the
+    rejected rows.
+    """
+    # Reasons of several columns are joined by "; ", and each says "...; expected ...":
+    # protect the latter before splitting.
+    kinds = (
+        reasons.str.replace_all("; expected", "\x00expected", literal=True)
+        .str.split("; ")
+        .explode()
+        .str.replace_all("\x00", "; ", literal=True)
+        .str.replace_all(r"'[^']*'", "'…'")
+        .str.replace_all(r"\brow \d+", "row …")
+    )
+    counts = kinds.value_counts(sort=True)
+    return dict(zip(counts[:, 0].to_list(), counts[:, 1].to_list(), strict=True))
+
+
+def _reject_cross_chunk_duplicates(
+    cur: duckdb.DuckDBPyConnection, plan: Plan, batch_id: str, staged: _Staged
+) -> None:
+    """Duplicate keys in different chunks, on the stage: the first row loads, later ones are
+    rejected naming it, as within a chunk. Distinct 64-bit hashes prove there are none."""
+    if len(staged.key_hashes) < 2:
+        return  # one chunk: the validator already resolved its duplicates
+    hashes = pl.concat(staged.key_hashes)
+    staged.key_hashes.clear()
+    if hashes.n_unique() == hashes.len():
+        return
+    keys = list(keys_of(plan.table))
+    label = ", ".join(keys)
+    on = " AND ".join(f"s.{_q(k)} = f.{_q(k)}" for k in keys)
+    key_text = " || '/' || ".join(f"CAST(s.{_q(k)} AS VARCHAR)" for k in keys)
+    cols = [c for c in _columns(cur, STAGE) if c not in ("__row", "batch_id")]
+    raw = "to_json(struct_pack(" + ", ".join(f"{_q(c)} := s.{_q(c)}" for c in cols) + "))"
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE __dups AS "
+        f"WITH firsts AS (SELECT {', '.join(_q(k) for k in keys)}, min(__row) AS __first "
+        f"FROM {STAGE} GROUP BY ALL HAVING count(*) > 1) "
+        f"SELECT s.__row, ? AS column_name, 'duplicate ' || ? || ' ''' || {key_text} || "
+        f"''': row ' || f.__first || ' with the same key is loaded; expected each key once "
+        f"per file' AS reason, CAST({raw} AS VARCHAR) AS raw "
+        f"FROM {STAGE} s JOIN firsts f ON {on} WHERE s.__row > f.__first",
+        [label, label],
+    )
+    n = cur.execute("SELECT count(*) FROM __dups").fetchall()[0][0]
+    if n:
+        cur.execute(f"DELETE FROM {STAGE} WHERE __row IN (SELECT __row FROM __dups)")
+        staged.rejected += n
+        kind = f"duplicate {label} '…': row … with the same key is loaded; expected each key once per file"
+        staged.reason_counts[kind] += n
+        # Only rows that can be among the first MAX_STORED_REJECTS are written; the trim
+        # after the merge keeps exactly the first ones by row number.
+        cur.execute(
+            "INSERT INTO rejected_rows (batch_id, row_number, column_name, reason, raw) "
+            "SELECT ?, __row, column_name, reason, raw FROM __dups ORDER BY __row LIMIT ?",
+            [batch_id, MAX_STORED_REJECTS],
+        )
+        staged.stored += min(n, MAX_STORED_REJECTS)
+    cur.execute("DROP TABLE __dups")
+
+
+def _trim_rejected(cur: duckdb.DuckDBPyConnection, batch_id: str) -> None:
+    """Keep the first MAX_STORED_REJECTS rejected rows of the batch by row number."""
+    cur.execute(
+        "DELETE FROM rejected_rows WHERE batch_id = ? AND row_number > (SELECT row_number "
+        "FROM rejected_rows WHERE batch_id = ? ORDER BY row_number LIMIT 1 OFFSET ?)",
+        [batch_id, batch_id, MAX_STORED_REJECTS - 1],
+    )
+
+
+def _columns(cur: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in cur.execute(f"DESCRIBE {_q(table)}").fetchall()]
+
+
+def _finish(
+    cur: duckdb.DuckDBPyConnection,
+    stream: SourceStream,
+    plan: Plan,
+    batch_id: str,
+    staged: _Staged,
+    merged: MergeResult,
 ) -> IngestReport:
     table = plan.table
-    good, rejected = checked.good, checked.rejected
-    if plan.hashed:
-        salt = get_or_create_salt(cur)
-        hashed_canon = [c for c, s in plan.columns.items() if s in plan.hashed]
-        hashed_extra = [s for s in plan.hashed if s not in plan.columns.values()]
-        good = hash_columns(cur, good, hashed_canon + hashed_extra, salt)
-        rejected = hash_columns(
-            cur, rejected, [s for s in plan.hashed if s in rejected.columns], salt
-        )
-    extras_src = [
-        c
-        for c in good.columns
-        if c in plan.extras or (c in plan.hashed and c not in plan.columns.values())
-    ]
-    canon = [c for c in plan.columns if c in good.columns]
-    stage = good.select(
-        *canon,
-        *([pl.struct(extras_src).struct.json_encode().alias("extras")] if extras_src else []),
-        pl.lit(batch_id).alias("batch_id"),
-    )
-    cur.execute(
-        "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, started_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [batch_id, table, raw.file_name, raw.checksum, started],
-    )
-    inserted, updated, unchanged = _upsert(cur, table, stage)
-    _write_rejected(cur, batch_id, rejected)
+    stored = cur.execute(
+        "SELECT count(*) FROM rejected_rows WHERE batch_id = ?", [batch_id]
+    ).fetchall()[0][0]
     reasons = [
-        {"row_number": int(r["__row"]), "column": r["column_name"], "reason": r["reason"]}
-        for r in rejected.sort("__row")
-        .head(MAX_REASONS)
-        .select("__row", "column_name", "reason")
-        .iter_rows(named=True)
+        {"row_number": int(r[0]), "column": r[1], "reason": r[2]}
+        for r in cur.execute(
+            "SELECT row_number, column_name, reason FROM rejected_rows WHERE batch_id = ? "
+            "ORDER BY row_number LIMIT ?",
+            [batch_id, MAX_REASONS],
+        ).fetchall()
     ]
+    counts = staged.reason_counts.most_common()
+    reason_counts = dict(counts[:MAX_REASON_KINDS])
+    if len(counts) > MAX_REASON_KINDS:
+        reason_counts["(other reasons)"] = sum(n for _, n in counts[MAX_REASON_KINDS:])
     report = IngestReport(
         batch_id=batch_id,
-        file_name=raw.file_name,
+        file_name=stream.file_name,
         table=table,
-        rows_read=checked.rows_read,
-        inserted=inserted,
-        updated=updated,
-        unchanged=unchanged,
-        rejected=rejected.height,
+        rows_read=staged.rows_read,
+        inserted=merged.inserted,
+        updated=merged.updated,
+        unchanged=merged.unchanged,
+        rejected=staged.rejected,
         reasons=reasons,
         pii=dict(plan.pii),
         extras_columns=list(plan.extras),
         mapping=plan.entries,
-        format=raw.format,
-        encoding=raw.encoding,
-        delimiter=raw.delimiter,
-        decimal=checked.decimal,
-        timezone=checked.timezone,
-        checksum=raw.checksum,
-        warnings=warnings,
+        format=stream.format,
+        encoding=stream.encoding,
+        delimiter=stream.delimiter,
+        decimal=staged.decimal,
+        timezone=staged.timezone,
+        checksum=stream.checksum,
+        warnings=staged.warnings + _reference_warnings(table, staged.missing_refs),
+        reason_counts=reason_counts,
+        rejected_stored=int(stored),
     )
     cur.execute(
-        "UPDATE ingest_batches SET finished_at = ?, rows_read = ?, inserted = ?, updated = ?, "
-        "unchanged = ?, rejected = ?, report = ? WHERE batch_id = ?",
+        "UPDATE ingest_batches SET finished_at = ?, checksum = ?, rows_read = ?, inserted = ?, "
+        "updated = ?, unchanged = ?, rejected = ?, report = ? WHERE batch_id = ?",
         [
             datetime.now(UTC).replace(tzinfo=None),
+            report.checksum,
             report.rows_read,
-            inserted,
-            updated,
-            unchanged,
+            report.inserted,
+            report.updated,
+            report.unchanged,
             report.rejected,
             json.dumps(report.to_dict(), ensure_ascii=False),
             batch_id,
@@ -314,58 +573,93 @@ def _load(
     return report
 
 
-def _upsert(
-    cur: duckdb.DuckDBPyConnection, table: str, stage: pl.DataFrame
-) -> tuple[int, int, int]:
-    """Insert new keys, update changed rows, leave identical rows alone; return the counts.
+# -- merge ----------------------------------------------------------------------------------
+@dataclass
+class MergeResult:
+    """What a merge of the stage did. Same shape as metrics.ingest.merge.MergeResult."""
 
-    Only the columns the file has are compared and written: a file without `team` neither
-    counts as a change nor erases the team already stored. UPDATE ... FROM plus an anti-join
-    INSERT is several times faster in DuckDB than INSERT ... ON CONFLICT DO UPDATE.
+    inserted: int
+    updated: int
+    unchanged: int
+    skipped_older: int = 0
+    rejected: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"__row": pl.Int64, "column_name": pl.String, "reason": pl.String}
+        )
+    )
+
+
+def _upsert(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    stage: str,
+    batch_id: str,
+    *,
+    insert_only: bool = False,
+) -> MergeResult:
+    """Insert new keys, update changed rows, leave identical rows alone; from the stage table.
+
+    To be replaced by metrics.ingest.merge.merge_stage (same signature); these are the
+    rules before that work (no updated_at, no history). Only the columns the stage has are
+    compared and written: a file without `team` neither counts as a change nor erases the
+    team already stored. UPDATE ... FROM plus an anti-join INSERT is several times faster
+    in DuckDB than INSERT ... ON CONFLICT DO UPDATE. `insert_only` rejects changed rows.
     """
     keys = list(keys_of(table))
-    compare = [c for c in stage.columns if c not in keys and c != "batch_id"]
-    cols = ", ".join(_q(c) for c in stage.columns)
-    tbl = _q(table)
+    cols_all = [c for c in _columns(cur, stage) if c != "__row"]
+    compare = [c for c in cols_all if c not in keys and c != "batch_id"]
+    cols = ", ".join(_q(c) for c in cols_all)
+    sel = ", ".join(f"s.{_q(c)}" for c in cols_all)
+    tbl, stg = _q(table), _q(stage)
+    order = ", ".join(f"s.{_q(k)}" for k in keys)
+    total = cur.execute(f"SELECT count(*) FROM {stg}").fetchall()[0][0]
     empty = cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {tbl} LIMIT 1)").fetchall()[0][0] == 0
-    # Only an insert needs the key order; comparing and updating do not.
-    cur.register("__stage", _arrow(_in_key_order(stage, keys) if empty else stage))
-    try:
-        if empty:
-            cur.execute(f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM __stage")
-            return stage.height, 0, 0
-        on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
-        same = (
-            " AND ".join(
-                f"CAST(s.{_q(c)} AS VARCHAR) IS NOT DISTINCT FROM CAST(t.{_q(c)} AS VARCHAR)"
-                if c == "extras"
-                else f"s.{_q(c)} IS NOT DISTINCT FROM t.{_q(c)}"
-                for c in compare
-            )
-            or "TRUE"
+    if empty:
+        # Key order: DuckDB's key index takes shuffled keys about half as fast.
+        cur.execute(f"INSERT INTO {tbl} ({cols}) SELECT {sel} FROM {stg} s ORDER BY {order}")
+        return MergeResult(inserted=int(total), updated=0, unchanged=0)
+    on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
+    same = (
+        " AND ".join(
+            f"CAST(s.{_q(c)} AS VARCHAR) IS NOT DISTINCT FROM CAST(t.{_q(c)} AS VARCHAR)"
+            if c == "extras"
+            else f"s.{_q(c)} IS NOT DISTINCT FROM t.{_q(c)}"
+            for c in compare
         )
-        first_key = f"t.{_q(keys[0])}"
-        inserted, updated = cur.execute(
-            f"SELECT count(*) FILTER (WHERE {first_key} IS NULL), "
-            f"count(*) FILTER (WHERE {first_key} IS NOT NULL AND NOT ({same})) "
-            f"FROM __stage s LEFT JOIN {tbl} t ON {on}"
-        ).fetchall()[0]
-        if updated:
-            sets = ", ".join(f"{_q(c)} = s.{_q(c)}" for c in compare + ["batch_id"])
-            cur.execute(
-                f"UPDATE {tbl} AS t SET {sets} FROM __stage AS s WHERE {on} AND NOT ({same})"
-            )
-        if inserted:
-            cur.unregister("__stage")
-            cur.register("__stage", _arrow(_in_key_order(stage, keys)))
-            sel = ", ".join(f"s.{_q(c)}" for c in stage.columns)
-            cur.execute(
-                f"INSERT INTO {tbl} ({cols}) SELECT {sel} FROM __stage s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {tbl} t WHERE {on})"
-            )
-    finally:
-        cur.unregister("__stage")
-    return int(inserted), int(updated), int(stage.height - inserted - updated)
+        or "TRUE"
+    )
+    first_key = f"t.{_q(keys[0])}"
+    inserted, updated = cur.execute(
+        f"SELECT count(*) FILTER (WHERE {first_key} IS NULL), "
+        f"count(*) FILTER (WHERE {first_key} IS NOT NULL AND NOT ({same})) "
+        f"FROM {stg} s LEFT JOIN {tbl} t ON {on}"
+    ).fetchall()[0]
+    rejected = MergeResult(0, 0, 0).rejected
+    if updated and insert_only:
+        label = ", ".join(keys)
+        rejected = _fetch_pl(
+            cur,
+            f"SELECT s.__row, ? AS column_name, ? AS reason FROM {stg} s JOIN {tbl} t ON {on} "
+            f"WHERE NOT ({same}) ORDER BY s.__row",
+            [
+                label,
+                f"{label} is already stored with other values; expected only new keys "
+                "(insert-only)",
+            ],
+        )
+        updated = 0
+    elif updated:
+        sets = ", ".join(f"{_q(c)} = s.{_q(c)}" for c in compare + ["batch_id"])
+        cur.execute(f"UPDATE {tbl} AS t SET {sets} FROM {stg} AS s WHERE {on} AND NOT ({same})")
+    if inserted:
+        cur.execute(
+            f"INSERT INTO {tbl} ({cols}) SELECT {sel} FROM {stg} s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {tbl} t WHERE {on}) ORDER BY {order}"
+        )
+    unchanged = total - inserted - updated - rejected.height
+    return MergeResult(
+        inserted=int(inserted), updated=int(updated), unchanged=int(unchanged), rejected=rejected
+    )
 
 
 def _arrow(frame: pl.DataFrame) -> pa.Table:
@@ -375,13 +669,6 @@ def _arrow(frame: pl.DataFrame) -> pa.Table:
     string column as large_string first (~0.08 s per million rows here).
     """
     return frame.to_arrow(compat_level=pl.CompatLevel.newest())
-
-
-def _in_key_order(stage: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """The stage sorted by key: DuckDB's key index takes shuffled keys about half as fast."""
-    if len(keys) == 1 and stage[keys[0]].is_sorted():
-        return stage
-    return stage.sort(keys)
 
 
 def _write_rejected(cur: duckdb.DuckDBPyConnection, batch_id: str, rejected: pl.DataFrame) -> None:
