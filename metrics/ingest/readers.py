@@ -7,9 +7,7 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -25,10 +23,12 @@ DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB: far above any export a person uploads by h
 DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE = 64 * 1024
 _FORMATS_EXPECTED = "a CSV/TSV text file, an .xlsx workbook or a .parquet file"
-# Text read per chunk. ~550k rows of a contacts export: large enough that per-chunk work is
-# noise, small enough that a 1 GB file never sits in memory whole.
-CHUNK_BYTES = 64 << 20
-MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 10_000, 1_000_000
+# Text read per chunk: ~70k rows of a contacts export. Validation holds ~25x a chunk's text
+# at its peak (measured: 8 MB chunks peak at ~430 MB RSS, 16 MB at ~590 MB), so the chunk
+# size, not the file size, sets the memory of reading.
+CHUNK_BYTES = 8 << 20
+MAX_RECORD_BYTES = 64 << 20  # one row (all its fields); past this a quote was left open
+CHUNK_ROWS = 250_000  # XLSX and Parquet rows per chunk
 _XLSX_MEMBERS = 10_000  # a workbook has tens of parts; thousands means something else
 
 
@@ -95,7 +95,7 @@ class SourceStream:
     header_rows: int = 1
     questions: dict[str, str] = field(default_factory=dict)
     import_meta: dict[str, dict] = field(default_factory=dict)
-    chunk_rows: int = MAX_CHUNK_ROWS
+    chunk_rows: int = CHUNK_ROWS
     header_width: int = 0  # fields in the header row as sniffed (text files)
 
     @property
@@ -373,9 +373,6 @@ def _open_text(
                 continue
             if isinstance(parsed, dict):
                 import_meta[c] = parsed
-    # Rows per chunk from the sample's bytes per line, so a chunk is ~CHUNK_BYTES of text.
-    per_row = max(len(sample.encode("utf-8")) / max(sample.count("\n"), 1), 1.0)
-    chunk_rows = int(min(max(CHUNK_BYTES / per_row, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
     return SourceStream(
         file_name=name,
         format="csv",
@@ -388,99 +385,157 @@ def _open_text(
         header_rows=header_rows,
         questions=questions,
         import_meta=import_meta,
-        chunk_rows=chunk_rows,
         header_width=len(first[0]) if first else 0,
     )
 
 
 def _text_chunks(stream: SourceStream, data: Path | bytes) -> Iterator[pl.DataFrame]:
-    """polars' streaming CSV reader over the UTF-8 bytes, `chunk_rows` rows at a time.
+    """Blocks of whole records parsed by polars, each under the file's own header row.
 
-    Quoted delimiters and newlines are the reader's business, so a chunk boundary never
-    cuts a record. Legacy encodings are transcoded to a temporary UTF-8 file first (block
-    by block, so memory stays bounded); bytes from an upload are already in memory.
+    The file is read CHUNK_BYTES at a time (a path is never read whole; polars' and
+    pyarrow's streaming readers were measured to read far ahead of their consumer, holding
+    most of a large file). A block is cut after the last newline preceded by an even
+    number of quote characters, which is how polars itself splits lines: a quoted newline
+    never ends a block, and a file with a stray quote fails in polars either way.
     """
     name = stream.file_name
-    transcoded = None
+    given = 0
+    offset = 1
+    header: bytes | None = None
     try:
-        if stream.encoding in ("utf-8", "utf-8-sig"):
-            src: Path | bytes | str = data
-        else:
-            transcoded = _transcode(data, stream.encoding or "cp1252")
-            src = transcoded
-        lf = pl.scan_csv(
-            str(src) if isinstance(src, Path) else src,
+        for block in _record_blocks(name, _utf8_blocks(data, stream.encoding or "utf-8")):
+            if header is None:
+                header = _header_bytes(block)
+                buf, skip = block, max(stream.header_rows - 1, 0)
+            else:
+                buf, skip = b"".join((header, block)), 0
+            frame = _parse_block(stream, buf, skip)
+            frame = frame.with_row_index("__row", offset=offset).with_columns(
+                pl.col("__row").cast(pl.Int64)
+            )
+            offset += frame.height
+            given += 1
+            yield frame
+    except _NotUtf8:
+        # Valid UTF-8 at the start, not further on: a legacy file after all.
+        stream.encoding = "cp1252"
+        if given:
+            raise EncodingChanged(name) from None
+        yield from _text_chunks(stream, data)
+        return
+    if header is None:
+        raise IngestError(
+            f"{name}: the file is empty; expected a header row with column names "
+            "and at least one data row"
+        )
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+def _parse_block(stream: SourceStream, buf: bytes, skip: int) -> pl.DataFrame:
+    name = stream.file_name
+    try:
+        # Bytes, not a BytesIO: polars then parses the buffer without copying it first.
+        frame = pl.read_csv(
+            buf,
             separator=stream.delimiter or ",",
             infer_schema=False,
             has_header=True,
-            skip_rows_after_header=max(stream.header_rows - 1, 0),
+            skip_rows_after_header=skip,
             quote_char='"',
-        ).with_row_index("__row", offset=1)
-        renames: dict[str, str] | None = None
-        given = 0
-        batches = lf.collect_batches(chunk_size=stream.chunk_rows)
-        while True:
-            try:
-                frame = next(batches)
-            except StopIteration:
-                break
-            except pl.exceptions.NoDataError:
-                raise IngestError(
-                    f"{name}: the file is empty; expected a header row with column names "
-                    "and at least one data row"
-                ) from None
-            except pl.exceptions.ComputeError as exc:
-                text = str(exc)
-                if "utf-8" in text.lower() and stream.encoding in ("utf-8", "utf-8-sig"):
-                    # Valid UTF-8 at the start, not further on: a legacy file after all.
-                    stream.encoding = "cp1252"
-                    if given:
-                        raise EncodingChanged(name) from None
-                    yield from _text_chunks(stream, data)
-                    return
-                if "more fields" in text:
-                    raise IngestError(
-                        f"{name}: a row has more fields than the header's "
-                        f"{stream.header_width} columns (delimiter "
-                        f"{_show(stream.delimiter or ',')}); expected every row to have as many "
-                        "fields as the header (quote values that contain the delimiter)"
-                    ) from None
-                raise IngestError(
-                    f"{name}: cannot read the file as CSV: {text.splitlines()[0]}"
-                ) from None
-            if renames is None:
-                renames = _clean_renames(frame.columns)
-            frame = frame.rename(renames) if renames else frame
-            given += 1
-            yield frame.with_columns(pl.col("__row").cast(pl.Int64))
-    finally:
-        if transcoded is not None:
-            transcoded.unlink(missing_ok=True)
+        )
+    except pl.exceptions.NoDataError:
+        raise IngestError(
+            f"{name}: the file is empty; expected a header row with column names "
+            "and at least one data row"
+        ) from None
+    except pl.exceptions.ComputeError as exc:
+        text = str(exc)
+        if "utf-8" in text.lower() and stream.encoding in ("utf-8", "utf-8-sig"):
+            raise _NotUtf8 from None
+        if "more fields" in text:
+            raise IngestError(
+                f"{name}: a row has more fields than the header's {stream.header_width} "
+                f"columns (delimiter {_show(stream.delimiter or ',')}); expected every row to "
+                "have as many fields as the header (quote values that contain the delimiter)"
+            ) from None
+        raise IngestError(f"{name}: cannot read the file as CSV: {text.splitlines()[0]}") from None
+    return _clean_names(frame)
 
 
-def _transcode(data: Path | bytes, encoding: str) -> Path:
-    """The file as UTF-8 in a temporary file, decoded block by block (bounded memory)."""
-    fd, tmp = tempfile.mkstemp(prefix="cx-ingest-", suffix=".csv")
+def _utf8_blocks(data: Path | bytes, encoding: str) -> Iterator[bytes]:
+    """The file as UTF-8 bytes, CHUNK_BYTES of input at a time; legacy encodings decoded."""
+    blocks = (
+        (data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES))
+        if isinstance(data, bytes)
+        else _file_blocks(data)
+    )
+    if encoding in ("utf-8", "utf-8-sig"):
+        first = True
+        for block in blocks:
+            if first and block.startswith(codecs.BOM_UTF8):
+                block = block[3:]  # the header is repeated over later blocks: no BOM in it
+            first = False
+            yield block
+        return
     legacy = encoding == "cp1252"
     decoder = codecs.getincrementaldecoder(encoding)()
-    with os.fdopen(fd, "wb") as out:
-        blocks = (
-            (data[i : i + (8 << 20)] for i in range(0, len(data), 8 << 20))
-            if isinstance(data, bytes)
-            else _file_blocks(data)
-        )
-        for block in blocks:
-            # cp1252 leaves five bytes undefined; latin-1 reads them (one byte, one char).
-            text = decode_legacy(block) if legacy else decoder.decode(block)
-            out.write(text.encode("utf-8"))
-        if not legacy:
-            out.write(decoder.decode(b"", final=True).encode("utf-8"))
-    return Path(tmp)
+    for block in blocks:
+        # cp1252 leaves five bytes undefined; latin-1 reads them (one byte, one char).
+        text = decode_legacy(block) if legacy else decoder.decode(block)
+        yield text.encode("utf-8")
+    if not legacy:
+        yield decoder.decode(b"", final=True).encode("utf-8")
+
+
+def _record_blocks(name: str, blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-cut blocks so each ends after a whole record (see _text_chunks)."""
+    pending = b""
+    for block in blocks:
+        buf = pending + block if pending else block
+        cut = _last_record_end(buf)
+        if cut == 0:
+            if len(buf) > MAX_RECORD_BYTES:
+                raise IngestError(
+                    f"{name}: a row is longer than {_human(MAX_RECORD_BYTES)}; expected rows "
+                    "of ordinary length (a quote left open makes the rest of the file one value)"
+                )
+            pending = buf
+            continue
+        pending = buf[cut:]
+        yield buf[:cut] if cut < len(buf) else buf
+    if pending:
+        yield pending
+
+
+def _last_record_end(buf: bytes) -> int:
+    """Offset just after the last newline outside quotes (buf starts at a record), or 0."""
+    p = buf.rfind(b"\n")
+    if p < 0:
+        return 0
+    quotes = buf.count(b'"', 0, p)
+    while quotes % 2:
+        q = buf.rfind(b"\n", 0, p)
+        if q < 0:
+            return 0
+        quotes -= buf.count(b'"', q, p)
+        p = q
+    return p + 1
+
+
+def _header_bytes(block: bytes) -> bytes:
+    """The first record of the file (the header row), newline included."""
+    p = block.find(b"\n")
+    while p >= 0 and block.count(b'"', 0, p) % 2:
+        p = block.find(b"\n", p + 1)
+    return block if p < 0 else block[: p + 1]
 
 
 def _file_blocks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as fh:
-        while block := fh.read(8 << 20):
+        while block := fh.read(CHUNK_BYTES):
             yield block
 
 
@@ -683,7 +738,6 @@ def _open_xlsx(
         limits=limits,
         read=read,
         checksum_future=_hash_in_thread(data),
-        chunk_rows=250_000,
     )
 
 
@@ -737,7 +791,6 @@ def _open_parquet(name: str, data: Path | bytes, size: int, limits: Limits) -> S
         limits=limits,
         read=read,
         checksum_future=_hash_in_thread(data),
-        chunk_rows=250_000,
     )
 
 
