@@ -36,7 +36,13 @@ def report_message(report: IngestReport) -> tuple[str, str]:
     lines += [f"- note: {w}" for w in report.warnings]
     lines += [f"- row {r['row_number']}: {r['reason']}" for r in report.reasons[:5]]
     if report.rejected > 5:
-        lines.append(f"- … see the rejected rows below for all {report.rejected:,}")
+        lines += [f"- {n:,} × {reason}" for reason, n in list(report.reason_counts.items())[:5]]
+        stored = report.rejected_stored
+        lines.append(
+            f"- … see the rejected rows below for all {report.rejected:,}"
+            if stored >= report.rejected
+            else f"- … the first {stored:,} rejected rows are kept below; all are counted above"
+        )
     return ("warning" if report.rejected else "success"), "\n".join(lines)
 
 
@@ -74,19 +80,21 @@ table = left.selectbox("Table", tables, index=tables.index(default), key=f"data_
 sheet = right.text_input("Sheet (XLSX only)", placeholder="first sheet")
 options = dict(table=table, preset=preset, sheet=sheet or None)
 
-if upload is not None:
+
+def show_upload(upload) -> None:
+    """Preview, ingest button and report of one upload; a refused file shows one error."""
     data = upload.getvalue()
     try:
         preview = preview_file(data, file_name=upload.name, **options)
     except IngestError as exc:
         st.error(f"{exc}\n\nNothing was written.")
-        st.stop()
+        return
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
         st.error(
             f"{upload.name}: the file could not be previewed ({type(exc).__name__}: {exc})."
             "\n\nNothing was written."
         )
-        st.stop()
+        return
     st.subheader("Preview")
     sep = {None: "none", "\t": "tab"}.get(preview.delimiter, f"'{preview.delimiter}'")
     st.markdown(
@@ -119,6 +127,11 @@ if upload is not None:
     last = st.session_state.get("ingest_result")
     if last and last[0] == upload.file_id:
         getattr(st, last[1])(last[2])
+
+
+if upload is not None:
+    # A refused file ends this section only: the history below stays on the page.
+    show_upload(upload)
 
 st.subheader("Ingest history")
 history = cached(ingest_history)

@@ -95,7 +95,7 @@ class SourceStream:
     header_rows: int = 1
     questions: dict[str, str] = field(default_factory=dict)
     import_meta: dict[str, dict] = field(default_factory=dict)
-    chunk_rows: int = CHUNK_ROWS
+    chunk_rows: int = 0  # XLSX and Parquet: rows per chunk; 0 = CHUNK_ROWS when read
     header_width: int = 0  # fields in the header row as sniffed (text files)
 
     @property
@@ -170,9 +170,11 @@ def _check_chunk(name: str, frame: pl.DataFrame, limits: Limits) -> None:
             )
 
 
-def _too_many_columns(name: str, n: int, limit: int, where: str = "") -> IngestError:
+def _too_many_columns(
+    name: str, n: int, limit: int, where: str = "", after: str = ""
+) -> IngestError:
     return IngestError(
-        f"{name}: {where}{n:,} columns, over the limit of {limit:,}; expected at most "
+        f"{name}: {where}{n:,} columns{after}, over the limit of {limit:,}; expected at most "
         f"{limit:,} columns"
     )
 
@@ -576,6 +578,14 @@ def _column_number(letters: bytes) -> int:
     return n
 
 
+def _column_letters(n: int) -> str:
+    out = ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
 def _not_a_workbook(name: str) -> IngestError:
     return IngestError(
         f"{name}: cannot read the workbook: it is not a valid .xlsx file; "
@@ -640,7 +650,7 @@ def check_workbook(name: str, data: Path | bytes, limits: Limits = DEFAULT_LIMIT
             is_sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
             label = sheets.get(info.filename, info.filename)
             rows = cols = 0
-            ref = ""
+            declared = (0, 0)
             try:
                 with zf.open(info) as part:
                     tail = b""
@@ -659,6 +669,7 @@ def check_workbook(name: str, data: Path | bytes, limits: Limits = DEFAULT_LIMIT
                                 )
                                 cols = _column_number(letters) if letters else 0
                                 rows = int(digits) if digits else 0
+                                declared = (rows, cols)
                                 ref = (letters + digits).decode()
                                 _check_span(name, label, rows, cols, ref, limits)
                             first = False
@@ -674,14 +685,17 @@ def check_workbook(name: str, data: Path | bytes, limits: Limits = DEFAULT_LIMIT
                     f"{name}: the workbook is damaged ({info.filename}: {exc}); expected an "
                     ".xlsx saved by a spreadsheet program"
                 ) from None
-            if is_sheet:
-                _check_span(name, label, rows, cols or 26, ref or "its last used cell", limits)
+            if is_sheet and (rows, cols) != declared:
+                # Cells past the declared range: the reader sizes the sheet by those.
+                cols = cols or 26  # no cell from column AA on: at most Z
+                ref = f"{_column_letters(cols)}{rows}"
+                _check_span(name, label, rows, cols, ref, limits)
 
 
 def _check_span(name: str, sheet: str, rows: int, cols: int, ref: str, limits: Limits) -> None:
     where = f"sheet {sheet!r} spans "
     if cols > limits.max_columns:
-        raise _too_many_columns(name, cols, limits.max_columns, f"{where}(to cell {ref}) ")
+        raise _too_many_columns(name, cols, limits.max_columns, where, f" (to cell {ref})")
     if rows > limits.max_rows:
         raise IngestError(
             f"{name}: {where}{rows:,} rows (to cell {ref}), over the limit of "
@@ -728,8 +742,9 @@ def _open_xlsx(
         # The sheet is bounded by the checks above; it is handed on in slices like a CSV.
         frame = _clean_names(frame.select(pl.all().cast(pl.String)))
         frame = frame.with_row_index("__row", offset=1).with_columns(pl.col("__row").cast(pl.Int64))
-        for start in range(0, frame.height, stream.chunk_rows):
-            yield frame.slice(start, stream.chunk_rows)
+        step = stream.chunk_rows or CHUNK_ROWS
+        for start in range(0, frame.height, step):
+            yield frame.slice(start, step)
 
     return SourceStream(
         file_name=name,
@@ -772,7 +787,7 @@ def _open_parquet(name: str, data: Path | bytes, size: int, limits: Limits) -> S
     def read(stream: SourceStream) -> Iterator[pl.DataFrame]:
         offset = 1
         try:
-            for batch in pf.iter_batches(batch_size=stream.chunk_rows):
+            for batch in pf.iter_batches(batch_size=stream.chunk_rows or CHUNK_ROWS):
                 frame = _strings(pl.from_arrow(pa.Table.from_batches([batch])))
                 frame = frame.with_row_index("__row", offset=offset).with_columns(
                     pl.col("__row").cast(pl.Int64)
