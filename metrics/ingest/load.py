@@ -6,6 +6,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import chain
@@ -300,7 +301,7 @@ def ingest_file(
     first, first_checked = _first_rows(stream, first, rest, plan, tz, lookup)
     batch_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC).replace(tzinfo=None)
-    with store.write() as cur:
+    with store.write() as cur, _bounded_memory(cur, stream.size):
         cur.execute(
             "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, started_at) "
             "VALUES (?, ?, ?, '', ?)",
@@ -326,12 +327,34 @@ def ingest_file(
     return report
 
 
+@contextmanager
+def _bounded_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]:
+    """For a large file, cap DuckDB's buffer pool while it loads, then put the cap back.
+
+    The stage and the table's new row groups are written to the file as they fill, but
+    DuckDB keeps written blocks cached up to its memory_limit (80 % of RAM by default), so
+    without a cap RSS grows ~60 bytes a row. The setting is per database, not per
+    connection: the app's queries during a large ingest get the same cap.
+    """
+    if size < LARGE_FILE_BYTES:
+        yield
+        return
+    before = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    cur.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        cur.execute(f"SET memory_limit = '{before}'")
+
+
 # -- staging --------------------------------------------------------------------------------
 # The stage is a table created inside the write transaction and dropped before it commits,
 # so no other connection ever sees it and a rollback (or a kill) removes it. Not a TEMP
 # table: DuckDB keeps temporary tables in memory (~160 bytes a row here, 1.4 GB for a 1 GB
 # file), while a table's appends are compressed and written out as row groups fill.
 STAGE = "__stage"
+LARGE_FILE_BYTES = 64 << 20  # files from here on load under INGEST_MEMORY_LIMIT
+INGEST_MEMORY_LIMIT = "512MB"
 
 
 @dataclass
