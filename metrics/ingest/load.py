@@ -298,6 +298,7 @@ def ingest_file(
     lookup = _ref_lookup(store, table, REJECT_REFS.get(table, {}))
     # The first chunk is validated before the transaction: its decisions (decimal
     # separator) hold for the file, and a file that fails there costs no write lock.
+    stream.start_checksum()
     first, first_checked = _first_rows(stream, first, rest, plan, tz, lookup)
     batch_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC).replace(tzinfo=None)

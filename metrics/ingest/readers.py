@@ -89,7 +89,7 @@ class SourceStream:
     size: int
     limits: Limits
     read: Callable[[SourceStream], Iterator[pl.DataFrame]]
-    checksum_future: Future[str]
+    data: Path | bytes  # what the checksum is computed over
     encoding: str | None = None
     delimiter: str | None = None
     header_rows: int = 1
@@ -98,10 +98,20 @@ class SourceStream:
     chunk_rows: int = 0  # XLSX and Parquet: rows per chunk; 0 = CHUNK_ROWS when read
     header_width: int = 0  # fields in the header row as sniffed (text files)
 
+    _checksum: Future[str] | None = None
+
+    def start_checksum(self) -> None:
+        """Start hashing the file in a thread (hashlib releases the GIL: it overlaps the
+        parse). A preview never asks, so it never pays for it."""
+        if self._checksum is None:
+            self._checksum = _hash_in_thread(self.data)
+
     @property
     def checksum(self) -> str:
-        """SHA-256 of the file's bytes (computed in a thread while the rows are read)."""
-        return self.checksum_future.result()
+        """SHA-256 of the file's bytes."""
+        self.start_checksum()
+        assert self._checksum is not None
+        return self._checksum.result()
 
     def chunks(self) -> Iterator[pl.DataFrame]:
         """Frames of strings with "__row", in file order; blank rows dropped (numbers kept).
@@ -381,7 +391,7 @@ def _open_text(
         size=size,
         limits=limits,
         read=lambda stream: _text_chunks(stream, data),
-        checksum_future=_hash_in_thread(data),
+        data=data,
         encoding=encoding,
         delimiter=delimiter,
         header_rows=header_rows,
@@ -752,7 +762,7 @@ def _open_xlsx(
         size=size,
         limits=limits,
         read=read,
-        checksum_future=_hash_in_thread(data),
+        data=data,
     )
 
 
@@ -805,7 +815,7 @@ def _open_parquet(name: str, data: Path | bytes, size: int, limits: Limits) -> S
         size=size,
         limits=limits,
         read=read,
-        checksum_future=_hash_in_thread(data),
+        data=data,
     )
 
 
