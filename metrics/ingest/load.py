@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -332,10 +334,10 @@ def ingest_file(
 def _bounded_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]:
     """For a large file, cap DuckDB's buffer pool while it loads, then put the cap back.
 
-    The stage and the table's new row groups are written to the file as they fill, but
-    DuckDB keeps written blocks cached up to its memory_limit (80 % of RAM by default), so
-    without a cap RSS grows ~60 bytes a row. The setting is per database, not per
-    connection: the app's queries during a large ingest get the same cap.
+    Without a cap the TEMP stage stays in memory (~160 bytes a row: 1.4 GB for a 1 GB
+    contacts file) and written blocks stay cached up to DuckDB's default limit of 80 % of
+    RAM; under the cap the stage spills to DuckDB's temp directory. The setting is per
+    database, not per connection: the app's queries during a large ingest get the cap too.
     """
     if size < LARGE_FILE_BYTES:
         yield
@@ -349,10 +351,11 @@ def _bounded_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]
 
 
 # -- staging --------------------------------------------------------------------------------
-# The stage is a table created inside the write transaction and dropped before it commits,
-# so no other connection ever sees it and a rollback (or a kill) removes it. Not a TEMP
-# table: DuckDB keeps temporary tables in memory (~160 bytes a row here, 1.4 GB for a 1 GB
-# file), while a table's appends are compressed and written out as row groups fill.
+# The stage is a TEMP table of the write transaction's own connection, created inside the
+# transaction and dropped before it commits: no other connection sees it, and a rollback
+# (or a kill) removes it. DuckDB keeps temporary tables in memory (~160 bytes a row of a
+# contacts file) until its memory_limit, then spills them to its temp directory; hence the
+# cap for large files below.
 STAGE = "__stage"
 LARGE_FILE_BYTES = 64 << 20  # files from here on load under INGEST_MEMORY_LIMIT
 INGEST_MEMORY_LIMIT = "512MB"
@@ -398,23 +401,18 @@ def _stage_chunks(
     if not staged.created:
         cols = ", ".join(_q(c) for c in [*canon, *(["extras"] if extras_src else []), "batch_id"])
         cur.execute(
-            f"CREATE OR REPLACE TABLE {STAGE} AS SELECT CAST(NULL AS BIGINT) AS __row, "
+            f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT CAST(NULL AS BIGINT) AS __row, "
             f"{cols} FROM {_q(table)} LIMIT 0"
         )
         staged.created = True
     else:
         cur.execute(f"DELETE FROM {STAGE}")
-    checked = first_checked
-    for chunk in chunks:
-        if checked is None:
-            decimal = None if staged.rows_read == 0 else staged.decimal
-            checked = validate(stream.raw(chunk), plan, tz, lookup=lookup, decimal=decimal)
+    for checked in _validated_ahead(stream, plan, tz, lookup, first_checked, chunks):
         if staged.rows_read == 0:
             staged.decimal, staged.timezone = checked.decimal, checked.timezone
             staged.warnings = list(checked.warnings)
         staged.rows_read += checked.rows_read
         good, rejected = checked.good, checked.rejected
-        checked = None
         staged.missing_refs.update(_missing_references(store, table, good))
         if salt is not None:
             good = hash_columns(cur, good, hashed_canon + hashed_extra, salt)
@@ -443,6 +441,65 @@ def _stage_chunks(
             cur.from_arrow(_arrow(frame)).insert_into(STAGE)
         if rejected.height:
             _record_rejected(cur, batch_id, staged, rejected)
+
+
+_DONE = object()
+
+
+def _validated_ahead(
+    stream: SourceStream,
+    plan: Plan,
+    tz: str,
+    lookup: Callable[[str, pl.Series], pl.Series | None],
+    first_checked: Validated | None,
+    chunks: Iterator[pl.DataFrame],
+) -> Iterator[Validated]:
+    """The chunks read and validated one ahead, in a thread, while the caller stages.
+
+    polars and DuckDB both release the GIL, so reading and validating chunk k+1 overlaps
+    appending chunk k to the stage. At most one validated chunk waits in the queue, so
+    memory stays at a few chunks. An exception in the thread (IngestError,
+    EncodingChanged, anything) is raised here, in the caller's transaction.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            checked, decimal = first_checked, None
+            if first_checked is not None:
+                decimal = first_checked.decimal
+            for chunk in chunks:
+                if checked is None:
+                    checked = validate(stream.raw(chunk), plan, tz, lookup=lookup, decimal=decimal)
+                if decimal is None and checked.rows_read:
+                    decimal = checked.decimal  # the first rows decide; later chunks verify
+                if not put(checked):
+                    return
+                checked = None
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="ingest-validate", daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _record_rejected(
