@@ -379,3 +379,23 @@ def test_rejected_rows_stored_are_capped_with_counts_per_reason(store):
         in text
     )
     assert "12,500" in text
+
+
+def test_data_page_after_a_batch_of_many_bad_rows_shows_counts_and_first_rows(
+    sample_store, monkeypatch
+):
+    lines = ["contact_id,channel,opened_at"] + [
+        f"X{i},{'Fax' if i else 'phone'},2026-03-05 14:02" for i in range(12_001)
+    ]
+    at = start_page(
+        ROOT / "dashboard" / "views" / "data.py", sample_store.path, monkeypatch, errors_ok=True
+    )
+    at.file_uploader[0].upload("bad.csv", "\n".join(lines).encode(), "text/csv").run()
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    message = at.warning[0].value
+    assert "read 12,001 rows: 1 inserted, 0 updated, 0 unchanged, 12,000 rejected" in message
+    assert "- 12,000 × channel '…' is not known; expected one of" in message
+    assert "the first 10,000 rejected rows are kept below; all are counted above" in message
+    shown = at.dataframe[-1].value  # the rejected rows of the newest batch
+    assert len(shown) == MAX_STORED_REJECTS and shown["row_number"].iloc[-1] == 10_001

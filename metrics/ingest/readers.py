@@ -575,9 +575,15 @@ def _clean_names(frame: pl.DataFrame) -> pl.DataFrame:
 
 # -- binary formats -------------------------------------------------------------------------
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Za-z]*)(\d*)(?::([A-Za-z]*)(\d*))?"')
-_ROW_REF = re.compile(rb'<(?:\w+:)?row\b[^>]*?\sr="(\d+)"')
-_WIDE_REF = re.compile(rb'\sr="([A-Z]{2,})\d+"')  # cells from column AA on; A..Z need no scan
-_TAG = re.compile(rb"<(?:\w+:)?(sheet|Relationship)\b([^>]*)>")
+# Only literal-led patterns and runs that stop at the next '<': a crafted sheet of
+# "<row <row <row ..." must cost linear time. A row's r is all digits; a cell's starts
+# with its column letters.
+# Whitespace is made spaces first (bytes.translate), so the patterns can start with a
+# literal, which re searches for fast (~30 ms per MB here).
+_ROW_REF = re.compile(rb' r="(\d+)"')
+_SPACES = bytes.maketrans(b"\t\n\r", b"   ")
+_WIDE_REF = re.compile(rb' r="([A-Z]{2,})\d+"')  # cells from column AA on; A..Z need no scan
+_TAG = re.compile(rb"<(?:\w+:)?(sheet|Relationship)\b([^<>]{0,4096})>")
 _ATTR = re.compile(rb'([\w:]+)="([^"]*)"')
 
 
@@ -668,7 +674,7 @@ def check_workbook(name: str, data: Path | bytes, limits: Limits = DEFAULT_LIMIT
                     while piece := part.read(1 << 20):
                         if not is_sheet:
                             continue
-                        text = tail + piece
+                        text = tail + piece.translate(_SPACES)
                         if first:
                             m = _DIMENSION.search(text[:_SAMPLE])
                             if m:
