@@ -399,3 +399,14 @@ def test_data_page_after_a_batch_of_many_bad_rows_shows_counts_and_first_rows(
     assert "the first 10,000 rejected rows are kept below; all are counted above" in message
     shown = at.dataframe[-1].value  # the rejected rows of the newest batch
     assert len(shown) == MAX_STORED_REJECTS and shown["row_number"].iloc[-1] == 10_001
+
+
+def test_csv_of_empty_lines_under_a_wide_header_is_refused_before_parsing(store):
+    # 8 MB of newlines under 1,000 columns: parsed, every line would be 1,000 cells.
+    header = ",".join(["contact_id", "channel", "opened_at"] + [f"x{i}" for i in range(997)])
+    data = (header + "\nK1,phone,2026-03-05 14:02" + "," * 997 + "\n").encode() + b"\n" * (8 << 20)
+    message = _refused(store, data, "empty_lines.csv")
+    assert message.startswith("empty_lines.csv: from data row 1 on, ")
+    assert message.endswith(
+        "for 1,000 columns (blank or short lines); expected rows with a field per column"
+    )

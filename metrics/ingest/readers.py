@@ -28,6 +28,7 @@ _FORMATS_EXPECTED = "a CSV/TSV text file, an .xlsx workbook or a .parquet file"
 # size, not the file size, sets the memory of reading.
 CHUNK_BYTES = 8 << 20
 MAX_RECORD_BYTES = 64 << 20  # one row (all its fields); past this a quote was left open
+MAX_CHUNK_CELLS = 16_000_000  # lines x header columns of one text chunk (~256 MB of cells)
 CHUNK_ROWS = 250_000  # XLSX and Parquet rows per chunk
 _XLSX_MEMBERS = 10_000  # a workbook has tens of parts; thousands means something else
 
@@ -421,6 +422,16 @@ def _text_chunks(stream: SourceStream, data: Path | bytes) -> Iterator[pl.DataFr
                 buf, skip = block, max(stream.header_rows - 1, 0)
             else:
                 buf, skip = b"".join((header, block)), 0
+            # polars gives every line a cell per column (short and blank lines padded with
+            # nulls), 16 bytes each: 8 MB of empty lines under 1,000 columns would ask for
+            # 128 GB. Lines are counted first (memchr speed) and such a block refused.
+            lines = block.count(b"\n") + 1
+            if lines * max(stream.header_width, 1) > MAX_CHUNK_CELLS:
+                raise IngestError(
+                    f"{name}: from data row {offset} on, {lines:,} lines in "
+                    f"{_human(len(block))} for {stream.header_width:,} columns (blank or "
+                    "short lines); expected rows with a field per column"
+                )
             frame = _parse_block(stream, buf, skip)
             frame = frame.with_row_index("__row", offset=offset).with_columns(
                 pl.col("__row").cast(pl.Int64)
