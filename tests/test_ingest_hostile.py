@@ -133,7 +133,7 @@ def _refused(store: Store, data: bytes, name: str, **kwargs) -> str:
 # -- XLSX -----------------------------------------------------------------------------------
 def test_xlsx_declaring_cell_xfd1048576_is_refused_by_its_dimension(store):
     data = _xlsx(_sheet_xml("A1:XFD1048576", CONTACT_CELLS))
-    assert len(data) < 2_000  # the 1.7 KB file that used to kill the server
+    assert len(data) < 2_000
     assert _refused(store, data, "evil.xlsx") == (
         "evil.xlsx: sheet 'Kontakter' spans 16,384 columns (to cell XFD1048576), over the "
         "limit of 1,000; expected at most 1,000 columns"
@@ -141,8 +141,11 @@ def test_xlsx_declaring_cell_xfd1048576_is_refused_by_its_dimension(store):
 
 
 def test_xlsx_with_a_far_cell_and_no_dimension_is_refused_by_the_scan(store):
-    # No <dimension>: the reader would size the sheet by the furthest cell actually used.
+    # No <dimension>: the reader sizes the sheet by the furthest cell actually used. This
+    # 1.6 KB file made the code before these checks abort (SIGABRT under a 6 GB ulimit,
+    # asking for 16,384 x 1,048,576 cells): the file that killed the Streamlit server.
     data = _xlsx(_sheet_xml(None, [*CONTACT_CELLS, ("XFD1048576", "x")]))
+    assert len(data) < 2_000
     assert _refused(store, data, "far.xlsx") == (
         "far.xlsx: sheet 'Kontakter' spans 16,384 columns (to cell XFD1048576), over the "
         "limit of 1,000; expected at most 1,000 columns"
@@ -234,14 +237,14 @@ HOSTILE_CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kind", ["dimension", "bomb"])
+@pytest.mark.parametrize("kind", ["far_cell", "dimension", "bomb"])
 def test_hostile_xlsx_in_a_fresh_process_refused_fast_in_bounded_memory(tmp_path, kind):
     """A separate process, so a regression kills the child and fails here, not the runner."""
-    data = (
-        _xlsx(_sheet_xml("A1:XFD1048576", CONTACT_CELLS))
-        if kind == "dimension"
-        else _xlsx(sheet_writer=_bomb_writer(600 << 20))
-    )
+    data = {
+        "far_cell": lambda: _xlsx(_sheet_xml(None, [*CONTACT_CELLS, ("XFD1048576", "x")])),
+        "dimension": lambda: _xlsx(_sheet_xml("A1:XFD1048576", CONTACT_CELLS)),
+        "bomb": lambda: _xlsx(sheet_writer=_bomb_writer(600 << 20)),
+    }[kind]()
     path = tmp_path / "evil.xlsx"
     path.write_bytes(data)
     out = subprocess.run(
@@ -262,7 +265,7 @@ def test_data_page_shows_the_refusal_and_keeps_serving(sample_store, monkeypatch
     at = start_page(
         ROOT / "dashboard" / "views" / "data.py", sample_store.path, monkeypatch, errors_ok=True
     )
-    data = _xlsx(_sheet_xml("A1:XFD1048576", CONTACT_CELLS))
+    data = _xlsx(_sheet_xml(None, [*CONTACT_CELLS, ("XFD1048576", "x")]))
     at.file_uploader[0].upload("evil.xlsx", data, "application/octet-stream").run()
     assert not at.exception
     assert at.error[0].value == (
