@@ -246,3 +246,22 @@ def test_peak_memory_does_not_grow_with_the_file(tmp_path):
     kb = grown(400_000)
     print(f"peak RSS grew {kb // 1024} MB over the warm process")
     assert kb < 180 * 1024  # the code before streaming: +312 MB on this file
+
+
+def test_large_file_memory_cap_is_put_back_after_the_ingest(store, monkeypatch):
+    monkeypatch.setattr(load_module, "LARGE_FILE_BYTES", 0)  # every file counts as large
+    seen = []
+    original = load_module._upsert
+
+    def spy(cur, *args, **kwargs):
+        seen.append(cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return original(cur, *args, **kwargs)
+
+    monkeypatch.setattr(load_module, "_upsert", spy)
+    query = "SELECT current_setting('memory_limit')"
+    before = store.cursor().execute(query).fetchall()
+    for i in range(3):  # a rounded value put back each time would creep down
+        body = f"contact_id,channel,opened_at\nA{i},phone,2026-03-05 14:02\n".encode()
+        ingest_file(store, body, table="contacts", file_name="a.csv")
+    assert seen == ["488.2 MiB"] * 3  # 512 MB while loading
+    assert store.cursor().execute(query).fetchall() == before

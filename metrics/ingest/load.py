@@ -342,12 +342,17 @@ def _bounded_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]
     if size < LARGE_FILE_BYTES:
         yield
         return
-    before = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    setting = "SELECT current_setting('memory_limit')"
+    before = cur.execute(setting).fetchall()[0][0]
+    cur.execute("RESET memory_limit")
+    # The setting reads back rounded (18.8 GiB); putting that back after every ingest
+    # would creep downwards, so the default is restored with RESET.
+    default = cur.execute(setting).fetchall()[0][0] == before
     cur.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
     try:
         yield
     finally:
-        cur.execute(f"SET memory_limit = '{before}'")
+        cur.execute("RESET memory_limit" if default else f"SET memory_limit = '{before}'")
 
 
 # -- staging --------------------------------------------------------------------------------
