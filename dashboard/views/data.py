@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard.downloads import download_buttons
 from dashboard.i18n import column_label, t
+from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.ingest import (
     PRESETS,
@@ -57,7 +58,16 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
         t("data.report_row", row=r["row_number"], reason=r["reason"]) for r in report.reasons[:5]
     ]
     if report.rejected > 5:
-        lines.append(t("data.report_more", n=f"{report.rejected:,}"))
+        lines += [
+            t("data.report_reason_count", n=f"{n:,}", reason=reason)
+            for reason, n in list(report.reason_counts.items())[:5]
+        ]
+        stored = report.rejected_stored
+        lines.append(
+            t("data.report_more", n=f"{report.rejected:,}")
+            if stored >= report.rejected
+            else t("data.report_kept", stored=f"{stored:,}")
+        )
     return ("warning" if report.rejected else "success"), summary, "\n".join(lines)
 
 
@@ -107,19 +117,21 @@ table = left.selectbox(
 sheet = right.text_input(t("data.sheet"), placeholder=t("data.first_sheet"))
 options = dict(table=table, preset=preset, sheet=sheet or None)
 
-if upload is not None:
+
+def show_upload(upload) -> None:
+    """Preview, ingest button and report of one upload; a refused file shows one error."""
     data = upload.getvalue()
     try:
         preview = preview_file(data, file_name=upload.name, **options)
     except IngestError as exc:
         show_problem(t("data.cannot_load"), str(exc))
-        st.stop()
+        return
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
         show_problem(
             t("data.no_preview"),
             f"{upload.name}: {type(exc).__name__}: {exc}",
         )
-        st.stop()
+        return
     st.subheader(t("data.preview"))
     sep = {None: t("data.sep_none"), "\t": t("data.sep_tab")}.get(
         preview.delimiter, f"'{preview.delimiter}'"
@@ -137,7 +149,7 @@ if upload is not None:
         )
     )
     for note in preview.warnings:
-        st.warning(note)
+        st.warning(md_escape(note))  # notes quote file names and headers
     st.dataframe(
         pl.DataFrame(preview.mapping, schema=["file column", "goes to"], orient="row"),
         hide_index=True,
@@ -170,7 +182,13 @@ if upload is not None:
         getattr(st, last[1])(last[2])
         st.code(last[3], language=None, wrap_lines=True)
 
+
 st.text(t("data.pii_note", key=key_location()))
+
+
+if upload is not None:
+    # A refused file ends this section only: the history below stays on the page.
+    show_upload(upload)
 
 st.subheader(t("data.history"))
 history = cached(ingest_history)
