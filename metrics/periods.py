@@ -91,8 +91,8 @@ def compare_periods(
 ) -> pl.DataFrame:
     """Each KPI now vs the previous equal-length window.
 
-    Columns: kpi, value, n, ci_low, ci_high, target, status, small_sample (of the current
-    window), prev_value, prev_n, delta (value − prev_value), prob_real, noise, and the
+    Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample
+    (of the current window), prev_value, prev_n, delta (value − prev_value), prob_real, noise, and the
     implicit dimension columns (channel for channel_mix, satisfaction_band for
     churn_by_satisfaction). Both dates are required; kpis empty = all that fit the filters.
     """
@@ -169,6 +169,8 @@ def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         "ci_high",
         "target",
         "status",
+        "p_meets",
+        "p_misses",
         "small_sample",
         "prev_value",
         "prev_n",
@@ -185,6 +187,8 @@ def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         "ci_high": pl.Float64,
         "target": pl.Float64,
         "status": pl.Utf8,
+        "p_meets": pl.Float64,
+        "p_misses": pl.Float64,
         "small_sample": pl.Boolean,
         "prev_value": pl.Float64,
         "prev_n": pl.Int64,
