@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -59,6 +59,25 @@ def prob_real_normal(delta: float, se_now: float, se_before: float) -> float:
     if se == 0:
         return 1.0
     return float(stats.norm.cdf(abs(delta) / se))
+
+
+def last_full_month(first: date, last: date) -> tuple[date, date]:
+    """[start, end) of the last calendar month fully covered by days first..last (inclusive);
+    the whole extent when it covers less than one full month (the Overview's default)."""
+    nxt = (last.replace(day=28) + timedelta(days=4)).replace(day=1)
+    end = nxt if nxt - timedelta(days=1) == last else last.replace(day=1)
+    start = (end - timedelta(days=1)).replace(day=1)
+    if start < first:
+        return first, last + timedelta(days=1)
+    return start, end
+
+
+def default_period(store: Store) -> tuple[date, date] | None:
+    """The Overview's default period: the last full month of the data in business days."""
+    from metrics.dimensions import date_extent
+
+    extent = date_extent(store)
+    return None if extent is None else last_full_month(*extent)
 
 
 def previous_window(date_from: date, date_to: date) -> tuple[date, date]:

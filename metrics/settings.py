@@ -152,7 +152,10 @@ SETTINGS: dict[str, SettingSpec] = {
             "time zone in which days, weeks, months and experiment days are cut",
         ),
         SettingSpec(
-            "ui.language", "sv", _choice("ui.language", LANGUAGES), "language of the UI: sv or en"
+            "ui.language",
+            "en",
+            _choice("ui.language", LANGUAGES),
+            "language of the UI: sv or en (the sidebar switch overrides it per session)",
         ),
     )
 }
@@ -225,6 +228,21 @@ def local_midnight_utc(day: date, time_zone: str) -> datetime:
     local = datetime.combine(day, time.min, tzinfo=ZoneInfo(time_zone))
     offset = local.utcoffset() or timedelta(0)
     return (local - offset).replace(tzinfo=None)
+
+
+def local_day(instant: datetime, time_zone: str) -> date:
+    """The business day of a stored naive-UTC instant."""
+    return instant.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(time_zone)).date()
+
+
+def load_language(store: Store) -> str:
+    """The ui.language setting (for dashboard.i18n)."""
+    return str(get_setting(store, "ui.language"))
+
+
+def load_currency(store: Store) -> str:
+    """The ui.currency setting."""
+    return str(get_setting(store, "ui.currency"))
 
 
 def _stored(store: Store) -> dict[str, Any]:

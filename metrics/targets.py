@@ -348,13 +348,16 @@ _WORDS = {
         "meets": "probably meets the target (P = {p:.0%})",
         "misses": "probably misses the target by more than the tolerance (P = {p:.0%})",
         "near": "near the target (P(meets) = {p:.0%})",
-        "unclear": "unclear against the target (P(meets) = {p:.0%})",
+        "unclear": (
+            "unclear against the target (P(meets) = {p:.0%}, P(misses by more than the "
+            "tolerance) = {q:.0%})"
+        ),
     },
     "sv": {
         "meets": "når troligen målet (P = {p:.0%})",
         "misses": "missar troligen målet med mer än toleransen (P = {p:.0%})",
         "near": "nära målet (P(når) = {p:.0%})",
-        "unclear": "oklart mot målet (P(når) = {p:.0%})",
+        "unclear": "oklart mot målet (P(når) = {p:.0%}, P(missar mer än toleransen) = {q:.0%})",
     },
 }
 
@@ -366,9 +369,9 @@ def status_text(judgement: Mapping[str, Any] | Judgement, language: str = "en") 
     if status is None:
         return None
     p = get("p_misses") if status == "misses" else get("p_meets")
-    text = _WORDS.get(language, _WORDS["en"])[status].format(p=p or 0.0)
+    text = _WORDS.get(language, _WORDS["en"])[status].format(p=p or 0.0, q=get("p_misses") or 0.0)
     # Percent with a space before the sign, as both languages write it.
-    return text.replace("%)", " %)").replace("  %", " %")
+    return text.replace("%", " %").replace("  %", " %")
 
 
 def status(

@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "dashboard.cli.ab",
     "dashboard.cli.experiment",
     "dashboard.cli.clv",
+    "dashboard.cli.settings",
+    "dashboard.cli.report",
+    "dashboard.cli.alerts",
 )
 
 

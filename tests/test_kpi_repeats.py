@@ -1,0 +1,98 @@
+"""The repeat-contact gaps kept at ingest (metrics/repeats.py) against a brute-force reference."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from metrics.repeats import refresh_repeats
+from metrics.store import Store
+
+T0 = datetime(2026, 3, 1, 8, 0)
+
+
+def _world(seed: int, n: int = 300) -> list[tuple[str, str | None, str | None, datetime]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        cust = rng.choice(["a", "b", "c", "d", None])
+        issue = rng.choice(["billing", "order", None])
+        # Whole hours over 30 days, so same-instant ties occur.
+        rows.append((f"k{i}", cust, issue, T0 + timedelta(hours=rng.randrange(24 * 30))))
+    return rows
+
+
+def _insert(store: Store, rows: list) -> None:
+    with store.write() as cur:
+        cur.executemany(
+            "INSERT INTO contacts (contact_id, customer_id, issue_type, channel, opened_at) "
+            "VALUES (?, ?, ?, 'email', ?)",
+            rows,
+        )
+
+
+def _brute(rows: list) -> dict[str, tuple[float | None, float | None]]:
+    """Nearest other contact of the same customer and issue at or after / at or before."""
+    out = {}
+    for cid, cust, issue, ts in rows:
+        if cust is None or issue is None:
+            continue
+        after = [
+            (t - ts).total_seconds()
+            for c, cu, iss, t in rows
+            if c != cid and cu == cust and iss == issue and t >= ts
+        ]
+        before = [
+            (ts - t).total_seconds()
+            for c, cu, iss, t in rows
+            if c != cid and cu == cust and iss == issue and t <= ts
+        ]
+        nxt, prv = (min(after) if after else None), (min(before) if before else None)
+        if nxt is not None or prv is not None:
+            out[cid] = (nxt, prv)
+    return out
+
+
+def _stored(store: Store) -> dict[str, tuple[float | None, float | None]]:
+    rows = (
+        store.cursor()
+        .execute("SELECT contact_id, next_gap_s, prev_gap_s FROM contact_repeats")
+        .fetchall()
+    )
+    return {c: (n, p) for c, n, p in rows}
+
+
+def test_gaps_equal_brute_force_with_ties_and_missing_keys(store: Store) -> None:
+    rows = _world(3) + [("t1", "e", "order", T0), ("t2", "e", "order", T0)]  # a tie
+    _insert(store, rows)
+    with store.write() as cur:
+        refresh_repeats(cur)
+    assert _stored(store) == _brute(rows)
+    assert _stored(store)["t1"] == _stored(store)["t2"] == (0.0, 0.0)  # each other's repeat
+
+
+def test_refresh_for_affected_customers_equals_full_rebuild_after_a_batch_and_an_undo(
+    store: Store,
+) -> None:
+    first, second = _world(4, 200), _world(5, 80)
+    second = [(f"n{c[1:]}", *rest) for c, *rest in second]
+    _insert(store, first)
+    with store.write() as cur:
+        refresh_repeats(cur)
+    _insert(store, second)  # a new batch: refresh only its customers
+    with store.write() as cur:
+        refresh_repeats(cur, [r[1] for r in second])
+    assert _stored(store) == _brute(first + second)
+    # Undo of the batch: its contacts go, the same customers are refreshed.
+    with store.write() as cur:
+        cur.execute("DELETE FROM contacts WHERE contact_id LIKE 'n%'")
+        refresh_repeats(cur, [r[1] for r in second])
+    assert _stored(store) == _brute(first)
+
+
+def test_refresh_with_no_customers_changes_nothing(store: Store) -> None:
+    _insert(store, _world(6, 50))
+    with store.write() as cur:
+        before = refresh_repeats(cur)
+        assert refresh_repeats(cur, [None]) == 0
+    assert len(_stored(store)) == before
