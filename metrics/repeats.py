@@ -12,8 +12,9 @@ before) this one's, ends included; contacts at the very same instant are each ot
 both ways (gap 0). Contacts without a customer or an issue type have no such neighbour.
 Only contacts with at least one neighbour get a row.
 
-Call `refresh_repeats(cur, customer_ids)` inside the transaction that changed contacts: after
-each contacts batch, after an undo, after the sample generator (None = every customer).
+Call `refresh_for_contacts(cur, contact_ids)` inside the transaction that changed contacts (after
+each contacts batch and after an undo), or `refresh_repeats(cur)` to rebuild all (the sample
+generator, the V6 migration).
 """
 
 from __future__ import annotations
@@ -69,8 +70,22 @@ def refresh_repeats(
     return int(row[0]) if row else 0
 
 
-def refresh_repeats_for_sql(cur: duckdb.DuckDBPyConnection, customers_sql: str) -> int:
-    """refresh_repeats for the customers a query returns (one column; e.g. the ids of a staged
-    batch, before and after it changed). The query is code, never user text."""
-    ids = [r[0] for r in cur.execute(customers_sql).fetchall()]
-    return refresh_repeats(cur, ids)
+def refresh_for_contacts(cur: duckdb.DuckDBPyConnection, contact_ids: Iterable[str]) -> int:
+    """refresh_repeats for every customer whose repeats these contacts may have changed: the
+    contacts' customers now (after an insert, update or undo) and before (as recorded in
+    contact_repeats, which still holds the old customer of a contact that moved). Call it
+    after the change, in the same transaction: the one hook for ingest and undo."""
+    ids = pa.table({"contact_id": pa.array(sorted(set(contact_ids)), pa.string())})
+    if ids.num_rows == 0:
+        return 0
+    cur.register("__repeat_contacts", ids)
+    try:
+        rows = cur.execute(
+            "SELECT customer_id FROM contacts WHERE contact_id IN "
+            "(SELECT contact_id FROM __repeat_contacts) AND customer_id IS NOT NULL "
+            "UNION SELECT customer_id FROM contact_repeats WHERE contact_id IN "
+            "(SELECT contact_id FROM __repeat_contacts)"
+        ).fetchall()
+    finally:
+        cur.unregister("__repeat_contacts")
+    return refresh_repeats(cur, [r[0] for r in rows])

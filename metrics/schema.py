@@ -156,8 +156,25 @@ CREATE TABLE model_cache (
 );
 """
 
-# Slots 2-5 belong to other branches of this wave; placeholders here, renumbered at merge.
-_V2_PLACEHOLDER = _V3_PLACEHOLDER = _V4_PLACEHOLDER = _V5_PLACEHOLDER = "SELECT 1"
+# Slot V2 belongs to another change in flight; on this branch it is an empty placeholder,
+# so the follow-up table keeps its assigned slot V3 (the merge renumbers if needed).
+_V2_PLACEHOLDER = "SELECT 1"
+
+# Detractor follow-ups (issue 13). Append-only: marking a response again adds a row, so
+# who marked it when, with which note, is never overwritten; the latest row is the state.
+_V3_FOLLOWUPS = """
+CREATE TABLE followups (
+    followup_id     BIGINT PRIMARY KEY,
+    response_id     VARCHAR NOT NULL,
+    followed_up_by  VARCHAR NOT NULL,
+    followed_up_at  TIMESTAMP NOT NULL,
+    note            VARCHAR,
+    recorded_at     TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+# Slots 4-5 belong to other branches of this wave; placeholders here, renumbered at merge.
+_V4_PLACEHOLDER = _V5_PLACEHOLDER = "SELECT 1"
 
 # V6 (KPIs): targets may be scoped to one channel or team (and keep the band of a banded KPI
 # in its own column); contact_repeats holds the gaps between contacts on the same issue
@@ -195,7 +212,7 @@ CREATE TABLE contact_repeats (
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _V2_PLACEHOLDER,
-    _V3_PLACEHOLDER,
+    _V3_FOLLOWUPS,
     _V4_PLACEHOLDER,
     _V5_PLACEHOLDER,
     _V6_KPIS,

@@ -96,3 +96,20 @@ def test_refresh_with_no_customers_changes_nothing(store: Store) -> None:
         before = refresh_repeats(cur)
         assert refresh_repeats(cur, [None]) == 0
     assert len(_stored(store)) == before
+
+
+def test_contacts_ingest_keeps_the_gaps_current_after_insert_and_update(store: Store) -> None:
+    from metrics.ingest.load import ingest_file
+
+    head = "contact_id,customer_id,issue_type,channel,opened_at\n"
+    first = (
+        "k1,a,order,email,2026-03-01T08:00:00Z\n"
+        "k2,a,order,email,2026-03-03T08:00:00Z\n"
+        "k3,b,order,email,2026-03-04T08:00:00Z\n"
+    )
+    ingest_file(store, (head + first).encode(), table="contacts", file_name="one.csv")
+    assert _stored(store) == {"k1": (172800.0, None), "k2": (None, 172800.0)}
+    # k2 moves to customer b: a's k1 loses its repeat, b's k2 and k3 become neighbours.
+    second = "k2,b,order,email,2026-03-03T08:00:00Z\n"
+    ingest_file(store, (head + second).encode(), table="contacts", file_name="two.csv")
+    assert _stored(store) == {"k2": (86400.0, None), "k3": (None, 86400.0)}

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 from dashboard.cli.kpis import _parse_date, _parse_filters
 
 
@@ -38,15 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_check(args: argparse.Namespace) -> int:
     from metrics.alerts import check_alerts
     from metrics.kpi_query import KpiRequestError
-    from metrics.store import StoreError, default_db_path, open_store
+    from metrics.store import StoreError, default_db_path
 
     path = args.db or default_db_path()
-    if not path.exists():
-        raise CliError(f"no store at {path}; run `cx sample` or `cx ingest` first, or pass --db")
     date_from = _parse_date(args.date_from, "--from")
     date_to = _parse_date(args.date_to, "--to")
     try:
-        with open_store(path) as store:
+        with open_cli_store(args, write=False) as store:
             result = check_alerts(store, date_from, date_to, _parse_filters(args.filter))
     except (StoreError, KpiRequestError, ValueError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None

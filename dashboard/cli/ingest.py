@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 from metrics.schema import INGEST_TABLES
 
 
@@ -42,12 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from metrics.ingest import IngestError, ingest_file
-    from metrics.store import open_store
 
     if not args.file.exists():
         raise CliError(f"{args.file}: no such file")
     try:
-        with open_store(args.db) as store:
+        with open_cli_store(args, write=True) as store:
             report = ingest_file(
                 store,
                 args.file,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dashboard.cli.common import CliError, add_db_option
+from dashboard.cli.common import CliError, add_db_option, open_cli_store
 from dashboard.cli.kpis import _parse_date, _parse_filters
 
 
@@ -62,11 +62,9 @@ def run_overview(args: argparse.Namespace) -> int:
     from metrics.kpi_query import KpiRequestError
     from metrics.report import overview_report, render_html
     from metrics.settings import load_language
-    from metrics.store import StoreError, default_db_path, open_store
+    from metrics.store import StoreError, default_db_path
 
     path = args.db or default_db_path()
-    if not path.exists():
-        raise CliError(f"no store at {path}; run `cx sample` or `cx ingest` first, or pass --db")
     date_from = _parse_date(args.date_from, "--from")
     date_to = _parse_date(args.date_to, "--to")
     if args.out.suffix.lower() not in (".html", ".htm"):
@@ -74,7 +72,7 @@ def run_overview(args: argparse.Namespace) -> int:
     if not args.out.parent.exists():
         raise CliError(f"--out: the folder {args.out.parent} does not exist")
     try:
-        with open_store(path) as store:
+        with open_cli_store(args, write=False) as store:
             lang = args.lang or load_language(store)
             report = overview_report(store, date_from, date_to, _parse_filters(args.filter))
     except (StoreError, KpiRequestError, ValueError) as exc:

@@ -8,7 +8,13 @@ import stat
 import sys
 from typing import Any
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,24 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(func=func)
 
 
-def _open(db: Any, *, write: bool) -> Any:
-    from metrics.store import StoreError, default_db_path, open_store
-
-    path = db or default_db_path()
-    if not write and not path.exists():
-        raise CliError(f"no store at {path}; run `cx sample` or `cx ingest` first, or pass --db")
-    try:
-        return open_store(path)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-
-
 def run_get(args: argparse.Namespace) -> int:
     from metrics.settings import SETTINGS, settings_frame_rows
 
     if args.key is not None and args.key not in SETTINGS:
         raise CliError(f"unknown setting {args.key!r}; valid keys: {', '.join(SETTINGS)}")
-    with _open(args.db, write=False) as store:
+    with open_cli_store(args, write=False) as store:
         rows = settings_frame_rows(store)
     if args.key is not None:
         rows = [r for r in rows if r["key"] == args.key]
@@ -90,7 +84,7 @@ def run_get(args: argparse.Namespace) -> int:
 def run_set(args: argparse.Namespace) -> int:
     from metrics.settings import SettingError, set_setting
 
-    with _open(args.db, write=True) as store:
+    with open_cli_store(args, write=True) as store:
         try:
             value = set_setting(store, args.key, args.value)
         except SettingError as exc:

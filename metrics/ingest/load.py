@@ -20,11 +20,12 @@ from metrics.ingest.mapping import (
     guess_table,
     resolve,
 )
-from metrics.ingest.pii import get_or_create_salt, hash_columns
+from metrics.ingest.pii import check_store_key, load_key, protect_raw, record_store_key
 from metrics.ingest.readers import DEFAULT_MAX_BYTES, RawFile, read_source
 from metrics.ingest.report import MAX_REASONS, IngestReport, Preview
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, validate
+from metrics.repeats import refresh_for_contacts
 from metrics.store import Store
 
 if TYPE_CHECKING:
@@ -170,7 +171,10 @@ def preview_file(
         strict_columns=False,
     )
     tz = choose_timezone(raw, plan, timezone)
-    head = RawFile(**{**raw.__dict__, "frame": raw.frame.head(PREVIEW_ROWS)})
+    # No key in a preview: hashed columns show a placeholder, dropped ones "(dropped)".
+    head = protect_raw(
+        RawFile(**{**raw.__dict__, "frame": raw.frame.head(PREVIEW_ROWS)}), plan, None
+    )
     checked = validate(head, plan, tz)
     rows = checked.checked.rename({"__row": "row_number", "reason": "problem"}).drop("column_name")
     hashed_canon = [c for c, s in plan.columns.items() if s in plan.hashed]
@@ -223,11 +227,18 @@ def ingest_file(
         strict_columns=True,
     )
     tz = choose_timezone(raw, plan, timezone)
+    # Personal data is hashed or dropped before any value is validated, so no reason, raw
+    # row or report can quote it; the key lives outside the store (metrics/ingest/pii.py).
+    key = load_key() if plan.hashed else None
+    key_notes = check_store_key(store.cursor(), key) if key is not None else []
+    raw = protect_raw(raw, plan, key)
     checked = validate(raw, plan, tz, lookup=_ref_lookup(store, table, REJECT_REFS.get(table, {})))
-    warnings = checked.warnings + _reference_warnings(store, table, checked.good)
+    warnings = checked.warnings + key_notes + _reference_warnings(store, table, checked.good)
     batch_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC).replace(tzinfo=None)
     with store.write() as cur:
+        if key is not None:
+            record_store_key(cur, key)
         report = _load(cur, raw, plan, checked, batch_id, started, warnings)
     return report
 
@@ -243,14 +254,6 @@ def _load(
 ) -> IngestReport:
     table = plan.table
     good, rejected = checked.good, checked.rejected
-    if plan.hashed:
-        salt = get_or_create_salt(cur)
-        hashed_canon = [c for c, s in plan.columns.items() if s in plan.hashed]
-        hashed_extra = [s for s in plan.hashed if s not in plan.columns.values()]
-        good = hash_columns(cur, good, hashed_canon + hashed_extra, salt)
-        rejected = hash_columns(
-            cur, rejected, [s for s in plan.hashed if s in rejected.columns], salt
-        )
     extras_src = [
         c
         for c in good.columns
@@ -268,6 +271,8 @@ def _load(
         [batch_id, table, raw.file_name, raw.checksum, started],
     )
     inserted, updated, unchanged = _upsert(cur, table, stage)
+    if table == "contacts" and inserted + updated:
+        refresh_for_contacts(cur, stage["contact_id"].to_list())  # FCR repeat gaps
     _write_rejected(cur, batch_id, rejected)
     reasons = [
         {"row_number": int(r["__row"]), "column": r["column_name"], "reason": r["reason"]}
