@@ -66,8 +66,8 @@ def refresh_repeats(
             )
         finally:
             cur.unregister(_IDS)
-    row = cur.execute("SELECT COUNT(*) FROM contact_repeats").fetchone()
-    return int(row[0]) if row else 0
+    # fetchall: a half-read result would block the caller's next statement on this cursor.
+    return int(cur.execute("SELECT COUNT(*) FROM contact_repeats").fetchall()[0][0])
 
 
 def refresh_for_contacts(cur: duckdb.DuckDBPyConnection, contact_ids: Iterable[str]) -> int:
