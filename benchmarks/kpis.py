@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         with store.write(bump_version=False) as cur:
             rows = refresh_repeats(cur)
         print(
-            f"full rebuild of contact_repeats ({rows:,} rows): {time.perf_counter() - started:.1f} s"
+            f"full rebuild of the repeat gaps ({rows:,} contacts with a neighbour): {time.perf_counter() - started:.1f} s"
         )
     with open_store(path, read_only=True) as store:
         counts = {

@@ -97,9 +97,10 @@ SOURCES: dict[str, Source] = {
                 "resolved",
                 "resolved_at",
                 "first_contact_resolved",
-                # Derived by the compiler over ALL contacts (not only the period's): another
-                # contact by the same customer on the same issue type within N days (the
-                # fcr_window_days setting) after / before this one's opened_at, ends included.
+                # Derived by the compiler from the gaps metrics.repeats keeps on each contact
+                # (over ALL contacts, not only the period's): another contact by the same
+                # customer on the same issue type within N days (the fcr_window_days setting)
+                # after / before this one's opened_at, ends included.
                 "repeat_after",
                 "repeat_before",
             )

@@ -122,14 +122,14 @@ def _contacts_base(
         cols += [f"cu.{d}" for d in _CUSTOMER_COLS]
         joins += " LEFT JOIN customers AS cu ON cu.customer_id = c.customer_id"
     if _uses(texts, "repeat_after") or _uses(texts, "repeat_before"):
-        # Gaps to the neighbouring contacts on the same issue, kept by metrics.repeats at
-        # ingest; compared with the window setting here, so changing it needs no rebuild.
+        # Gaps to the neighbouring contacts on the same issue, kept on the row by
+        # metrics.repeats at ingest; compared with the window setting here, so changing it
+        # needs no rebuild (and no join or sort per query).
         params["fcr_window_s"] = float(settings.fcr_window_days) * 86400.0
         cols += [
-            "COALESCE(rp.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after",
-            "COALESCE(rp.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before",
+            "COALESCE(c.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after",
+            "COALESCE(c.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before",
         ]
-        joins += " LEFT JOIN contact_repeats AS rp ON rp.contact_id = c.contact_id"
     return f"base AS (SELECT {', '.join(cols)} FROM contacts AS c{joins})"
 
 

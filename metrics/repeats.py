@@ -1,20 +1,23 @@
-"""Repeat contacts precomputed at ingest: per contact, the gap to the previous and next contact
-by the same customer on the same issue type (table `contact_repeats`).
+"""Repeat contacts precomputed at ingest: on each contact, the gap in seconds to the next and
+previous contact by the same customer on the same issue type (contacts.next_gap_s /
+prev_gap_s, NULL when there is none).
 
 The derived FCR ("no other contact on the same issue within N days after") and the
 repeat-contact rate ("another within N days before") used to sort every contact on every
-query; with the gaps stored, a query compares them with the window setting
-(`next_gap_s <= N·86400`), so changing the window needs no rebuild.
+query; with the gaps stored on the row, a query compares them with the window setting
+(`next_gap_s <= N·86400`) while it reads the row anyway: no join, no sort, and changing the
+window needs no rebuild.
 
 Semantics equal to the self-join the compiler ran before: another contact (different id) by
 the same customer on the same issue type whose opened_at is within N days after (resp.
 before) this one's, ends included; contacts at the very same instant are each other's repeat
 both ways (gap 0). Contacts without a customer or an issue type have no such neighbour.
-Only contacts with at least one neighbour get a row.
 
-Call `refresh_for_contacts(cur, contact_ids)` inside the transaction that changed contacts (after
-each contacts batch and after an undo), or `refresh_repeats(cur)` to rebuild all (the sample
-generator, the V6 migration).
+Keep them current inside the transaction that changes contacts:
+    before = customers_of(cur, ids)            # ingest/undo: before the change
+    ...change the contacts...
+    refresh_for_contacts(cur, ids, before)     # after it
+or `refresh_repeats(cur)` to rebuild every gap (the sample generator, the V6 migration).
 """
 
 from __future__ import annotations
@@ -24,68 +27,88 @@ from collections.abc import Iterable
 import duckdb
 import pyarrow as pa
 
-# One row per contact with a neighbour; the LEAD/LAG run once per refresh, not per query.
+# Gaps of every contact with a customer and an issue type ({only}: restrict to some customers).
 COMPUTE_SQL = """
-SELECT contact_id, customer_id, next_gap_s, prev_gap_s FROM (
-    SELECT contact_id, customer_id,
-        CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
-             ELSE EPOCH(LEAD(opened_at) OVER w) - EPOCH(opened_at) END AS next_gap_s,
-        CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
-             ELSE EPOCH(opened_at) - EPOCH(LAG(opened_at) OVER w) END AS prev_gap_s
-    FROM contacts
-    WHERE customer_id IS NOT NULL AND issue_type IS NOT NULL {only}
-    WINDOW w AS (PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id),
-           same AS (PARTITION BY customer_id, issue_type, opened_at)
-) AS g
-WHERE next_gap_s IS NOT NULL OR prev_gap_s IS NOT NULL
+SELECT contact_id,
+    CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
+         ELSE EPOCH(LEAD(opened_at) OVER w) - EPOCH(opened_at) END AS next_gap_s,
+    CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
+         ELSE EPOCH(opened_at) - EPOCH(LAG(opened_at) OVER w) END AS prev_gap_s
+FROM contacts
+WHERE customer_id IS NOT NULL AND issue_type IS NOT NULL {only}
+WINDOW w AS (PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id),
+       same AS (PARTITION BY customer_id, issue_type, opened_at)
+"""
+
+# Write only rows whose gaps change: an UPDATE rewrites what it touches.
+UPDATE_SQL = """
+UPDATE contacts SET next_gap_s = g.next_gap_s, prev_gap_s = g.prev_gap_s
+FROM ({compute}) AS g
+WHERE contacts.contact_id = g.contact_id
+  AND (contacts.next_gap_s IS DISTINCT FROM g.next_gap_s
+       OR contacts.prev_gap_s IS DISTINCT FROM g.prev_gap_s)
+"""
+
+CLEAR_SQL = """
+UPDATE contacts SET next_gap_s = NULL, prev_gap_s = NULL
+WHERE (customer_id IS NULL OR issue_type IS NULL)
+  AND (next_gap_s IS NOT NULL OR prev_gap_s IS NOT NULL) {only}
 """
 
 _IDS = "__repeat_customers"
+_CONTACTS = "__repeat_contacts"
 
 
 def refresh_repeats(
     cur: duckdb.DuckDBPyConnection, customer_ids: Iterable[str | None] | None = None
 ) -> int:
-    """Recompute `contact_repeats` for `customer_ids` (None: for every contact); returns the table's
-    row count. Runs in the caller's transaction, so a failed batch leaves the table as it was."""
+    """Recompute the gaps of `customer_ids`' contacts (None: of every contact), in the caller's
+    transaction; returns how many contacts have a repeat neighbour afterwards (all of them for
+    a full rebuild, those of the given customers otherwise)."""
     if customer_ids is None:
-        cur.execute("DELETE FROM contact_repeats")
-        cur.execute("INSERT INTO contact_repeats " + COMPUTE_SQL.format(only=""))
+        cur.execute(CLEAR_SQL.format(only=""))
+        cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only="")))
+        where = ""
     else:
         ids = sorted({c for c in customer_ids if c is not None})
         if not ids:
             return 0
         cur.register(_IDS, pa.table({"customer_id": pa.array(ids, pa.string())}))
-        try:
+        where = f"AND customer_id IN (SELECT customer_id FROM {_IDS})"
+        cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=where)))
+    try:
+        # fetchall: a half-read result would block the caller's next statement on this cursor.
+        return int(
             cur.execute(
-                f"DELETE FROM contact_repeats WHERE customer_id IN (SELECT customer_id FROM {_IDS})"
-            )
-            cur.execute(
-                "INSERT INTO contact_repeats "
-                + COMPUTE_SQL.format(only=f"AND customer_id IN (SELECT customer_id FROM {_IDS})")
-            )
-        finally:
+                "SELECT COUNT(*) FROM contacts WHERE (next_gap_s IS NOT NULL "
+                f"OR prev_gap_s IS NOT NULL) {where}"
+            ).fetchall()[0][0]
+        )
+    finally:
+        if customer_ids is not None:
             cur.unregister(_IDS)
-    # fetchall: a half-read result would block the caller's next statement on this cursor.
-    return int(cur.execute("SELECT COUNT(*) FROM contact_repeats").fetchall()[0][0])
 
 
-def refresh_for_contacts(cur: duckdb.DuckDBPyConnection, contact_ids: Iterable[str]) -> int:
-    """refresh_repeats for every customer whose repeats these contacts may have changed: the
-    contacts' customers now (after an insert, update or undo) and before (as recorded in
-    contact_repeats, which still holds the old customer of a contact that moved). Call it
-    after the change, in the same transaction: the one hook for ingest and undo."""
+def customers_of(cur: duckdb.DuckDBPyConnection, contact_ids: Iterable[str]) -> list[str]:
+    """The customers these contacts belong to now (call before changing them)."""
     ids = pa.table({"contact_id": pa.array(sorted(set(contact_ids)), pa.string())})
     if ids.num_rows == 0:
-        return 0
-    cur.register("__repeat_contacts", ids)
+        return []
+    cur.register(_CONTACTS, ids)
     try:
         rows = cur.execute(
-            "SELECT customer_id FROM contacts WHERE contact_id IN "
-            "(SELECT contact_id FROM __repeat_contacts) AND customer_id IS NOT NULL "
-            "UNION SELECT customer_id FROM contact_repeats WHERE contact_id IN "
-            "(SELECT contact_id FROM __repeat_contacts)"
+            f"SELECT DISTINCT customer_id FROM contacts WHERE contact_id IN "
+            f"(SELECT contact_id FROM {_CONTACTS}) AND customer_id IS NOT NULL"
         ).fetchall()
     finally:
-        cur.unregister("__repeat_contacts")
-    return refresh_repeats(cur, [r[0] for r in rows])
+        cur.unregister(_CONTACTS)
+    return [r[0] for r in rows]
+
+
+def refresh_for_contacts(
+    cur: duckdb.DuckDBPyConnection, contact_ids: Iterable[str], before: Iterable[str] = ()
+) -> int:
+    """After inserting, updating or undoing `contact_ids`: refresh their customers now and the
+    customers they had `before` the change (a contact that moved leaves a gap behind)."""
+    ids = list(contact_ids)
+    return refresh_repeats(cur, [*customers_of(cur, ids), *before])

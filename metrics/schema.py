@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metrics.repeats import COMPUTE_SQL
+from metrics.repeats import COMPUTE_SQL, UPDATE_SQL
 
 # Vocabularies shared by ingest, the sample generator and the KPI catalogue.
 CHANNELS: tuple[str, ...] = (
@@ -177,8 +177,9 @@ CREATE TABLE followups (
 _V4_PLACEHOLDER = _V5_PLACEHOLDER = "SELECT 1"
 
 # V6 (KPIs): targets may be scoped to one channel or team (and keep the band of a banded KPI
-# in its own column); contact_repeats holds the gaps between contacts on the same issue
-# (metrics/repeats.py), filled here for stores that already hold contacts.
+# in its own column); each contact carries the gaps to its neighbours on the same issue
+# (metrics/repeats.py), filled here for stores that already hold contacts. The history table
+# of contacts (when the ingest history exists) gets the same columns, so rows line up.
 _V6_KPIS = (
     """
 CREATE TABLE targets_v6 (
@@ -197,15 +198,12 @@ SELECT split_part(kpi, ':', 1), COALESCE(NULLIF(split_part(kpi, ':', 2), ''), ''
 FROM targets;
 DROP TABLE targets;
 ALTER TABLE targets_v6 RENAME TO targets;
-CREATE TABLE contact_repeats (
-    contact_id   VARCHAR NOT NULL,
-    customer_id  VARCHAR NOT NULL,
-    next_gap_s   DOUBLE,
-    prev_gap_s   DOUBLE
-);
+ALTER TABLE contacts ADD COLUMN next_gap_s DOUBLE;
+ALTER TABLE contacts ADD COLUMN prev_gap_s DOUBLE;
+ALTER TABLE IF EXISTS contacts_history ADD COLUMN IF NOT EXISTS next_gap_s DOUBLE;
+ALTER TABLE IF EXISTS contacts_history ADD COLUMN IF NOT EXISTS prev_gap_s DOUBLE;
 """
-    + "INSERT INTO contact_repeats "
-    + COMPUTE_SQL.format(only="")
+    + UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=""))
 )
 
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from metrics.repeats import refresh_repeats
+from metrics.repeats import customers_of, refresh_for_contacts, refresh_repeats
 from metrics.store import Store
 
 T0 = datetime(2026, 3, 1, 8, 0)
@@ -56,7 +56,10 @@ def _brute(rows: list) -> dict[str, tuple[float | None, float | None]]:
 def _stored(store: Store) -> dict[str, tuple[float | None, float | None]]:
     rows = (
         store.cursor()
-        .execute("SELECT contact_id, next_gap_s, prev_gap_s FROM contact_repeats")
+        .execute(
+            "SELECT contact_id, next_gap_s, prev_gap_s FROM contacts "
+            "WHERE next_gap_s IS NOT NULL OR prev_gap_s IS NOT NULL"
+        )
         .fetchall()
     )
     return {c: (n, p) for c, n, p in rows}
@@ -79,14 +82,15 @@ def test_refresh_for_affected_customers_equals_full_rebuild_after_a_batch_and_an
     _insert(store, first)
     with store.write() as cur:
         refresh_repeats(cur)
-    _insert(store, second)  # a new batch: refresh only its customers
+    _insert(store, second)  # a new batch: refresh only its contacts' customers
     with store.write() as cur:
-        refresh_repeats(cur, [r[1] for r in second])
+        refresh_for_contacts(cur, [r[0] for r in second])
     assert _stored(store) == _brute(first + second)
-    # Undo of the batch: its contacts go, the same customers are refreshed.
+    # Undo of the batch: its contacts go, the customers they had are refreshed.
     with store.write() as cur:
+        before = customers_of(cur, [r[0] for r in second])
         cur.execute("DELETE FROM contacts WHERE contact_id LIKE 'n%'")
-        refresh_repeats(cur, [r[1] for r in second])
+        refresh_for_contacts(cur, [r[0] for r in second], before)
     assert _stored(store) == _brute(first)
 
 
@@ -113,3 +117,34 @@ def test_contacts_ingest_keeps_the_gaps_current_after_insert_and_update(store: S
     second = "k2,b,order,email,2026-03-03T08:00:00Z\n"
     ingest_file(store, (head + second).encode(), table="contacts", file_name="two.csv")
     assert _stored(store) == {"k2": (86400.0, None), "k3": (None, 86400.0)}
+
+
+def test_v6_migration_fills_gaps_and_keeps_old_targets(tmp_path) -> None:
+    import duckdb
+
+    from metrics.schema import MIGRATIONS
+    from metrics.store import open_store
+    from metrics.targets import load_targets
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    for sql in MIGRATIONS[:5]:
+        con.execute(sql)
+    con.execute("CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value BIGINT)")
+    con.execute("INSERT INTO store_meta VALUES ('schema_version', 5), ('data_version', 1)")
+    rows = [("k1", "a", "order", T0), ("k2", "a", "order", T0 + timedelta(days=2))]
+    con.executemany(
+        "INSERT INTO contacts (contact_id, customer_id, issue_type, channel, opened_at) "
+        "VALUES (?, ?, ?, 'email', ?)",
+        rows,
+    )
+    con.execute(
+        "INSERT INTO targets (kpi, target, source) VALUES ('nps', 25, 'board'), "
+        "('churn_by_satisfaction:neutral', 0.3, NULL)"
+    )
+    con.close()
+    with open_store(path) as store:
+        assert _stored(store) == {"k1": (172800.0, None), "k2": (None, 172800.0)}
+        targets = load_targets(store)
+        assert (targets["nps"].value, targets["nps"].source) == (25.0, "board")
+        assert targets["churn_by_satisfaction:neutral"].value == 0.3

@@ -126,10 +126,11 @@ def test_plan_merges_periods_and_breakdowns_into_grouping_sets() -> None:
 
 def test_compiled_sql_repeat_lookup_only_when_fcr_or_repeats_are_asked() -> None:
     (q,) = _compiled(KpiRequest(kpis=("aht",)))
-    assert "contact_repeats" not in q.sql and "customers" not in q.sql
+    assert "next_gap_s" not in q.sql and "customers" not in q.sql
     (q,) = _compiled(KpiRequest(kpis=("fcr",), date_from=date(2026, 9, 1)))
     # The precomputed gaps, compared with the window setting; no self-join, no window sort.
-    assert "LEFT JOIN contact_repeats" in q.sql and " OVER " not in q.sql
+    assert "c.next_gap_s <= $fcr_window_s" in q.sql
+    assert " JOIN " not in q.sql and " OVER " not in q.sql
     assert q.params["fcr_window_s"] == 7 * 86400.0
 
 

@@ -25,7 +25,7 @@ from metrics.ingest.readers import DEFAULT_MAX_BYTES, RawFile, read_source
 from metrics.ingest.report import MAX_REASONS, IngestReport, Preview
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, validate
-from metrics.repeats import refresh_for_contacts
+from metrics.repeats import customers_of, refresh_for_contacts
 from metrics.store import Store
 
 if TYPE_CHECKING:
@@ -270,9 +270,11 @@ def _load(
         "VALUES (?, ?, ?, ?, ?)",
         [batch_id, table, raw.file_name, raw.checksum, started],
     )
+    ids = stage["contact_id"].to_list() if table == "contacts" else []
+    before = customers_of(cur, ids)  # FCR repeat gaps: the customers before and after
     inserted, updated, unchanged = _upsert(cur, table, stage)
-    if table == "contacts" and inserted + updated:
-        refresh_for_contacts(cur, stage["contact_id"].to_list())  # FCR repeat gaps
+    if inserted + updated:
+        refresh_for_contacts(cur, ids, before)
     _write_rejected(cur, batch_id, rejected)
     reasons = [
         {"row_number": int(r["__row"]), "column": r["column_name"], "reason": r["reason"]}

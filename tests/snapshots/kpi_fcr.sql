@@ -16,11 +16,9 @@ WITH base AS (
     c.resolved,
     c.resolved_at,
     c.first_contact_resolved,
-    COALESCE(rp.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after,
-    COALESCE(rp.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before
+    COALESCE(c.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after,
+    COALESCE(c.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before
   FROM contacts AS c
-  LEFT JOIN contact_repeats AS rp
-    ON rp.contact_id = c.contact_id
 )
 SELECT
   SUM(CASE WHEN (

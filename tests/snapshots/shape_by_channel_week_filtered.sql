@@ -121,13 +121,11 @@ WITH base AS (
     cu.tier,
     cu.region,
     cu.age_band,
-    COALESCE(rp.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after,
-    COALESCE(rp.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before
+    COALESCE(c.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after,
+    COALESCE(c.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before
   FROM contacts AS c
   LEFT JOIN customers AS cu
     ON cu.customer_id = c.customer_id
-  LEFT JOIN contact_repeats AS rp
-    ON rp.contact_id = c.contact_id
 )
 SELECT
   channel,
