@@ -795,6 +795,20 @@ KPI_NAMES: tuple[str, ...] = tuple(CATALOGUE)
 ALL_DIMENSIONS: tuple[str, ...] = SURVEY_DIMS
 
 
+def kpi_levels(kpi: Kpi) -> tuple[float, ...]:
+    """The quantile levels the engine computes for a quantile KPI: the union of the grids of
+    every quantile KPI with the same value and rows (median and p90 of one time), so their
+    aggregates are one identical expression the engine evaluates (and sorts) once."""
+    m = kpi.measure
+    same = [
+        k.measure.q
+        for k in KPIS
+        if k.measure.aggregation == "quantile"
+        and (k.measure.expr, k.measure.denominator) == (m.expr, m.denominator)
+    ]
+    return tuple(sorted({lv for q in same for lv in quantile_levels(q)}))  # type: ignore[arg-type]
+
+
 def get_kpi(name: str) -> Kpi:
     """The KPI called `name`; a ValueError listing the valid names otherwise."""
     try:

@@ -29,7 +29,7 @@ from metrics.catalogue import (
     SATISFACTION_BANDS,
     SOURCES,
     Kpi,
-    quantile_levels,
+    kpi_levels,
 )
 from metrics.settings import KpiSettings
 
@@ -223,7 +223,7 @@ def _aggregates(kpi: Kpi, partition: list[str]) -> list[str]:
         # interval and the probability of meeting a target come from the grid.
         return [
             f"COUNT({value}) AS {k}__n",
-            f"{quantile_sql(value, quantile_levels(m.q))} AS {k}__g",  # type: ignore[arg-type]
+            f"{quantile_sql(value, kpi_levels(kpi))} AS {k}__g",
         ]
     if m.aggregation == "mix":
         over = f"PARTITION BY {', '.join(partition)}" if partition else ""

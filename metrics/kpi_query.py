@@ -40,7 +40,7 @@ from metrics.catalogue import (
     SATISFACTION_BANDS,
     Kpi,
     applicable_kpis,
-    quantile_levels,
+    kpi_levels,
 )
 from metrics.compiler import CompiledQuery, plan
 from metrics.settings import KpiSettings, load_settings
@@ -229,7 +229,7 @@ def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
         values = row.get(f"{k}__g")
         q = float(kpi.measure.q)  # type: ignore[arg-type]
         if values is not None and None not in values:
-            grid = tuple(zip(quantile_levels(q), (float(v) for v in values), strict=True))
+            grid = tuple(zip(kpi_levels(kpi), (float(v) for v in values), strict=True))
             half = Z95 * math.sqrt(q * (1 - q) / n)
             out.update(
                 value=grid_quantile(grid, q),

@@ -6,12 +6,27 @@ from metrics.repeats import COMPUTE_SQL, UPDATE_SQL
 
 # Vocabularies shared by ingest, the sample generator and the KPI catalogue.
 CHANNELS: tuple[str, ...] = (
-    "phone", "email", "chat", "chatbot", "app", "web", "web_form",
-    "sms", "social", "in_person", "video",
+    "phone",
+    "email",
+    "chat",
+    "chatbot",
+    "app",
+    "web",
+    "web_form",
+    "sms",
+    "social",
+    "in_person",
+    "video",
 )
 ISSUE_TYPES: tuple[str, ...] = (
-    "billing", "technical", "order", "account", "cancellation",
-    "complaint", "feedback", "other",
+    "billing",
+    "technical",
+    "order",
+    "account",
+    "cancellation",
+    "complaint",
+    "feedback",
+    "other",
 )
 
 # Tables a user may load through ingest, with their key columns.
@@ -180,8 +195,7 @@ _V4_PLACEHOLDER = _V5_PLACEHOLDER = "SELECT 1"
 # in its own column); each contact carries the gaps to its neighbours on the same issue
 # (metrics/repeats.py), filled here for stores that already hold contacts. The history table
 # of contacts (when the ingest history exists) gets the same columns, so rows line up.
-_V6_KPIS = (
-    """
+_V6_KPIS = """
 CREATE TABLE targets_v6 (
     kpi          VARCHAR NOT NULL,
     band         VARCHAR NOT NULL DEFAULT '',
@@ -202,9 +216,7 @@ ALTER TABLE contacts ADD COLUMN next_gap_s DOUBLE;
 ALTER TABLE contacts ADD COLUMN prev_gap_s DOUBLE;
 ALTER TABLE IF EXISTS contacts_history ADD COLUMN IF NOT EXISTS next_gap_s DOUBLE;
 ALTER TABLE IF EXISTS contacts_history ADD COLUMN IF NOT EXISTS prev_gap_s DOUBLE;
-"""
-    + UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=""))
-)
+""" + UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=""))
 
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
