@@ -112,3 +112,10 @@ def refresh_for_contacts(
     customers they had `before` the change (a contact that moved leaves a gap behind)."""
     ids = list(contact_ids)
     return refresh_repeats(cur, [*customers_of(cur, ids), *before])
+
+
+def batch_contact_ids(cur: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
+    """The contacts a batch wrote (inserted or updated; they carry its batch_id): what an
+    undo of it changes."""
+    rows = cur.execute("SELECT contact_id FROM contacts WHERE batch_id = ?", [batch_id])
+    return [r[0] for r in rows.fetchall()]

@@ -148,3 +148,18 @@ def test_v6_migration_fills_gaps_and_keeps_old_targets(tmp_path) -> None:
         targets = load_targets(store)
         assert (targets["nps"].value, targets["nps"].source) == (25.0, "board")
         assert targets["churn_by_satisfaction:neutral"].value == 0.3
+
+
+def test_undo_of_a_contacts_batch_restores_the_gaps(store: Store) -> None:
+    from metrics.ingest.batches import undo_batch
+    from metrics.ingest.load import ingest_file
+
+    head = "contact_id,customer_id,issue_type,channel,opened_at\n"
+    one = "k1,a,order,email,2026-03-01T08:00:00Z\nk2,a,order,email,2026-03-03T08:00:00Z\n"
+    ingest_file(store, (head + one).encode(), table="contacts", file_name="one.csv")
+    gaps_before = _stored(store)
+    two = "k2,b,order,email,2026-03-03T08:00:00Z\nk3,b,order,email,2026-03-04T08:00:00Z\n"
+    report = ingest_file(store, (head + two).encode(), table="contacts", file_name="two.csv")
+    assert _stored(store) == {"k2": (86400.0, None), "k3": (None, 86400.0)}
+    undo_batch(store, report.batch_id)
+    assert _stored(store) == gaps_before == {"k1": (172800.0, None), "k2": (None, 172800.0)}
