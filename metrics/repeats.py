@@ -23,6 +23,7 @@ or `refresh_repeats(cur)` to rebuild every gap (the sample generator, the V6 mig
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -58,25 +59,41 @@ WHERE (customer_id IS NULL OR issue_type IS NULL)
 _IDS = "__repeat_customers"
 _CONTACTS = "__repeat_contacts"
 
+# Ids travel as Arrow (a polars Series, an Arrow array, or any iterable of str), never as a
+# Python list of a whole batch: a streamed ingest must not grow the Python heap with rows.
+Ids = Iterable[str | None] | pa.Array | pa.ChunkedArray | Any
 
-def refresh_repeats(
-    cur: duckdb.DuckDBPyConnection, customer_ids: Iterable[str | None] | None = None
-) -> int:
+
+def _arrow_ids(values: Ids) -> pa.Array | pa.ChunkedArray:
+    if hasattr(values, "to_arrow"):  # polars Series
+        values = values.to_arrow()
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.cast(pa.string())
+    return pa.array(list(values), pa.string())
+
+
+def refresh_repeats(cur: duckdb.DuckDBPyConnection, customer_ids: Ids | None = None) -> int:
     """Recompute the gaps of `customer_ids`' contacts (None: of every contact), in the caller's
     transaction; returns how many contacts have a repeat neighbour afterwards (all of them for
     a full rebuild, those of the given customers otherwise)."""
     if customer_ids is None:
         cur.execute(CLEAR_SQL.format(only=""))
         cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only="")))
-        where = ""
-    else:
-        ids = sorted({c for c in customer_ids if c is not None})
-        if not ids:
-            return 0
-        cur.register(_IDS, pa.table({"customer_id": pa.array(ids, pa.string())}))
+        return int(
+            cur.execute(
+                "SELECT COUNT(*) FROM contacts WHERE next_gap_s IS NOT NULL "
+                "OR prev_gap_s IS NOT NULL"
+            ).fetchall()[0][0]
+        )
+    ids = _arrow_ids(customer_ids)
+    if len(ids) == 0 or ids.null_count == len(ids):
+        return 0
+    # A contact that lost its customer or issue type keeps no gap (cheap: two columns).
+    cur.execute(CLEAR_SQL.format(only=""))
+    cur.register(_IDS, pa.table({"customer_id": ids}))
+    try:
         where = f"AND customer_id IN (SELECT customer_id FROM {_IDS})"
         cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=where)))
-    try:
         # fetchall: a half-read result would block the caller's next statement on this cursor.
         return int(
             cur.execute(
@@ -85,37 +102,40 @@ def refresh_repeats(
             ).fetchall()[0][0]
         )
     finally:
-        if customer_ids is not None:
-            cur.unregister(_IDS)
+        cur.unregister(_IDS)
 
 
-def customers_of(cur: duckdb.DuckDBPyConnection, contact_ids: Iterable[str]) -> list[str]:
+def customers_of(cur: duckdb.DuckDBPyConnection, contact_ids: Ids | None) -> pa.Array:
     """The customers these contacts belong to now (call before changing them)."""
-    ids = pa.table({"contact_id": pa.array(sorted(set(contact_ids)), pa.string())})
-    if ids.num_rows == 0:
-        return []
-    cur.register(_CONTACTS, ids)
+    if contact_ids is None:
+        return pa.array([], pa.string())
+    ids = _arrow_ids(contact_ids)
+    if len(ids) == 0:
+        return pa.array([], pa.string())
+    cur.register(_CONTACTS, pa.table({"contact_id": ids}))
     try:
-        rows = cur.execute(
+        table = cur.sql(
             f"SELECT DISTINCT customer_id FROM contacts WHERE contact_id IN "
             f"(SELECT contact_id FROM {_CONTACTS}) AND customer_id IS NOT NULL"
-        ).fetchall()
+        ).to_arrow_table()
     finally:
         cur.unregister(_CONTACTS)
-    return [r[0] for r in rows]
+    return table.column("customer_id").combine_chunks().cast(pa.string())
 
 
 def refresh_for_contacts(
-    cur: duckdb.DuckDBPyConnection, contact_ids: Iterable[str], before: Iterable[str] = ()
+    cur: duckdb.DuckDBPyConnection, contact_ids: Ids | None, before: Ids = ()
 ) -> int:
     """After inserting, updating or undoing `contact_ids`: refresh their customers now and the
     customers they had `before` the change (a contact that moved leaves a gap behind)."""
-    ids = list(contact_ids)
-    return refresh_repeats(cur, [*customers_of(cur, ids), *before])
+    now = customers_of(cur, contact_ids)
+    return refresh_repeats(cur, pa.concat_arrays([now, _arrow_ids(before)]))
 
 
-def batch_contact_ids(cur: duckdb.DuckDBPyConnection, batch_id: str) -> list[str]:
+def batch_contact_ids(cur: duckdb.DuckDBPyConnection, batch_id: str) -> pa.Array:
     """The contacts a batch wrote (inserted or updated; they carry its batch_id): what an
     undo of it changes."""
-    rows = cur.execute("SELECT contact_id FROM contacts WHERE batch_id = ?", [batch_id])
-    return [r[0] for r in rows.fetchall()]
+    table = cur.sql(
+        "SELECT contact_id FROM contacts WHERE batch_id = $b", params={"b": batch_id}
+    ).to_arrow_table()
+    return table.column("contact_id").combine_chunks()

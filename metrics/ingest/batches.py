@@ -145,7 +145,7 @@ def undo_batch(store: Store, batch_id: str, *, by: str = "cli") -> UndoResult:
         later = later_batches(cur, table, batch_id, seq)
         if later:
             raise LaterBatchesError(batch_id, file_name, later)
-        ids = batch_contact_ids(cur, batch_id) if table == "contacts" else []
+        ids = batch_contact_ids(cur, batch_id) if table == "contacts" else None
         before = customers_of(cur, ids)  # FCR repeat gaps: the customers before and after
         removed, restored = _restore(cur, table, batch_id)
         refresh_for_contacts(cur, ids, before)

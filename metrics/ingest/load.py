@@ -284,7 +284,7 @@ def _load(
         "VALUES (?, ?, ?, ?, ?)",
         [batch_id, table, raw.file_name, raw.checksum, started],
     )
-    ids = stage["contact_id"].to_list() if table == "contacts" else []
+    ids = stage["contact_id"] if table == "contacts" else None
     before = customers_of(cur, ids)  # FCR repeat gaps: the customers before and after
     cur.register("__stage_src", _arrow(stage))
     try:
