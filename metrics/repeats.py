@@ -105,30 +105,49 @@ def refresh_repeats(cur: duckdb.DuckDBPyConnection, customer_ids: Ids | None = N
         cur.unregister(_IDS)
 
 
-def customers_of(cur: duckdb.DuckDBPyConnection, contact_ids: Ids | None) -> pa.Array:
-    """The customers these contacts belong to now (call before changing them)."""
-    if contact_ids is None:
-        return pa.array([], pa.string())
-    ids = _arrow_ids(contact_ids)
-    if len(ids) == 0:
-        return pa.array([], pa.string())
-    cur.register(_CONTACTS, pa.table({"contact_id": ids}))
+def customers_of(
+    cur: duckdb.DuckDBPyConnection,
+    contact_ids: Ids | None = None,
+    *,
+    contacts_sql: str | None = None,
+) -> pa.Array:
+    """The customers these contacts belong to now (call before changing them). The contacts
+    are ids, or a query returning one column of them (`contacts_sql`, code, never user text;
+    e.g. the ingest's stage)."""
+    registered = False
+    if contacts_sql is None:
+        if contact_ids is None:
+            return pa.array([], pa.string())
+        ids = _arrow_ids(contact_ids)
+        if len(ids) == 0:
+            return pa.array([], pa.string())
+        cur.register(_CONTACTS, pa.table({"contact_id": ids}))
+        registered = True
+        contacts_sql = f"SELECT contact_id FROM {_CONTACTS}"
     try:
         table = cur.sql(
-            f"SELECT DISTINCT customer_id FROM contacts WHERE contact_id IN "
-            f"(SELECT contact_id FROM {_CONTACTS}) AND customer_id IS NOT NULL"
+            f"SELECT DISTINCT customer_id FROM contacts WHERE contact_id IN ({contacts_sql}) "
+            "AND customer_id IS NOT NULL"
         ).to_arrow_table()
     finally:
-        cur.unregister(_CONTACTS)
+        if registered:
+            cur.unregister(_CONTACTS)
     return table.column("customer_id").combine_chunks().cast(pa.string())
 
 
 def refresh_for_contacts(
-    cur: duckdb.DuckDBPyConnection, contact_ids: Ids | None, before: Ids = ()
+    cur: duckdb.DuckDBPyConnection,
+    contact_ids: Ids | None = None,
+    before: Ids = (),
+    *,
+    contacts_sql: str | None = None,
 ) -> int:
-    """After inserting, updating or undoing `contact_ids`: refresh their customers now and the
-    customers they had `before` the change (a contact that moved leaves a gap behind)."""
-    now = customers_of(cur, contact_ids)
+    """After inserting, updating or undoing contacts (ids, or `contacts_sql`): refresh their
+    customers now and the customers they had `before` the change (a contact that moved leaves
+    a gap behind)."""
+    if contact_ids is None and contacts_sql is None:
+        return refresh_repeats(cur, before)
+    now = customers_of(cur, contact_ids, contacts_sql=contacts_sql)
     return refresh_repeats(cur, pa.concat_arrays([now, _arrow_ids(before)]))
 
 
