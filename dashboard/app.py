@@ -12,7 +12,7 @@ import duckdb
 import streamlit as st
 
 from dashboard.i18n import language_switch, t
-from dashboard.store_access import release_store
+from dashboard.store_access import page_reads, release_store
 from metrics.store import StoreError, default_db_path, describe_store_error
 
 PAGES_DIR = Path(__file__).parent / "views"
@@ -27,6 +27,7 @@ PAGES = (
     ("calculator.py", "nav.calculator", ":material/calculate:", "nav.experiments_section"),
     ("data.py", "nav.data", ":material/upload_file:", "nav.settings"),
     ("targets.py", "nav.targets", ":material/flag:", "nav.settings"),
+    ("settings.py", "nav.settings_page", ":material/settings:", "nav.settings"),
 )
 
 st.set_page_config(page_title="CX Console", page_icon=":material/insights:", layout="wide")
@@ -40,7 +41,8 @@ for file, title, icon, section in PAGES:
     )
 page = st.navigation(sections)
 try:
-    page.run()
+    with page_reads():
+        page.run()
 except (StoreError, duckdb.Error) as exc:  # missing, busy, corrupt, foreign or newer store
     logging.getLogger("cx.app").warning("page %s: store problem: %s", page.title, exc)
     st.error(t("app.store_error", error=describe_store_error(exc, default_db_path())))

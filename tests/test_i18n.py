@@ -233,6 +233,7 @@ _NAV = {
     "calculator.py": "calculator",
     "data.py": "data",
     "targets.py": "targets",
+    "settings.py": "settings_page",
 }
 
 

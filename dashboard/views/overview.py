@@ -16,14 +16,19 @@ from dashboard.figures.kpi import (
     sparkline,
 )
 from dashboard.filters import month_start, previous_period, sidebar_filters
-from dashboard.i18n import date_text, kpi_definition, kpi_label, t, value_label
+from dashboard.i18n import current_language, date_text, kpi_definition, kpi_label, t, value_label
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import overview
-from metrics.targets import near_tolerance, targets_frame
+from metrics.targets import near_tolerance, status_text, targets_frame
 
-BADGE = {"meets": ":green-badge[{}]", "near": ":orange-badge[{}]", "misses": ":red-badge[{}]"}
+BADGE = {
+    "meets": ":green-badge[{}]",
+    "near": ":orange-badge[{}]",
+    "misses": ":red-badge[{}]",
+    "unclear": ":gray-badge[{}]",
+}
 
 
 def badge(status: str | None) -> str:
@@ -81,6 +86,8 @@ for start in range(0, cards.height, 4):
             else t("overview.target", value=format_value(row["target"], kpi.unit))
         )
         box.markdown(f"{badge(row['status'])} {target} · n = {row['n']:,}")
+        if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
+            box.caption(status_text(row, current_language()))
         if row["small_sample"]:
             box.caption(
                 ":gray[" + t("overview.not_judged", min_n=kpi.min_n) + "]",

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard.downloads import download_buttons
 from dashboard.figures.kpi import format_value
-from dashboard.i18n import kpi_label, t, t_or, value_label
+from dashboard.i18n import dimension_label, kpi_label, t, t_or, value_label
 from dashboard.store_access import cached, get_store
 from metrics.targets import reset_target, set_target, targets_frame
 
@@ -25,7 +25,8 @@ except ValueError as exc:
 
 
 def _name(row: dict) -> str:
-    return row["label"] + (f" — {row['band']}" if row["band"] else "")
+    scope = f" — {row['scope_dim']} {row['scope_value']}" if row.get("scope_dim") else ""
+    return row["label"] + (f" — {row['band']}" if row["band"] else "") + scope
 
 
 def _shown(row: dict) -> str:
@@ -33,7 +34,10 @@ def _shown(row: dict) -> str:
     band = row["band"]
     if band:
         band = value_label("channel", value_label("satisfaction_band", band))
-    return kpi_label(row["kpi"]) + (f" — {band}" if band else "")
+    scope = ""
+    if row.get("scope_dim"):
+        scope = f" — {value_label(row['scope_dim'], row['scope_value'])}"
+    return kpi_label(row["kpi"]) + (f" — {band}" if band else "") + scope
 
 
 shown = table.with_columns(
@@ -81,7 +85,20 @@ row = rows[
 ]
 share = row["unit"] == "share"  # shares are edited in percent, stored as 0..1
 scale = 100.0 if share else 1.0
-key = f"{row['kpi']}:{row['band']}"
+key = f"{row['kpi']}:{row['band']}" + (
+    f"@{row['scope_dim']}={row['scope_value']}" if row.get("scope_dim") else ""
+)
+scope = (row["scope_dim"], row["scope_value"]) if row.get("scope_dim") else None
+if scope is None and row["band"] is None:  # a new target for one channel or team only
+    dim = st.selectbox(
+        t("targets.applies_to"),
+        ("all", "channel", "team"),
+        key="tgt_scope_dim",
+        format_func=lambda d: t(f"targets.scope.{d}"),
+    )
+    if dim != "all":
+        which = t("targets.which", dim=dimension_label(dim).lower())
+        scope = (dim, st.text_input(which, key="tgt_scope_value").strip())
 current = row["target"] if row["target"] is not None else row["default"]
 value = st.number_input(
     t(
@@ -112,6 +129,7 @@ if save.button(t("targets.save"), type="primary", key="tgt_save"):
                 value / scale,
                 source or t("targets.by_user"),
                 band=row["band"],
+                scope=scope,
             )
         except ValueError as exc:
             st.error(t("targets.not_saved", error=exc))
@@ -121,7 +139,7 @@ if save.button(t("targets.save"), type="primary", key="tgt_save"):
             )
             st.rerun()
 if reset.button(t("targets.reset"), key="tgt_reset", disabled=not row["overridden"]):
-    reset_target(get_store(), row["kpi"], band=row["band"])
+    reset_target(get_store(), row["kpi"], band=row["band"], scope=scope)
     st.session_state.pop(f"tgt_value_{key}", None)
     st.session_state["targets_flash"] = t("targets.was_reset", name=_shown(row))
     st.rerun()
