@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from experiments.metrics import METRICS
-from experiments.registry import DECISIONS, Experiment
+from experiments.plan_validation import DECISIONS, Experiment
 
 # Decimals shown per unit; a value that rounds to zero at this precision is shown as 0
 # (a lift of -4.05e-20 is floating-point noise around an exact zero, not a finding).

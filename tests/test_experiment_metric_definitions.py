@@ -8,9 +8,10 @@ import polars as pl
 import pytest
 
 from experiments.metrics import ALIASES, METRICS, get_metric
+from experiments.plan_validation import validate_plan
 from experiments.readout import analyze
 from experiments.readout_sql import Window, query_stats
-from experiments.registry import create_experiment, validate_plan
+from experiments.registry import create_experiment
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.settings import KpiSettings, save_settings
