@@ -286,7 +286,7 @@ def test_experiments_page_draft_with_bad_split_shows_the_reason(sample_store, mo
 
 
 def test_html_readout_shows_formatted_lifts_units_and_dates(sample_store) -> None:
-    from experiments.report_html import readout_html
+    from dashboard.report_html import readout_html
 
     r = analyze(sample_store, "chatbot_handoff")
     html = readout_html(sample_store, "chatbot_handoff", r)

@@ -255,7 +255,7 @@ def _segments(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from experiments.report_html import readout_html
+    from dashboard.report_html import readout_html
 
     _check_report_target(args.out)
     with _open(args, write=False) as store:

@@ -13,11 +13,11 @@ from dashboard.experiment_sections import (
     show_flash,
 )
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
+from dashboard.report_html import readout_html
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
 from experiments.readout_view import metric_table, metric_unit, timeline, units_text
 from experiments.registry import list_experiments, search_experiments
-from experiments.report_html import readout_html
 from experiments.segments import segment_fit_status
 
 st.title("Experiments")
