@@ -230,13 +230,14 @@ def validate_plan(plan: Mapping[str, Any], *, source: str | None = None) -> Expe
     elif len(set(variants)) != len(variants):
         problems.append(f"variants {list(variants)} contain a duplicate name")
     split_raw = plan.get("split") or [1 / len(variants)] * len(variants)
-    split = [_number(s) for s in split_raw] if isinstance(split_raw, list | tuple) else [None]
-    if len(split) != len(variants) or any(s is None or s <= 0 for s in split):
+    read = [_number(s) for s in split_raw] if isinstance(split_raw, list | tuple) else [None]
+    split = [s for s in read if s is not None and s > 0]
+    if len(read) != len(variants) or len(split) != len(read):
         problems.append(
             f"split {split_raw!r} must give one positive share per variant ({len(variants)})"
         )
         split = [1 / len(variants)] * len(variants)
-    elif abs(sum(split) - 1) > 1e-6:  # type: ignore[arg-type]
+    elif abs(sum(split) - 1) > 1e-6:
         problems.append(f"split {list(split_raw)} must add up to 1")
 
     mde = plan.get("mde")
@@ -272,7 +273,7 @@ def validate_plan(plan: Mapping[str, Any], *, source: str | None = None) -> Expe
         unit=unit,
         guardrails=tuple(guardrails),
         variants=tuple(variants),
-        split=tuple(float(s) for s in split),  # type: ignore[arg-type]
+        split=tuple(split),
         mde=mde,
         planned_n=planned_n,
         start_date=start,

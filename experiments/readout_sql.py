@@ -461,7 +461,7 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     Keys: n (customers with an event), sx, sy, sxx, syy, sxy for ratio/mean/binary metrics,
     or promoters/passives/detractors for NPS.
     """
-    source = metric.source if metric.source != "customers" else "contacts"
+    source: str = metric.source if metric.source != "customers" else "contacts"
     time_col = _TIME[source]
     cur = store.cursor()
     last = cur.execute(f"SELECT max({time_col}) FROM {source}").fetchall()[0][0]

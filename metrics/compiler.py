@@ -232,6 +232,7 @@ def _aggregates(kpi: Kpi, partition: list[str]) -> list[str]:
             f"STDDEV_SAMP({value}) AS {k}__sd",
         ]
     if m.aggregation == "quantile":
+        assert m.q is not None  # the catalogue refuses a quantile measure without q on load
         return [f"COUNT({value}) AS {k}__n", f"{quantile_sql(value, m.q)} AS {k}__v"]
     if m.aggregation == "mix":
         over = f"PARTITION BY {', '.join(partition)}" if partition else ""
@@ -393,14 +394,23 @@ def compile_merged(
 
 
 class RequestLike(Protocol):
-    """What the planner reads from a request (metrics.kpi_query.KpiRequest has these)."""
+    """What the planner reads from a request (metrics.kpi_query.KpiRequest has these).
 
-    kpis: tuple[str, ...]
-    by: tuple[str, ...]
-    grain: str | None
-    date_from: date | None
-    date_to: date | None
-    filters: Any  # tuple[tuple[str, tuple[str, ...]], ...]
+    Read-only properties, so frozen dataclasses match the protocol.
+    """
+
+    @property
+    def kpis(self) -> tuple[str, ...]: ...
+    @property
+    def by(self) -> tuple[str, ...]: ...
+    @property
+    def grain(self) -> str | None: ...
+    @property
+    def date_from(self) -> date | None: ...
+    @property
+    def date_to(self) -> date | None: ...
+    @property
+    def filters(self) -> Any: ...  # tuple[tuple[str, tuple[str, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -455,11 +465,8 @@ def _split(entries: list, is_mix: bool) -> list[list]:
     """Parts of a bucket that one statement can answer (see compile_merged's limits)."""
     windows = list(dict.fromkeys(w for *_, w in entries))
     bounded = all(a is not None and b is not None for a, b in windows)
-    ordered = sorted(windows) if bounded else []  # type: ignore[type-var]
-    disjoint = bounded and all(
-        ordered[j][1] <= ordered[j + 1][0]  # type: ignore[operator]
-        for j in range(len(ordered) - 1)
-    )
+    ordered = sorted(windows) if bounded else []
+    disjoint = bounded and all(ordered[j][1] <= ordered[j + 1][0] for j in range(len(ordered) - 1))
     parts: dict[tuple, list] = {}
     for e in entries:
         key: tuple = ()

@@ -24,6 +24,7 @@ def start_clv_fit(
         raise ClvModelError(f"method must be 'map' or 'nuts', got {method!r}")
 
     def job(progress: ProgressFn) -> dict[str, Any]:
+        # method is "map" or "nuts" (checked above); mypy cannot narrow a str by `in`.
         return fit_clv(store, method=method, progress=progress).to_json()  # type: ignore[arg-type]
 
     return start_job(store, clv_cache_key(method), CLV_KIND, job, wait=wait, force=force)
@@ -32,5 +33,7 @@ def start_clv_fit(
 def cached_clv(store: Store, method: str = "map") -> tuple[ClvFit | None, JobStatus | None]:
     """The cached fit for `method` (None until one finished) and its job status."""
     status = job_status(store, clv_cache_key(method))
-    fit = ClvFit.from_json(status.result) if status is not None and status.usable else None
+    fit = None
+    if status is not None and status.usable and status.result is not None:
+        fit = ClvFit.from_json(status.result)
     return fit, status

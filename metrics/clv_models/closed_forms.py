@@ -15,19 +15,24 @@ BGNBD_NAMES = ("r", "alpha", "a", "b")
 GG_NAMES = ("p", "q", "gamma")
 
 
+# A parameter is one number, or an array of draws broadcast against the customers (fit_clv
+# evaluates the closed forms for every posterior draw at once).
+Param = float | np.ndarray
+
+
 @dataclass(frozen=True)
 class BgNbdParams:
-    r: float
-    alpha: float
-    a: float
-    b: float
+    r: Param
+    alpha: Param
+    a: Param
+    b: Param
 
 
 @dataclass(frozen=True)
 class GammaGammaParams:
-    p: float
-    q: float
-    gamma: float
+    p: Param
+    q: Param
+    gamma: Param
 
 
 def bgnbd_loglik(

@@ -146,7 +146,8 @@ def fit_bgnbd_map(
         return float(weight @ bgnbd_loglik(r, alpha, a, b, ux, utx, uT))
 
     def ll_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        val, grad = bgnbd_loglik_grad(*np.exp(theta), ux, utx, uT)
+        r, alpha, a, b = np.exp(theta)
+        val, grad = bgnbd_loglik_grad(r, alpha, a, b, ux, utx, uT)
         return float(weight @ val), (grad @ weight) * np.exp(theta)  # chain rule to logs
 
     # Start alpha near the time scale of the data, so days, weeks and months all converge.
@@ -172,7 +173,8 @@ def fit_gamma_gamma_map(
         return float(np.sum(gg_loglik(p, q, g, x, zbar)))
 
     def ll_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        val, grad = gg_loglik_grad(*np.exp(theta), x, zbar)
+        p, q, g = np.exp(theta)
+        val, grad = gg_loglik_grad(p, q, g, x, zbar)
         return float(val.sum()), grad.sum(axis=1) * np.exp(theta)
 
     x0 = np.log([1.0, 2.0, max(float(np.mean(zbar)), 1e-3)])
