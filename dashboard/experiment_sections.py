@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard.figures.experiments import segment_figure
 from dashboard.store_access import get_store
-from experiments.metrics import metric_choices
+from experiments.metric_defs import metric_choices
 from experiments.plan import format_guardrails, parse_guardrails, parse_split
 from experiments.plan_validation import DECISIONS, Experiment, RegistryError
 from experiments.readout_view import (

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics import METRICS, canonical_name
+from experiments.metric_defs import METRICS, canonical_name
 
 STATUSES = ("draft", "running", "decided")
 DECISIONS = ("ship", "stop", "keep_running")

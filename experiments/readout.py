@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from experiments.metrics import ExperimentMetric, get_metric
+from experiments.metric_defs import ExperimentMetric, get_metric
 from experiments.readout_sql import SEGMENT_DIMS, Window, columns, query_stats
 from experiments.registry import Experiment, get_experiment
 from experiments.stats.inputs import (

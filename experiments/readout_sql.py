@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from experiments.metrics import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
+from experiments.metric_defs import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from experiments.metrics import METRICS
+from experiments.metric_defs import METRICS
 from experiments.plan_validation import DECISIONS, Experiment
 
 # Decimals shown per unit; a value that rounds to zero at this precision is shown as 0

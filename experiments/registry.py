@@ -15,7 +15,7 @@ from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any
 
-from experiments.metrics import canonical_name
+from experiments.metric_defs import canonical_name
 from experiments.plan_validation import (
     DECISIONS,
     EDITABLE,

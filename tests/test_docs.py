@@ -282,10 +282,54 @@ def door_violations(root: Path) -> set[str]:
                 target = _module_file(module, root) if head in PACKAGES else None
                 if target is not None and target != rel:
                     edges.add((rel, target))
-    for a, b in edges:
-        if a < b and (b, a) in edges:
-            found.add(f"`{a}` and `{b}` import each other")
+    for cycle in import_cycles(edges):
+        if len(cycle) == 2:
+            found.add(f"`{cycle[0]}` and `{cycle[1]}` import each other")
+        else:
+            names = ", ".join(f"`{m}`" for m in cycle[:-1]) + f" and `{cycle[-1]}`"
+            found.add(f"{names} import each other in a cycle")
     return found
+
+
+def import_cycles(edges: set[tuple[str, str]]) -> list[tuple[str, ...]]:
+    """The modules of every import cycle, of any length: each strongly connected component
+    of the import graph with more than one module (Tarjan's algorithm), names sorted."""
+    graph: dict[str, list[str]] = {}
+    for a, b in sorted(edges):
+        graph.setdefault(a, []).append(b)
+        graph.setdefault(b, [])
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[tuple[str, ...]] = []
+
+    def visit(v: str) -> None:
+        # Recursion depth is bounded by the longest import chain (tens of modules).
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(tuple(sorted(component)))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(out)
 
 
 def _is_real(module: str, root: Path) -> bool:
@@ -304,7 +348,9 @@ def documented_exceptions(text: str) -> set[str]:
     for b in bullets:
         b = " ".join(b.split())
         m = re.match(
-            r"(`[^`]+` (?:imports `[^`]+`(?: at module level)?|and `[^`]+` import each other))", b
+            r"(`[^`]+` (?:imports `[^`]+`(?: at module level)?|and `[^`]+` import each other)"
+            r"|(?:`[^`]+`, )+`[^`]+` and `[^`]+` import each other in a cycle)",
+            b,
         )
         assert m, f"docs/architecture.md: cannot read the exception {b!r}"
         out.add(m.group(1))
@@ -337,6 +383,13 @@ def test_door_checker_finds_forbidden_imports_pymc_at_top_and_cycles(tmp_path: P
         "experiments/__init__.py": "",
         "experiments/r.py": "from experiments import s\n",
         "experiments/s.py": "def g():\n    from experiments.r import h\n",
+        # A three-module cycle, one edge only for type checking, and a chain that is no cycle.
+        "experiments/c1.py": "from experiments.c2 import x\n",
+        "experiments/c2.py": "from . import c3\n",
+        "experiments/c3.py": "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from experiments.c1 import y\n",
+        "experiments/d1.py": "from experiments import d2\n",
+        "experiments/d2.py": "from experiments.r import h\n",
         "experiments/stats/__init__.py": "",
         "experiments/stats/m.py": "import duckdb\nimport pymc\nfrom experiments.stats import n\n",
         "experiments/stats/n.py": "import numpy\n",
@@ -356,4 +409,20 @@ def test_door_checker_finds_forbidden_imports_pymc_at_top_and_cycles(tmp_path: P
         "`experiments/stats/m.py` imports `pymc` at module level",
         "`dashboard/x.py` imports `pymc` at module level",
         "`experiments/r.py` and `experiments/s.py` import each other",
+        "`experiments/c1.py`, `experiments/c2.py` and `experiments/c3.py` import each other "
+        "in a cycle",
     }
+
+
+def test_import_cycles_finds_each_strongly_connected_group_once() -> None:
+    edges = {("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("d", "e"), ("e", "d"), ("f", "a")}
+    assert import_cycles(edges) == [("a", "b", "c"), ("d", "e")]
+    assert import_cycles({("a", "b"), ("b", "c"), ("a", "c")}) == []
+    # A long ring is one cycle, however long.
+    ring = {(f"m{i:02d}", f"m{(i + 1) % 30:02d}") for i in range(30)}
+    assert import_cycles(ring) == [tuple(f"m{i:02d}" for i in range(30))]
+    listed = documented_exceptions(
+        "Where the code does not follow the doors today\n\n"
+        "- `a.py`, `b.py` and `c.py` import each other in a cycle (why).\n"
+    )
+    assert listed == {"`a.py`, `b.py` and `c.py` import each other in a cycle"}

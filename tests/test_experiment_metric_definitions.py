@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 import pytest
 
-from experiments.metrics import ALIASES, METRICS, get_metric
+from experiments.metric_defs import ALIASES, METRICS, get_metric
 from experiments.plan_validation import validate_plan
 from experiments.readout import analyze
 from experiments.readout_sql import Window, query_stats

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import sqlglot
 
-from experiments.metrics import METRICS
+from experiments.metric_defs import METRICS
 from experiments.readout import ReadoutError, analyze, engine_input
 from experiments.readout_sql import Window, query_stats, readout_sql
 from experiments.registry import create_experiment, start_experiment

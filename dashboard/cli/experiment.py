@@ -83,7 +83,7 @@ def _open(args: argparse.Namespace, *, write: bool):
 
 
 def _registry_call(fn, *a, **kw):
-    from experiments.metrics import UnknownMetricError
+    from experiments.metric_defs import UnknownMetricError
     from experiments.plan_validation import RegistryError
     from experiments.readout import ReadoutError
 

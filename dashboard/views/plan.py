@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 from dashboard.store_access import cached, get_store
-from experiments.metrics import METRICS, metric_choices
+from experiments.metric_defs import METRICS, metric_choices
 from experiments.plan import PlanningError, check_plan, parse_split, plan_experiment, split_problems
 from experiments.plan_validation import RegistryError
 from experiments.readout_view import format_lift, format_value, input_hint

@@ -20,7 +20,8 @@ from metrics.ingest.mapping import (
     guess_table,
     resolve,
 )
-from metrics.ingest.pii import check_store_key, load_key, protect_raw, record_store_key
+from metrics.ingest.pii import check_store_key, load_key, record_store_key
+from metrics.ingest.protect import protect_raw
 from metrics.ingest.readers import DEFAULT_MAX_BYTES, RawFile, read_source
 from metrics.ingest.report import MAX_REASONS, IngestReport, Preview
 from metrics.ingest.spec import keys_of
