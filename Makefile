@@ -26,15 +26,17 @@ run: $(STAMP) $(DB)
 	  --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # The quick suite, on both cores: everything but the `slow` tests (calibration by simulation,
-# tests that start a Python which imports the whole app) and the `nightly` ones (long MCMC fits).
+# tests that start a Python which imports the whole app), the `browser` ones (a real Chromium
+# against a running app) and the `nightly` ones (long MCMC fits).
+QUICK := not slow and not browser and not nightly
 test: $(STAMP) $(DB)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not nightly"
+	$(BIN)/python -m pytest -n 2 -m "$(QUICK)"
 
-# The `slow` tier alone (CI runs it after `make test`).
+# The slow and browser tiers (CI runs them after `make test`).
 test-slow: $(STAMP) $(DB)
-	$(BIN)/python -m pytest -n 2 -m "slow and not nightly"
+	$(BIN)/python -m pytest -n 2 -m "(slow or browser) and not nightly"
 
-# Every test: the quick suite, the slow tier and the nightly MCMC fits.
+# Every test: the quick suite, the slow and browser tiers and the nightly MCMC fits.
 test-all: $(STAMP) $(DB)
 	$(BIN)/python -m pytest -n 2
 

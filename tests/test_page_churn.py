@@ -245,6 +245,7 @@ def test_churn_page_tiny_store_flags_small_samples(tmp_path, monkeypatch):
     assert clv["small_sample"].tolist() == [True]
 
 
+@pytest.mark.slow  # a fresh Python importing the app, or a long simulation (make test-slow)
 def test_churn_page_modules_do_not_import_pymc():
     code = (
         "import sys, json; import dashboard.figures.churn, metrics.churn, metrics.clv, "

@@ -125,6 +125,7 @@ def test_derl_rejects_a_zero_discount_rate():
         derl(0.7, 1.2, 0.0)
 
 
+@pytest.mark.slow  # a fresh Python importing the app, or a long simulation (make test-slow)
 def test_sbg_left_truncated_simulation_recovers_parameters():
     # Seeded world: θ ~ Beta(2, 30), T ~ Geometric(θ); each customer is observed only if still
     # active after a random entry age (0-36 months), censored 24 months later.
