@@ -305,8 +305,10 @@ def compile_merged(
     multi = len(windows) > 1
     if multi and any(a is None or b is None for a, b in windows):
         raise ValueError("several windows in one query must all be bounded")
-    lo = None if any(a is None for a, _ in windows) else min(a for a, _ in windows)  # type: ignore[type-var]
-    hi = None if any(b is None for _, b in windows) else max(b for _, b in windows)  # type: ignore[type-var]
+    starts = [a for a, _ in windows if a is not None]
+    ends = [b for _, b in windows if b is not None]
+    lo = min(starts) if len(starts) == len(windows) else None  # an open start: no lower bound
+    hi = max(ends) if len(ends) == len(windows) else None
 
     where: list[str] = []
     label: str | None = None
@@ -329,9 +331,10 @@ def compile_merged(
                 where.append(f"{t} < $date_to")
         else:
             conds = []
-            for i, (a, b) in enumerate(windows):
-                params[f"w{i}_from"] = datetime.combine(a, datetime.min.time())  # type: ignore[arg-type]
-                params[f"w{i}_to"] = datetime.combine(b, datetime.min.time())  # type: ignore[arg-type]
+            # Every window is bounded here: several windows with an open end raised above.
+            for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+                params[f"w{i}_from"] = datetime.combine(a, datetime.min.time())
+                params[f"w{i}_to"] = datetime.combine(b, datetime.min.time())
                 conds.append(f"{t} >= $w{i}_from AND {t} < $w{i}_to")
             where.append("(" + " OR ".join(f"({c})" for c in conds) + ")")
             label = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds)) + " END"
