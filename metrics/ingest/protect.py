@@ -11,7 +11,6 @@ import polars as pl
 
 from metrics.ingest.mapping import Plan
 from metrics.ingest.pii import PiiKey, hash_columns, mask_text
-from metrics.ingest.readers import RawFile
 
 DROPPED_VALUE = "(dropped)"
 HASH_PLACEHOLDER = "(hashed on load)"
@@ -48,8 +47,3 @@ def protect_frame(frame: pl.DataFrame, plan: Plan, key: PiiKey | None) -> pl.Dat
     if texts:
         out = out.with_columns(mask_text(out[c]).alias(c) for c in texts)
     return out
-
-
-def protect_raw(raw: RawFile, plan: Plan, key: PiiKey | None) -> RawFile:
-    """The RawFile with its frame passed through protect_frame."""
-    return RawFile(**{**raw.__dict__, "frame": protect_frame(raw.frame, plan, key)})
