@@ -26,6 +26,7 @@ PAGES = (
     ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments"),
     ("data.py", "Data", ":material/upload_file:", "Settings"),
     ("targets.py", "Targets", ":material/flag:", "Settings"),
+    ("settings.py", "Settings", ":material/settings:", "Settings"),
 )
 
 st.set_page_config(page_title="CX Console", page_icon=":material/insights:", layout="wide")

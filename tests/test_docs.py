@@ -156,7 +156,7 @@ def test_kpi_reference_changes_when_a_catalogue_field_changes(field: str) -> Non
 def test_format_target_writes_shares_as_percent_and_nps_signed() -> None:
     assert format_target(CATALOGUE["fcr"], 0.8) == "0.8 (80 %)"
     assert format_target(CATALOGUE["nps"], 20.0) == "+20"
-    assert format_target(CATALOGUE["frt_median"], 30.0) == "30 s"
+    assert format_target(CATALOGUE["frt_live_median"], 30.0) == "30 s"
     assert format_target(CATALOGUE["aht"], None) == "none"
 
 
