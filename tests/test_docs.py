@@ -239,9 +239,18 @@ def _imports(path: Path, root: Path) -> list[tuple[str, bool]]:
     """(imported module, at module level?) for every import statement in one file."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     top = {id(n) for n in tree.body}
+    # Imports under `if TYPE_CHECKING:` never run: annotations only, not a door or a cycle.
+    typing_only = {
+        id(n)
+        for block in tree.body
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for n in ast.walk(block)
+    }
     package = path.relative_to(root).with_suffix("").parts[:-1]
     out = []
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             out += [(a.name, id(node) in top) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
