@@ -394,11 +394,14 @@ def test_door_checker_finds_forbidden_imports_pymc_at_top_and_cycles(tmp_path: P
         "experiments/__init__.py": "",
         "experiments/r.py": "from experiments import s\n",
         "experiments/s.py": "def g():\n    from experiments.r import h\n",
-        # A three-module cycle, one edge only for type checking, and a chain that is no cycle.
+        # A three-module cycle (one edge inside a function), a chain that is no cycle, and a
+        # pair joined only by an import for type checking (it never runs: no cycle).
         "experiments/c1.py": "from experiments.c2 import x\n",
         "experiments/c2.py": "from . import c3\n",
-        "experiments/c3.py": "from typing import TYPE_CHECKING\n"
-        "if TYPE_CHECKING:\n    from experiments.c1 import y\n",
+        "experiments/c3.py": "def f():\n    from experiments.c1 import y\n",
+        "experiments/t1.py": "from experiments.t2 import x\n",
+        "experiments/t2.py": "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from experiments.t1 import y\n",
         "experiments/d1.py": "from experiments import d2\n",
         "experiments/d2.py": "from experiments.r import h\n",
         "experiments/stats/__init__.py": "",
