@@ -34,7 +34,7 @@ from metrics.churn import (
     retention_by_cohort,
 )
 from metrics.clv import clv_what_if, simple_clv
-from metrics.clv_models import cached_clv, start_clv_fit
+from metrics.clv_models.cache import cached_clv, start_clv_fit
 from metrics.followups import FollowupError, detractor_counts, detractors, mark_done
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.retention.contractual import CURRENCY, bound_notes, choose_model, contractual_clv

@@ -14,8 +14,9 @@ import streamlit as st
 from dashboard.figures.experiments import segment_figure
 from dashboard.i18n import metric_label, t, t_or
 from dashboard.store_access import get_store
-from experiments.metrics import metric_choices
+from experiments.metric_defs import metric_choices
 from experiments.plan import format_guardrails, parse_guardrails, parse_split
+from experiments.plan_validation import DECISIONS, Experiment, RegistryError
 from experiments.readout_view import (
     cuped_sentence,
     default_decision,
@@ -27,14 +28,7 @@ from experiments.readout_view import (
     metric_unit,
     timeline,
 )
-from experiments.registry import (
-    DECISIONS,
-    Experiment,
-    RegistryError,
-    record_decision,
-    start_experiment,
-    update_experiment,
-)
+from experiments.registry import record_decision, start_experiment, update_experiment
 from experiments.segments import segment_fit_status, start_segment_fit
 
 FLASH = "experiments_flash"

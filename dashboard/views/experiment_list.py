@@ -16,11 +16,11 @@ from dashboard.experiment_sections import (
 )
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
 from dashboard.i18n import metric_label, t, t_or
+from dashboard.report_html import readout_html
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
 from experiments.readout_view import metric_unit
 from experiments.registry import list_experiments, search_experiments
-from experiments.report_html import readout_html
 from experiments.segments import segment_fit_status
 
 

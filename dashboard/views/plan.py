@@ -9,10 +9,11 @@ import streamlit as st
 
 from dashboard.i18n import metric_label, t, t_or
 from dashboard.store_access import cached, get_store
-from experiments.metrics import METRICS, metric_choices
+from experiments.metric_defs import METRICS, metric_choices
 from experiments.plan import PlanningError, check_plan, parse_split, plan_experiment, split_problems
+from experiments.plan_validation import RegistryError
 from experiments.readout_view import format_lift, format_value, input_hint
-from experiments.registry import RegistryError, save_plan
+from experiments.registry import save_plan
 
 LABELS = {k: metric_label(k, v) for k, v in metric_choices()}
 
