@@ -55,6 +55,8 @@ class Preset:
     decimal: str | None = None
     ces_scale: str = "effort"
     header_rows: int | None = None
+    dayfirst: bool | None = None  # slashed dates: True day/month, False month/day, None detect
+    formats: dict[str, str] = field(default_factory=dict)  # canonical column -> strptime format
 
 
 _ZENDESK_VIA = {
@@ -170,6 +172,7 @@ PRESETS: dict[str, Preset] = {
             },
             "resolved": {"closed": "true", "open": "false", "snoozed": "false"},
         },
+        dayfirst=False,  # the UI export writes US dates (03/06/2026 2:02 PM)
         timezone="UTC",
     ),
     "qualtrics": Preset(
@@ -275,6 +278,8 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         "values",
         "scale",
         "pii",
+        "dayfirst",
+        "formats",
     }
     unknown = sorted(set(spec) - allowed)
     if unknown:
@@ -320,6 +325,10 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
     decimal = spec.get("decimal")
     if decimal not in (None, ",", "."):
         raise IngestError(f"{name}: decimal {decimal!r}; expected ',' or '.'")
+    dayfirst = spec.get("dayfirst")
+    if dayfirst is not None and not isinstance(dayfirst, bool):
+        raise IngestError(f"{name}: dayfirst {dayfirst!r}; expected true or false")
+    formats = _formats(name, table, spec.get("formats", {}))
     return Preset(
         name=name,
         description=str(spec.get("description", f"mapping file {name}")),
@@ -334,7 +343,30 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         decimal=decimal,
         ces_scale=ces_scale,
         header_rows=spec.get("header_rows"),
+        dayfirst=dayfirst,
+        formats=formats,
     )
+
+
+def _formats(name: str, table: str, section: object) -> dict[str, str]:
+    """`[formats] column = "%d/%m/%Y %H:%M"`: a strptime format for a date/time column."""
+    if not isinstance(section, dict):
+        raise IngestError(f'{name}: [formats] must be a table; expected issued_at = "%d/%m/%Y"')
+    kinds = {c.name: c.kind for c in columns_of(table)}
+    out = {}
+    for col, fmt in section.items():
+        if kinds.get(col) not in ("timestamp", "date"):
+            dated = ", ".join(c for c, k in kinds.items() if k in ("timestamp", "date"))
+            raise IngestError(
+                f"{name}: [formats] {col!r} is not a date or time column of {table}; "
+                f"expected one of {dated}"
+            )
+        if not isinstance(fmt, str) or "%" not in fmt:
+            raise IngestError(
+                f'{name}: [formats] {col} = {fmt!r}; expected a strptime format like "%d/%m/%Y"'
+            )
+        out[str(col)] = fmt
+    return out
 
 
 def _pii_keep(name: str, section: object) -> tuple[str, ...]:
@@ -406,6 +438,14 @@ class Plan:
     # hashed column is normalised before hashing, so one person gives one hash.
     pii_kind: dict[str, str] = field(default_factory=dict)
     keep: list[str] = field(default_factory=list)  # source headers exempt from detection
+    dayfirst: bool | None = None
+    formats: dict[str, str] = field(default_factory=dict)
+    # Decisions made on the first chunk that shows them and kept for the whole file (the
+    # validator fills them): canonical column -> "dmy" | "mdy" for slashed dates, and the
+    # seconds columns read as Excel fractions of a day.
+    date_order: dict[str, str] = field(default_factory=dict)
+    day_fraction: dict[str, bool] = field(default_factory=dict)
+    date_notes: dict[str, str] = field(default_factory=dict)  # column -> warning or evidence
 
 
 def _normalised_values(column: str, kind: str, opts: Preset | None) -> dict[str, str]:
@@ -548,6 +588,8 @@ def resolve(
         missing_required=missing,
         pii_kind=pii_kind,
         keep=keep,
+        dayfirst=opts.dayfirst if opts else None,
+        formats=dict(opts.formats) if opts else {},
     )
 
 
