@@ -199,3 +199,40 @@ def test_workbook_durations_as_fractions_of_a_day(store):
     got = _rows(store, "SELECT handle_s FROM contacts ORDER BY contact_id")
     assert got == [(pytest.approx(330.0),), (43200.0,)]
     assert "handle_s read as Excel durations (fractions of a day, 0.5 = 12 h)" in report.warnings
+
+
+# -- item 3: Qualtrics header rows ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "header_rows"),
+    [
+        ("qualtrics_3rows_double.csv", 3),
+        ("qualtrics_3rows_single.csv", 3),
+        ("qualtrics_2rows.csv", 2),
+        ("qualtrics_1row.csv", 1),
+        ("qualtrics_legacy.csv", 2),
+    ],
+)
+def test_qualtrics_header_rows_detected_and_no_data_row_dropped(store, name, header_rows):
+    path = SHAPES / name
+    stream = readers.open_source(path)
+    assert stream.header_rows == header_rows
+    report = ingest_file(store, path, table="surveys", preset="qualtrics")
+    assert (report.rows_read, report.inserted, report.rejected) == (3, 3, 0)
+    year = 2015 if "legacy" in name else 2026
+    assert _rows(store, "SELECT response_id, answered_at, nps FROM surveys ORDER BY 1") == [
+        ("R_1", datetime(year, 3, 5, 18, 1), 9),
+        ("R_2", datetime(year, 3, 5, 19, 1), 6),
+        ("R_3", datetime(year, 3, 5, 20, 1), 10),
+    ]
+
+
+def test_single_quoted_import_id_row_gives_the_metadata():
+    stream = readers.open_source(SHAPES / "qualtrics_3rows_single.csv")
+    assert stream.import_meta["Q1"] == {"ImportId": "QID1"}
+    assert stream.questions["Q1"] == "How likely are you to recommend us to a friend?"
+
+
+def test_a_plain_file_whose_second_row_is_data_keeps_one_header_row():
+    rows = [["StartDate", "ResponseId", "Status"], ["2026-03-05", "R_1", "0"], ["x", "y", "z"]]
+    assert readers.survey_header_rows(rows) == 1
+    assert readers.survey_header_rows([["contact_id", "channel"], ["Start", "x"]]) == 1

@@ -177,13 +177,13 @@ PRESETS: dict[str, Preset] = {
     ),
     "qualtrics": Preset(
         name="qualtrics",
-        description="Qualtrics survey export (CSV with three header rows: column names, "
-        "question text, ImportId JSON); questions matched by their text; CES 2.0 agreement "
+        description="Qualtrics survey export (CSV with 1, 2 or 3 header rows: column names, "
+        "question text, ImportId JSON; legacy V1…Vn exports too); questions matched by their text; CES 2.0 agreement "
         "(7 = easy) flipped to effort (1 = very easy); respondent names, IP and location "
         "dropped, e-mails hashed; the zone comes from the ImportId row",
         table="surveys",
         aliases={
-            "response_id": ("ResponseId", "Response ID"),
+            "response_id": ("ResponseId", "Response ID", "ResponseID"),
             "answered_at": ("RecordedDate", "EndDate", "Recorded Date", "End Date"),
             "customer_id": (
                 "CustomerId",
@@ -200,7 +200,7 @@ PRESETS: dict[str, Preset] = {
             "comment": r"why|tell us|comment|anything else|varför|kommentar",
         },
         ces_scale="agreement",
-        header_rows=3,
+        header_rows=None,  # 1, 2 or 3 header rows, detected by content (readers.py)
     ),
     "swedish": Preset(
         name="swedish",
