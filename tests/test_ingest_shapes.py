@@ -236,3 +236,35 @@ def test_a_plain_file_whose_second_row_is_data_keeps_one_header_row():
     rows = [["StartDate", "ResponseId", "Status"], ["2026-03-05", "R_1", "0"], ["x", "y", "z"]]
     assert readers.survey_header_rows(rows) == 1
     assert readers.survey_header_rows([["contact_id", "channel"], ["Start", "x"]]) == 1
+
+
+# -- item 3: call-centre names ------------------------------------------------------------------
+def test_call_centre_workbook_names_map_without_a_preset(store):
+    report = ingest_file(store, SHAPES / "call_centre.csv", table="contacts")
+    assert (report.inserted, report.rejected) == (3, 0)
+    assert _rows(
+        store,
+        "SELECT contact_id, channel, opened_at, wait_s, handle_s, abandoned FROM contacts "
+        "ORDER BY 1",
+    ) == [
+        ("CL1", "phone", datetime(2021, 1, 1, 9, 12), 109.0, 2 * 60 + 23.0, False),
+        ("CL2", "chat", datetime(2021, 1, 1, 9, 12), 70.0, 4 * 60 + 2.0, False),
+        ("CL3", "phone", datetime(2021, 1, 1, 9, 47), 10.0, None, True),  # not answered
+    ]
+    assert report.warnings == [
+        "abandoned read from 'Answered (Y/N)' with yes and no swapped (answered = not abandoned)"
+    ]
+
+
+def test_satisfaction_rating_is_csat(store):
+    report = ingest_file(
+        store,
+        SHAPES / "call_centre_survey.csv",
+        table="surveys",
+        mapping={"columns": {"Survey ID": "response_id"}},
+    )
+    assert report.inserted == 2
+    assert _rows(store, "SELECT response_id, csat FROM surveys ORDER BY 1") == [
+        ("S1", 4),
+        ("S2", 2),
+    ]

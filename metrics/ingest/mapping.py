@@ -19,7 +19,13 @@ from metrics.ingest.spec import (
     normalise_name,
     normalise_value,
 )
-from metrics.ingest.vocab import BOOL_VALUES, CHANNEL_VALUES, COLUMN_ALIASES, ISSUE_VALUES
+from metrics.ingest.vocab import (
+    BOOL_VALUES,
+    CHANNEL_VALUES,
+    COLUMN_ALIASES,
+    INVERTED_ALIASES,
+    ISSUE_VALUES,
+)
 from metrics.schema import INGEST_TABLES
 
 EXTRAS = "extras"
@@ -446,6 +452,7 @@ class Plan:
     date_order: dict[str, str] = field(default_factory=dict)
     day_fraction: dict[str, bool] = field(default_factory=dict)
     date_notes: dict[str, str] = field(default_factory=dict)  # column -> warning or evidence
+    inverted: list[str] = field(default_factory=list)  # bool columns read with yes/no swapped
 
 
 def _normalised_values(column: str, kind: str, opts: Preset | None) -> dict[str, str]:
@@ -505,6 +512,12 @@ def resolve(
         claim(col.name, (col.name,))
     for col in canon:
         claim(col.name, COLUMN_ALIASES.get(col.name, ()))
+    inverted = []
+    for canonical, headers in INVERTED_ALIASES.items():
+        if canonical in {c.name for c in canon} and canonical not in columns:
+            claim(canonical, headers)
+            if canonical in columns:
+                inverted.append(canonical)
     if opts is not None and opts.questions and questions:
         for col in canon:
             pattern = opts.questions.get(col.name)
@@ -572,7 +585,7 @@ def resolve(
     missing = [c.name for c in canon if c.required and c.name not in columns]
     if table == "surveys" and not any(s in columns for s in SURVEY_SCORES):
         missing.append(" or ".join(SURVEY_SCORES))
-    return Plan(
+    plan = Plan(
         table=table,
         columns=columns,
         entries=entries,
@@ -590,7 +603,11 @@ def resolve(
         keep=keep,
         dayfirst=opts.dayfirst if opts else None,
         formats=dict(opts.formats) if opts else {},
+        inverted=inverted,
     )
+    for canonical in inverted:
+        plan.values[canonical] = {k: "false" if v else "true" for k, v in BOOLS.items()}
+    return plan
 
 
 def expected_headers(table: str, column: str, opts: Preset | None) -> list[str]:

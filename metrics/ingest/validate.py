@@ -773,6 +773,10 @@ def _warnings(plan: Plan) -> list[str]:
         for c, yes in plan.day_fraction.items()
         if yes
     ]
+    notes += [
+        f"{c} read from {plan.columns[c]!r} with yes and no swapped (answered = not {c})"
+        for c in plan.inverted
+    ]
     if plan.ces_scale == "agreement" and "ces" in plan.columns:
         notes.append(
             "ces read as CES 2.0 agreement (7 = easy) and stored as effort 8 - x (1 = very easy)"
