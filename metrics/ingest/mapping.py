@@ -63,6 +63,9 @@ class Preset:
     header_rows: int | None = None
     dayfirst: bool | None = None  # slashed dates: True day/month, False month/day, None detect
     formats: dict[str, str] = field(default_factory=dict)  # canonical column -> strptime format
+    constants: dict[str, str] = field(default_factory=dict)  # canonical column -> every row's value
+    combine: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> (date, time)
+    durations: dict[str, tuple[str, str]] = field(default_factory=dict)  # column -> (from, to)
 
 
 _ZENDESK_VIA = {
@@ -286,6 +289,9 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         "pii",
         "dayfirst",
         "formats",
+        "constants",
+        "combine",
+        "durations",
     }
     unknown = sorted(set(spec) - allowed)
     if unknown:
@@ -296,7 +302,14 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
     aliases: dict[str, list[str]] = {}
     drop: list[str] = []
     hashed: list[str] = []
-    for header, target in dict(spec.get("columns", {})).items():
+    one_to_many = [
+        (h, str(t))
+        for h, ts in dict(spec.get("columns", {})).items()
+        if isinstance(ts, list)
+        for t in ts
+    ]
+    singles = [(h, t) for h, t in dict(spec.get("columns", {})).items() if not isinstance(t, list)]
+    for header, target in singles + one_to_many:
         target = str(target)
         if target == "drop":
             drop.append(header)
@@ -335,6 +348,7 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
     if dayfirst is not None and not isinstance(dayfirst, bool):
         raise IngestError(f"{name}: dayfirst {dayfirst!r}; expected true or false")
     formats = _formats(name, table, spec.get("formats", {}))
+    constants, combine, durations = _derived(name, table, spec)
     return Preset(
         name=name,
         description=str(spec.get("description", f"mapping file {name}")),
@@ -351,7 +365,56 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         header_rows=spec.get("header_rows"),
         dayfirst=dayfirst,
         formats=formats,
+        constants=constants,
+        combine=combine,
+        durations=durations,
     )
+
+
+def _derived(
+    name: str, table: str, spec: dict
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[str, tuple[str, str]]]:
+    """[constants], [combine] and [durations]: canonical columns made from other values."""
+    kinds = {c.name: c.kind for c in columns_of(table)}
+
+    def known(section: str, col: str, want: tuple[str, ...] | None = None) -> None:
+        if col not in kinds:
+            raise IngestError(
+                f"{name}: [{section}] {col!r} is not a column of {table}; expected one of "
+                f"{', '.join(kinds)}"
+            )
+        if want is not None and kinds[col] not in want:
+            raise IngestError(
+                f"{name}: [{section}] {col} is not a {' or '.join(want)} column; expected one "
+                f"of {', '.join(c for c, k in kinds.items() if k in want)}"
+            )
+
+    constants = {}
+    for col, value in dict(spec.get("constants", {})).items():
+        known("constants", col)
+        constants[col] = str(value).lower() if isinstance(value, bool) else str(value)
+    combine = {}
+    for col, parts in dict(spec.get("combine", {})).items():
+        known("combine", col, ("timestamp",))
+        if (
+            not isinstance(parts, list)
+            or len(parts) != 2
+            or not all(isinstance(p, str) for p in parts)
+        ):
+            raise IngestError(
+                f'{name}: [combine] {col}; expected {col} = ["Date column", "Time column"]'
+            )
+        combine[col] = tuple(parts)
+    durations = {}
+    for col, pair in dict(spec.get("durations", {})).items():
+        known("durations", col, ("seconds",))
+        if not isinstance(pair, dict) or set(pair) != {"from", "to"}:
+            raise IngestError(
+                f'{name}: [durations] {col}; expected {col} = {{ from = "Start column", '
+                'to = "End column" }'
+            )
+        durations[col] = (str(pair["from"]), str(pair["to"]))
+    return constants, combine, durations
 
 
 def _formats(name: str, table: str, section: object) -> dict[str, str]:
@@ -453,6 +516,15 @@ class Plan:
     day_fraction: dict[str, bool] = field(default_factory=dict)
     date_notes: dict[str, str] = field(default_factory=dict)  # column -> warning or evidence
     inverted: list[str] = field(default_factory=list)  # bool columns read with yes/no swapped
+    # canonical column -> how it is made when no single file column holds it: ("constant",
+    # value), ("combine", date column, time column) or ("duration", from column, to column).
+    # Its plan.columns source is the synthetic name derived_name(column).
+    derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def derived_name(column: str) -> str:
+    """The synthetic source name of a column made by [constants], [combine] or [durations]."""
+    return f"<{column} from the mapping>"
 
 
 def _normalised_values(column: str, kind: str, opts: Preset | None) -> dict[str, str]:
@@ -493,21 +565,43 @@ def resolve(
             pii[s] = "hashed"
             pii_kind[s] = classify_values(frame[s]) or "generic"
 
-    def claim(canonical: str, headers: tuple[str, ...] | list[str]) -> None:
+    shared = set()  # headers the mapping sends to several columns ([columns] h = [a, b])
+    if opts is not None:
+        counts: dict[str, int] = {}
+        for hs in opts.aliases.values():
+            for h in hs:
+                counts[normalise_name(h)] = counts.get(normalise_name(h), 0) + 1
+        shared = {h for h, n in counts.items() if n > 1}
+
+    def claim(canonical: str, headers: tuple[str, ...] | list[str], explicit: bool = False) -> None:
         if canonical in columns:
             return
         for h in headers:
             src = by_norm.get(normalise_name(h))
-            if src is not None and src not in taken:
+            reuse = explicit and normalise_name(h) in shared
+            if src is not None and (src not in taken or reuse):
                 columns[canonical] = src
                 taken.add(src)
                 return
 
     canon = columns_of(table)
+    derived: dict[str, tuple[str, ...]] = {}
+    if opts is not None:
+        derived.update({c: ("constant", v) for c, v in opts.constants.items()})
+        derived.update({c: ("combine", *v) for c, v in opts.combine.items()})
+        derived.update({c: ("duration", *v) for c, v in opts.durations.items()})
+        for col, how in derived.items():
+            for src in how[1:] if how[0] != "constant" else ():
+                if normalise_name(src) not in by_norm:
+                    raise IngestError(
+                        f"{col} is made from the file column {src!r}, which the file does not "
+                        f"have; expected one of {', '.join(repr(s) for s in sources)}"
+                    )
+            columns[col] = derived_name(col)
     # Priority: preset / mapping file, then canonical names, then the built-in aliases.
     if opts is not None:
         for col in canon:
-            claim(col.name, opts.aliases.get(col.name, ()))
+            claim(col.name, opts.aliases.get(col.name, ()), explicit=True)
     for col in canon:
         claim(col.name, (col.name,))
     for col in canon:
@@ -536,6 +630,8 @@ def resolve(
 
     kinds = {c.name: c.kind for c in canon}
     for canonical, src in columns.items():
+        if canonical in derived:
+            continue
         # An id or text column full of e-mail addresses, personnummer or phone numbers is
         # stored hashed in place (it still joins); strict shapes, so plain ids are left alone.
         if kinds[canonical] in ("id", "text", "category") and src not in keep:
@@ -604,6 +700,12 @@ def resolve(
         dayfirst=opts.dayfirst if opts else None,
         formats=dict(opts.formats) if opts else {},
         inverted=inverted,
+        derived={
+            c: (how[0], *(by_norm[normalise_name(x)] for x in how[1:]))
+            if how[0] != "constant"
+            else how
+            for c, how in derived.items()
+        },
     )
     for canonical in inverted:
         plan.values[canonical] = {k: "false" if v else "true" for k, v in BOOLS.items()}

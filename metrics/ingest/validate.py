@@ -389,6 +389,74 @@ def _to_utc(local: pl.Series, utc: pl.Series, tz: str) -> pl.Series:
 
 
 # -- the validator --------------------------------------------------------------------------
+def _derive(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """Columns the mapping makes ([constants], [combine], [durations]) added as text.
+
+    A duration is written as seconds; when either end does not parse, the two raw values
+    are kept ("09:12 → x") so the row is rejected with both values in its reason.
+    """
+    if not plan.derived:
+        return frame
+    adds = []
+    for col, how in plan.derived.items():
+        name = plan.columns[col]
+        if how[0] == "constant":
+            adds.append(pl.lit(how[1], pl.String).alias(name))
+        elif how[0] == "combine":
+            adds.append(
+                pl.concat_str(
+                    [pl.col(how[1]).str.strip_chars(), pl.col(how[2]).str.strip_chars()],
+                    separator=" ",
+                ).alias(name)
+            )
+        else:
+            adds.append(_seconds_between(frame[how[1]], frame[how[2]]).alias(name))
+    return frame.with_columns(adds)
+
+
+def _clock_seconds(s: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(instants in seconds, or null; seconds since midnight for time-only values, or null)."""
+    local, utc = _parse_datetime(s.cast(pl.String).str.strip_chars())
+    instant = utc.fill_null(local).dt.epoch("us").cast(pl.Float64) / 1e6
+    parts = (
+        s.cast(pl.String)
+        .str.strip_chars()
+        .str.extract_groups(r"^(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?$")
+    )
+    h = parts.struct.field("1").cast(pl.Float64)
+    m = parts.struct.field("2").cast(pl.Float64)
+    sec = parts.struct.field("3").cast(pl.Float64).fill_null(0)
+    ok = (h < 24) & (m < 60) & (sec < 60)
+    clock = pl.select(pl.when(pl.lit(ok)).then(pl.lit(h) * 3600 + pl.lit(m) * 60 + pl.lit(sec)))
+    return instant, clock.to_series()
+
+
+def _seconds_between(start: pl.Series, end: pl.Series) -> pl.Series:
+    a_at, a_clock = _clock_seconds(start)
+    b_at, b_clock = _clock_seconds(end)
+    both_at = b_at - a_at
+    # Times of day only: an end before the start is past midnight.
+    clock = b_clock - a_clock
+    clock = pl.select(
+        pl.when(pl.lit(clock) < 0).then(pl.lit(clock) + 86400).otherwise(pl.lit(clock))
+    )
+    secs = both_at.fill_null(clock.to_series())
+    raw = pl.select(
+        pl.concat_str(
+            [pl.lit(start.cast(pl.String)), pl.lit(" → "), pl.lit(end.cast(pl.String))],
+            ignore_nulls=True,
+        )
+    ).to_series()
+    text = secs.cast(pl.String)
+    either = start.is_not_null() | end.is_not_null()
+    return pl.select(
+        pl.when(pl.lit(secs).is_not_null())
+        .then(pl.lit(text))
+        .when(pl.lit(either))
+        .then(pl.lit(raw))
+    ).to_series()
+
+
 def _clean(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     """Mapped columns under canonical names; ids and text trimmed, blank values null.
 
@@ -582,7 +650,7 @@ def validate(
     keys are resolved within the chunk; across chunks the caller does it on the stage.
     A chunk of only blank rows gives empty frames (the whole-file check is the caller's).
     """
-    frame, cleaned = _drop_blank_rows(raw, _clean(raw.frame, plan), plan)
+    frame, cleaned = _drop_blank_rows(raw, _clean(_derive(raw.frame, plan), plan), plan)
     if raw.format == "parquet":
         decimal = "."
     elif decimal is None:
