@@ -72,3 +72,21 @@ def test_combine_naming_a_column_the_file_lacks_is_refused(store):
     with pytest.raises(IngestError) as err:
         ingest_file(store, SHAPES / "call_log_parts.csv", table="contacts", mapping=mapping)
     assert "made from the file column 'Clock', which the file does not have" in str(err.value)
+
+
+def test_preset_and_mapping_combine_and_the_mapping_wins(store):
+    path = Path(__file__).resolve().parents[1] / "sample_data" / "exports"
+    report = ingest_file(
+        store,
+        path / "intercom_conversations.csv",
+        table="contacts",
+        preset="intercom",
+        mapping={"dayfirst": True, "values": {"channel": {"Fax": "email"}}},
+    )
+    # The preset still maps the headers and drops names; the mapping reads 03/06 as 3 June
+    # (so row 8's 13/09 loads) and maps Fax, leaving only row 6's -5 s first response.
+    assert (report.inserted, report.rejected) == (9, 1)
+    got = dict(_rows(store, "SELECT contact_id, opened_at FROM contacts"))
+    assert got["ic-201"] == datetime(2026, 6, 3, 14, 2)
+    assert got["ic-208"] == datetime(2026, 9, 13, 13, 15)
+    assert report.pii["User name"] == "dropped"

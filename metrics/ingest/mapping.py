@@ -465,14 +465,14 @@ def choose_options(
         raise IngestError(
             f"{file_name}: unknown table {table!r}; expected one of {', '.join(INGEST_TABLES)}"
         )
-    if preset is not None and mapping is not None:
-        raise IngestError(f"{file_name}: give a preset or a mapping file, not both")
     if preset is not None:
         if preset not in PRESETS:
             raise IngestError(
                 f"{file_name}: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}"
             )
         opts = PRESETS[preset]
+        if mapping is not None:
+            opts = combine_options(opts, load_mapping(mapping, table))
     elif mapping is not None:
         opts = load_mapping(mapping, table)
     else:
@@ -483,6 +483,41 @@ def choose_options(
             f"expected --table {opts.table}"
         )
     return opts
+
+
+def combine_options(preset: Preset, mapping: Preset) -> Preset:
+    """`--preset` and `--mapping` together: the mapping's keys override the preset's."""
+    aliases = dict(preset.aliases)
+    for col, headers in mapping.aliases.items():
+        aliases[col] = tuple(headers) + tuple(h for h in aliases.get(col, ()) if h not in headers)
+    values = {c: dict(v) for c, v in preset.values.items()}
+    for col, vmap in mapping.values.items():
+        values.setdefault(col, {}).update(vmap)
+
+    def pick(a: object, b: object, default: object = None) -> object:
+        return a if a is not None and a != default else b
+
+    return Preset(
+        name=f"{preset.name} + {mapping.name}",
+        description=f"{preset.description}; overridden by {mapping.name}",
+        table=mapping.table or preset.table,
+        aliases=aliases,
+        values=values,
+        scale={**preset.scale, **mapping.scale},
+        questions={**preset.questions, **mapping.questions},
+        drop=tuple(dict.fromkeys(preset.drop + mapping.drop)),
+        hash=tuple(dict.fromkeys(preset.hash + mapping.hash)),
+        keep=tuple(dict.fromkeys(preset.keep + mapping.keep)),
+        timezone=pick(mapping.timezone, preset.timezone),
+        decimal=pick(mapping.decimal, preset.decimal),
+        ces_scale=pick(mapping.ces_scale, preset.ces_scale, "effort"),
+        header_rows=pick(mapping.header_rows, preset.header_rows),
+        dayfirst=pick(mapping.dayfirst, preset.dayfirst),
+        formats={**preset.formats, **mapping.formats},
+        constants={**preset.constants, **mapping.constants},
+        combine={**preset.combine, **mapping.combine},
+        durations={**preset.durations, **mapping.durations},
+    )
 
 
 # -- resolution -----------------------------------------------------------------------------
