@@ -90,3 +90,13 @@ def test_preset_and_mapping_combine_and_the_mapping_wins(store):
     assert got["ic-201"] == datetime(2026, 6, 3, 14, 2)
     assert got["ic-208"] == datetime(2026, 9, 13, 13, 15)
     assert report.pii["User name"] == "dropped"
+
+
+def test_filter_leaves_rows_out_counted_as_filtered_not_rejected(store):
+    mapping = {"filter": {"Status": ["deleted", "spam", ""]}}
+    report = ingest_file(
+        store, SHAPES / "tickets_with_deleted.csv", table="contacts", mapping=mapping
+    )
+    assert (report.rows_read, report.inserted, report.rejected) == (2, 2, 0)
+    assert _rows(store, "SELECT contact_id FROM contacts ORDER BY 1") == [("T1",), ("T5",)]
+    assert "3 rows left out by [filter] on 'Status' (filtered, not rejected)" in report.warnings

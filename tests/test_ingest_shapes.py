@@ -268,3 +268,16 @@ def test_satisfaction_rating_is_csat(store):
         ("S1", 4),
         ("S2", 2),
     ]
+
+
+def test_qualtrics_previews_tests_spam_and_unfinished_are_left_out_with_counts(store):
+    report = ingest_file(
+        store, SHAPES / "qualtrics_with_previews.csv", table="surveys", preset="qualtrics"
+    )
+    assert (report.rows_read, report.inserted, report.rejected) == (2, 2, 0)
+    assert _rows(store, "SELECT response_id FROM surveys ORDER BY 1") == [("R_1",), ("R_2",)]
+    assert "2 rows left out by [filter] on 'Status' (filtered, not rejected)" in report.warnings
+    assert "1 row left out by [filter] on 'DistributionChannel' (filtered, not rejected)" in (
+        report.warnings
+    )
+    assert "1 row left out by [filter] on 'Finished' (filtered, not rejected)" in report.warnings

@@ -66,7 +66,14 @@ class Preset:
     constants: dict[str, str] = field(default_factory=dict)  # canonical column -> every row's value
     combine: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> (date, time)
     durations: dict[str, tuple[str, str]] = field(default_factory=dict)  # column -> (from, to)
+    # file header -> values whose rows are left out (counted as filtered); "" = empty cell
+    filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+
+QUALTRICS_NOT_RESPONSES = (
+    *("1", "2", "4", "8", "9", "16", "17"),
+    *("survey preview", "survey test", "spam", "imported", "offline", "offline preview"),
+)
 
 _ZENDESK_VIA = {
     "web form": "web_form",
@@ -210,6 +217,13 @@ PRESETS: dict[str, Preset] = {
         },
         ces_scale="agreement",
         header_rows=None,  # 1, 2 or 3 header rows, detected by content (readers.py)
+        # Preview, test, spam, imported and offline responses (Status other than 0 / "IP
+        # Address"), preview distributions and unfinished responses are left out, counted.
+        filter={
+            "Status": QUALTRICS_NOT_RESPONSES,
+            "DistributionChannel": ("preview", "test"),
+            "Finished": ("0", "false"),
+        },
     ),
     "swedish": Preset(
         name="swedish",
@@ -292,6 +306,7 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         "constants",
         "combine",
         "durations",
+        "filter",
     }
     unknown = sorted(set(spec) - allowed)
     if unknown:
@@ -349,6 +364,14 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         raise IngestError(f"{name}: dayfirst {dayfirst!r}; expected true or false")
     formats = _formats(name, table, spec.get("formats", {}))
     constants, combine, durations = _derived(name, table, spec)
+    filters = {}
+    for header, vals in dict(spec.get("filter", {})).items():
+        if not isinstance(vals, list) or not all(isinstance(v, str | int) for v in vals):
+            raise IngestError(
+                f'{name}: [filter] {header!r}; expected a list of values, e.g. "{header}" = '
+                '["deleted", "spam"] ("" = an empty cell)'
+            )
+        filters[str(header)] = tuple(str(v) for v in vals)
     return Preset(
         name=name,
         description=str(spec.get("description", f"mapping file {name}")),
@@ -368,6 +391,7 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         constants=constants,
         combine=combine,
         durations=durations,
+        filter=filters,
     )
 
 
@@ -517,6 +541,7 @@ def combine_options(preset: Preset, mapping: Preset) -> Preset:
         constants={**preset.constants, **mapping.constants},
         combine={**preset.combine, **mapping.combine},
         durations={**preset.durations, **mapping.durations},
+        filter={**preset.filter, **mapping.filter},
     )
 
 
@@ -555,6 +580,9 @@ class Plan:
     # value), ("combine", date column, time column) or ("duration", from column, to column).
     # Its plan.columns source is the synthetic name derived_name(column).
     derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    filter: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> lowered values
+    filter_missing: list[str] = field(default_factory=list)  # [filter] headers not in the file
+    filtered: dict[str, int] = field(default_factory=dict)  # source -> rows left out so far
 
 
 def derived_name(column: str) -> str:
@@ -735,6 +763,16 @@ def resolve(
         dayfirst=opts.dayfirst if opts else None,
         formats=dict(opts.formats) if opts else {},
         inverted=inverted,
+        filter={
+            by_norm[normalise_name(h)]: tuple(v.strip().casefold() for v in vals)
+            for h, vals in (opts.filter.items() if opts else ())
+            if normalise_name(h) in by_norm
+        },
+        filter_missing=[  # a preset's filters apply when the file has the column
+            h
+            for h in (opts.filter if opts else ())
+            if normalise_name(h) not in by_norm and not any(h in p.filter for p in PRESETS.values())
+        ],
         derived={
             c: (how[0], *(by_norm[normalise_name(x)] for x in how[1:]))
             if how[0] != "constant"

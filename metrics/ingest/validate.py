@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zoneinfo
 from collections.abc import Callable
@@ -389,6 +390,37 @@ def _to_utc(local: pl.Series, utc: pl.Series, tz: str) -> pl.Series:
 
 
 # -- the validator --------------------------------------------------------------------------
+def _filtered(raw: RawFile, plan: Plan) -> RawFile:
+    """Rows matching [filter] left out before validation; counted per column in `plan`.
+
+    Values compare trimmed and case-insensitively; "" matches an empty cell. The rows are
+    not rejected and not counted as read.
+    """
+    out = pl.repeat(False, raw.frame.height, eager=True)
+    for src, values in plan.filter.items():
+        s = raw.frame[src].cast(pl.String).str.strip_chars().str.to_lowercase()
+        hit = s.is_in(list(values)).fill_null(False)
+        if "" in values:
+            hit = hit | s.is_null()
+        hit = hit & ~out
+        plan.filtered[src] = plan.filtered.get(src, 0) + int(hit.cast(pl.Int64).sum())
+        out = out | hit
+    if not out.any():
+        return raw
+    return dataclasses.replace(raw, frame=raw.frame.filter(~out))
+
+
+def filter_notes(plan: Plan) -> list[str]:
+    """Report lines for [filter]: rows left out per column, and headers the file lacks."""
+    notes = [
+        f"{n:,} row{'' if n == 1 else 's'} left out by [filter] on {src!r} (filtered, not rejected)"
+        for src, n in plan.filtered.items()
+        if n
+    ]
+    notes += [f"[filter] {h!r}: the file has no such column" for h in plan.filter_missing]
+    return notes
+
+
 def _derive(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     """Columns the mapping makes ([constants], [combine], [durations]) added as text.
 
@@ -650,6 +682,8 @@ def validate(
     keys are resolved within the chunk; across chunks the caller does it on the stage.
     A chunk of only blank rows gives empty frames (the whole-file check is the caller's).
     """
+    if plan.filter:
+        raw = _filtered(raw, plan)
     frame, cleaned = _drop_blank_rows(raw, _clean(_derive(raw.frame, plan), plan), plan)
     if raw.format == "parquet":
         decimal = "."
