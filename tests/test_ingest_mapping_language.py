@@ -100,3 +100,27 @@ def test_filter_leaves_rows_out_counted_as_filtered_not_rejected(store):
     assert (report.rows_read, report.inserted, report.rejected) == (2, 2, 0)
     assert _rows(store, "SELECT contact_id FROM contacts ORDER BY 1") == [("T1",), ("T5",)]
     assert "3 rows left out by [filter] on 'Status' (filtered, not rejected)" in report.warnings
+
+
+@pytest.mark.parametrize("name", ["zendesk", "intercom", "qualtrics"])  # swedish: any table
+def test_presets_round_trip_through_toml(name):
+    import tomllib
+    from dataclasses import replace
+
+    from metrics.ingest import PRESETS
+    from metrics.ingest.mapping import load_mapping
+
+    preset = PRESETS[name]
+    table = preset.table or "contacts"
+    back = load_mapping(tomllib.loads(preset.to_toml()), table)
+    # questions (Qualtrics question-text patterns) are not a mapping-file key yet
+    assert replace(back, name=preset.name, questions=preset.questions) == preset
+
+
+def test_call_log_mapping_round_trips_through_toml():
+    import tomllib
+
+    from metrics.ingest.mapping import load_mapping
+
+    mapping = load_mapping(CALL_LOG, "contacts")
+    assert load_mapping(tomllib.loads(mapping.to_toml()), "contacts") == mapping

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -69,11 +70,89 @@ class Preset:
     # file header -> values whose rows are left out (counted as filtered); "" = empty cell
     filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def to_dict(self) -> dict:
+        """The mapping-file structure of this preset: load_mapping(p.to_dict()) gives it back."""
+        columns: dict[str, object] = {}
+        for col, headers in self.aliases.items():
+            for h in headers:
+                prev = columns.get(h)
+                columns[h] = (
+                    col if prev is None else [*(prev if isinstance(prev, list) else [prev]), col]
+                )
+        columns.update({h: "drop" for h in self.drop})
+        columns.update({h: "hash" for h in self.hash})
+        out: dict[str, object] = {"description": self.description}
+        scalars = {
+            "table": self.table,
+            "timezone": self.timezone,
+            "decimal": self.decimal,
+            "ces_scale": None if self.ces_scale == "effort" else self.ces_scale,
+            "header_rows": self.header_rows,
+            "dayfirst": self.dayfirst,
+        }
+        out.update({k: v for k, v in scalars.items() if v is not None})
+        sections = {
+            "columns": columns,
+            "values": {c: dict(v) for c, v in self.values.items()},
+            "scale": dict(self.scale),
+            "formats": dict(self.formats),
+            "constants": dict(self.constants),
+            "combine": {c: list(v) for c, v in self.combine.items()},
+            "durations": {c: {"from": a, "to": b} for c, (a, b) in self.durations.items()},
+            "filter": {h: list(v) for h, v in self.filter.items()},
+            "pii": {"keep": list(self.keep)} if self.keep else {},
+        }
+        out.update({k: v for k, v in sections.items() if v})
+        return out
+
+    def to_toml(self) -> str:
+        """This preset as a TOML mapping file (the Data page's mapping download)."""
+        return mapping_to_toml(self.to_dict())
+
 
 QUALTRICS_NOT_RESPONSES = (
     *("1", "2", "4", "8", "9", "16", "17"),
     *("survey preview", "survey test", "spam", "imported", "offline", "offline preview"),
 )
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(type(v))
+
+
+def _toml_key(k: str) -> str:
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
+
+
+def mapping_to_toml(spec: dict) -> str:
+    """A mapping dict (load_mapping's structure) as TOML text for `cx ingest --mapping`."""
+    lines = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in spec.items() if not isinstance(v, dict)
+    ]
+    for section, body in spec.items():
+        if not isinstance(body, dict):
+            continue
+        nested = {k: v for k, v in body.items() if isinstance(v, dict) and section == "values"}
+        flat = {k: v for k, v in body.items() if k not in nested}
+        if flat:
+            lines += ["", f"[{section}]"] + [
+                f"{_toml_key(k)} = {_toml_value(v)}" for k, v in flat.items()
+            ]
+        for k, v in nested.items():
+            lines += ["", f"[{section}.{_toml_key(k)}]"]
+            lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in v.items()]
+    return "\n".join(lines) + "\n"
+
 
 _ZENDESK_VIA = {
     "web form": "web_form",
