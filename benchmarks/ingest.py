@@ -175,9 +175,9 @@ with open_store(db) as store:
     t0 = time.perf_counter()
     report = ingest_file(store, Path(sys.argv[2]), table="contacts")
     wall = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"wall": wall, "rows": report.rows_read, "inserted": report.inserted,
-                  "peak": peak}))
+                  "peak": usage.ru_maxrss * 1024, "cpu": usage.ru_utime + usage.ru_stime}))
 """
 
 
@@ -206,7 +206,7 @@ def _child(code: Path, csv: Path, db: Path) -> dict:
 
 
 def _run(result: dict) -> str:
-    return f"{result['peak'] / 2**30:.2f} GiB / {result['wall']:.1f} s"
+    return f"{result['peak'] / 2**30:.2f} GiB / {result['wall']:.1f} s / CPU {result['cpu']:.1f} s"
 
 
 def rss_before_after(csv: Path, ref: str, repeat: int, tmp: Path) -> None:
@@ -226,17 +226,20 @@ def rss_before_after(csv: Path, ref: str, repeat: int, tmp: Path) -> None:
             continue
         peak = statistics.median(r["peak"] for r in ok)
         wall = statistics.median(r["wall"] for r in ok)
+        cpu = statistics.median(r["cpu"] for r in ok)
         rows = ok[0]["rows"]
-        medians[side] = (peak, wall, rows)
+        medians[side] = (peak, wall, rows, cpu)
         print(
             f"  {side:6} ({ref if side == 'before' else 'this tree'}): peak RSS "
-            f"{peak / 2**30:.2f} GiB, {wall:.1f} s, {rows / wall:,.0f} rows/s "
+            f"{peak / 2**30:.2f} GiB, {wall:.1f} s, {rows / wall:,.0f} rows/s, "
+            f"CPU {cpu:.1f} s (whole process, imports included) "
             f"(runs: {', '.join(_run(r) for r in ok)})"
         )
     if len(medians) == 2:
-        (pb, wb, rows), (pa, wa, _) = medians["before"], medians["after"]
+        (pb, wb, rows, cb), (pa, wa, _, ca) = medians["before"], medians["after"]
         print(
-            f"  after/before: peak RSS x{pa / pb:.2f}, throughput x{wb / wa:.2f} "
+            f"  after/before: peak RSS x{pa / pb:.2f}, throughput x{wb / wa:.2f}, "
+            f"CPU x{ca / cb:.2f} "
             f"({rows:,} rows); bytes of peak RSS per file byte: before {pb / size:.2f}, "
             f"after {pa / size:.2f}"
         )
