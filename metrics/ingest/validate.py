@@ -590,7 +590,7 @@ def _convert_once(
         if kind == "count":
             wrong = wrong | (value.round(0) != value).fill_null(False)
         what = {
-            "seconds": "a number of seconds ≥ 0 and under ten years (or h:mm:ss)",
+            "seconds": "a number of seconds ≥ 0 (or h:mm:ss)",  # and under ten years
             "money": "a number" + ("" if name == "amount" else " ≥ 0"),
             "count": "a whole number ≥ 0",
         }[kind]
