@@ -396,10 +396,20 @@ def _bounded_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]
     # would creep downwards, so the default is restored with RESET.
     default = cur.execute(setting).fetchall()[0][0] == before
     cur.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    # Under the cap, the joins and DISTINCTs over the whole stage (merge, repeat gaps) must
+    # spill rather than keep rows in file order: with insertion order preserved a 1 GB file
+    # ran out of memory in them.
+    cur.execute("SET preserve_insertion_order = false")
     try:
         yield
     finally:
-        cur.execute("RESET memory_limit" if default else f"SET memory_limit = '{before}'")
+        try:
+            cur.execute("RESET preserve_insertion_order")
+            cur.execute("RESET memory_limit" if default else f"SET memory_limit = '{before}'")
+        except duckdb.Error:
+            # An aborted transaction refuses even SET: the original error is the one to
+            # report; the settings end with this write's connection or are reset next time.
+            pass
 
 
 # -- staging --------------------------------------------------------------------------------
