@@ -11,31 +11,44 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
+from dashboard.auth import gate, sidebar_identity
+from dashboard.safe_text import md_escape
 from dashboard.store_access import release_store
+from metrics.auth import PermissionDenied, acting_as, can
 from metrics.store import StoreError, default_db_path, describe_store_error
 
 PAGES_DIR = Path(__file__).parent / "views"
 
-# (file, title, icon, section)
+# (file, title, icon, section, the permission a role needs to see it: metrics.auth)
 PAGES = (
-    ("overview.py", "Overview", ":material/dashboard:", "Service"),
-    ("explore.py", "Explore", ":material/query_stats:", "Service"),
-    ("churn.py", "Churn & CLV", ":material/trending_down:", "Service"),
-    ("experiment_list.py", "Experiments", ":material/science:", "Experiments"),
-    ("plan.py", "Plan an experiment", ":material/edit_note:", "Experiments"),
-    ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments"),
-    ("data.py", "Data", ":material/upload_file:", "Settings"),
-    ("targets.py", "Targets", ":material/flag:", "Settings"),
+    ("overview.py", "Overview", ":material/dashboard:", "Service", "view"),
+    ("explore.py", "Explore", ":material/query_stats:", "Service", "view"),
+    ("churn.py", "Churn & CLV", ":material/trending_down:", "Service", "view"),
+    ("experiment_list.py", "Experiments", ":material/science:", "Experiments", "view"),
+    ("plan.py", "Plan an experiment", ":material/edit_note:", "Experiments", "experiment.plan"),
+    ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments", "view"),
+    ("data.py", "Data", ":material/upload_file:", "Settings", "ingest"),
+    ("targets.py", "Targets", ":material/flag:", "Settings", "targets"),
+    ("audit.py", "Audit & roles", ":material/history:", "Settings", "audit"),
 )
 
 st.set_page_config(page_title="CX Console", page_icon=":material/insights:", layout="wide")
 
+# Before any page: the Host check (DNS rebinding) and who is asking; refusals stop here.
+actor = gate()
+sidebar_identity(actor)
 sections: dict[str, list] = {}
-for file, title, icon, section in PAGES:
-    sections.setdefault(section, []).append(st.Page(str(PAGES_DIR / file), title=title, icon=icon))
+for file, title, icon, section, permission in PAGES:
+    if can(actor, permission):  # a page a role may not use is not routed at all
+        page_obj = st.Page(str(PAGES_DIR / file), title=title, icon=icon)
+        sections.setdefault(section, []).append(page_obj)
 page = st.navigation(sections)
 try:
-    page.run()
+    with acting_as(actor):  # every write below is checked against this actor and audited
+        page.run()
+except PermissionDenied as exc:  # a write the role may not make: refused before any change
+    logging.getLogger("cx.app").warning("page %s: refused: %s", page.title, exc)
+    st.error(md_escape(str(exc)))
 except (StoreError, duckdb.Error) as exc:  # missing, busy, corrupt, foreign or newer store
     logging.getLogger("cx.app").warning("page %s: store problem: %s", page.title, exc)
     st.error(f"The data store cannot be used: {describe_store_error(exc, default_db_path())}")

@@ -33,6 +33,7 @@ from experiments.registry import (
     update_experiment,
 )
 from experiments.segments import segment_fit_status, start_segment_fit
+from metrics.auth import can, current_actor
 
 FLASH = "experiments_flash"
 
@@ -76,8 +77,12 @@ def draft_section(exp: Experiment) -> None:
         start = left.date_input("Start", value=exp.start_date or date.today())
         end = right.date_input("End", value=exp.end_date)
         save, launch = st.columns(2)
-        saved = save.form_submit_button("Save changes")
-        started = launch.form_submit_button("Start experiment", type="primary")
+        # Hidden rights are also refused in experiments.registry (metrics.auth.require).
+        who = current_actor()
+        saved = save.form_submit_button("Save changes", disabled=not can(who, "experiment.plan"))
+        started = launch.form_submit_button(
+            "Start experiment", type="primary", disabled=not can(who, "experiment.launch")
+        )
     if not (saved or started):
         return
     try:
@@ -161,6 +166,9 @@ def decide_section(exp: Experiment, recommended: str, reasons: list[str]) -> Non
             + (f" on {exp.decided_at:%Y-%m-%d}" if exp.decided_at else "")
             + (f". Learnings: {exp.learnings}" if exp.learnings else "")
         )
+        return
+    if not can(current_actor(), "experiment.decide"):
+        st.caption("Decisions are recorded by experimenters and admins.")
         return
     with st.form("decide"):
         decision = st.radio(

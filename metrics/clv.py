@@ -15,6 +15,8 @@ from datetime import date
 
 import polars as pl
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.churn import DAYS_PER_MONTH, MIN_SAMPLE, analysis_window, query_frame
 from metrics.store import Store
 
@@ -53,15 +55,24 @@ def load_margin(store: Store) -> float:
     return value if 0 < value <= 1 else DEFAULT_MARGIN
 
 
-def save_margin(store: Store, margin: float) -> None:
+def save_margin(store: Store, margin: float, *, actor: Actor | None = None) -> None:
     """Persist the margin; ValueError unless 0 < margin <= 1."""
     if not isinstance(margin, int | float) or not 0 < margin <= 1:
         raise ValueError(f"margin must be a share between 0 and 1 (e.g. 0.3), got {margin!r}")
+    who = require(actor, "settings")
     with store.write() as cur:
+        before = cur.execute("SELECT value FROM settings WHERE key = ?", [MARGIN_KEY]).fetchall()
         cur.execute(
             "INSERT INTO settings (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [MARGIN_KEY, json.dumps(float(margin))],
+        )
+        record(
+            cur,
+            who,
+            "settings.set",
+            f"settings:{MARGIN_KEY}",
+            {"before": json.loads(before[0][0]) if before else None, "after": float(margin)},
         )
 
 

@@ -171,6 +171,37 @@ CREATE TABLE followups (
 );
 """
 
+# Slots V4-V6 belong to other changes in flight; placeholders on this branch (issue 16).
+_V4_PLACEHOLDER = "SELECT 1"
+_V5_PLACEHOLDER = "SELECT 1"
+_V6_PLACEHOLDER = "SELECT 1"
+
+# Audit log (issue 16): one row per committed write, appended in the write's transaction
+# (metrics/audit.py). who = actor + role + source (local, cli, proxy, oidc, process);
+# details is the action's JSON (file and counts, before/after values, decision and reasons).
+_V7_AUDIT_LOG = """
+CREATE SEQUENCE audit_log_seq START 1;
+CREATE TABLE audit_log (
+    audit_id  BIGINT PRIMARY KEY DEFAULT nextval('audit_log_seq'),
+    logged_at TIMESTAMP NOT NULL,  -- UTC
+    actor     VARCHAR NOT NULL,
+    role      VARCHAR NOT NULL,
+    source    VARCHAR NOT NULL,
+    action    VARCHAR NOT NULL,
+    target    VARCHAR NOT NULL,
+    details   JSON
+);
+CREATE INDEX audit_log_target ON audit_log (target);
+"""
+
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2_PLACEHOLDER, _V3_FOLLOWUPS)
+MIGRATIONS: tuple[str, ...] = (
+    _V1,
+    _V2_PLACEHOLDER,
+    _V3_FOLLOWUPS,
+    _V4_PLACEHOLDER,
+    _V5_PLACEHOLDER,
+    _V6_PLACEHOLDER,
+    _V7_AUDIT_LOG,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

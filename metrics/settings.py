@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.store import Store
 
 CES_READINGS: tuple[str, ...] = ("effort", "agreement")
@@ -66,15 +68,23 @@ def load_settings(store: Store) -> KpiSettings:
     return settings if not settings.problems() else KpiSettings()
 
 
-def save_settings(store: Store, settings: KpiSettings) -> None:
-    """Persist all settings; ValueError naming every bad value, nothing written."""
+def save_settings(store: Store, settings: KpiSettings, *, actor: Actor | None = None) -> None:
+    """Persist all settings; ValueError naming every bad value, nothing written.
+
+    Needs the "settings" permission; the changed values (before and after) are audited.
+    """
+    who = require(actor, "settings")
     problems = settings.problems()
     if problems:
         raise ValueError("invalid KPI settings: " + "; ".join(problems))
+    before = asdict(load_settings(store))
+    after = asdict(settings)
     with store.write() as cur:
-        for name, value in asdict(settings).items():
+        for name, value in after.items():
             cur.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [_PREFIX + name, json.dumps(value)],
             )
+        changed = {k: {"before": before[k], "after": v} for k, v in after.items() if before[k] != v}
+        record(cur, who, "settings.set", "settings:kpi", changed)

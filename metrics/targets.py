@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.catalogue import CATALOGUE, KPI_NAMES, Direction, Kpi, get_kpi
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
@@ -95,9 +97,16 @@ def load_targets(store: Store, settings: KpiSettings | None = None) -> dict[str,
 
 
 def set_target(
-    store: Store, kpi: str, value: float, source: str = "set by user", band: str | None = None
+    store: Store,
+    kpi: str,
+    value: float,
+    source: str = "set by user",
+    band: str | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> None:
     """Persist a user target; ValueError for an unknown KPI/band or a value off the KPI's scale."""
+    who = require(actor, "targets")
     k = get_kpi(kpi)
     if band is not None and band not in k.band_targets:
         raise ValueError(
@@ -109,20 +118,41 @@ def set_target(
         raise ValueError(
             f"target for {kpi} must be within {k.scale[0]:g}..{k.scale[1]:g} ({k.unit}), got {value}"
         )
+    key = target_key(kpi, band)
     with store.write() as cur:
+        before = cur.execute("SELECT target FROM targets WHERE kpi = ?", [key]).fetchall()
         cur.execute(
             "INSERT INTO targets (kpi, target, source, updated_at) "
             "VALUES (?, ?, ?, current_timestamp) ON CONFLICT (kpi) DO UPDATE SET "
             "target = excluded.target, source = excluded.source, updated_at = excluded.updated_at",
-            [target_key(kpi, band), float(value), source],
+            [key, float(value), source],
+        )
+        record(
+            cur,
+            who,
+            "target.set",
+            f"target:{key}",
+            {"before": before[0][0] if before else None, "after": float(value), "source": source},
         )
 
 
-def reset_target(store: Store, kpi: str, band: str | None = None) -> None:
+def reset_target(
+    store: Store, kpi: str, band: str | None = None, *, actor: Actor | None = None
+) -> None:
     """Drop the user's override so the catalogue default applies again."""
+    who = require(actor, "targets")
     get_kpi(kpi)
+    key = target_key(kpi, band)
     with store.write() as cur:
-        cur.execute("DELETE FROM targets WHERE kpi = ?", [target_key(kpi, band)])
+        before = cur.execute("SELECT target FROM targets WHERE kpi = ?", [key]).fetchall()
+        cur.execute("DELETE FROM targets WHERE kpi = ?", [key])
+        record(
+            cur,
+            who,
+            "target.reset",
+            f"target:{key}",
+            {"before": before[0][0] if before else None, "after": "default"},
+        )
 
 
 def near_tolerance(kpi: Kpi, target: float) -> float:
