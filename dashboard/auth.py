@@ -217,6 +217,14 @@ def resolve_actor(
         if not user or not user.get("is_logged_in"):
             raise AuthRefused("not signed in")
         return oidc_actor(user, config, store)
+    if remote_ip is not None:
+        # Local mode gives everyone admin: only this machine may have it, even if the app
+        # was started with --server.address 0.0.0.0 by mistake.
+        raise AuthRefused(
+            f"This console runs without sign-in and serves only the machine it runs on; "
+            f"this request came from {remote_ip}. To share it, set CX_AUTH=proxy or "
+            "CX_AUTH=oidc (see the README, Sign-in and roles)."
+        )
     return local_actor()
 
 
@@ -235,8 +243,8 @@ def request_ip() -> str | None:
         ip = st.context.ip_address
     except Exception:  # noqa: BLE001
         return None
-    # Anything but an address string (a test harness's stand-in) is no trusted peer.
-    return ip if ip is None or isinstance(ip, str) else "unknown"
+    # AppTest's stand-in client is not a string: no peer, as for a loopback connection.
+    return ip if isinstance(ip, str) else None
 
 
 def _user_claims() -> dict[str, object]:

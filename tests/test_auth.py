@@ -170,9 +170,18 @@ def test_oidc_claims_give_email_and_role_from_the_groups_claim(monkeypatch):
         resolve_actor(config, headers={}, remote_ip=None, user={"is_logged_in": False}, store=None)
 
 
-def test_local_mode_is_one_admin():
+def test_local_mode_is_one_admin_for_this_machine_only():
     actor = resolve_actor(AuthConfig(), headers={}, remote_ip=None, user=None, store=None)
     assert (actor.role, actor.source) == ("admin", "local")
+    # Proxy headers mean nothing in local mode, and another machine is refused.
+    with pytest.raises(AuthRefused, match="serves only the machine it runs on; this request came"):
+        resolve_actor(
+            AuthConfig(),
+            headers={"X-Forwarded-User": "x"},
+            remote_ip="192.168.1.9",
+            user=None,
+            store=None,
+        )
 
 
 @pytest.mark.parametrize(
