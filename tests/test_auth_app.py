@@ -238,3 +238,36 @@ def test_oidc_mode_shows_sign_in_then_the_role_from_the_groups_claim(monkeypatch
         "Signed in as eva@example.se (experimenter, oidc)"
     )
     assert _routed(at) == ROUTED["experimenter"]
+
+
+def test_admin_saves_the_role_map_on_the_audit_page_and_it_is_audited(monkeypatch, sample_store):
+    from metrics.auth import load_role_map
+
+    monkeypatch.setenv("CX_DB", str(sample_store.path))
+    monkeypatch.delenv("CX_AUTH", raising=False)
+    monkeypatch.delenv("CX_ROLE_MAP", raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = _app()
+    at.switch_page("views/audit.py").run()
+    next(t for t in at.text_input if t.label == "Group → role map").input(
+        "cx-analysts=analyst, oops=owner"
+    )
+    next(b for b in at.button if b.label == "Save roles").click().run()
+    assert "entry 2 'oops=owner': role must be one of" in at.error[0].value
+    assert load_role_map(sample_store) == ({}, "none")
+    next(t for t in at.text_input if t.label == "Group → role map").input(
+        "cx-analysts=analyst, CX Admins=admin"
+    )
+    next(b for b in at.button if b.label == "Save roles").click().run()
+    assert not at.error
+    assert load_role_map(sample_store) == (
+        {"cx-analysts": "analyst", "CX Admins": "admin"},
+        "store",
+    )
+    (entry,) = entries(sample_store, action="roles.set").to_dicts()
+    assert (entry["source"], entry["role"], entry["target"]) == (
+        "local",
+        "admin",
+        "settings:auth.role_map",
+    )
