@@ -179,10 +179,12 @@ _V6_PLACEHOLDER = "SELECT 1"
 # Audit log (issue 16): one row per committed write, appended in the write's transaction
 # (metrics/audit.py). who = actor + role + source (local, cli, proxy, oidc, process);
 # details is the action's JSON (file and counts, before/after values, decision and reasons).
+# No primary key or index: each would be one more index to update inside every audited
+# write, and the log is read newest-first or filtered by a scan (target prefixes).
 _V7_AUDIT_LOG = """
 CREATE SEQUENCE audit_log_seq START 1;
 CREATE TABLE audit_log (
-    audit_id  BIGINT PRIMARY KEY DEFAULT nextval('audit_log_seq'),
+    audit_id  BIGINT NOT NULL DEFAULT nextval('audit_log_seq'),  -- unique by the sequence
     logged_at TIMESTAMP NOT NULL,  -- UTC
     actor     VARCHAR NOT NULL,
     role      VARCHAR NOT NULL,
@@ -191,7 +193,6 @@ CREATE TABLE audit_log (
     target    VARCHAR NOT NULL,
     details   JSON
 );
-CREATE INDEX audit_log_target ON audit_log (target);
 """
 
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
