@@ -195,3 +195,23 @@ def test_cx_audit_bad_options_are_one_line_errors(tmp_path, capsys):
         main(["audit", "--db", str(db), "--limit", "0"])
     assert "expected 1 or more" in capsys.readouterr().err
     assert set(ACTIONS) >= {"ingest", "undo", "experiment.decide", "target.set", "followup.mark"}
+
+
+def test_analyst_undo_logged_and_viewer_undo_refused(store):
+    from metrics.ingest.batches import list_batches, undo_batch
+
+    report = ingest_file(store, SWEDISH, table="contacts", preset="swedish", actor=ANN)
+    with pytest.raises(PermissionDenied):
+        undo_batch(store, report.batch_id, actor=Actor("vera", "viewer", "proxy"))
+    result = undo_batch(store, report.batch_id, actor=ANN)
+    assert result.removed == report.inserted
+    undo, ingest = _log(store)
+    assert (undo["action"], undo["actor"], undo["target"]) == ("undo", "ann", "table:contacts")
+    assert undo["details"] == {
+        "batch_id": report.batch_id,
+        "file": SWEDISH.name,
+        "removed": report.inserted,
+        "restored": 0,
+    }
+    assert ingest["action"] == "ingest"
+    assert list_batches(store).row(0, named=True)["undone_by"] == "ann"

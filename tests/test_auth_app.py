@@ -164,7 +164,7 @@ def test_viewer_ingest_through_the_data_page_action_is_refused(proxy, sample_sto
     assert entries(sample_store, action="ingest").is_empty()
 
 
-def test_analyst_uploads_on_the_data_page_and_the_audit_names_them(proxy, sample_store):
+def test_analyst_uploads_and_undoes_on_the_data_page_and_the_audit_names_them(proxy, sample_store):
     proxy.sign_in("ann", "cx-analysts")
     at = _app()
     at.switch_page("views/data.py").run()
@@ -185,6 +185,17 @@ def test_analyst_uploads_on_the_data_page_and_the_audit_names_them(proxy, sample
     assert log[0]["target"] == "table:contacts"
     assert f'"batch_id": "{batch[0]}"' in log[0]["details"]
     assert f'"inserted": {batch[1]}' in log[0]["details"]
+    # ... and undoes it on the same page.
+    at.selectbox(key="data_undo_batch").select(batch[0]).run()
+    at.checkbox(key="data_undo_confirm").check().run()
+    at.button(key="data_undo").click().run()
+    assert not at.exception and not at.error
+    undo = entries(sample_store, action="undo").to_dicts()
+    assert [(u["actor"], u["role"], u["source"]) for u in undo] == [("ann", "analyst", "proxy")]
+    assert f'"batch_id": "{batch[0]}"' in undo[0]["details"]
+    assert sample_store.cursor().execute(
+        "SELECT count(*) FROM contacts WHERE batch_id = ?", [batch[0]]
+    ).fetchall() == [(0,)]
 
 
 def test_admin_audit_page_lists_actions_with_their_actor(proxy, sample_store):

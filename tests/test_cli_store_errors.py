@@ -12,13 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dashboard.cli.main import build_parser, main
+from dashboard.cli.main import main
 from metrics.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "sample_data" / "plans" / "agent_assist.toml"
 TICKETS = ROOT / "sample_data" / "exports" / "zendesk_tickets.csv"
-HAS_BATCHES = "batches" in build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
 
 # Every command that opens the store ({out}: a path for report output).
 COMMANDS = [
@@ -40,7 +39,9 @@ COMMANDS = [
     ["ingest", str(TICKETS), "--table", "contacts", "--preset", "zendesk"],
     ["sample", "--customers", "50", "--months", "1"],
     ["init"],
-] + ([["batches", "list"]] if HAS_BATCHES else [])
+    ["batches", "list"],
+    ["batches", "undo", "0123456789abcdef"],
+]
 CREATING = {"sample", "init"}
 
 

@@ -109,13 +109,13 @@ def test_failure_inside_transaction_rolls_everything_back(store, monkeypatch):
 
 def test_failure_in_upsert_of_first_file_leaves_empty_store(store, monkeypatch):
     before = snapshot(store)
-    original = load_module._upsert
+    original = load_module.merge_stage
 
-    def half_then_boom(cur, table, stage):
-        original(cur, table, stage)  # rows are in, inside the open transaction
+    def half_then_boom(cur, table, stage, batch_id, **kwargs):
+        original(cur, table, stage, batch_id, **kwargs)  # rows are in, transaction still open
         raise RuntimeError("killed mid-file (injected)")
 
-    monkeypatch.setattr(load_module, "_upsert", half_then_boom)
+    monkeypatch.setattr(load_module, "merge_stage", half_then_boom)
     with pytest.raises(RuntimeError, match="mid-file"):
         ingest_file(store, ZENDESK, table="contacts", preset="zendesk")
     assert snapshot(store) == before

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "dashboard.cli.init",
     "dashboard.cli.sample",
     "dashboard.cli.ingest",
+    "dashboard.cli.batches",
     "dashboard.cli.kpis",
     "dashboard.cli.ab",
     "dashboard.cli.experiment",

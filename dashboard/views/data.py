@@ -22,6 +22,7 @@ from metrics.ingest import (
     preview_file,
     rejected_rows,
 )
+from metrics.ingest.batches import BatchError, undo_batch, undoable_batches
 from metrics.ingest.pii import key_location
 from metrics.schema import INGEST_TABLES
 
@@ -36,9 +37,12 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
     summary = (
         f"Loaded into **{report.table}**: read {report.rows_read:,} rows: "
         f"{report.inserted:,} inserted, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected."
+        f"{report.unchanged:,} unchanged, "
+        + (f"{report.skipped_older:,} skipped as older, " if report.skipped_older else "")
+        + f"{report.rejected:,} rejected."
     )
     lines = [f"{report.file_name} -> {report.table} (batch {report.batch_id})"]
+    lines += [f"- {col} changed in {n:,} row(s)" for col, n in report.changes.items()]
     lines += [f"- personal data column '{c}' {what}" for c, what in report.pii.items()]
     lines += [f"- note: {w}" for w in report.warnings]
     lines += [f"- row {r['row_number']}: {r['reason']}" for r in report.reasons[:5]]
@@ -145,8 +149,35 @@ history = cached(ingest_history)
 if history.is_empty():
     st.info("Nothing loaded yet.")
     st.stop()
+undone = st.session_state.pop("undo_result", None)
+if undone:
+    getattr(st, undone[0])(undone[1])
 st.dataframe(history, hide_index=True, key="data_history")
 download_buttons(history, "ingest_history")
+
+undoable = cached(undoable_batches)
+if undoable:
+    with st.expander("Undo a batch"):
+        names = dict(zip(history["batch_id"], history["file_name"], strict=True))
+        to_undo = st.selectbox(
+            "Batch",
+            undoable,
+            key="data_undo_batch",
+            format_func=lambda b: f"{b} ({names.get(b, '?')})",
+        )
+        sure = st.checkbox(
+            "Remove the rows this batch inserted and restore the rows it updated",
+            key="data_undo_confirm",
+        )
+        if st.button("Undo batch", disabled=not sure, key="data_undo"):
+            try:
+                done = undo_batch(get_store(), to_undo)  # by: the signed-in person
+            except BatchError as exc:
+                st.session_state["undo_result"] = ("error", str(exc))
+            else:
+                st.session_state["undo_result"] = ("success", done.to_text())
+            del st.session_state["data_undo_confirm"]  # each undo asks again
+            st.rerun()
 
 with_rejects = history.filter(pl.col("rejected") > 0)["batch_id"].to_list()
 if with_rejects:

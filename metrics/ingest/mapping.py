@@ -577,4 +577,45 @@ def guess_table(frame: pl.DataFrame, table: str, opts: Preset | None) -> str | N
     return best
 
 
+def better_table(
+    frame: pl.DataFrame, table: str, opts: Preset | None
+) -> tuple[str, list[str], list[str]] | None:
+    """Another table this file fits better than `table`, even though `table`'s required
+    columns are present (an invoices file has the customer_id a customers file needs).
+
+    Score = how many of a table's canonical columns the headers fill. Another table wins
+    only when it has everything it requires and strictly more columns than `table`; ties
+    keep the table asked for. A preset for any table (swedish) or a mapping file without a
+    table is used for every table (it describes the headers); a tool preset only for its own.
+    Returns (table it fits, its columns, the columns it fills in `table`) or None.
+    """
+    head = frame.head(50)
+    own = list(resolve(table, head, opts).columns)
+    shared = opts if opts is not None and opts.table is None else None
+    best: tuple[str, list[str]] | None = None
+    for other in TABLE_COLUMNS:
+        if other == table:
+            continue
+        plan = resolve(other, head, shared)
+        if plan.missing_required:
+            continue
+        if len(plan.columns) > len(best[1] if best else own):
+            best = (other, list(plan.columns))
+    return (best[0], best[1], own) if best else None
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def wrong_table_message(name: str, table: str, fit: tuple[str, list[str], list[str]]) -> str:
+    """One line: the file fits another table better; nothing is written."""
+    other, theirs, own = fit
+    return (
+        f"{name}: this looks like {_article(other)} {other} file, not {table}: its columns "
+        f"fill {len(theirs)} columns of {other} ({', '.join(theirs)}) but only {len(own)} of {table} "
+        f"({', '.join(own) or 'none'}); nothing was written; expected --table {other}"
+    )
+
+
 BOOLS = {normalise_value(k): v for k, v in BOOL_VALUES.items()}

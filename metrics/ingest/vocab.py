@@ -147,6 +147,17 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "unit_id": ("unit",),
     "variant": ("arm", "treatment"),
     "assigned_at": ("assignment date", "exposed at", "exposure time"),
+    # Zendesk and Intercom export "Updated at"; warehouses updated_at / last_modified.
+    "updated_at": (
+        "updated at",
+        "last updated",
+        "last updated at",
+        "last modified",
+        "modified at",
+        "uppdaterad",
+        "senast uppdaterad",
+        "senast ändrad",
+    ),
 }
 
 # value words -> canonical vocabulary, keys compared lower-cased with _ and - as spaces.
