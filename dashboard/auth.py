@@ -270,10 +270,18 @@ def _sign_in_screen(config: AuthConfig) -> None:
     st.title("CX Console")
     st.write("Sign in with your organisation's account to continue.")
     if st.button("Sign in", type="primary"):
-        if config.oidc_provider:
-            st.login(config.oidc_provider)
-        else:
-            st.login()
+        try:
+            if config.oidc_provider:
+                st.login(config.oidc_provider)
+            else:
+                st.login()
+        except Exception as exc:  # no [auth] secrets, no Authlib: say so, not a traceback
+            logging.getLogger("cx.auth").error("st.login failed: %s", exc)
+            refuse(
+                f"Sign-in is not set up on this server ({type(exc).__name__}: {exc}). "
+                "See the README, Sign-in and roles: .streamlit/secrets.toml [auth] and "
+                "pip install -e '.[oidc]'."
+            )
     st.stop()
 
 

@@ -282,3 +282,16 @@ def test_admin_saves_the_role_map_on_the_audit_page_and_it_is_audited(monkeypatc
         "admin",
         "settings:auth.role_map",
     )
+
+
+def test_oidc_sign_in_without_auth_secrets_is_a_sentence_not_a_traceback(monkeypatch, sample_store):
+    monkeypatch.setenv("CX_DB", str(sample_store.path))
+    monkeypatch.setenv("CX_AUTH", "oidc")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.user = {"is_logged_in": False}
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.error[0].value.startswith("Sign\\-in is not set up on this server")
