@@ -28,7 +28,15 @@ from dataclasses import dataclass
 import streamlit as st
 
 from dashboard.safe_text import md_escape
-from metrics.auth import ROLES, Actor, load_role_map, local_actor, role_for_groups, split_groups
+from metrics.auth import (
+    ROLES,
+    Actor,
+    load_role_map,
+    local_actor,
+    register_actor_source,
+    role_for_groups,
+    split_groups,
+)
 from metrics.store import Store
 
 MODES = ("local", "proxy", "oidc")
@@ -285,12 +293,32 @@ def _sign_in_screen(config: AuthConfig) -> None:
     st.stop()
 
 
+SESSION_KEY = "_cx_actor"
+
+
+def _session_actor() -> Actor | None:
+    # Only inside a Streamlit script run (a widget callback runs before the router's gate).
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    try:
+        actor = st.session_state.get(SESSION_KEY)
+    except Exception:  # noqa: BLE001 - no session
+        return None
+    return actor if isinstance(actor, Actor) else None
+
+
+register_actor_source(_session_actor)
+
+
 def refuse(message: str) -> None:
     """Show why this request cannot use the app and end the run (no page runs).
 
     The message may quote a Host, a user or group name sent by the client: escaped, never
     rendered as Markdown.
     """
+    st.session_state.pop(SESSION_KEY, None)  # a refused session keeps no earlier identity
     st.title("CX Console")
     st.error(md_escape(message))
     st.stop()
@@ -318,13 +346,15 @@ def gate() -> Actor:
     if config.mode == "oidc" and not user.get("is_logged_in"):
         _sign_in_screen(config)
     try:
-        return resolve_actor(
+        actor = resolve_actor(
             config,
             headers=headers,
             remote_ip=request_ip(),
             user=user,
             store=_role_store() if config.mode != "local" else None,
         )
+        st.session_state[SESSION_KEY] = actor  # for widget callbacks of the next run
+        return actor
     except AuthRefused as exc:
         logging.getLogger("cx.auth").warning("refused: %s", exc)
         refuse(str(exc))

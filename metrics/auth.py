@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -98,9 +98,27 @@ def acting_as(actor: Actor) -> Iterator[Actor]:
         _CURRENT.reset(token)
 
 
+_SOURCES: list[Callable[[], Actor | None]] = []
+
+
+def register_actor_source(source: Callable[[], Actor | None]) -> None:
+    """Add a way to find the actor outside `acting_as` (the app: the session's signed-in person).
+
+    Streamlit runs widget callbacks before the router's `acting_as`: without this, a write in
+    a callback would fall back to the process's own user, with every right.
+    """
+    if source not in _SOURCES:
+        _SOURCES.append(source)
+
+
 def current_actor() -> Actor:
-    """The actor set by `acting_as`, else the process's own user (scripts, tests, `cx`)."""
+    """The actor set by `acting_as`, else a registered source's, else the process's own user
+    (scripts, tests, `cx`)."""
     actor = _CURRENT.get()
+    for source in _SOURCES if actor is None else ():
+        actor = source()
+        if actor is not None:
+            break
     return actor if actor is not None else Actor(_os_user(), "admin", "process")
 
 

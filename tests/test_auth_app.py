@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -295,3 +296,43 @@ def test_oidc_sign_in_without_auth_secrets_is_a_sentence_not_a_traceback(monkeyp
     at.button[0].click().run()
     assert not at.exception
     assert at.error[0].value.startswith("Sign\\-in is not set up on this server")
+
+
+def _callback_app() -> None:
+    # A page that writes in a widget callback, which Streamlit runs before the router's
+    # acting_as: the write must still see the session's signed-in person, not the process.
+    import os
+
+    import streamlit as st
+
+    from dashboard.auth import SESSION_KEY
+    from metrics.auth import Actor, PermissionDenied
+    from metrics.store import open_store
+    from metrics.targets import set_target
+
+    st.session_state.setdefault(SESSION_KEY, Actor("vera", "viewer", "proxy"))
+
+    def write() -> None:
+        try:
+            with open_store(os.environ["CX_DB"], shared=True) as store:
+                set_target(store, "fcr", 0.5)
+        except PermissionDenied as exc:
+            st.session_state["refused"] = str(exc)
+
+    st.button("Set", on_click=write)
+    st.text(st.session_state.get("refused", ""))
+
+
+def test_write_in_a_widget_callback_uses_the_sessions_person(monkeypatch, sample_store):
+    from metrics.targets import load_targets
+
+    monkeypatch.setenv("CX_DB", str(sample_store.path))
+    sample_store.close()
+    at = AppTest.from_function(_callback_app, default_timeout=60).run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.text[0].value.startswith("vera (role viewer) may not change KPI targets")
+    from metrics.store import open_store
+
+    with open_store(os.environ["CX_DB"]) as store:
+        assert load_targets(store)["fcr"].value != 0.5
