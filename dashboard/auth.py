@@ -345,20 +345,22 @@ def gate() -> Actor:
     user = _user_claims() if config.mode == "oidc" else None
     if config.mode == "oidc" and not user.get("is_logged_in"):
         _sign_in_screen(config)
+    store = _role_store() if config.mode != "local" else None
     try:
         actor = resolve_actor(
-            config,
-            headers=headers,
-            remote_ip=request_ip(),
-            user=user,
-            store=_role_store() if config.mode != "local" else None,
+            config, headers=headers, remote_ip=request_ip(), user=user, store=store
         )
-        st.session_state[SESSION_KEY] = actor  # for widget callbacks of the next run
-        return actor
     except AuthRefused as exc:
         logging.getLogger("cx.auth").warning("refused: %s", exc)
-        refuse(str(exc))
-    raise AssertionError("unreachable")  # refuse() stops the run
+        actor = None
+        reason = str(exc)
+    finally:
+        if store is not None:
+            store.release()  # the map was read before the router's try: let go of the file now
+    if actor is None:
+        refuse(reason)
+    st.session_state[SESSION_KEY] = actor  # for widget callbacks of the next run
+    return actor
 
 
 def sidebar_identity(actor: Actor) -> None:

@@ -336,3 +336,22 @@ def test_write_in_a_widget_callback_uses_the_sessions_person(monkeypatch, sample
 
     with open_store(os.environ["CX_DB"]) as store:
         assert load_targets(store)["fcr"].value != 0.5
+
+
+def test_refused_request_with_the_stored_role_map_leaves_the_store_free(proxy, monkeypatch):
+    from metrics.auth import save_role_map
+    from metrics.store import _shared_for, open_store
+
+    monkeypatch.delenv("CX_ROLE_MAP")
+    db = os.environ["CX_DB"]
+    with open_store(db) as store:
+        save_role_map(store, {"cx-admins": "admin"}, actor=Actor("root", "admin", "cli"))
+    proxy.sign_in("sam", "sales")
+    at = _app()
+    assert "none of their groups \\(sales\\) has a role here" in at.error[0].value
+    # The gate read the map from the store before any page: it must not keep holding it.
+    # (the fixture's own store is pinned open; no thread of the app may hold it).
+    assert [k for k in _shared_for(Path(db)).holders if k[0] == "thread"] == []
+    proxy.sign_in("root", "cx-admins")
+    at.run()
+    assert not at.error and at.title[0].value == "Overview"
