@@ -21,6 +21,7 @@ class Who(Protocol):
     role: str
     source: str
 
+
 # Actions written by the write paths (documented for `cx audit --action`).
 ACTIONS: tuple[str, ...] = (
     "ingest",
