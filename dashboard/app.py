@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard.auth import gate, sidebar_identity
 from dashboard.safe_text import md_escape
-from dashboard.store_access import release_store
+from dashboard.store_access import page_reads, release_store
 from metrics.auth import PermissionDenied, acting_as, can
 from metrics.store import StoreError, default_db_path, describe_store_error
 
@@ -44,7 +44,8 @@ for file, title, icon, section, permission in PAGES:
         sections.setdefault(section, []).append(page_obj)
 page = st.navigation(sections)
 try:
-    with acting_as(actor):  # every write below is checked against this actor and audited
+    # every write below is checked against this actor and audited
+    with acting_as(actor), page_reads():
         page.run()
 except PermissionDenied as exc:  # a write the role may not make: refused before any change
     logging.getLogger("cx.app").warning("page %s: refused: %s", page.title, exc)

@@ -23,8 +23,10 @@ import ipaddress
 import logging
 import os
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 
+import duckdb
 import streamlit as st
 
 from dashboard.safe_text import md_escape
@@ -37,7 +39,7 @@ from metrics.auth import (
     role_for_groups,
     split_groups,
 )
-from metrics.store import Store
+from metrics.store import Store, StoreError, describe_store_error
 
 MODES = ("local", "proxy", "oidc")
 LOOPBACK = ("127.0.0.1", "::1")
@@ -262,6 +264,12 @@ def _user_claims() -> dict[str, object]:
         return {}
 
 
+def _page_wait() -> float:
+    from dashboard.store_access import PAGE_READ_WAIT_S
+
+    return PAGE_READ_WAIT_S
+
+
 def _role_store() -> Store | None:
     # The stored role map needs the store; a missing store must not lock everyone out
     # when CX_ROLE_MAP is set (and without either, nobody gets a role: fail closed).
@@ -347,13 +355,19 @@ def gate() -> Actor:
         _sign_in_screen(config)
     store = _role_store() if config.mode != "local" else None
     try:
-        actor = resolve_actor(
-            config, headers=headers, remote_ip=request_ip(), user=user, store=store
-        )
+        # A stored role map is read with a page's patience for another program's write.
+        with store.patience(_page_wait()) if store is not None else nullcontext():
+            actor = resolve_actor(
+                config, headers=headers, remote_ip=request_ip(), user=user, store=store
+            )
     except AuthRefused as exc:
         logging.getLogger("cx.auth").warning("refused: %s", exc)
         actor = None
         reason = str(exc)
+    except (StoreError, duckdb.Error) as exc:  # busy or broken store: fail closed, say why
+        logging.getLogger("cx.auth").warning("role map unreadable: %s", exc)
+        actor = None
+        reason = f"Your role cannot be read now: {describe_store_error(exc)}. Try again."
     finally:
         if store is not None:
             store.release()  # the map was read before the router's try: let go of the file now

@@ -355,3 +355,21 @@ def test_refused_request_with_the_stored_role_map_leaves_the_store_free(proxy, m
     proxy.sign_in("root", "cx-admins")
     at.run()
     assert not at.error and at.title[0].value == "Overview"
+
+
+def test_busy_store_while_reading_the_role_map_is_a_refusal_not_a_traceback(proxy, monkeypatch):
+    from metrics.store import StoreBusyError
+
+    def busy(store):
+        raise StoreBusyError("the store x stayed busy for 5 s; try again")
+
+    monkeypatch.delenv("CX_ROLE_MAP")
+    monkeypatch.setattr(dashboard_auth, "load_role_map", busy)
+    proxy.sign_in("ann", "cx-analysts")
+    at = _app()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        md_escape(
+            "Your role cannot be read now: the store x stayed busy for 5 s; try again. Try again."
+        )
+    ]
