@@ -367,7 +367,7 @@ def gate() -> Actor:
     except (StoreError, duckdb.Error) as exc:  # busy or broken store: fail closed, say why
         logging.getLogger("cx.auth").warning("role map unreadable: %s", exc)
         actor = None
-        reason = f"Your role cannot be read now: {describe_store_error(exc)}. Try again."
+        reason = f"Your role cannot be read now: {describe_store_error(exc)}"
     finally:
         if store is not None:
             store.release()  # the map was read before the router's try: let go of the file now
