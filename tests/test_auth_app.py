@@ -369,7 +369,5 @@ def test_busy_store_while_reading_the_role_map_is_a_refusal_not_a_traceback(prox
     at = _app()
     assert not at.exception
     assert [e.value for e in at.error] == [
-        md_escape(
-            "Your role cannot be read now: the store x stayed busy for 5 s; try again. Try again."
-        )
+        md_escape("Your role cannot be read now: the store x stayed busy for 5 s; try again")
     ]
