@@ -29,6 +29,7 @@ PAGES = (
     ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments", "view"),
     ("data.py", "Data", ":material/upload_file:", "Settings", "ingest"),
     ("targets.py", "Targets", ":material/flag:", "Settings", "targets"),
+    ("settings.py", "Settings", ":material/settings:", "Settings", "settings"),
     ("audit.py", "Audit & roles", ":material/history:", "Settings", "audit"),
 )
 

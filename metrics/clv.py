@@ -15,9 +15,9 @@ from datetime import date
 
 import polars as pl
 
-from metrics.audit import record
-from metrics.auth import Actor, require
+from metrics.auth import Actor
 from metrics.churn import DAYS_PER_MONTH, MIN_SAMPLE, analysis_window, query_frame
+from metrics.settings import write_settings
 from metrics.store import Store
 
 DEFAULT_MARGIN = 0.30
@@ -59,21 +59,8 @@ def save_margin(store: Store, margin: float, *, actor: Actor | None = None) -> N
     """Persist the margin; ValueError unless 0 < margin <= 1."""
     if not isinstance(margin, int | float) or not 0 < margin <= 1:
         raise ValueError(f"margin must be a share between 0 and 1 (e.g. 0.3), got {margin!r}")
-    who = require(actor, "settings")
-    with store.write() as cur:
-        before = cur.execute("SELECT value FROM settings WHERE key = ?", [MARGIN_KEY]).fetchall()
-        cur.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [MARGIN_KEY, json.dumps(float(margin))],
-        )
-        record(
-            cur,
-            who,
-            "settings.set",
-            f"settings:{MARGIN_KEY}",
-            {"before": json.loads(before[0][0]) if before else None, "after": float(margin)},
-        )
+    # Through the one settings writer (validation, one transaction, the audit's hook).
+    write_settings(store, {MARGIN_KEY: float(margin)}, actor=actor)
 
 
 def simple_clv(

@@ -24,7 +24,7 @@ from metrics.followups import mark_done
 from metrics.ingest import ingest_file
 from metrics.retention.contractual import DISCOUNT_KEY, save_discount
 from metrics.schema import MIGRATIONS
-from metrics.settings import KpiSettings, save_settings
+from metrics.settings import KpiSettings, save_settings, set_setting
 from metrics.targets import reset_target, set_target
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def _log(store, **kw) -> list[dict]:
 
 def test_audit_log_is_schema_slot_v7():
     assert "CREATE TABLE audit_log" in MIGRATIONS[6]
-    assert MIGRATIONS[3:6] == ("SELECT 1",) * 3  # placeholders for slots in flight elsewhere
+    assert MIGRATIONS[3:5] == ("SELECT 1",) * 2  # placeholders for slots in flight elsewhere
 
 
 def test_experiment_lifecycle_each_step_logged_with_its_actor(store):
@@ -70,7 +70,7 @@ def test_target_and_settings_changes_logged_with_before_and_after(store):
     set_target(store, "fcr", 0.8, "board", actor=ROOT_ADMIN)
     set_target(store, "fcr", 0.75, "board", actor=ROOT_ADMIN)
     reset_target(store, "fcr", actor=ROOT_ADMIN)
-    save_settings(store, KpiSettings(fcr_window_days=3.0), actor=ROOT_ADMIN)
+    set_setting(store, "kpi.fcr_window_days", "3", actor=ROOT_ADMIN)
     save_margin(store, 0.4, actor=ROOT_ADMIN)
     save_discount(store, 0.1, actor=ROOT_ADMIN)
     log = list(reversed(_log(store)))
@@ -78,15 +78,19 @@ def test_target_and_settings_changes_logged_with_before_and_after(store):
         ("target.set", "target:fcr"),
         ("target.set", "target:fcr"),
         ("target.reset", "target:fcr"),
-        ("settings.set", "settings:kpi"),
+        ("settings.set", "settings:kpi.fcr_window_days"),
         ("settings.set", f"settings:{MARGIN_KEY}"),
         ("settings.set", f"settings:{DISCOUNT_KEY}"),
     ]
     assert log[0]["details"]["before"] is None and log[0]["details"]["after"] == 0.8
     assert log[1]["details"]["before"] == 0.8 and log[1]["details"]["after"] == 0.75
     assert log[2]["details"] == {"before": 0.75, "after": "default"}
-    assert log[3]["details"] == {"fcr_window_days": {"before": 7.0, "after": 3.0}}
+    assert log[3]["details"] == {"before": None, "after": 3.0}
     assert log[4]["details"]["after"] == 0.4
+    # Saving all KPI settings records one entry per key, with the value it replaced.
+    save_settings(store, KpiSettings(fcr_window_days=5.0), actor=ROOT_ADMIN)
+    window = _log(store, target="settings:kpi.fcr_window_days")[0]
+    assert window["details"] == {"before": 3.0, "after": 5.0}
 
 
 def test_viewer_and_analyst_refused_admin_writes_and_nothing_is_logged(store):
