@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from dashboard.auth import AuthConfig, host_problem, resolve_actor  # noqa: E402
 from metrics.auth import Actor  # noqa: E402
 from metrics.store import open_store  # noqa: E402
-from metrics.targets import set_target, target_key  # noqa: E402
+from metrics.targets import set_target  # noqa: E402
 
 ADMIN = Actor("bench", "admin", "cli")
 
@@ -32,10 +32,11 @@ def _plain_write(store, kpi: str, value: float) -> None:
     # What set_target did before the audit trail: the same upsert, no check, no entry.
     with store.write() as cur:
         cur.execute(
-            "INSERT INTO targets (kpi, target, source, updated_at) "
-            "VALUES (?, ?, ?, current_timestamp) ON CONFLICT (kpi) DO UPDATE SET "
+            "INSERT INTO targets (kpi, band, scope_dim, scope_value, target, source, updated_at) "
+            "VALUES (?, '', '', '', ?, ?, current_timestamp) "
+            "ON CONFLICT (kpi, band, scope_dim, scope_value) DO UPDATE SET "
             "target = excluded.target, source = excluded.source, updated_at = excluded.updated_at",
-            [target_key(kpi), float(value), "bench"],
+            [kpi, float(value), "bench"],
         )
 
 
