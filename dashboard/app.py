@@ -12,6 +12,7 @@ import duckdb
 import streamlit as st
 
 from dashboard.auth import gate, sidebar_identity
+from dashboard.i18n import language_switch, t
 from dashboard.safe_text import md_escape
 from dashboard.store_access import page_reads, release_store
 from metrics.auth import PermissionDenied, acting_as, can
@@ -19,18 +20,25 @@ from metrics.store import StoreError, default_db_path, describe_store_error
 
 PAGES_DIR = Path(__file__).parent / "views"
 
-# (file, title, icon, section, the permission a role needs to see it: metrics.auth)
+# (file, title key, icon, section key, the permission a role needs to see it: metrics.auth);
+# the words are in dashboard/locale/*.toml
 PAGES = (
-    ("overview.py", "Overview", ":material/dashboard:", "Service", "view"),
-    ("explore.py", "Explore", ":material/query_stats:", "Service", "view"),
-    ("churn.py", "Churn & CLV", ":material/trending_down:", "Service", "view"),
-    ("experiment_list.py", "Experiments", ":material/science:", "Experiments", "view"),
-    ("plan.py", "Plan an experiment", ":material/edit_note:", "Experiments", "experiment.plan"),
-    ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments", "view"),
-    ("data.py", "Data", ":material/upload_file:", "Settings", "ingest"),
-    ("targets.py", "Targets", ":material/flag:", "Settings", "targets"),
-    ("settings.py", "Settings", ":material/settings:", "Settings", "settings"),
-    ("audit.py", "Audit & roles", ":material/history:", "Settings", "audit"),
+    ("overview.py", "nav.overview", ":material/dashboard:", "nav.service", "view"),
+    ("explore.py", "nav.explore", ":material/query_stats:", "nav.service", "view"),
+    ("churn.py", "nav.churn", ":material/trending_down:", "nav.service", "view"),
+    (
+        "experiment_list.py",
+        "nav.experiments",
+        ":material/science:",
+        "nav.experiments_section",
+        "view",
+    ),
+    ("plan.py", "nav.plan", ":material/edit_note:", "nav.experiments_section", "experiment.plan"),
+    ("calculator.py", "nav.calculator", ":material/calculate:", "nav.experiments_section", "view"),
+    ("data.py", "nav.data", ":material/upload_file:", "nav.settings", "ingest"),
+    ("targets.py", "nav.targets", ":material/flag:", "nav.settings", "targets"),
+    ("settings.py", "nav.settings_page", ":material/settings:", "nav.settings", "settings"),
+    ("audit.py", "nav.audit", ":material/history:", "nav.settings", "audit"),
 )
 
 st.set_page_config(page_title="CX Console", page_icon=":material/insights:", layout="wide")
@@ -38,11 +46,16 @@ st.set_page_config(page_title="CX Console", page_icon=":material/insights:", lay
 # Before any page: the Host check (DNS rebinding) and who is asking; refusals stop here.
 actor = gate()
 sidebar_identity(actor)
+language_switch()  # before the navigation, whose titles are in the chosen language
 sections: dict[str, list] = {}
 for file, title, icon, section, permission in PAGES:
-    if can(actor, permission):  # a page a role may not use is not routed at all
-        page_obj = st.Page(str(PAGES_DIR / file), title=title, icon=icon)
-        sections.setdefault(section, []).append(page_obj)
+    if not can(actor, permission):  # a page a role may not use is not routed at all
+        continue
+    # url_path from the file: a link stays valid whichever language it was copied in.
+    label = t(title) if title.startswith("nav.") else title
+    sections.setdefault(t(section), []).append(
+        st.Page(str(PAGES_DIR / file), title=label, icon=icon, url_path=Path(file).stem)
+    )
 page = st.navigation(sections)
 try:
     # every write below is checked against this actor and audited
@@ -53,12 +66,9 @@ except PermissionDenied as exc:  # a write the role may not make: refused before
     st.error(md_escape(str(exc)))
 except (StoreError, duckdb.Error) as exc:  # missing, busy, corrupt, foreign or newer store
     logging.getLogger("cx.app").warning("page %s: store problem: %s", page.title, exc)
-    st.error(f"The data store cannot be used: {describe_store_error(exc, default_db_path())}")
+    st.error(t("app.store_error", error=describe_store_error(exc, default_db_path())))
 except Exception as exc:  # last line of defence: a person sees a sentence, the log the traceback
     logging.getLogger("cx.app").exception("page %s failed", page.title)
-    st.error(
-        f"This page could not be shown: {exc}. Nothing was changed. "
-        "If it persists, check the Data page or run `cx` from the command line for details."
-    )
+    st.error(t("app.page_failed", error=exc))
 finally:
     release_store()  # hold the store file only while a page runs

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from experiments.metrics import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
+from experiments.metric_defs import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
 from metrics.catalogue import NPS_DETRACTOR_MAX, NPS_PROMOTER_MIN
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
@@ -488,7 +488,7 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     Keys: n (customers with an event), sx, sy, sxx, syy, sxy for ratio/mean/binary metrics,
     or promoters/passives/detractors for NPS.
     """
-    source = metric.source if metric.source != "customers" else "contacts"
+    source: str = metric.source if metric.source != "customers" else "contacts"
     time_col = _TIME[source]
     cur = store.cursor()
     last = cur.execute(f"SELECT max({time_col}) FROM {source}").fetchall()[0][0]

@@ -8,6 +8,7 @@ with its n and a small-sample flag (n below MIN_SAMPLE, default 30, DESIGN.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 import polars as pl
@@ -36,8 +37,10 @@ BREAKDOWN_SCHEMA = {
 }
 
 
-def query_frame(store: Store, sql: str, params: list) -> pl.DataFrame:
-    """Run one aggregate query with bound parameters and return it whole as a Polars frame."""
+def query_frame(
+    store: Store, sql: str, params: Sequence[object] | Mapping[str, object]
+) -> pl.DataFrame:
+    """Run one aggregate query with bound parameters ($name or ?) and return a Polars frame."""
     # duckdb 2: a relation's .pl() fetches every row (no unread result left on the
     # thread's cursor) without the extra copy of execute(...).to_arrow_table().
     return store.cursor().sql(sql, params=params).pl()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.downloads import download_buttons
+from dashboard.i18n import t
 from dashboard.store_access import get_store
 from metrics.audit import ACTIONS, entries
 from metrics.auth import (
@@ -19,7 +20,7 @@ from metrics.auth import (
 )
 
 require(current_actor(), "audit")  # the router hides the page; a stale link is refused too
-st.title("Audit & roles")
+st.title(t("nav.audit"))
 st.caption(
     "Every write to the store (ingest, undo, experiments, targets, settings, follow-ups, "
     "roles) with who made it, their role and where their identity came from. Times in UTC. "
