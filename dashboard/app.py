@@ -11,38 +11,59 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
+from dashboard.auth import gate, sidebar_identity
 from dashboard.i18n import language_switch, t
+from dashboard.safe_text import md_escape
 from dashboard.store_access import page_reads, release_store
+from metrics.auth import PermissionDenied, acting_as, can
 from metrics.store import StoreError, default_db_path, describe_store_error
 
 PAGES_DIR = Path(__file__).parent / "views"
 
-# (file, title key, icon, section key); the words are in dashboard/locale/*.toml
+# (file, title key, icon, section key, the permission a role needs to see it: metrics.auth);
+# the words are in dashboard/locale/*.toml
 PAGES = (
-    ("overview.py", "nav.overview", ":material/dashboard:", "nav.service"),
-    ("explore.py", "nav.explore", ":material/query_stats:", "nav.service"),
-    ("churn.py", "nav.churn", ":material/trending_down:", "nav.service"),
-    ("experiment_list.py", "nav.experiments", ":material/science:", "nav.experiments_section"),
-    ("plan.py", "nav.plan", ":material/edit_note:", "nav.experiments_section"),
-    ("calculator.py", "nav.calculator", ":material/calculate:", "nav.experiments_section"),
-    ("data.py", "nav.data", ":material/upload_file:", "nav.settings"),
-    ("targets.py", "nav.targets", ":material/flag:", "nav.settings"),
-    ("settings.py", "nav.settings_page", ":material/settings:", "nav.settings"),
+    ("overview.py", "nav.overview", ":material/dashboard:", "nav.service", "view"),
+    ("explore.py", "nav.explore", ":material/query_stats:", "nav.service", "view"),
+    ("churn.py", "nav.churn", ":material/trending_down:", "nav.service", "view"),
+    (
+        "experiment_list.py",
+        "nav.experiments",
+        ":material/science:",
+        "nav.experiments_section",
+        "view",
+    ),
+    ("plan.py", "nav.plan", ":material/edit_note:", "nav.experiments_section", "experiment.plan"),
+    ("calculator.py", "nav.calculator", ":material/calculate:", "nav.experiments_section", "view"),
+    ("data.py", "nav.data", ":material/upload_file:", "nav.settings", "ingest"),
+    ("targets.py", "nav.targets", ":material/flag:", "nav.settings", "targets"),
+    ("settings.py", "nav.settings_page", ":material/settings:", "nav.settings", "settings"),
+    ("audit.py", "nav.audit", ":material/history:", "nav.settings", "audit"),
 )
 
 st.set_page_config(page_title="CX Console", page_icon=":material/insights:", layout="wide")
 
+# Before any page: the Host check (DNS rebinding) and who is asking; refusals stop here.
+actor = gate()
+sidebar_identity(actor)
 language_switch()  # before the navigation, whose titles are in the chosen language
 sections: dict[str, list] = {}
-for file, title, icon, section in PAGES:
+for file, title, icon, section, permission in PAGES:
+    if not can(actor, permission):  # a page a role may not use is not routed at all
+        continue
     # url_path from the file: a link stays valid whichever language it was copied in.
+    label = t(title) if title.startswith("nav.") else title
     sections.setdefault(t(section), []).append(
-        st.Page(str(PAGES_DIR / file), title=t(title), icon=icon, url_path=Path(file).stem)
+        st.Page(str(PAGES_DIR / file), title=label, icon=icon, url_path=Path(file).stem)
     )
 page = st.navigation(sections)
 try:
-    with page_reads():
+    # every write below is checked against this actor and audited
+    with acting_as(actor), page_reads():
         page.run()
+except PermissionDenied as exc:  # a write the role may not make: refused before any change
+    logging.getLogger("cx.app").warning("page %s: refused: %s", page.title, exc)
+    st.error(md_escape(str(exc)))
 except (StoreError, duckdb.Error) as exc:  # missing, busy, corrupt, foreign or newer store
     logging.getLogger("cx.app").warning("page %s: store problem: %s", page.title, exc)
     st.error(t("app.store_error", error=describe_store_error(exc, default_db_path())))

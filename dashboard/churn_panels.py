@@ -26,6 +26,7 @@ from dashboard.figures.kpi import format_value, trend_figure
 from dashboard.i18n import kpi_label, month_text, t, t_or
 from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
+from metrics.auth import can, current_actor
 from metrics.churn import (
     SWITCHING_REFERENCE,
     add_months,
@@ -471,6 +472,9 @@ def followups_section() -> None:
         },
     )
     if rows.height == 0:
+        return
+    if not can(current_actor(), "followup"):  # also refused in metrics.followups.mark_done
+        st.caption("Follow-ups are marked by analysts and up.")
         return
     with st.form("followup"):
         rid = st.selectbox(t("churn.answer_followed_up"), rows["response_id"].to_list())

@@ -30,6 +30,7 @@ from experiments.readout_view import (
 )
 from experiments.registry import record_decision, start_experiment, update_experiment
 from experiments.segments import segment_fit_status, start_segment_fit
+from metrics.auth import can, current_actor
 
 FLASH = "experiments_flash"
 
@@ -73,8 +74,14 @@ def draft_section(exp: Experiment) -> None:
         start = left.date_input(t("common.start"), value=exp.start_date or date.today())
         end = right.date_input(t("common.end"), value=exp.end_date)
         save, launch = st.columns(2)
-        saved = save.form_submit_button(t("exp.save_changes"))
-        started = launch.form_submit_button(t("exp.start_experiment"), type="primary")
+        # Hidden rights are also refused in experiments.registry (metrics.auth.require).
+        who = current_actor()
+        saved = save.form_submit_button(
+            t("exp.save_changes"), disabled=not can(who, "experiment.plan")
+        )
+        started = launch.form_submit_button(
+            t("exp.start_experiment"), type="primary", disabled=not can(who, "experiment.launch")
+        )
     if not (saved or started):
         return
     try:
@@ -220,6 +227,9 @@ def decide_section(exp: Experiment, recommended: str, reasons: list[str]) -> Non
             + (t("exp.decided_on", day=f"{exp.decided_at:%Y-%m-%d}") if exp.decided_at else "")
             + (t("exp.decided_learnings", learnings=exp.learnings) if exp.learnings else "")
         )
+        return
+    if not can(current_actor(), "experiment.decide"):
+        st.caption("Decisions are recorded by experimenters and admins.")
         return
     with st.form("decide"):
         decision = st.radio(

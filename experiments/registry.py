@@ -27,6 +27,8 @@ from experiments.plan_validation import (
     RegistryError,
     validate_plan,
 )
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.store import Store
 
 # -- store access --------------------------------------------------------------------------
@@ -114,10 +116,20 @@ def _params(e: Experiment) -> list[Any]:
 
 
 def create_experiment(
-    store: Store, plan: Mapping[str, Any], *, source: str | None = None
+    store: Store,
+    plan: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    actor: Actor | None = None,
 ) -> Experiment:
-    """Validate `plan` and store it (status draft unless the plan says running)."""
+    """Validate `plan` and store it (status draft unless the plan says running).
+
+    Needs "experiment.plan" (and "experiment.launch" for a plan that says running).
+    """
+    who = require(actor, "experiment.plan")
     exp = validate_plan(plan, source=source)
+    if exp.status == "running":
+        require(who, "experiment.launch")
     if exp.status == "decided":
         raise PlanError(["a new experiment cannot start as decided"], source)
     with store.write() as cur:
@@ -135,6 +147,13 @@ def create_experiment(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             _params(exp),
         )
+        record(
+            cur,
+            who,
+            "experiment.create",
+            f"experiment:{exp.experiment_id}",
+            {"status": exp.status, "plan": exp.plan, "source": source},
+        )
     return get_experiment(store, exp.experiment_id)
 
 
@@ -144,10 +163,12 @@ def save_plan(
     *,
     start: bool = False,
     problems: list[str] | tuple[str, ...] = (),
+    actor: Actor | None = None,
 ) -> Experiment:
     """Store a plan as a draft (or start it at its start date); nothing is written when
     `problems` (found by the caller, e.g. experiments.plan.check_plan) or the plan's own
     validation find anything, and PlanError then lists all of them."""
+    who = require(actor, "experiment.launch" if start else "experiment.plan")
     found = list(problems)
     try:
         validate_plan(plan)
@@ -155,9 +176,9 @@ def save_plan(
         found += [p for p in exc.problems if p not in found]
     if found:
         raise PlanError(found)
-    exp = create_experiment(store, plan)
+    exp = create_experiment(store, plan, actor=who)
     if start:
-        exp = start_experiment(store, exp.experiment_id, exp.start_date)
+        exp = start_experiment(store, exp.experiment_id, exp.start_date, actor=who)
     return exp
 
 
@@ -186,8 +207,15 @@ def list_experiments(store: Store, status: str | None = None) -> list[Experiment
     return [_from_row(r) for r in store.cursor().execute(sql, params).fetchall()]
 
 
-def update_experiment(store: Store, experiment_id: str, changes: Mapping[str, Any]) -> Experiment:
+def update_experiment(
+    store: Store,
+    experiment_id: str,
+    changes: Mapping[str, Any],
+    *,
+    actor: Actor | None = None,
+) -> Experiment:
     """Edit a plan. Refused for frozen fields of a running experiment and for decided ones."""
+    who = require(actor, "experiment.plan")
     current = get_experiment(store, experiment_id)
     bad = sorted(set(changes) - set(EDITABLE))
     if bad:
@@ -223,6 +251,15 @@ def update_experiment(store: Store, experiment_id: str, changes: Mapping[str, An
             "end_date = ?, status = ?, plan = ?, updated_at = current_timestamp "
             "WHERE experiment_id = ?",
             _params(exp)[1:] + [experiment_id],
+        )
+        before = _base_plan(current)
+        after = _base_plan(exp)
+        record(
+            cur,
+            who,
+            "experiment.edit",
+            f"experiment:{experiment_id}",
+            {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]},
         )
     return get_experiment(store, experiment_id)
 
@@ -267,9 +304,14 @@ def _normalise(key: str, value: Any) -> Any:
 
 
 def start_experiment(
-    store: Store, experiment_id: str, start_date: date | None = None
+    store: Store,
+    experiment_id: str,
+    start_date: date | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> Experiment:
     """draft -> running; the start date defaults to the plan's, else today."""
+    who = require(actor, "experiment.launch")
     e = get_experiment(store, experiment_id)
     if e.status != "draft":
         raise RegistryError(f"experiment {experiment_id!r} is {e.status}; only a draft can start")
@@ -280,6 +322,7 @@ def start_experiment(
             "updated_at = current_timestamp WHERE experiment_id = ?",
             [start, experiment_id],
         )
+        record(cur, who, "experiment.launch", f"experiment:{experiment_id}", {"start_date": start})
     return get_experiment(store, experiment_id)
 
 
@@ -292,8 +335,14 @@ def record_decision(
     learnings: str | None = None,
     reasons: list[str] | tuple[str, ...] = (),
     at: datetime | None = None,
+    actor: Actor | None = None,
 ) -> Experiment:
-    """Store who decided what and why. ship/stop close the experiment; keep_running does not."""
+    """Store who decided what and why. ship/stop close the experiment; keep_running does not.
+
+    `by` is the name the decision is credited to (as typed); the audit log also records the
+    signed-in actor who recorded it.
+    """
+    who = require(actor, "experiment.decide")
     problems = []
     if decision not in DECISIONS:
         problems.append(f"decision {decision!r} must be one of {', '.join(DECISIONS)}")
@@ -328,17 +377,39 @@ def record_decision(
                 experiment_id,
             ],
         )
+        record(
+            cur,
+            who,
+            "experiment.decide",
+            f"experiment:{experiment_id}",
+            {
+                "decision": decision,
+                "by": by.strip(),
+                "reasons": list(reasons),
+                "learnings": learnings,
+            },
+        )
     return get_experiment(store, experiment_id)
 
 
-def add_learnings(store: Store, experiment_id: str, text: str) -> Experiment:
+def add_learnings(
+    store: Store, experiment_id: str, text: str, *, actor: Actor | None = None
+) -> Experiment:
     """Replace the free-text learnings (allowed in every status)."""
-    get_experiment(store, experiment_id)
+    who = require(actor, "experiment.decide")
+    before = get_experiment(store, experiment_id).learnings
     with store.write() as cur:
         cur.execute(
             "UPDATE experiments SET learnings = ?, updated_at = current_timestamp "
             "WHERE experiment_id = ?",
             [text, experiment_id],
+        )
+        record(
+            cur,
+            who,
+            "experiment.learnings",
+            f"experiment:{experiment_id}",
+            {"before": before, "after": text},
         )
     return get_experiment(store, experiment_id)
 

@@ -15,6 +15,7 @@ from datetime import date
 
 import polars as pl
 
+from metrics.auth import Actor
 from metrics.churn import DAYS_PER_MONTH, MIN_SAMPLE, analysis_window, query_frame
 from metrics.settings import write_settings
 from metrics.store import Store
@@ -54,12 +55,12 @@ def load_margin(store: Store) -> float:
     return value if 0 < value <= 1 else DEFAULT_MARGIN
 
 
-def save_margin(store: Store, margin: float) -> None:
+def save_margin(store: Store, margin: float, *, actor: Actor | None = None) -> None:
     """Persist the margin; ValueError unless 0 < margin <= 1."""
     if not isinstance(margin, int | float) or not 0 < margin <= 1:
         raise ValueError(f"margin must be a share between 0 and 1 (e.g. 0.3), got {margin!r}")
     # Through the one settings writer (validation, one transaction, the audit's hook).
-    write_settings(store, {MARGIN_KEY: float(margin)})
+    write_settings(store, {MARGIN_KEY: float(margin)}, actor=actor)
 
 
 def simple_clv(

@@ -14,6 +14,8 @@ from typing import Literal
 
 import polars as pl
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.store import Store
 
 Status = Literal["open", "done", "all"]
@@ -103,11 +105,13 @@ def mark_done(
     by: str,
     note: str = "",
     at: datetime | None = None,
+    actor: Actor | None = None,
 ) -> dict[str, object]:
     """Record that `by` followed up the answer `response_id` (all-or-nothing, appended).
 
     Returns the stored mark with `previous_marks`, the number of earlier marks kept.
     """
+    who = require(actor, "followup")
     by = (by or "").strip()
     note = (note or "").strip()
     if not by:
@@ -137,6 +141,13 @@ def mark_done(
             "INSERT INTO followups (followup_id, response_id, followed_up_by, followed_up_at, "
             "note) VALUES (?, ?, ?, ?, ?)",
             [next_id, response_id, by, when, note or None],
+        )
+        record(
+            cur,
+            who,
+            "followup.mark",
+            f"response:{response_id}",
+            {"followed_up_by": by, "followed_up_at": when, "note": note or None},
         )
     return {
         "followup_id": int(next_id),

@@ -233,6 +233,25 @@ ALTER TABLE IF EXISTS contacts_history ADD COLUMN IF NOT EXISTS next_gap_s DOUBL
 ALTER TABLE IF EXISTS contacts_history ADD COLUMN IF NOT EXISTS prev_gap_s DOUBLE;
 """ + UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=""))
 
+# Audit log (issue 16): one row per committed write, appended in the write's transaction
+# (metrics/audit.py). who = actor + role + source (local, cli, proxy, oidc, process);
+# details is the action's JSON (file and counts, before/after values, decision and reasons).
+# No primary key or index: each would be one more index to update inside every audited
+# write, and the log is read newest-first or filtered by a scan (target prefixes).
+_V7_AUDIT_LOG = """
+CREATE SEQUENCE audit_log_seq START 1;
+CREATE TABLE audit_log (
+    audit_id  BIGINT NOT NULL DEFAULT nextval('audit_log_seq'),  -- unique by the sequence
+    logged_at TIMESTAMP NOT NULL,  -- UTC
+    actor     VARCHAR NOT NULL,
+    role      VARCHAR NOT NULL,
+    source    VARCHAR NOT NULL,
+    action    VARCHAR NOT NULL,
+    target    VARCHAR NOT NULL,
+    details   JSON
+);
+"""
+
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _V1,
@@ -241,5 +260,6 @@ MIGRATIONS: tuple[str, ...] = (
     _V4_PLACEHOLDER,
     _V5_PLACEHOLDER,
     _V6_KPIS,
+    _V7_AUDIT_LOG,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

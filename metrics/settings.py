@@ -17,6 +17,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.catalogue import MIN_SAMPLE_DEFAULT
 from metrics.store import Store
 
@@ -288,12 +290,16 @@ def parse_value(key: str, raw: Any) -> Any:
     return _spec(key).parse(raw)
 
 
-def write_settings(store: Store, values: Mapping[str, Any]) -> dict[str, Any]:
+def write_settings(
+    store: Store, values: Mapping[str, Any], *, actor: Actor | None = None
+) -> dict[str, Any]:
     """Validate every value, then write all of them in one transaction (or none).
 
     The one function through which settings are written; returns the parsed values.
-    SettingError lists every bad value at once.
+    SettingError lists every bad value at once. Needs the "settings" permission; each key
+    written is audited (before and after) in the same transaction.
     """
+    who = require(actor, "settings")
     parsed: dict[str, Any] = {}
     problems: list[str] = []
     for key, raw in values.items():
@@ -305,17 +311,20 @@ def write_settings(store: Store, values: Mapping[str, Any]) -> dict[str, Any]:
         raise SettingError("; ".join(problems))
     with store.write() as cur:
         for key, value in parsed.items():
+            before = cur.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchall()
             cur.execute(
                 "INSERT INTO settings (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [key, json.dumps(value)],
             )
+            old = json.loads(before[0][0]) if before and isinstance(before[0][0], str) else None
+            record(cur, who, "settings.set", f"settings:{key}", {"before": old, "after": value})
     return parsed
 
 
-def set_setting(store: Store, key: str, raw: Any) -> Any:
+def set_setting(store: Store, key: str, raw: Any, *, actor: Actor | None = None) -> Any:
     """Parse, validate and persist one setting; returns the stored value."""
-    return write_settings(store, {key: raw})[key]
+    return write_settings(store, {key: raw}, actor=actor)[key]
 
 
 def load_settings(store: Store) -> KpiSettings:
@@ -324,12 +333,12 @@ def load_settings(store: Store) -> KpiSettings:
     return replace(KpiSettings(), **{name: values[key] for name, key in _KEY.items()})
 
 
-def save_settings(store: Store, settings: KpiSettings) -> None:
+def save_settings(store: Store, settings: KpiSettings, *, actor: Actor | None = None) -> None:
     """Persist all KPI settings; SettingError (a ValueError) naming every bad value."""
     problems = settings.problems()
     if problems:
         raise SettingError("invalid KPI settings: " + "; ".join(problems))
-    write_settings(store, {key: getattr(settings, name) for name, key in _KEY.items()})
+    write_settings(store, {key: getattr(settings, name) for name, key in _KEY.items()}, actor=actor)
 
 
 def settings_frame_rows(store: Store) -> list[dict[str, Any]]:

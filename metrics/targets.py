@@ -29,6 +29,8 @@ from typing import Any
 import polars as pl
 from scipy import stats as sps
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.catalogue import CATALOGUE, KPI_NAMES, Direction, Kpi, get_kpi
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
@@ -182,28 +184,53 @@ def write_target(
     source: str = "set by user",
     band: str | None = None,
     scope: Scope = None,
+    *,
+    actor: Actor | None = None,
 ) -> None:
     """The one function through which targets are written: value None deletes the override.
 
     ValueError (one line) for an unknown KPI, band or scope or a value off the KPI's scale;
-    nothing is written then.
+    nothing is written then. Needs the "targets" permission; audited in the same transaction.
     """
+    who = require(actor, "targets")
     _, b, dim, val = _check_target(kpi, value, band, scope)
+    where = [kpi, b, dim, val]
+    target = "target:" + ":".join(p for p in (kpi, b, f"{dim}={val}" if dim else "") if p)
+    sql_before = (
+        "SELECT target FROM targets WHERE kpi = ? AND band = ? AND scope_dim = ? "
+        "AND scope_value = ?"
+    )
     if value is None:
         with store.write() as cur:
+            before = cur.execute(sql_before, where).fetchall()
             cur.execute(
                 "DELETE FROM targets WHERE kpi = ? AND band = ? AND scope_dim = ? "
                 "AND scope_value = ?",
                 [kpi, b, dim, val],
             )
+            record(
+                cur,
+                who,
+                "target.reset",
+                target,
+                {"before": before[0][0] if before else None, "after": "default"},
+            )
         return
     with store.write() as cur:
+        before = cur.execute(sql_before, where).fetchall()
         cur.execute(
             "INSERT INTO targets (kpi, band, scope_dim, scope_value, target, source, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, current_timestamp) "
             "ON CONFLICT (kpi, band, scope_dim, scope_value) DO UPDATE SET "
             "target = excluded.target, source = excluded.source, updated_at = excluded.updated_at",
             [kpi, b, dim, val, float(value), source],
+        )
+        record(
+            cur,
+            who,
+            "target.set",
+            target,
+            {"before": before[0][0] if before else None, "after": float(value), "source": source},
         )
 
 
@@ -214,14 +241,23 @@ def set_target(
     source: str = "set by user",
     band: str | None = None,
     scope: Scope = None,
+    *,
+    actor: Actor | None = None,
 ) -> None:
     """Persist a user target (see write_target)."""
-    write_target(store, kpi, value, source, band, scope)
+    write_target(store, kpi, value, source, band, scope, actor=actor)
 
 
-def reset_target(store: Store, kpi: str, band: str | None = None, scope: Scope = None) -> None:
+def reset_target(
+    store: Store,
+    kpi: str,
+    band: str | None = None,
+    scope: Scope = None,
+    *,
+    actor: Actor | None = None,
+) -> None:
     """Drop the user's override so the catalogue default applies again."""
-    write_target(store, kpi, None, band=band, scope=scope)
+    write_target(store, kpi, None, band=band, scope=scope, actor=actor)
 
 
 def near_tolerance(kpi: Kpi, target: float) -> float:

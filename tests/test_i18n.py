@@ -225,6 +225,7 @@ def test_every_page_renders_in_both_languages_without_a_missing_key(
 
 
 _NAV = {
+    "audit.py": "audit",
     "overview.py": "overview",
     "explore.py": "explore",
     "churn.py": "churn",

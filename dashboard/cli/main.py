@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "dashboard.cli.settings",
     "dashboard.cli.report",
     "dashboard.cli.alerts",
+    "dashboard.cli.audit",
 )
 
 
@@ -66,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from metrics.auth import acting_as, cli_actor
+
     try:
-        return int(args.func(args) or 0)
+        # Every write a command makes is checked and audited as the operating-system user.
+        with acting_as(cli_actor()):
+            return int(args.func(args) or 0)
     except CliError as exc:
         print(f"cx {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -217,7 +217,7 @@ if undoable:
         )
         if st.button(t("data.undo_button"), disabled=not sure, key="data_undo"):
             try:
-                done = undo_batch(get_store(), to_undo, by="app")
+                done = undo_batch(get_store(), to_undo)  # by: the signed-in person
             except BatchError as exc:
                 st.session_state["undo_result"] = ("error", str(exc))
             else:

@@ -9,6 +9,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.ingest.merge import FROZEN_STATUSES
 from metrics.ingest.spec import keys_of
 from metrics.repeats import batch_contact_ids, customers_of, refresh_for_contacts
@@ -114,7 +116,9 @@ def later_batches(cur: duckdb.DuckDBPyConnection, table: str, batch_id: str, seq
     return [r[0] for r in rows]
 
 
-def undo_batch(store: Store, batch_id: str, *, by: str = "cli") -> UndoResult:
+def undo_batch(
+    store: Store, batch_id: str, *, by: str | None = None, actor: Actor | None = None
+) -> UndoResult:
     """Restore the table to exactly its state before `batch_id`, in one transaction.
 
     Rows the batch inserted are deleted; rows it updated get back every column of their
@@ -122,7 +126,12 @@ def undo_batch(store: Store, batch_id: str, *, by: str = "cli") -> UndoResult:
     marked undone. Refused (BatchError, nothing changed) when the batch is unknown, already
     undone, loaded before history was kept, or when a later batch that is not undone changed
     a row it wrote: those are named, to be undone first.
+
+    `actor` (default metrics.auth.current_actor()) needs the "undo" permission; `by` (what
+    `undone_by` says) defaults to the actor's name. The undo is audited in its transaction.
     """
+    who = require(actor, "undo")
+    by = by or who.name
     with store.write() as cur:
         found = cur.execute(
             "SELECT table_name, file_name, seq, status, history_kept, undone_at, undone_by "
@@ -153,6 +162,13 @@ def undo_batch(store: Store, batch_id: str, *, by: str = "cli") -> UndoResult:
         cur.execute(
             "UPDATE ingest_batches SET status = ?, undone_at = ?, undone_by = ? WHERE batch_id = ?",
             [UNDONE, now, by, batch_id],
+        )
+        record(
+            cur,
+            who,
+            "undo",
+            f"table:{table}",
+            {"batch_id": batch_id, "file": file_name, "removed": removed, "restored": restored},
         )
     return UndoResult(batch_id, table, file_name, removed, restored, now, by)
 

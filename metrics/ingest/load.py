@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.ingest.errors import IngestError
 from metrics.ingest.mapping import (
     Plan,
@@ -305,8 +307,12 @@ def ingest_file(
     max_bytes: int | None = None,
     limits: Limits | None = None,
     insert_only: bool = False,
+    actor: Actor | None = None,
 ) -> IngestReport:
     """Load one file into `table`: the single way in for the CLI and the app.
+
+    `actor` (default: metrics.auth.current_actor()) must hold the "ingest" permission; the
+    load is recorded in the audit log in the same transaction.
 
     Whole-file problems found from the file's start (format, limits, encoding, header,
     missing columns) raise IngestError before the transaction. Then, in one transaction,
@@ -320,6 +326,7 @@ def ingest_file(
     would change a stored one is rejected instead. Personal data is hashed (HMAC, key outside
     the store) or dropped chunk by chunk before validation.
     """
+    who = require(actor, "ingest")
     stream, first, rest, plan, _ = _open(
         source,
         table=table,
@@ -374,7 +381,18 @@ def ingest_file(
         _trim_rejected(cur, batch_id)
         report = _finish(cur, stream, plan, batch_id, staged, merged, insert_only)
         cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        record(cur, who, "ingest", f"table:{table}", _audit_details(report))
     return report
+
+
+def _audit_details(report: IngestReport) -> dict:
+    return {
+        "batch_id": report.batch_id,
+        "file": report.file_name,
+        "checksum": report.checksum,
+        **{k: getattr(report, k) for k in ("rows_read", "inserted", "updated", "unchanged")},
+        "rejected": report.rejected,
+    }
 
 
 @contextmanager

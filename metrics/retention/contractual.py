@@ -17,6 +17,8 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from metrics.audit import record
+from metrics.auth import Actor, require
 from metrics.churn import MIN_SAMPLE, query_frame
 from metrics.clv import load_margin
 from metrics.retention.durations import DIMENSIONS, active_base, lifetime_counts
@@ -54,17 +56,26 @@ def load_discount(store: Store) -> float:
     return value if 0 < value <= 1 else DEFAULT_ANNUAL_DISCOUNT
 
 
-def save_discount(store: Store, annual: float) -> None:
+def save_discount(store: Store, annual: float, *, actor: Actor | None = None) -> None:
     """Persist the annual discount rate; ValueError unless 0 < rate <= 1."""
     if not isinstance(annual, int | float) or not 0 < annual <= 1:
         raise ValueError(
             f"discount rate must be a yearly share in (0, 1] (e.g. 0.1), got {annual!r}"
         )
+    who = require(actor, "settings")
     with store.write() as cur:
+        before = cur.execute("SELECT value FROM settings WHERE key = ?", [DISCOUNT_KEY]).fetchall()
         cur.execute(
             "INSERT INTO settings (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [DISCOUNT_KEY, json.dumps(float(annual))],
+        )
+        record(
+            cur,
+            who,
+            "settings.set",
+            f"settings:{DISCOUNT_KEY}",
+            {"before": json.loads(before[0][0]) if before else None, "after": float(annual)},
         )
 
 
