@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from experiments.metrics import PRE_PERIOD_DAYS, ExperimentMetric
+from metrics.engine import engine_for
 from metrics.store import Store
 
 SEGMENT_DIMS: tuple[str, ...] = ("channel", "segment", "age_band")
@@ -27,8 +28,10 @@ _TIME = {"contacts": "opened_at", "surveys": "answered_at"}
 _ALIAS = {"contacts": "c", "surveys": "s"}
 
 # The far past and far future stand in for an open window, so the SQL has one shape.
+# The end stays before 2262: a Spark Connect result or parameter passing through pandas'
+# nanosecond timestamps overflows past 2262-04-11 (year 9999 failed there).
 OPEN_START = datetime(1900, 1, 1)
-OPEN_END = datetime(9999, 1, 1)
+OPEN_END = datetime(2200, 1, 1)
 _ZERO, _ONE = "CAST(0 AS DOUBLE)", "CAST(1 AS DOUBLE)"
 
 
@@ -346,9 +349,11 @@ def query_stats(
         "window_start": window.start,
         "window_end": window.end,
     }
-    cur = store.cursor()
+    engine = engine_for(store)
+    # Assignments live in the local store; a Spark engine receives this experiment's.
+    uploads = {"assignments": lambda: _assignments(store, experiment_id)}
     keys = ["grouping", "variant", "day", "level"]
-    frames = [cur.sql(sql, params=params).pl() for sql in statements]
+    frames = [engine.query(sql, params, uploads=uploads) for sql in statements]
     df = frames[0]
     for part in frames[1:]:
         # Groups with no events are missing from a source's result: they add zeros.
@@ -369,6 +374,24 @@ def query_stats(
     return df
 
 
+def _assignments(store: Store, experiment_id: str) -> pl.DataFrame:
+    """One experiment's assignments from the local store (what the readout joins with)."""
+    return (
+        store.cursor()
+        .sql(
+            "SELECT experiment_id, unit_id, variant, assigned_at FROM assignments "
+            "WHERE experiment_id = $experiment_id",
+            params={"experiment_id": experiment_id},
+        )
+        .pl()
+    )
+
+
+def _row(store: Store, sql: str, params: dict | None = None) -> tuple:
+    """The one row of an aggregate fact-table query, run in the engine."""
+    return engine_for(store).query(sql, params).row(0)
+
+
 def eligible_units_per_day(store: Store, metric: ExperimentMetric, days: int = 28) -> dict:
     """Customers with an event the metric counts, per day, over the last `days` of data.
 
@@ -379,16 +402,16 @@ def eligible_units_per_day(store: Store, metric: ExperimentMetric, days: int = 2
     source = metric.source if metric.source != "customers" else "contacts"
     time_col = _TIME[source]
     where = metric.where if metric.source == source else "TRUE"
-    cur = store.cursor()
-    last = cur.execute(f"SELECT max({time_col}) FROM {source}").fetchall()[0][0]
+    (last,) = _row(store, f"SELECT max({time_col}) AS last FROM {source}")
     if last is None:
         return {"units": 0, "days": days, "per_day": 0.0, "from": None, "to": None}
     start = last - timedelta(days=days)
-    units = cur.execute(
-        f"SELECT COUNT(DISTINCT customer_id) FROM {source} "
-        f"WHERE {time_col} > ? AND {time_col} <= ? AND ({where})",
-        [start, last],
-    ).fetchall()[0][0]
+    (units,) = _row(
+        store,
+        f"SELECT COUNT(DISTINCT customer_id) AS units FROM {source} "
+        f"WHERE {time_col} > $start AND {time_col} <= $last AND ({where})",
+        {"start": start, "last": last},
+    )
     return {
         "units": int(units),
         "days": days,
@@ -406,25 +429,21 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     """
     source = metric.source if metric.source != "customers" else "contacts"
     time_col = _TIME[source]
-    cur = store.cursor()
-    last = cur.execute(f"SELECT max({time_col}) FROM {source}").fetchall()[0][0]
+    (last,) = _row(store, f"SELECT max({time_col}) AS last FROM {source}")
     if last is None:
         return {"n": 0.0}
     start = last - timedelta(days=days)
     if metric.source == "customers":
         # Churn baseline: share of customers active at the start who churned within the horizon.
         horizon = metric.horizon_days or 30
-        row = cur.execute(
-            "SELECT COUNT(*), SUM(CASE WHEN churned_at < CAST(? AS DATE) + INTERVAL "
-            f"{horizon} DAY THEN 1 ELSE 0 END) FROM customers "
-            "WHERE signup_date <= CAST(? AS DATE) AND (churned_at IS NULL OR churned_at >= "
-            "CAST(? AS DATE))",
-            [
-                start - timedelta(days=horizon),
-                start - timedelta(days=horizon),
-                start - timedelta(days=horizon),
-            ],
-        ).fetchall()[0]
+        row = _row(
+            store,
+            "SELECT COUNT(*) AS n, SUM(CASE WHEN churned_at < CAST($at AS DATE) + INTERVAL "
+            f"{int(horizon)} DAY THEN 1 ELSE 0 END) AS x FROM customers "
+            "WHERE signup_date <= CAST($at AS DATE) AND (churned_at IS NULL OR churned_at >= "
+            "CAST($at AS DATE))",
+            {"at": start - timedelta(days=horizon)},
+        )
         n, x = float(row[0] or 0), float(row[1] or 0)
         return {"n": n, "sx": x, "sxx": x}
     num, den = f"COALESCE({metric.numerator}, 0)", f"COALESCE({metric.denominator}, 0)"
@@ -434,20 +453,24 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
             "opened_at) AS prev_same_issue_at FROM contacts) AS contacts_prev"
         )
     if metric.family == "nps":
-        row = cur.execute(
-            f"SELECT SUM(CASE WHEN nps >= 9 THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN nps BETWEEN 7 AND 8 THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) FROM {source} "
-            f"WHERE {time_col} > ? AND {time_col} <= ? AND ({metric.where})",
-            [start, last],
-        ).fetchall()[0]
+        row = _row(
+            store,
+            f"SELECT SUM(CASE WHEN nps >= 9 THEN 1 ELSE 0 END) AS p, "
+            f"SUM(CASE WHEN nps BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pa, "
+            f"SUM(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) AS d FROM {source} "
+            f"WHERE {time_col} > $start AND {time_col} <= $last AND ({metric.where})",
+            {"start": start, "last": last},
+        )
         p, pa, d = (float(v or 0) for v in row)
         return {"n": p + pa + d, "promoters": p, "passives": pa, "detractors": d}
-    row = cur.execute(
-        f"SELECT COUNT(*), SUM(x), SUM(y), SUM(x * x), SUM(y * y), SUM(x * y) FROM ("
+    row = _row(
+        store,
+        "SELECT COUNT(*) AS n, SUM(x) AS sx, SUM(y) AS sy, SUM(x * x) AS sxx, "
+        "SUM(y * y) AS syy, SUM(x * y) AS sxy FROM ("
         f"SELECT customer_id, SUM({num}) AS x, SUM({den}) AS y FROM {source} "
-        f"WHERE {time_col} > ? AND {time_col} <= ? AND ({metric.where}) GROUP BY customer_id) t",
-        [start, last],
-    ).fetchall()[0]
+        f"WHERE {time_col} > $start AND {time_col} <= $last AND ({metric.where}) "
+        "GROUP BY customer_id) t",
+        {"start": start, "last": last},
+    )
     keys = ("n", "sx", "sy", "sxx", "syy", "sxy")
     return {k: float(v or 0) for k, v in zip(keys, row, strict=True)}

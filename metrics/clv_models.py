@@ -420,17 +420,15 @@ def rfm_summary(store: Store, *, unit: str = "week", as_of: date | None = None) 
     """
     if unit not in UNIT_DAYS:
         raise ClvModelError(f"unit must be one of {sorted(UNIT_DAYS)}, got {unit!r}")
-    cur = store.cursor()
     if as_of is None:
-        row = cur.execute("SELECT max(CAST(issued_at AS DATE)) FROM invoices").fetchall()
-        as_of = row[0][0]
+        as_of = query_frame(store, "SELECT max(CAST(issued_at AS DATE)) FROM invoices").item(0, 0)
         if as_of is None:
             return _empty_rfm()
     sql = """
         WITH daily AS (
             SELECT customer_id, CAST(issued_at AS DATE) AS d, SUM(amount) AS amount
             FROM invoices
-            WHERE CAST(issued_at AS DATE) <= ?
+            WHERE CAST(issued_at AS DATE) <= $as_of
             GROUP BY customer_id, CAST(issued_at AS DATE)
         ), ranked AS (
             SELECT customer_id, d, amount,
@@ -440,15 +438,15 @@ def rfm_summary(store: Store, *, unit: str = "week", as_of: date | None = None) 
         SELECT r.customer_id,
                COALESCE(c.segment, 'unknown') AS segment,
                CAST(COUNT(*) - 1 AS DOUBLE) AS frequency,
-               date_diff('day', MIN(r.d), MAX(r.d)) / ? AS recency,
-               date_diff('day', MIN(r.d), CAST(? AS DATE)) / ? AS T,
+               date_diff('day', MIN(r.d), MAX(r.d)) / $days AS recency,
+               date_diff('day', MIN(r.d), CAST($as_of AS DATE)) / $days AS T,
                COALESCE(AVG(CASE WHEN r.k > 1 THEN r.amount END), 0.0) AS monetary
         FROM ranked r LEFT JOIN customers c USING (customer_id)
         GROUP BY r.customer_id, COALESCE(c.segment, 'unknown')
         ORDER BY r.customer_id
     """
     days = UNIT_DAYS[unit]
-    df = query_frame(store, sql, [as_of, days, as_of, days])
+    df = query_frame(store, sql, {"as_of": as_of, "days": float(days)})
     return df if df.height else _empty_rfm()
 
 
@@ -527,11 +525,7 @@ def fit_clv(
             "probabilistic CLV needs at least 10"
         )
     if as_of is None:
-        as_of = (
-            store.cursor()
-            .execute("SELECT max(CAST(issued_at AS DATE)) FROM invoices")
-            .fetchall()[0][0]
-        )
+        as_of = query_frame(store, "SELECT max(CAST(issued_at AS DATE)) FROM invoices").item(0, 0)
     x, t_x, T = (rfm[c].to_numpy().astype(float) for c in ("frequency", "recency", "T"))
     zbar = rfm["monetary"].to_numpy().astype(float)
     notes: list[str] = []

@@ -2,8 +2,8 @@
 
 The SQL is DuckDB-flavoured but portable: explicit GROUP BY lists, CASE inside aggregates
 (no FILTER), quantiles through `quantile_sql`, a self-join (not a window) for repeat contacts,
-named parameters ($name) for every value that is not catalogue text. `to_dialect` moves a
-query to another engine through sqlglot (Spark is checked by the tests).
+named parameters ($name) for every value that is not catalogue text. This is the reference
+SQL; `to_dialect` (metrics.dialect, re-exported here) is the one exit to an engine's dialect.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-import sqlglot
-from sqlglot import exp
-
 from metrics.catalogue import CATALOGUE, CUSTOMER_DIMS, GRAINS, SATISFACTION_BANDS, SOURCES, Kpi
+from metrics.dialect import to_dialect as to_dialect  # re-exported: the one exit
 from metrics.settings import KpiSettings
 
 
@@ -42,25 +40,6 @@ class CompiledQuery:
 def quantile_sql(expr: str, q: float) -> str:
     """The one quantile helper: continuous (interpolated) quantile of expr."""
     return f"QUANTILE_CONT({expr}, {float(q)!r})"
-
-
-def to_dialect(sql: str, dialect: str, pretty: bool = True, strict: bool = False) -> str:
-    """Transpile compiled DuckDB SQL to another engine's dialect (e.g. "spark").
-
-    strict: raise instead of warning when the target dialect lacks a construct.
-    """
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    if dialect == "spark":
-        # Spark's exact interpolated quantile is percentile(x, q).
-        tree = tree.transform(
-            lambda n: (
-                exp.Anonymous(this="PERCENTILE", expressions=[n.this, n.expression])
-                if isinstance(n, exp.PercentileCont) and n.expression is not None
-                else n
-            )
-        )
-    level = sqlglot.ErrorLevel.RAISE if strict else sqlglot.ErrorLevel.WARN
-    return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=level)
 
 
 _CUSTOMER_COLS = CUSTOMER_DIMS
