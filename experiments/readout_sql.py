@@ -28,8 +28,8 @@ _TIME = {"contacts": "opened_at", "surveys": "answered_at"}
 _ALIAS = {"contacts": "c", "surveys": "s"}
 
 # The far past and far future stand in for an open window, so the SQL has one shape.
-# The end stays before 2262: a Spark Connect result or parameter passing through pandas'
-# nanosecond timestamps overflows past 2262-04-11 (year 9999 failed there).
+# The end stays before 2262-04-11, the last instant of nanosecond timestamps (pandas,
+# which Spark client paths such as toPandas/createDataFrame(pandas) go through).
 OPEN_START = datetime(1900, 1, 1)
 OPEN_END = datetime(2200, 1, 1)
 _ZERO, _ONE = "CAST(0 AS DOUBLE)", "CAST(1 AS DOUBLE)"

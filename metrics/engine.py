@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import polars as pl
@@ -114,10 +114,30 @@ class DuckDBEngine:
 
 
 def _spark_value(value: Any) -> Any:
-    """A parameter as Spark Connect binds it (Python literals; datetimes stay naive)."""
+    """A parameter as Spark Connect binds it.
+
+    A naive datetime (the store's TIMESTAMPs have no zone) is sent as UTC: the client
+    otherwise reads it in the client machine's local zone, and the session runs in UTC.
+    """
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
     if isinstance(value, float | int | str | bool | date | datetime) or value is None:
         return value
     return str(value)
+
+
+def _naive_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """Zoned timestamps (Spark's TIMESTAMP) as naive UTC, as DuckDB returns them."""
+    zoned = [
+        name
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    ]
+    if not zoned:
+        return frame
+    return frame.with_columns(
+        pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for c in zoned
+    )
 
 
 class SparkEngine:
@@ -169,7 +189,7 @@ class SparkEngine:
             for name, make in (uploads or {}).items():
                 spark.createDataFrame(make().to_arrow()).createOrReplaceTempView(name)
             table = spark.sql(text, args=args).toArrow()
-        return pl.from_arrow(table)  # type: ignore[return-value]
+        return _naive_utc(pl.from_arrow(table))  # type: ignore[arg-type]
 
     def cache_token(self) -> tuple:
         # Spark tables have no cheap version counter common to parquet, Delta and views:

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 # Vocabularies shared by ingest, the sample generator and the KPI catalogue.
 CHANNELS: tuple[str, ...] = (
-    "phone", "email", "chat", "chatbot", "app", "web", "web_form",
-    "sms", "social", "in_person", "video",
+    "phone",
+    "email",
+    "chat",
+    "chatbot",
+    "app",
+    "web",
+    "web_form",
+    "sms",
+    "social",
+    "in_person",
+    "video",
 )
 ISSUE_TYPES: tuple[str, ...] = (
-    "billing", "technical", "order", "account", "cancellation",
-    "complaint", "feedback", "other",
+    "billing",
+    "technical",
+    "order",
+    "account",
+    "cancellation",
+    "complaint",
+    "feedback",
+    "other",
 )
 
 # Tables a user may load through ingest, with their key columns.
