@@ -11,8 +11,11 @@ contributed in the experiment window. Four shapes, matching the engine's familie
 - ``mean``: one number per unit (contacts per customer).
 - ``nps``: promoter / passive / detractor counts over the units' survey answers.
 
-Labels and directions come from the KPI catalogue (metrics/catalogue.py) when it defines
-the KPI, so the experiment and the dashboard never disagree on which way is better.
+One definition of each metric: a metric named like a catalogue KPI takes the KPI's per-row
+SQL, label, direction and unit from metrics/catalogue.py (FCR with its repeat check in the
+fcr_window_days setting, the repeat-contact rate likewise). A metric that measures something
+else per unit (mean resolution time, churn within 90 days of assignment, contacts per
+customer) carries a name and label the catalogue does not use.
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ Source = Literal["contacts", "surveys", "customers"]
 
 # Days before assignment used for the CUPED covariate (the same metric, pre-period).
 PRE_PERIOD_DAYS = 90
+# Columns the readout SQL derives per contact for the catalogue's repeat check.
+REPEAT_COLUMNS = ("repeat_after", "repeat_before")
 
 
 @dataclass(frozen=True)
 class ExperimentMetric:
     """How one KPI is measured per unit. SQL fragments are expressions over the source row.
 
-    Fragments are fixed strings written here, never user text, so they are safe to compile.
+    Fragments are fixed strings written here or in the catalogue, never user text, so they
+    are safe to compile. `unit` is the catalogue's unit vocabulary ("share", "seconds",
+    "hours", "nps", "index", "score") or a plain noun ("contacts").
     """
 
     name: str
@@ -47,8 +54,8 @@ class ExperimentMetric:
     unit: str = ""
     horizon_days: int | None = None  # binary: outcome must happen within this many days
     cuped: bool = True  # whether a pre-period value of the same metric is meaningful
-    # Needs prev_same_issue_at: the same customer's previous contact on the same issue type.
-    needs_previous: bool = False
+    # The catalogue KPI this metric is the per-unit form of (None: its own definition).
+    kpi: str | None = None
 
     @property
     def lower_is_better(self) -> bool:
@@ -56,94 +63,85 @@ class ExperimentMetric:
 
     @property
     def display_label(self) -> str:
-        # A horizon makes the unit-level metric a different quantity from the catalogue's
-        # (churn within 90 days of assignment, not monthly churn): keep its own label then.
-        if self.horizon_days is not None:
-            return self.label
-        return catalogue_label(self.name) or self.label or self.name
+        return self.label or self.name
+
+    @property
+    def repeat_columns(self) -> tuple[str, ...]:
+        """The repeat-check columns (REPEAT_COLUMNS) its SQL reads."""
+        text = f"{self.numerator} {self.where}"
+        return tuple(c for c in REPEAT_COLUMNS if c in text)
+
+    @property
+    def needs_repeats(self) -> bool:
+        return bool(self.repeat_columns)
 
 
 def _m(**kw: object) -> ExperimentMetric:
     return ExperimentMetric(**kw)  # type: ignore[arg-type]
 
 
-def _from_catalogue(name: str, *, unit: str) -> ExperimentMetric:
+def _from_catalogue(
+    kpi_name: str, *, as_mean: bool = False, name: str | None = None, label: str | None = None
+) -> ExperimentMetric:
     """The unit-level metric of a catalogue KPI whose measure is a plain per-row expression.
 
     The per-event SQL is the catalogue's own (one definition of each KPI): a ratio's
     condition becomes a 0/1 value over the rows its denominator admits, a mean's expression
-    its value; label and direction come along.
+    its value; label, direction and unit come along. `as_mean` takes a quantile KPI's
+    expression and rows as a mean; that is another statistic, so it needs its own name and
+    label.
     """
-    kpi = CATALOGUE[name]
+    kpi = CATALOGUE[kpi_name]
     m = kpi.measure
+    if as_mean and not (name and label and name != kpi_name):
+        raise ValueError(f"a mean of {kpi_name!r} needs its own name and label")
     if m.aggregation == "ratio":
         family, numerator = "ratio", f"CASE WHEN {m.numerator} THEN 1.0 ELSE 0.0 END"
-    elif m.aggregation == "mean":
+    elif m.aggregation == "mean" or (as_mean and m.aggregation == "quantile"):
         family, numerator = "ratio", f"CAST({m.expr} AS DOUBLE)"
     elif m.aggregation == "nps":
         family, numerator = "nps", str(m.expr)
     else:
-        raise ValueError(f"catalogue KPI {name!r} ({m.aggregation}) has no per-row form")
+        raise ValueError(f"catalogue KPI {kpi_name!r} ({m.aggregation}) has no per-row form")
     where = m.denominator
-    if m.aggregation in ("mean", "nps"):
+    if m.expr is not None:
         where = f"({where}) AND {m.expr} IS NOT NULL"
     return ExperimentMetric(
-        name=name,
+        name=name or kpi_name,
         family=family,
-        source=kpi.source,
+        source=kpi.source,  # type: ignore[arg-type]
         numerator=numerator,
         where=where,
-        label=kpi.label,
+        label=label or kpi.label,
         direction=kpi.direction,
-        unit=unit,
+        unit=kpi.unit,
+        kpi=kpi_name,
     )
 
 
 _METRICS: tuple[ExperimentMetric, ...] = (
-    _m(
-        name="fcr",
-        family="ratio",
-        source="contacts",
-        label="First contact resolution",
-        # As the catalogue: the file's flag, else resolved (the catalogue also checks for a
-        # repeat within N days; per unit that repeat is already counted as another contact).
-        numerator="CASE WHEN COALESCE(first_contact_resolved, resolved, FALSE) THEN 1.0 "
-        "ELSE 0.0 END",
-        where="NOT COALESCE(abandoned, FALSE)",
-        unit="share of answered contacts",
+    # FCR and the repeat-contact rate use the catalogue's repeat check (another contact by
+    # the same customer on the same issue type within the fcr_window_days setting), which
+    # the readout SQL computes as the columns repeat_after / repeat_before.
+    _from_catalogue("fcr"),
+    _from_catalogue("csat"),
+    _from_catalogue("satisfaction_index"),
+    _from_catalogue("ces"),
+    _from_catalogue("nps"),
+    _from_catalogue("aht"),
+    # The catalogue reports the median resolution time; a per-unit comparison of arms needs
+    # sums, so the experiment compares the mean over the same rows, under its own name.
+    _from_catalogue(
+        "resolution_time",
+        as_mean=True,
+        name="mean_resolution_time",
+        label="Mean resolution time (hours)",
     ),
-    _from_catalogue("csat", unit="share of answers"),
-    _from_catalogue("satisfaction_index", unit="points"),
-    _from_catalogue("ces", unit="1-7"),
-    _from_catalogue("nps", unit="points"),
-    _from_catalogue("aht", unit="seconds"),
-    _m(
-        name="resolution_time",
-        family="ratio",
-        source="contacts",
-        label="Resolution time",
-        numerator="date_diff('second', opened_at, resolved_at) / 3600.0",
-        where="resolved_at IS NOT NULL",
-        direction="lower",
-        unit="hours",
-    ),
-    _from_catalogue("escalation_rate", unit="share of contacts"),
-    _from_catalogue("abandonment_rate", unit="share of contacts"),
-    _from_catalogue("automation_rate", unit="share of contacts"),
-    _from_catalogue("long_wait_share", unit="share of phone contacts"),
-    _m(
-        name="repeat_contact_rate",
-        family="ratio",
-        source="contacts",
-        label="Repeat-contact rate",
-        direction="lower",
-        needs_previous=True,
-        # As the catalogue: a contact repeating one on the same issue within 7 days.
-        numerator="CASE WHEN prev_same_issue_at IS NOT NULL AND date_diff('second', "
-        "prev_same_issue_at, opened_at) <= 604800 THEN 1.0 ELSE 0.0 END",
-        where="customer_id IS NOT NULL",
-        unit="share of contacts",
-    ),
+    _from_catalogue("escalation_rate"),
+    _from_catalogue("abandonment_rate"),
+    _from_catalogue("automation_rate"),
+    _from_catalogue("long_wait_share"),
+    _from_catalogue("repeat_contact_rate"),
     _m(
         name="contacts_per_customer",
         family="mean",
@@ -153,20 +151,45 @@ _METRICS: tuple[ExperimentMetric, ...] = (
         direction="lower",
         unit="contacts",
     ),
+    # Not the catalogue's monthly churn rate: whether a unit churned within 90 days of its
+    # assignment. Its own name, so it is never read as the catalogue's KPI.
     _m(
-        name="churn_rate",
+        name="churn_90d",
         family="binary",
         source="customers",
         label="Churn within 90 days of assignment",
         horizon_days=90,
         direction="lower",
         numerator="churned_at",
-        unit="share of customers",
+        unit="share",
         cuped=False,
     ),
 )
 
-METRICS: dict[str, ExperimentMetric] = {m.name: m for m in _METRICS}
+# Names stored by earlier versions (plans, the sample generator) for metrics since renamed
+# because they were not the catalogue KPI of that name.
+ALIASES: dict[str, str] = {
+    "churn_rate": "churn_90d",
+    "resolution_time": "mean_resolution_time",
+}
+
+
+class _Metrics(dict[str, ExperimentMetric]):
+    """The metrics by name; an old name (ALIASES) still finds its metric."""
+
+    def __missing__(self, key: str) -> ExperimentMetric:
+        if key in ALIASES:
+            return self[ALIASES[key]]
+        raise KeyError(key)
+
+    def get(self, key: str, default: ExperimentMetric | None = None) -> ExperimentMetric | None:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+METRICS: dict[str, ExperimentMetric] = _Metrics({m.name: m for m in _METRICS})
 
 
 class UnknownMetricError(KeyError):
@@ -179,22 +202,16 @@ class UnknownMetricError(KeyError):
 def get_metric(name: str) -> ExperimentMetric:
     """The unit-level metric called `name`, or an error listing the valid names."""
     try:
-        return METRICS[name]
+        return METRICS[name]  # an old name (ALIASES) finds the renamed metric
     except KeyError:
         raise UnknownMetricError(
             f"unknown experiment metric {name!r}; expected one of: {', '.join(METRICS)}"
         ) from None
 
 
-def catalogue_label(name: str) -> str | None:
-    kpi = CATALOGUE.get(name)
-    return kpi.label if kpi is not None else None
-
-
-def catalogue_direction(name: str) -> str | None:
-    """'higher' or 'lower' as the catalogue defines it, or None when it does not."""
-    kpi = CATALOGUE.get(name)
-    return kpi.direction if kpi is not None else None
+def canonical_name(name: str) -> str:
+    """The current name of a metric given its current or an old name (ALIASES)."""
+    return ALIASES.get(name, name)
 
 
 def metric_choices() -> list[tuple[str, str]]:

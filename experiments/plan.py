@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -196,3 +197,117 @@ def _assurance(
         ships += decide(res).action == SHIP
     p = ships / simulations
     return p, math.sqrt(p * (1 - p) / simulations)
+
+
+# Durations outside these bounds are flagged: under a day misses the daily cycle of contacts,
+# over a year the population and the product change under the experiment.
+MIN_DAYS, MAX_DAYS = 1.0, 365.0
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    """Problems of a plan before it is saved: errors block saving, warnings are shown."""
+
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def parse_split(text: str) -> list[float]:
+    """'0.5, 0.5' -> [0.5, 0.5]; a ValueError says what was expected."""
+    try:
+        return [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(
+            f"split {text!r}: expected comma-separated numbers such as 0.5, 0.5"
+        ) from None
+
+
+def parse_guardrails(text: str) -> list[dict[str, Any]]:
+    """'csat: 0.02, aht: 30' -> [{metric, tolerance}, ...]; metric names are checked on save."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        metric, sep, tol = part.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            out.append({"metric": metric.strip(), "tolerance": float(tol)})
+        except ValueError:
+            raise ValueError(
+                f"guardrail {part!r}: expected metric: tolerance, such as csat: 0.02"
+            ) from None
+    return out
+
+
+def format_guardrails(guardrails: Sequence[Any]) -> str:
+    """The text parse_guardrails reads, for an editor's initial value."""
+    return ", ".join(f"{g.metric}: {g.tolerance:g}" for g in guardrails)
+
+
+def split_problems(variants: Sequence[str], split: Sequence[float]) -> list[str]:
+    """Why a split cannot be used for these variants (empty when it can)."""
+    if len(split) != len(variants):
+        return [
+            f"split {', '.join(f'{s:g}' for s in split)} gives {len(split)} shares for "
+            f"{len(variants)} variants ({', '.join(variants)}); give one share per variant"
+        ]
+    if any(not (math.isfinite(s) and s > 0) for s in split):
+        return [f"split {', '.join(f'{s:g}' for s in split)}: every share must be above 0"]
+    total = math.fsum(split)
+    if abs(total - 1) > 1e-6:
+        return [
+            f"split {', '.join(f'{s:g}' for s in split)} adds up to {total:g}: the shares of "
+            "the units per variant must add up to 1"
+        ]
+    return []
+
+
+def check_plan(
+    variants: Sequence[str],
+    split: Sequence[float],
+    start: date | None,
+    end: date | None,
+    estimate: PlanEstimate | None = None,
+) -> PlanCheck:
+    """The plan's split, window and duration against each other and the store's traffic.
+
+    The end date is honoured: when the window is shorter than the expected duration, the
+    warning says how many units per arm the window reaches at the current traffic.
+    """
+    errors = split_problems(variants, split)
+    warnings: list[str] = []
+    window_days = None
+    if start and end:
+        window_days = (end - start).days + 1
+        if end < start:
+            errors.append(f"the end date {end} is before the start date {start}")
+        elif window_days > MAX_DAYS:
+            errors.append(
+                f"the window {start} to {end} is {window_days} days; more than "
+                f"{MAX_DAYS:.0f} days is not a plan an experiment can keep to"
+            )
+    if estimate is not None and math.isfinite(estimate.expected_days):
+        days = estimate.expected_days
+        if days > MAX_DAYS:
+            warnings.append(
+                f"reaching {estimate.n_total:,} units takes about {days:,.0f} days at "
+                f"{estimate.eligible_per_day:.1f} eligible customers per day: more than a "
+                "year. Plan a larger effect (MDE) or a metric more units have"
+            )
+        elif days < MIN_DAYS:
+            warnings.append(
+                f"{estimate.n_total:,} units arrive in {days * 24:.1f} hours: under a day "
+                "misses the daily and weekly cycle of contacts; run at least a full week"
+            )
+        if window_days is not None and 0 < window_days < days and not errors:
+            share = min(split) / math.fsum(split)
+            reach = int(estimate.eligible_per_day * window_days * share)
+            warnings.append(
+                f"the window {start} to {end} is {window_days} days, but {estimate.n_total:,} "
+                f"units need about {math.ceil(days)} days: by the end date about {reach:,} "
+                f"per arm, not {estimate.n_per_arm:,}. Move the end date or raise the MDE"
+            )
+    elif estimate is not None:
+        warnings.append("no eligible traffic in the last four weeks: the duration is unknown")
+    return PlanCheck(tuple(errors), tuple(warnings))

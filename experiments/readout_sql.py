@@ -12,14 +12,16 @@ window functions) so that it transpiles to Spark SQL with sqlglot.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from experiments.metrics import PRE_PERIOD_DAYS, ExperimentMetric
+from experiments.metrics import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
 from metrics.engine import engine_for
+from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
 
 SEGMENT_DIMS: tuple[str, ...] = ("channel", "segment", "age_band")
@@ -33,6 +35,8 @@ _ALIAS = {"contacts": "c", "surveys": "s"}
 OPEN_START = datetime(1900, 1, 1)
 OPEN_END = datetime(2200, 1, 1)
 _ZERO, _ONE = "CAST(0 AS DOUBLE)", "CAST(1 AS DOUBLE)"
+# The catalogue's default FCR window (metrics.settings.KpiSettings), in seconds.
+DEFAULT_FCR_WINDOW_S = KpiSettings().fcr_window_days * 86400.0
 
 
 @dataclass(frozen=True)
@@ -234,12 +238,54 @@ def _units_cte(segments: Sequence[str]) -> list[str]:
     return [base, *ctes, a]
 
 
+def repeats_relation(
+    units: str,
+    lower: str,
+    upper: str,
+    fcr_window_s: float,
+    needed: Sequence[str] = REPEAT_COLUMNS,
+) -> str:
+    """Contacts with the catalogue's repeat-check columns, as a parenthesised subquery.
+
+    repeat_after / repeat_before: another contact by the same customer on the same issue
+    type opened within `fcr_window_s` seconds after / before this one, ends included (the
+    catalogue's definition, metrics/compiler.py `_repeats_cte`, there as a self-join). A
+    RANGE frame over the contact's epoch counts the contacts in [t, t + N] (or [t − N, t]),
+    itself and ties included, so "more than one" means another contact. Only contacts of
+    `units` (a condition on customer_id) opened in [lower − N, upper + N) are read: the
+    frame needs nothing further away from the events that count. The window is a number
+    from the validated settings (a frame offset cannot be a bound parameter). Only the
+    `needed` columns are computed (FCR reads repeat_after, the repeat rate repeat_before).
+    """
+    w = float(fcr_window_s)
+    if not (w > 0 and w < 1e10):
+        raise ValueError(f"the FCR window must be a positive number of seconds, got {w!r}")
+    margin = math.ceil(w / 86400.0) + 1
+    order = "PARTITION BY cc.customer_id, cc.issue_type ORDER BY EPOCH(cc.opened_at)"
+    known = "cc.customer_id IS NOT NULL AND cc.issue_type IS NOT NULL"
+    frames = {
+        "repeat_after": f"CURRENT ROW AND {w!r} FOLLOWING",
+        "repeat_before": f"{w!r} PRECEDING AND CURRENT ROW",
+    }
+    cols = "".join(
+        f", {known} AND COUNT(*) OVER ({order} RANGE BETWEEN {frames[c]}) > 1 AS {c}"
+        for c in REPEAT_COLUMNS
+        if c in needed
+    )
+    return (
+        f"(SELECT cc.*{cols} FROM contacts cc "
+        f"WHERE {units} AND cc.opened_at >= {lower} - INTERVAL {margin} DAY "
+        f"AND cc.opened_at < {upper} + INTERVAL {margin} DAY)"
+    )
+
+
 def readout_statements(
     metrics: Sequence[ExperimentMetric],
     *,
     by_day: bool = True,
     segments: Sequence[str] = (),
     cuped: bool = True,
+    fcr_window_s: float = DEFAULT_FCR_WINDOW_S,
 ) -> list[str]:
     """The readout as a few aggregate queries: one over the units, one per event source.
 
@@ -293,13 +339,13 @@ def readout_statements(
         const_lower = f"$window_start - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "$window_start"
         lower = f"a.assigned_at - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "a.assigned_at"
         table = source
-        if any(m.needs_previous for m in ms):
-            # The previous contact on the same issue, over all of the units' contacts (a
-            # repeat of a pre-assignment contact still counts as a repeat).
-            table = (
-                "(SELECT cc.*, LAG(cc.opened_at) OVER (PARTITION BY cc.customer_id, "
-                "cc.issue_type ORDER BY cc.opened_at) AS prev_same_issue_at FROM contacts cc "
-                "WHERE cc.customer_id IN (SELECT unit_id FROM a))"
+        if any(m.needs_repeats for m in ms):
+            table = repeats_relation(
+                "cc.customer_id IN (SELECT unit_id FROM a)",
+                const_lower,
+                "$window_end",
+                fcr_window_s,
+                [c for m in ms for c in m.repeat_columns],
             )
         # The events reduced to what the sums need: unit, time and the metrics' values.
         values = [f"{expr} AS {name}" for m in ms for name, expr in _event_values(m)]
@@ -327,9 +373,13 @@ def readout_sql(
     by_day: bool = True,
     segments: Sequence[str] = (),
     cuped: bool = True,
+    fcr_window_s: float = DEFAULT_FCR_WINDOW_S,
 ) -> str:
     """All readout statements as one script (for review and the Spark transpile test)."""
-    return ";\n".join(readout_statements(metrics, by_day=by_day, segments=segments, cuped=cuped))
+    statements = readout_statements(
+        metrics, by_day=by_day, segments=segments, cuped=cuped, fcr_window_s=fcr_window_s
+    )
+    return ";\n".join(statements)
 
 
 def query_stats(
@@ -342,8 +392,15 @@ def query_stats(
     segments: Sequence[str] = (),
     cuped: bool = True,
 ) -> pl.DataFrame:
-    """Run the readout query; one row per (grouping, variant, day/level) with its aggregates."""
-    statements = readout_statements(metrics, by_day=by_day, segments=segments, cuped=cuped)
+    """Run the readout query; one row per (grouping, variant, day/level) with its aggregates.
+
+    The repeat check of FCR and the repeat-contact rate uses the store's fcr_window_days
+    setting, as the catalogue does.
+    """
+    window_s = load_settings(store).fcr_window_days * 86400.0
+    statements = readout_statements(
+        metrics, by_day=by_day, segments=segments, cuped=cuped, fcr_window_s=window_s
+    )
     params = {
         "experiment_id": experiment_id,
         "window_start": window.start,
@@ -447,11 +504,11 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
         n, x = float(row[0] or 0), float(row[1] or 0)
         return {"n": n, "sx": x, "sxx": x}
     num, den = f"COALESCE({metric.numerator}, 0)", f"COALESCE({metric.denominator}, 0)"
-    if metric.needs_previous:
-        source = (
-            "(SELECT *, LAG(opened_at) OVER (PARTITION BY customer_id, issue_type ORDER BY "
-            "opened_at) AS prev_same_issue_at FROM contacts) AS contacts_prev"
-        )
+    params = {"start": start, "last": last}
+    if metric.needs_repeats:
+        window_s = load_settings(store).fcr_window_days * 86400.0
+        rel = repeats_relation("TRUE", "$start", "$last", window_s, metric.repeat_columns)
+        source = rel + " AS contacts_rep"
     if metric.family == "nps":
         row = _row(
             store,
@@ -459,7 +516,7 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
             f"SUM(CASE WHEN nps BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pa, "
             f"SUM(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) AS d FROM {source} "
             f"WHERE {time_col} > $start AND {time_col} <= $last AND ({metric.where})",
-            {"start": start, "last": last},
+            params,
         )
         p, pa, d = (float(v or 0) for v in row)
         return {"n": p + pa + d, "promoters": p, "passives": pa, "detractors": d}
@@ -470,7 +527,7 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
         f"SELECT customer_id, SUM({num}) AS x, SUM({den}) AS y FROM {source} "
         f"WHERE {time_col} > $start AND {time_col} <= $last AND ({metric.where}) "
         "GROUP BY customer_id) t",
-        {"start": start, "last": last},
+        params,
     )
     keys = ("n", "sx", "sy", "sxx", "syy", "sxy")
     return {k: float(v or 0) for k, v in zip(keys, row, strict=True)}

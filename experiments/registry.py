@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics import METRICS
+from experiments.metrics import METRICS, canonical_name
 from metrics.store import Store
 
 STATUSES = ("draft", "running", "decided")
@@ -102,11 +102,17 @@ class Experiment:
 
     def summary(self) -> dict[str, str]:
         """The row a list of experiments shows: what, where it stands, what was learned."""
+        try:
+            primary = METRICS[self.primary_metric].display_label
+        except KeyError:
+            primary = self.primary_metric
         return {
             "id": self.experiment_id,
             "name": self.name,
             "status": self.status,
-            "primary": self.primary_metric,
+            "primary": primary,
+            "start": self.start_date.isoformat() if self.start_date else "",
+            "end": self.end_date.isoformat() if self.end_date else "",
             "decision": self.decision or "",
             "by": self.decided_by or "",
             "learnings": self.learnings or "",
@@ -173,6 +179,8 @@ def validate_plan(plan: Mapping[str, Any], *, source: str | None = None) -> Expe
         problems.append(f"unit {unit!r} is not supported; expected one of {', '.join(UNITS)}")
 
     primary = plan.get("primary_metric")
+    if isinstance(primary, str):
+        primary = canonical_name(primary)  # a renamed metric's old name is still accepted
     if not primary:
         problems.append("primary_metric is required")
     elif primary not in METRICS:
@@ -192,6 +200,8 @@ def validate_plan(plan: Mapping[str, Any], *, source: str | None = None) -> Expe
             problems.append(f"guardrail {i} must have metric and tolerance")
             continue
         metric, tol = g.get("metric"), _number(g.get("tolerance"))
+        if isinstance(metric, str):
+            metric = canonical_name(metric)
         relative = bool(g.get("relative", False))
         if metric not in METRICS:
             problems.append(f"guardrail {i}: metric {metric!r} is not a unit-level metric")
@@ -402,6 +412,29 @@ def create_experiment(
     return get_experiment(store, exp.experiment_id)
 
 
+def save_plan(
+    store: Store,
+    plan: Mapping[str, Any],
+    *,
+    start: bool = False,
+    problems: list[str] | tuple[str, ...] = (),
+) -> Experiment:
+    """Store a plan as a draft (or start it at its start date); nothing is written when
+    `problems` (found by the caller, e.g. experiments.plan.check_plan) or the plan's own
+    validation find anything, and PlanError then lists all of them."""
+    found = list(problems)
+    try:
+        validate_plan(plan)
+    except PlanError as exc:
+        found += [p for p in exc.problems if p not in found]
+    if found:
+        raise PlanError(found)
+    exp = create_experiment(store, plan)
+    if start:
+        exp = start_experiment(store, exp.experiment_id, exp.start_date)
+    return exp
+
+
 def get_experiment(store: Store, experiment_id: str) -> Experiment:
     rows = (
         store.cursor()
@@ -489,9 +522,15 @@ def _plan_value(e: Experiment, key: str) -> Any:
 
 
 def _normalise(key: str, value: Any) -> Any:
+    if key == "primary_metric":
+        return canonical_name(str(value))
     if key == "guardrails":
         return sorted(
-            (str(g["metric"]), float(g["tolerance"]), bool(g.get("relative", False)))
+            (
+                canonical_name(str(g["metric"])),
+                float(g["tolerance"]),
+                bool(g.get("relative", False)),
+            )
             for g in value or []
         )
     if key in ("variants",):

@@ -169,6 +169,23 @@ CREATE TABLE model_cache (
 );
 """
 
+# Slot V2 belongs to another change in flight; on this branch it is an empty placeholder,
+# so the follow-up table keeps its assigned slot V3 (the merge renumbers if needed).
+_V2_PLACEHOLDER = "SELECT 1"
+
+# Detractor follow-ups (issue 13). Append-only: marking a response again adds a row, so
+# who marked it when, with which note, is never overwritten; the latest row is the state.
+_V3_FOLLOWUPS = """
+CREATE TABLE followups (
+    followup_id     BIGINT PRIMARY KEY,
+    response_id     VARCHAR NOT NULL,
+    followed_up_by  VARCHAR NOT NULL,
+    followed_up_at  TIMESTAMP NOT NULL,
+    note            VARCHAR,
+    recorded_at     TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2_PLACEHOLDER, _V3_FOLLOWUPS)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,8 +10,7 @@ from dashboard.figures.experiments import (
     posterior_figure,
     segment_figure,
 )
-from experiments.metrics import METRICS, catalogue_direction, get_metric
-from metrics.catalogue import CATALOGUE
+from experiments.metrics import get_metric
 
 SERIES = [
     {
@@ -29,9 +28,22 @@ def test_cumulative_figure_plots_the_series_values() -> None:
     fig = cumulative_figure(SERIES)
     prob = next(t for t in fig.data if t.name == "P(better)")
     lift = next(t for t in fig.data if t.name == "lift")
-    ribbon = next(t for t in fig.data if t.name == "95 % interval")
+    ribbon = next(t for t in fig.data if t.name == "credible interval")
     assert list(prob.y) == [0.6, 0.9] and list(lift.y) == [0.01, 0.02]
     assert list(ribbon.y) == [0.04, 0.04, 0.0, -0.02]  # upper edge, then lower edge reversed
+
+
+def test_cumulative_figure_sequential_band_is_labelled_and_drawn_from_ci() -> None:
+    series = [dict(p, interval="sequential", rule="O'Brien-Fleming boundary") for p in SERIES]
+    fig = cumulative_figure(series, unit="share")
+    ribbon = next(t for t in fig.data if t.name == "sequential 95 % interval")
+    lift = next(t for t in fig.data if t.name == "lift")
+    # A share's lift is drawn in percentage points: 0.04 -> 4 pp.
+    assert list(ribbon.y) == pytest.approx([4.0, 4.0, 0.0, -2.0])
+    assert list(lift.y) == pytest.approx([1.0, 2.0])
+    assert fig.layout.yaxis2.title.text == "pp"
+    assert list(lift.customdata[0]) == ["O'Brien-Fleming boundary"]
+    assert "lift and sequential 95 % interval" in [a.text for a in fig.layout.annotations]
 
 
 def test_posterior_figure_without_data_says_so() -> None:
@@ -44,20 +56,50 @@ def test_posterior_figure_without_data_says_so() -> None:
     assert [t.name for t in fig.data] == ["control", "callback", "lift"]
 
 
-def test_guardrail_figure_marks_failed_guardrail_red_and_tolerance_line() -> None:
-    g = {
-        "metric": "csat",
-        "tolerance": 0.02,
-        "lower_is_better": False,
+def _guard(metric: str, label: str, mean: float, lo: float, hi: float, tol: float, **kw):
+    return {
+        "metric": metric,
+        "label": label,
+        "tolerance": tol,
+        "lower_is_better": kw.get("lower", False),
         "result": {
-            "absolute_lift": {"mean": -0.06, "ci_low": -0.1, "ci_high": -0.02},
-            "control": {"mean": 0.7},
+            "absolute_lift": {"mean": mean, "ci_low": lo, "ci_high": hi},
+            "control": {"mean": kw.get("control", 0.7)},
         },
-        "guardrail": {"passed": False, "relative": False},
+        "guardrail": {"passed": kw.get("passed", True), "relative": kw.get("relative", False)},
     }
-    fig = guardrail_figure([g])
+
+
+def test_guardrail_figure_marks_failed_guardrail_red_and_tolerance_line() -> None:
+    fig = guardrail_figure([_guard("csat", "CSAT (top-2-box)", -0.06, -0.1, -0.02, 0.02,
+                                   passed=False)])  # fmt: skip
     assert fig.data[0].marker.color == "#cf222e"
-    assert fig.layout.shapes[0].x0 == pytest.approx(-0.02)
+    assert fig.data[0].x[0] == pytest.approx(-6.0)  # a share in percentage points
+    tolerance = [s for s in fig.layout.shapes if s.line.dash == "dash"]
+    assert len(tolerance) == 1 and tolerance[0].x0 == pytest.approx(-2.0)
+    assert fig.layout.xaxis.title.text == "pp"
+
+
+def test_guardrail_figure_one_subplot_per_guardrail_in_its_own_unit() -> None:
+    guards = [
+        _guard("csat", "CSAT (top-2-box)", -0.01, -0.03, 0.01, 0.02),
+        _guard("aht", "Average handle time", 12.0, 2.0, 22.0, 30.0, lower=True, control=446.0),
+        _guard("ces", "Customer Effort Score", 0.1, 0.0, 0.2, 0.05, lower=True, relative=True,
+               control=3.0, passed=False),
+    ]  # fmt: skip
+    fig = guardrail_figure(guards)
+    assert [a.text for a in fig.layout.annotations] == [g["label"] for g in guards]
+    assert [fig.layout[f"xaxis{i}" if i > 1 else "xaxis"].title.text for i in (1, 2, 3)] == [
+        "pp",
+        "s",
+        "score",
+    ]
+    xs = [t.x[0] for t in fig.data]
+    assert xs == pytest.approx([-1.0, 12.0, 0.1])
+    edges = sorted(s.x0 for s in fig.layout.shapes if s.line.dash == "dash")
+    # csat: -2 pp; aht: +30 s (lower is better); ces: 5 % of control 3.0 = +0.15.
+    assert edges == pytest.approx([-2.0, 0.15, 30.0])
+    assert [t.marker.color for t in fig.data] == ["#1a7f37", "#1a7f37", "#cf222e"]
 
 
 def test_segment_figure_shows_pooled_next_to_unpooled() -> None:
@@ -81,13 +123,23 @@ def test_segment_figure_shows_pooled_next_to_unpooled() -> None:
     assert list(fig.layout.yaxis.ticktext) == ["segment: consumer"]
 
 
-def test_metrics_agree_with_catalogue_direction() -> None:
-    shared = [m for m in METRICS if m in CATALOGUE]
-    assert {"fcr", "csat", "nps", "ces", "aht", "repeat_contact_rate"} <= set(shared)
-    for name in shared:
-        assert catalogue_direction(name) == METRICS[name].direction, name
-
-
 def test_get_metric_unknown_lists_valid_names() -> None:
     with pytest.raises(KeyError, match="unknown experiment metric 'joy'; expected one of: fcr"):
         get_metric("joy")
+
+
+def test_posterior_figure_share_in_percent_and_pp_keeps_unit_area() -> None:
+    import numpy as np
+
+    x = np.linspace(0.0, 0.2, 201)
+    dens = np.exp(-0.5 * ((x - 0.1) / 0.02) ** 2) / (0.02 * np.sqrt(2 * np.pi))
+    lift_x = np.linspace(-0.05, 0.05, 201)
+    lift = np.exp(-0.5 * (lift_x / 0.01) ** 2) / (0.01 * np.sqrt(2 * np.pi))
+    post = {"x": x, "control": dens, "variant": dens, "lift_x": lift_x, "lift": lift}
+    fig = posterior_figure(post, metric="FCR", unit="share")
+    control, _, lift_trace = fig.data
+    assert control.x[-1] == pytest.approx(20.0) and lift_trace.x[0] == pytest.approx(-5.0)
+    # Densities rescale with their axis: each still integrates to 1 (trapezoid rule).
+    assert np.trapezoid(control.y, control.x) == pytest.approx(1.0, abs=1e-3)
+    assert np.trapezoid(lift_trace.y, lift_trace.x) == pytest.approx(1.0, abs=1e-3)
+    assert (fig.layout.xaxis.title.text, fig.layout.xaxis2.title.text) == ("%", "pp")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
-from experiments.plan import PlanningError, plan_experiment
+from experiments.plan import (
+    PlanEstimate,
+    PlanningError,
+    check_plan,
+    plan_experiment,
+    split_problems,
+)
 from experiments.stats import sample_size_binary, sample_size_mean
 
 LAST = datetime(2026, 9, 30, 12, 0)
@@ -98,3 +104,60 @@ def test_plan_empty_store_says_what_is_missing(store) -> None:
         plan_experiment(store, "fcr", 0.03)
     with pytest.raises(PlanningError, match="MDE must be a positive number"):
         plan_experiment(store, "fcr", 0.0)
+
+
+def _estimate(n_per_arm: int, per_day: float) -> PlanEstimate:
+    n_total = 2 * n_per_arm
+    return PlanEstimate(
+        metric="fcr", label="FCR", family="ratio", lower_is_better=False, baseline=0.7,
+        unit_sd=0.4, mde=0.03, mde_relative=0.04, n_per_arm=n_per_arm, n_total=n_total,
+        eligible_per_day=per_day, expected_days=n_total / per_day, assurance=0.8,
+        assurance_se=0.01,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("split", "expected"),
+    [
+        ((0.5, 0.5), []),
+        ((0.25, 0.25, 0.5), ["3 shares for 2 variants"]),
+        ((0.6, 0.6), ["adds up to 1.2"]),
+        ((0.5, 0.0), ["every share must be above 0"]),
+        ((1 / 3, 2 / 3), []),
+    ],
+)
+def test_split_problems_flags_splits_that_are_not_one_share_each_summing_to_1(split, expected):
+    problems = split_problems(("control", "variant"), split)
+    assert len(problems) == len(expected)
+    for problem, text in zip(problems, expected, strict=True):
+        assert text in problem
+
+
+def test_check_plan_durations_under_a_day_and_over_a_year_are_flagged() -> None:
+    start = date(2026, 1, 1)
+    # 200 units at 1000 a day: 0.2 days (4.8 hours).
+    fast = check_plan(("c", "v"), (0.5, 0.5), start, date(2026, 1, 14), _estimate(100, 1000.0))
+    assert fast.errors == () and "arrive in 4.8 hours" in fast.warnings[0]
+    # 20,000 units at 50 a day: 400 days.
+    slow = check_plan(("c", "v"), (0.5, 0.5), None, None, _estimate(10_000, 50.0))
+    assert "about 400 days" in slow.warnings[0] and "more than a year" in slow.warnings[0]
+    assert check_plan(("c", "v"), (0.5, 0.5), start, date(2026, 12, 31)).errors == ()
+    assert "366 days" in check_plan(("c", "v"), (0.5, 0.5), start, date(2027, 1, 1)).errors[0]
+    assert (
+        "before the start" in check_plan(("c", "v"), (0.5, 0.5), start, date(2025, 12, 1)).errors[0]
+    )
+
+
+def test_check_plan_window_shorter_than_needed_reports_units_reached_by_the_end_date() -> None:
+    # 1,000 per arm at 40 eligible a day on a 30/70 split: 2,000 units need 50 days; a 20-day
+    # window reaches 40 · 20 · 0.3 = 240 units in the smaller arm.
+    check = check_plan(
+        ("c", "v"), (0.3, 0.7), date(2026, 1, 1), date(2026, 1, 20), _estimate(1000, 40.0)
+    )
+    assert check.errors == ()
+    assert "is 20 days, but 2,000 units need about 50 days" in check.warnings[0]
+    assert "about 240 per arm, not 1,000" in check.warnings[0]
+    enough = check_plan(
+        ("c", "v"), (0.5, 0.5), date(2026, 1, 1), date(2026, 2, 19), _estimate(1000, 40.0)
+    )
+    assert enough.warnings == ()

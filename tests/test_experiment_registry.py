@@ -17,6 +17,7 @@ from experiments.registry import (
     list_experiments,
     load_plan_toml,
     record_decision,
+    save_plan,
     search_experiments,
     start_experiment,
     update_experiment,
@@ -209,3 +210,21 @@ def test_registry_writes_bump_data_version(store) -> None:
     before = store.data_version()
     create_experiment(store, PLAN)
     assert store.data_version() == before + 1
+
+
+def test_save_plan_lists_caller_and_plan_problems_and_writes_nothing(store) -> None:
+    bad = {**PLAN, "name": "", "split": [0.6, 0.6]}
+    with pytest.raises(PlanError) as info:
+        save_plan(store, bad, problems=["the window is 400 days"])
+    assert info.value.problems[0] == "the window is 400 days"
+    assert "name is required" in info.value.problems
+    assert any("must add up to 1" in p for p in info.value.problems)
+    assert list_experiments(store) == []
+    with pytest.raises(PlanError):
+        save_plan(store, PLAN, problems=["the window is 400 days"])
+    assert list_experiments(store) == []
+
+
+def test_save_plan_start_runs_from_the_plans_start_date(store) -> None:
+    exp = save_plan(store, {**PLAN, "start_date": "2026-04-04"}, start=True)
+    assert (exp.status, exp.start_date.isoformat()) == ("running", "2026-04-04")

@@ -91,8 +91,41 @@ def test_calculator_mean_from_mean_and_sd(at):
 def test_calculator_impossible_counts_show_error_not_traceback(at):
     at.number_input(key="bin_control_x").set_value(5000).run()
     assert not at.exception
-    assert "must not exceed n" in at.error[0].value
+    assert at.error[0].value == (
+        "Please check the numbers: Control: successes (5,000) cannot exceed units (1,000)."
+    )
+    assert not at.metric and not at.get("plotly_chart")
+    # The typed number stays as typed: nothing is substituted for it.
+    assert at.number_input(key="bin_control_x").value == 5000
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("bin_variant_n", -5, "Variant: units (n) cannot be negative (got -5)"),
+        ("bin_control_x", -1, "Control: successes cannot be negative (got -1)"),
+        ("nps_control_d", -3, "Control: detractors cannot be negative (got -3)"),
+        ("mean_variant_sd", -2.5, "Variant: the standard deviation cannot be negative (got -2.5)"),
+    ],
+)
+def test_calculator_negative_numbers_are_rejected_not_clamped(at, key, value, message):
+    family = {"bin": 0, "mean": 1, "nps": 2}[key.split("_")[0]]
+    at.radio(key="family").set_value(
+        ["Conversion rate (yes/no)", "Average (e.g. handle time)", "NPS"][family]
+    ).run()
+    at.number_input(key=key).set_value(value).run()
+    assert not at.exception
+    assert message in at.error[0].value
     assert not at.metric
+    assert at.number_input(key=key).value == value
+
+
+def test_calculator_reports_both_arms_problems_at_once(at):
+    at.number_input(key="bin_control_x").set_value(2000)
+    at.number_input(key="bin_variant_n").set_value(-1).run()
+    error = at.error[0].value
+    assert "Control: successes (2,000) cannot exceed units (1,000)" in error
+    assert "Variant: units (n) cannot be negative (got -1)" in error
 
 
 def test_calculator_empty_arms_show_message(at):

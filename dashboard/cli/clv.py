@@ -6,7 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    parse_numbers,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +52,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="which cached probabilistic fit to show",
     )
     show.set_defaults(func=run_show)
+    sbg = sub.add_parser(
+        "sbg",
+        help="contractual CLV: shifted-beta-geometric retention and DERL",
+        description="Fit the sBG (Fader & Hardie 2007) to one cohort's survivor counts, or per "
+        "segment / signup year from the store's monthly lifetimes, with the discounted expected "
+        "residual lifetime (Fader & Hardie 2010).",
+    )
+    add_db_option(sbg)
+    add_json_option(sbg)
+    sbg.add_argument(
+        "--survivors",
+        default=None,
+        help="cohort counts still active at the start of each period, e.g. 1000,869,743 "
+        "(the cohort size first); without it the store is fitted per --by",
+    )
+    sbg.add_argument(
+        "--discount",
+        type=float,
+        default=None,
+        help="discount rate: per period with --survivors (default 0.1); a yearly rate for the "
+        "store's monthly lifetimes (default: setting clv.discount_rate, 10 %%)",
+    )
+    sbg.add_argument(
+        "--periods", type=int, default=5, help="periods to project after the data (default 5)"
+    )
+    sbg.add_argument(
+        "--by",
+        choices=("segment", "cohort"),
+        default="segment",
+        help="store mode: fit per segment or per signup year",
+    )
+    sbg.set_defaults(func=run_sbg)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -84,6 +122,15 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def _print_prob(fit: Any) -> None:
+    from metrics.retention.contractual import bound_notes
+
+    if bound_notes(fit.notes):
+        # Not identified: a value with an interval that ignores the stuck parameters misleads.
+        print("Probabilistic CLV (BG/NBD) not shown: the fit reached a parameter bound.")
+        for note in fit.notes:
+            print(f"  note: {note}")
+        print("  For regular monthly billing use the contractual model: `cx clv sbg`.")
+        return
     print(f"Expected {fit.horizon_months:g}-month value per customer; {fit.interval}:")
     print(f"  {'segment':<12} {'n':>8} {'mean':>10} {'ci_low':>10} {'ci_high':>10} {'total':>14}")
     for row in [*fit.segments, fit.total]:
@@ -102,6 +149,7 @@ def _fmt(value: float | None, spec: str) -> str:
 def run_show(args: argparse.Namespace) -> int:
     from metrics.clv import clv_what_if, simple_clv
     from metrics.clv_models import cached_clv
+    from metrics.retention.contractual import bound_notes
 
     with _open(args) as store:
         simple = simple_clv(store)
@@ -113,7 +161,15 @@ def run_show(args: argparse.Namespace) -> int:
             {
                 "simple": simple.to_dicts(),
                 "what_if": what_if.to_dicts(),
-                "probabilistic": None if fit is None else {**fit.to_json(), "current": current},
+                "probabilistic": None
+                if fit is None
+                else {
+                    **fit.to_json(),
+                    "current": current,
+                    # A fit at a parameter bound is not identified: its values are no CLV.
+                    "identified": not bound_notes(fit.notes),
+                    "bound_notes": bound_notes(fit.notes),
+                },
             }
         )
         return 0
@@ -149,4 +205,82 @@ def run_show(args: argparse.Namespace) -> int:
         if not current:
             print("Probabilistic CLV (data changed since this fit; refit with `cx clv fit`):")
         _print_prob(fit)
+    return 0
+
+
+def run_sbg(args: argparse.Namespace) -> int:
+    from metrics.retention.sbg import SbgError, cohort_summary
+
+    if args.periods < 0 or args.periods > 600:
+        raise CliError(f"--periods: expected a whole number from 0 to 600, got {args.periods}")
+    if args.survivors is not None:
+        counts = parse_numbers(args.survivors, count=None, what="--survivors")
+        discount = 0.1 if args.discount is None else args.discount
+        try:
+            out = cohort_summary(counts, discount=discount, periods=args.periods)
+        except SbgError as exc:
+            raise CliError(str(exc)) from None
+        if args.json:
+            print_json(out)
+            return 0
+        print(
+            f"sBG fit on {out['n']:,.0f} customers: alpha = {out['alpha']:.4f}, "
+            f"beta = {out['beta']:.4f} (log-likelihood {out['loglik']:.2f})"
+        )
+        for row in out["projected"]:
+            print(
+                f"  period {row['period']:>3}: survival {row['survival']:.1%} "
+                f"({row['survivors']:,.1f} of {out['n']:,.0f})"
+            )
+        ci = (
+            f" [{out['derl_ci_low']:.2f}, {out['derl_ci_high']:.2f}]"
+            if out["derl_ci_low"] is not None
+            else ""
+        )
+        print(f"  DERL at {discount:.1%} per period (new customer): {out['derl']:.3f}{ci}")
+        if out["at_bound"]:
+            print(f"  note: {out['message']}")
+        return 0
+    return _run_sbg_store(args)
+
+
+def _run_sbg_store(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from metrics.retention.contractual import choose_model, contractual_clv
+    from metrics.retention.sbg import SbgError
+
+    if args.discount is not None and not 0 < args.discount <= 1:
+        raise CliError(f"--discount: a yearly rate in (0, 1] is expected, got {args.discount}")
+    with _open(args) as store:
+        choice = choose_model(store)
+        try:
+            res = contractual_clv(store, dimension=args.by, annual_discount=args.discount)
+        except SbgError as exc:
+            raise CliError(str(exc)) from None
+    if args.json:
+        print_json({"model": asdict(choice), **asdict(res)})
+        return 0
+    print(f"Model: {choice.kind}. {choice.reason}.")
+    print(
+        f"Contractual CLV (sBG) by {args.by}: residual value per active customer = margin "
+        f"({res.margin:.0%}) × monthly revenue × DERL at {res.annual_discount:.0%} a year "
+        f"({res.currency}, {res.interval})"
+    )
+    print(
+        f"  {'group':<12} {'customers':>9} {'churned':>8} {'12-mo ret.':>10} "
+        f"{'DERL new':>9} {'value':>10} {'ci_low':>10} {'ci_high':>10}"
+    )
+    for g in res.groups:
+        ret = "—" if g["retention_12m"] is None else f"{g['retention_12m']:.1%}"
+        vals = [
+            "—" if g[k] is None else f"{g[k]:,.0f}" for k in ("value_mean", "ci_low", "ci_high")
+        ]
+        derl_new = "—" if g["derl_new"] is None else f"{g['derl_new']:.1f}"
+        print(
+            f"  {g['group']:<12} {g['customers']:>9,} {g['churned']:>8,} {ret:>10} "
+            f"{derl_new:>9} {vals[0]:>10} {vals[1]:>10} {vals[2]:>10}"
+        )
+        if g["message"]:
+            print(f"    {g['group']}: {g['message']}")
     return 0

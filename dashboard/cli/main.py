@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "dashboard.cli.ab",
     "dashboard.cli.experiment",
     "dashboard.cli.clv",
+    "dashboard.cli.churn",
+    "dashboard.cli.drivers",
+    "dashboard.cli.followups",
 )
 
 

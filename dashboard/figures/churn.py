@@ -238,3 +238,136 @@ def clv_interval_figure(segments: list[dict[str, Any]], horizon_months: float) -
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def survival_figure(
+    groups: list[dict[str, Any]], *, label: str, logrank_p: float | None
+) -> go.Figure:
+    """Kaplan-Meier retention per group: steps with the 95 % band, n in the legend.
+
+    Expects metrics.retention.survival.survival_by(...).groups. Small groups are grey.
+    """
+    fig = go.Figure()
+    for i, g in enumerate(groups):
+        colour = GREY if g["small_sample"] else PALETTE[i % len(PALETTE)]
+        months = [c["month"] for c in g["curve"]]
+        name = f"{g['group']} (n = {g['n']:,})"
+        fig.add_trace(
+            go.Scatter(
+                x=months + months[::-1],
+                y=[c["ci_high"] for c in g["curve"]] + [c["ci_low"] for c in g["curve"]][::-1],
+                fill="toself",
+                fillcolor=_rgba(colour, 0.15),
+                line={"width": 0, "shape": "hv"},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=name,
+                name=f"{name} 95 % band",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=months,
+                y=[c["survival"] for c in g["curve"]],
+                mode="lines",
+                line={"color": colour, "width": 2, "shape": "hv"},
+                name=name,
+                legendgroup=name,
+                hovertext=[
+                    f"{g['group']}, month {c['month']}: {_pct(c['survival'])} still customers "
+                    f"[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}], {c['at_risk']:,.0f} at risk"
+                    for c in g["curve"]
+                ],
+                hoverinfo="text",
+            )
+        )
+    p_text = "" if logrank_p is None else f" · log-rank p = {_p_value(logrank_p)}"
+    fig.update_layout(
+        title=f"Retention by {label} (Kaplan-Meier, 95 % band){p_text}",
+        height=400,
+        xaxis_title="months since signup",
+        yaxis={"title": "still a customer", "tickformat": ".0%", "range": [0, 1.02]},
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+def _p_value(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -> go.Figure:
+    """Residual value per active customer by group (sBG × DERL) with its 90 % interval.
+
+    Groups without a value (fit at a bound, no revenue) are left out: the page lists why.
+    """
+    ok = [g for g in groups if g["value_mean"] is not None]
+    fig = go.Figure(
+        go.Bar(
+            x=[g["group"] for g in ok],
+            y=[g["value_mean"] for g in ok],
+            marker={"color": [GREY if g["small_sample"] else LINE_COLOUR for g in ok]},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [_gap(g["ci_high"], g["value_mean"]) for g in ok],
+                "arrayminus": [_gap(g["value_mean"], g["ci_low"]) for g in ok],
+            },
+            text=[f"n = {g['active']:,}" for g in ok],
+            textposition="inside",
+            hovertext=[
+                f"{g['group']}: {_money(g['value_mean'])} {currency} "
+                f"[{_money(g['ci_low'])}, {_money(g['ci_high'])}] per active customer "
+                f"(n = {g['active']:,})"
+                for g in ok
+            ],
+            hoverinfo="text",
+        )
+    )
+    fig.update_layout(
+        title=f"Residual value per active customer by {label} (90 % interval)",
+        height=340,
+        yaxis={"title": f"{currency} per customer", "tickformat": ",.0f"},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+def drivers_figure(drivers: list[dict[str, Any]], *, kpi_label: str, n: int) -> go.Figure:
+    """Share of the variance in the KPI each driver explains (Shapley R²), 95 % intervals."""
+    rows = sorted(drivers, key=lambda d: d["importance"])
+    fig = go.Figure(
+        go.Bar(
+            y=[d["label"] for d in rows],
+            x=[d["importance"] for d in rows],
+            orientation="h",
+            marker={"color": LINE_COLOUR},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [d["ci_high"] - d["importance"] for d in rows],
+                "arrayminus": [d["importance"] - d["ci_low"] for d in rows],
+            },
+            hovertext=[
+                f"{d['label']}: explains {d['importance']:.2%} of the variance "
+                f"[{d['ci_low']:.2%}, {d['ci_high']:.2%}]"
+                + (f", {d['direction']} it" if d["direction"] else "")
+                for d in rows
+            ],
+            hoverinfo="text",
+        )
+    )
+    fig.update_layout(
+        title=f"What drives {kpi_label} (n = {n:,} contacts)",
+        height=max(260, 34 * len(rows) + 90),
+        xaxis={"title": "share of variance explained (Shapley R²)", "tickformat": ".1%"},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig

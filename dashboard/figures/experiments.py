@@ -9,6 +9,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from experiments.readout_view import display_scale, interval_name, metric_unit
+
 CONTROL = "#6e7781"
 VARIANT = "#0969da"
 POOLED = "#8250df"
@@ -27,8 +29,15 @@ def posterior_figure(
     control: str = "control",
     variant: str = "variant",
     metric: str = "",
+    unit: str = "",
 ) -> go.Figure:
-    """Each arm's posterior density (left) and the density of the lift (right)."""
+    """Each arm's posterior density (left) and the density of the lift (right).
+
+    In the metric's unit: a share's arms in % and its lift in percentage points. A density
+    is rescaled with its x axis, so the curves keep their area of one.
+    """
+    factor, suffix = display_scale(unit)
+    level = "%" if unit == "share" else suffix
     fig = make_subplots(
         rows=1, cols=2, subplot_titles=(f"{metric} by arm", "lift (variant − control)")
     )
@@ -42,10 +51,12 @@ def posterior_figure(
             y=0.5,
         )
         return fig
+    x = [v * factor for v in posterior["x"]]
+    lift_x = [v * factor for v in posterior["lift_x"]]
     fig.add_trace(
         go.Scatter(
-            x=posterior["x"],
-            y=posterior["control"],
+            x=x,
+            y=[v / factor for v in posterior["control"]],
             name=control,
             line={"color": CONTROL},
             fill="tozeroy",
@@ -55,8 +66,8 @@ def posterior_figure(
     )
     fig.add_trace(
         go.Scatter(
-            x=posterior["x"],
-            y=posterior["variant"],
+            x=x,
+            y=[v / factor for v in posterior["variant"]],
             name=variant,
             line={"color": VARIANT},
             fill="tozeroy",
@@ -66,8 +77,8 @@ def posterior_figure(
     )
     fig.add_trace(
         go.Scatter(
-            x=posterior["lift_x"],
-            y=posterior["lift"],
+            x=lift_x,
+            y=[v / factor for v in posterior["lift"]],
             name="lift",
             line={"color": POOLED},
             fill="tozeroy",
@@ -77,6 +88,8 @@ def posterior_figure(
         col=2,
     )
     fig.add_vline(x=0, line={"dash": "dot", "color": "#57606a"}, row=1, col=2)
+    fig.update_xaxes(title_text=level, row=1, col=1)
+    fig.update_xaxes(title_text=suffix, row=1, col=2)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(
         height=320,
@@ -87,21 +100,33 @@ def posterior_figure(
 
 
 def cumulative_figure(
-    series: Sequence[dict[str, Any]], *, lower_is_better: bool = False, ship_threshold: float = 0.95
+    series: Sequence[dict[str, Any]],
+    *,
+    unit: str = "",
+    lower_is_better: bool = False,
+    ship_threshold: float = 0.95,
 ) -> go.Figure:
-    """P(variant better) and the lift with its 95 % interval, for units assigned up to each day."""
+    """P(variant better) and the lift with its interval, day by day.
+
+    The band is each point's ci_low / ci_high; it is labelled "sequential 95 % interval" when
+    the points say `interval == "sequential"` (an always-valid / group-sequential interval
+    from the readout), else "credible interval". The lift is drawn in the metric's unit
+    (shares in percentage points).
+    """
+    factor, suffix = display_scale(unit)
+    band = interval_name(list(series))
     fig = make_subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.08,
-        subplot_titles=("P(variant better)", "lift and 95 % interval"),
+        vertical_spacing=0.1,
+        subplot_titles=("P(variant better)", f"lift and {band}"),
     )
     days = [r["day"] for r in series]
     fig.add_trace(
         go.Scatter(
             x=days,
-            y=[r["prob_variant_better"] for r in series],
+            y=[r.get("prob_variant_better") for r in series],
             name="P(better)",
             line={"color": VARIANT},
         ),
@@ -110,74 +135,100 @@ def cumulative_figure(
     )
     fig.add_hline(y=ship_threshold, line={"dash": "dot", "color": GOOD}, row=1, col=1)
     fig.add_hline(y=1 - ship_threshold, line={"dash": "dot", "color": BAD}, row=1, col=1)
-    ok = [r for r in series if _finite(r["ci_low"], r["ci_high"])]
+    ok = [r for r in series if _finite(r.get("ci_low"), r.get("ci_high"))]
     fig.add_trace(
         go.Scatter(
             x=[r["day"] for r in ok] + [r["day"] for r in reversed(ok)],
-            y=[r["ci_high"] for r in ok] + [r["ci_low"] for r in reversed(ok)],
+            y=[r["ci_high"] * factor for r in ok] + [r["ci_low"] * factor for r in reversed(ok)],
             fill="toself",
             fillcolor=RIBBON,
             line={"width": 0},
-            name="95 % interval",
+            name=band,
             hoverinfo="skip",
         ),
         row=2,
         col=1,
     )
+    lift = [r["lift"] * factor if _finite(r.get("lift")) else None for r in series]
+    rules = [r.get("rule") or r.get("decision_rule") or "" for r in series]
     fig.add_trace(
-        go.Scatter(x=days, y=[r["lift"] for r in series], name="lift", line={"color": VARIANT}),
+        go.Scatter(
+            x=days,
+            y=lift,
+            name="lift",
+            line={"color": VARIANT},
+            customdata=[[rule] for rule in rules],
+            hovertemplate=f"%{{x}}<br>lift %{{y:.3g}} {suffix}<br>%{{customdata[0]}}"
+            "<extra></extra>",
+        ),
         row=2,
         col=1,
     )
     fig.add_hline(y=0, line={"dash": "dot", "color": "#57606a"}, row=2, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=1)
-    fig.update_layout(height=460, margin={"l": 20, "r": 20, "t": 40, "b": 30}, showlegend=False)
+    fig.update_yaxes(title_text=suffix, row=2, col=1)
+    fig.update_layout(
+        height=460,
+        margin={"l": 20, "r": 20, "t": 40, "b": 30},
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.12},
+    )
     return fig
 
 
 def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
-    """Each guardrail's lift interval against its tolerance (the red line is "too much harm")."""
-    fig = go.Figure()
-    for i, g in enumerate(guardrails):
+    """One small chart per guardrail, each on its own axis in its metric's unit.
+
+    A dot with its 95 % interval for the lift (green: shown safe, red: not), the dashed red
+    line at the tolerance ("too much harm") and a dotted line at no change. Each guardrail has
+    its own x axis because their units differ (pp of CSAT, seconds of handle time).
+    """
+    rows = max(len(guardrails), 1)
+    titles = [str(g.get("label") or g["metric"]) for g in guardrails] or [""]
+    fig = make_subplots(rows=rows, cols=1, subplot_titles=titles, vertical_spacing=0.25 / rows)
+    for i, g in enumerate(guardrails, start=1):
+        factor, suffix = display_scale(metric_unit(g["metric"]))
         lift = g["result"]["absolute_lift"]
-        passed = (g.get("guardrail") or {}).get("passed")
-        colour = GOOD if passed else BAD
+        verdict = g.get("guardrail") or {}
+        colour = GOOD if verdict.get("passed") else BAD
+        xs: list[float] = [0.0]
         if _finite(lift["mean"], lift["ci_low"], lift["ci_high"]):
+            mean, lo, hi = (lift[k] * factor for k in ("mean", "ci_low", "ci_high"))
+            xs += [lo, hi]
             fig.add_trace(
                 go.Scatter(
-                    x=[lift["mean"]],
-                    y=[g["metric"]],
+                    x=[mean],
+                    y=[0],
                     mode="markers",
                     marker={"color": colour, "size": 10},
                     error_x={
                         "type": "data",
                         "symmetric": False,
-                        "array": [lift["ci_high"] - lift["mean"]],
-                        "arrayminus": [lift["mean"] - lift["ci_low"]],
+                        "array": [hi - mean],
+                        "arrayminus": [mean - lo],
                     },
-                    name=g["metric"],
+                    name=titles[i - 1],
                     showlegend=False,
-                )
+                    hovertemplate=f"lift %{{x:.3g}} {suffix}<extra></extra>",
+                ),
+                row=i,
+                col=1,
             )
         tol = g.get("tolerance")
-        rel = (g.get("guardrail") or {}).get("relative")
         control = g["result"]["control"]["mean"]
+        rel = verdict.get("relative")
         if _finite(tol) and (not rel or _finite(control)):
-            bound = tol * abs(control) if rel else tol
+            bound = (tol * abs(control) if rel else tol) * factor
             edge = bound if g.get("lower_is_better") else -bound
-            fig.add_shape(
-                type="line",
-                x0=edge,
-                x1=edge,
-                y0=i - 0.4,
-                y1=i + 0.4,
-                line={"color": BAD, "dash": "dash"},
-            )
-    fig.add_vline(x=0, line={"dash": "dot", "color": "#57606a"})
+            xs.append(edge)
+            fig.add_vline(x=edge, line={"color": BAD, "dash": "dash"}, row=i, col=1)
+        fig.add_vline(x=0, line={"dash": "dot", "color": "#57606a"}, row=i, col=1)
+        pad = (max(xs) - min(xs)) * 0.15 or 1.0
+        fig.update_xaxes(range=[min(xs) - pad, max(xs) + pad], title_text=suffix, row=i, col=1)
+        fig.update_yaxes(visible=False, range=[-1, 1], row=i, col=1)
     fig.update_layout(
-        height=120 + 50 * len(guardrails),
-        xaxis_title="lift (variant − control)",
-        margin={"l": 20, "r": 20, "t": 20, "b": 40},
+        height=60 + 130 * rows,
+        margin={"l": 20, "r": 20, "t": 40, "b": 30},
     )
     return fig
 

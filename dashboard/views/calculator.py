@@ -7,7 +7,8 @@ import math
 import streamlit as st
 
 from dashboard.figures.posterior import arms_figure, lift_figure
-from experiments.stats import BinaryStats, CategoryCounts, MeanStats, compare, verdict
+from experiments.quick_inputs import InputError, binary_arm, mean_arm, nps_arm
+from experiments.stats import compare, verdict
 from experiments.stats.curves import posterior_curves
 
 FAMILIES = ("Conversion rate (yes/no)", "Average (e.g. handle time)", "NPS")
@@ -20,26 +21,25 @@ left, right = st.columns(2)
 
 
 def _inputs(col, arm: str, defaults: tuple):
-    # Keys carry the family so one family's numbers never leak into another's inputs.
+    # Keys carry the family so one family's numbers never leak into another's inputs. No
+    # min_value: a number below it would be silently replaced; it is rejected with a reason.
     k = f"{('bin', 'mean', 'nps')[FAMILIES.index(family)]}_{arm}"
+    name = arm.capitalize()
     with col:
-        st.subheader(arm.capitalize())
+        st.subheader(name)
         if family == FAMILIES[0]:
-            n = st.number_input("Units (n)", min_value=0, value=defaults[0], key=f"{k}_n")
-            x = st.number_input("Successes", min_value=0, value=defaults[1], key=f"{k}_x")
-            return BinaryStats(int(n), int(x))
+            n = st.number_input("Units (n)", value=defaults[0], step=1, key=f"{k}_n")
+            x = st.number_input("Successes", value=defaults[1], step=1, key=f"{k}_x")
+            return binary_arm(name, n, x)
         if family == FAMILIES[1]:
-            n = st.number_input("Units (n)", min_value=0, value=defaults[0], key=f"{k}_n")
+            n = st.number_input("Units (n)", value=defaults[0], step=1, key=f"{k}_n")
             mean = st.number_input("Mean", value=float(defaults[1]), key=f"{k}_mean")
-            sd = st.number_input(
-                "Standard deviation", min_value=0.0, value=float(defaults[2]), key=f"{k}_sd"
-            )
-            n = int(n)  # sums from mean and sd: Σx = n·mean, Σx² = (n − 1)·sd² + n·mean²
-            return MeanStats(n, n * mean, max(n - 1, 0) * sd * sd + n * mean * mean)
-        p = st.number_input("Promoters (9-10)", min_value=0, value=defaults[0], key=f"{k}_p")
-        pa = st.number_input("Passives (7-8)", min_value=0, value=defaults[1], key=f"{k}_pa")
-        d = st.number_input("Detractors (0-6)", min_value=0, value=defaults[2], key=f"{k}_d")
-        return CategoryCounts(int(p), int(pa), int(d))
+            sd = st.number_input("Standard deviation", value=float(defaults[2]), key=f"{k}_sd")
+            return mean_arm(name, n, mean, sd)
+        p = st.number_input("Promoters (9-10)", value=defaults[0], step=1, key=f"{k}_p")
+        pa = st.number_input("Passives (7-8)", value=defaults[1], step=1, key=f"{k}_pa")
+        d = st.number_input("Detractors (0-6)", value=defaults[2], step=1, key=f"{k}_d")
+        return nps_arm(name, p, pa, d)
 
 
 defaults = {
@@ -47,11 +47,20 @@ defaults = {
     FAMILIES[1]: ((200, 300.0, 120.0), (200, 285.0, 115.0)),
     FAMILIES[2]: ((120, 90, 90), (140, 85, 75)),
 }[family]
+problems: list[str] = []
+arms = []
+for column, arm, values in ((left, "control", defaults[0]), (right, "variant", defaults[1])):
+    try:
+        arms.append(_inputs(column, arm, values))
+    except InputError as exc:
+        problems += exc.problems
+if family != FAMILIES[2]:
+    lower = st.checkbox("Lower is better (e.g. churn, handle time)", key="lower")
+if problems:
+    st.error("Please check the numbers: " + "; ".join(problems) + ".")
+    st.stop()
+control, variant = arms
 try:
-    control = _inputs(left, "control", defaults[0])
-    variant = _inputs(right, "variant", defaults[1])
-    if family != FAMILIES[2]:
-        lower = st.checkbox("Lower is better (e.g. churn, handle time)", key="lower")
     result = compare(control, variant, lower_is_better=lower)
 except ValueError as exc:
     st.error(f"Please check the numbers: {exc}")

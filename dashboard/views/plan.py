@@ -9,8 +9,9 @@ import streamlit as st
 
 from dashboard.store_access import cached, get_store
 from experiments.metrics import METRICS, metric_choices
-from experiments.plan import PlanningError, plan_experiment
-from experiments.registry import RegistryError, create_experiment, start_experiment
+from experiments.plan import PlanningError, check_plan, parse_split, plan_experiment, split_problems
+from experiments.readout_view import format_lift, format_value, input_hint
+from experiments.registry import RegistryError, save_plan
 
 LABELS = dict(metric_choices())
 
@@ -28,7 +29,8 @@ metric = METRICS[primary]
 left, right = st.columns(2)
 relative = left.toggle("MDE as % of baseline", value=True)
 mde = right.number_input(
-    "Minimum detectable effect" + (" (fraction, 0.05 = 5 %)" if relative else f" ({metric.unit})"),
+    "Minimum detectable effect"
+    + (" (fraction, 0.05 = 5 %)" if relative else f" ({input_hint(metric.unit)})"),
     min_value=0.0,
     value=0.05 if relative else 0.03,
     step=0.01,
@@ -48,7 +50,7 @@ guard_names = st.multiselect(
 guardrails = []
 for g in guard_names:
     tol = st.number_input(
-        f"Tolerance for {LABELS[g]} ({METRICS[g].unit})",
+        f"Tolerance for {LABELS[g]} ({input_hint(METRICS[g].unit)})",
         min_value=0.0,
         value=0.02,
         step=0.01,
@@ -61,16 +63,22 @@ start = left.date_input("Start", value=date.today())
 end = right.date_input("End", value=date.today() + timedelta(days=42))
 
 try:
-    split = [float(s) for s in split_text.split(",")]
-except ValueError:
-    st.error(f"Split {split_text!r}: expected comma-separated numbers such as 0.5, 0.5")
+    split = parse_split(split_text)
+except ValueError as exc:
+    st.error(str(exc)[0].upper() + str(exc)[1:])
     st.stop()
 
 estimate = None
-try:
-    estimate = cached(plan_experiment, primary, mde, mde_relative=relative, split=tuple(split))
-except (PlanningError, ValueError) as exc:
-    st.error(f"Cannot size this experiment: {exc}")
+if not split_problems(variants, split):
+    try:
+        estimate = cached(plan_experiment, primary, mde, mde_relative=relative, split=tuple(split))
+    except (PlanningError, ValueError) as exc:
+        st.error(f"Cannot size this experiment: {exc}")
+check = check_plan(variants, split, start, end, estimate)
+for problem in check.errors:
+    st.error(problem[0].upper() + problem[1:])
+for warning in check.warnings:
+    st.warning(warning[0].upper() + warning[1:])
 if estimate is not None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Sample size per arm", f"{estimate.n_per_arm:,}")
@@ -88,8 +96,9 @@ if estimate is not None:
         help="Chance the decision rule says ship at this size if the true effect is the MDE",
     )
     st.caption(
-        f"Baseline {metric.display_label}: {estimate.baseline:.4g} "
-        f"(MDE {estimate.mde:.4g} = {estimate.mde_relative:.1%} of baseline)."
+        f"Baseline {metric.display_label}: {format_value(estimate.baseline, metric.unit)} "
+        f"(MDE {format_lift(estimate.mde, metric.unit).lstrip('+')} = "
+        f"{estimate.mde_relative:.1%} of baseline)."
     )
 
 plan = {
@@ -107,12 +116,9 @@ plan = {
 }
 save, launch = st.columns(2)
 for button, run in ((save.button("Save as draft"), False), (launch.button("Start"), True)):
-    if not button:
-        continue
-    try:
-        exp = create_experiment(get_store(), plan)
-        if run:
-            exp = start_experiment(get_store(), exp.experiment_id, start)
-        st.success(f"Saved {exp.experiment_id} ({exp.status}).")
-    except RegistryError as exc:
-        st.error(str(exc))
+    if button:
+        try:
+            exp = save_plan(get_store(), plan, start=run, problems=check.errors)
+            st.success(f"Saved {exp.experiment_id} ({exp.status}), {start} to {end}.")
+        except RegistryError as exc:
+            st.error(f"Not saved: {exc}")
