@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= $(or $(CX_DB),data/cx.duckdb)
 PORT   ?= 8501
 
-.PHONY: run test test-nightly lint bench sample clean
+.PHONY: run test test-nightly test-spark lint bench sample clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,30 @@ run: $(STAMP) $(DB)
 	CX_DB=$(DB) $(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 \
 	  --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-# The whole suite but the `nightly` tests (long MCMC fits), on both cores.
+# The whole suite but the `nightly` tests (long MCMC fits) and the `spark` ones, on both cores.
 test: $(STAMP) $(DB)
-	$(BIN)/python -m pytest -n 2 -m "not nightly"
+	$(BIN)/python -m pytest -n 2 -m "not nightly and not spark"
+
+# Spark Connect for `make test-spark`: pyspark (the server's JARs come in its wheel, built
+# once from the sdist into .cache/wheels, ~2-6 min cold, then reused), deltalake, and Java
+# 17 from Debian when there is no `java`. Nothing is fetched from Maven or apache.org.
+SPARK_VERSION ?= 4.3.0
+WHEELS        := .cache/wheels
+SPARK_STAMP   := $(VENV)/.spark-$(SPARK_VERSION)
+
+$(SPARK_STAMP): $(STAMP)
+	@mkdir -p $(WHEELS)
+	@ls $(WHEELS)/pyspark-$(SPARK_VERSION)-*.whl >/dev/null 2>&1 || \
+	  $(BIN)/python -m pip wheel --quiet --no-deps pyspark==$(SPARK_VERSION) -w $(WHEELS)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --find-links $(WHEELS) \
+	  'pyspark[connect]==$(SPARK_VERSION)' 'deltalake>=0.25'
+	@command -v java >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@touch $@
+
+# The `spark` tests: a local Spark Connect server (127.0.0.1), DuckDB vs Spark on the sample.
+test-spark: $(SPARK_STAMP)
+	bash scripts/test-spark.sh
 
 test-nightly: $(STAMP)
 	$(BIN)/python -m pytest -m "nightly"

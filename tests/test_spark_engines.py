@@ -232,8 +232,8 @@ def _fcr_edge_sql() -> tuple[str, dict]:
         "SELECT SUM(CASE WHEN ABS(EPOCH(y) - EPOCH(x)) <= $w THEN 1 ELSE 0 END) AS n FROM t"
     )
     params = {
-        "a": datetime(2026, 9, 1, 10, 0, 0, 600000),
-        "b": datetime(2026, 9, 8, 10, 0, 1),
+        "a": datetime(2026, 9, 1, 10, 0, 0),
+        "b": datetime(2026, 9, 8, 10, 0, 0, 400000),
         "w": 7 * 86400.0,
     }
     return sql, params
