@@ -16,6 +16,7 @@ small table along as a temporary view. Every statement leaves through `to_dialec
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import weakref
@@ -162,6 +163,7 @@ class SparkEngine:
                     "CX_ENGINE=spark needs the Spark Connect client: "
                     "pip install 'cx-console[spark]' (pyspark-client, no Java)"
                 ) from exc
+            _check_reachable(self.config.remote)
             try:
                 spark = SparkSession.builder.remote(self.config.remote).getOrCreate()
                 # The reference SQL's timestamps carry no zone (DuckDB TIMESTAMP); UTC keeps
@@ -207,6 +209,20 @@ class _NoLock:
 
 
 _NO_LOCK = _NoLock()
+
+
+def _check_reachable(remote: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at the URL: the gRPC client would retry for minutes."""
+    hostport = remote.removeprefix("sc://").split("/", 1)[0].split(";", 1)[0]
+    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "15002")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise EngineError(
+            f"cannot use the Spark Connect server {remote}: nothing answers at "
+            f"{host}:{port} ({exc.__class__.__name__}); is the server running?"
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:
