@@ -8,7 +8,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import duckdb
 import streamlit as st
+
+from dashboard.store_access import release_store
+from metrics.store import StoreError, default_db_path, describe_store_error
 
 PAGES_DIR = Path(__file__).parent / "views"
 
@@ -32,9 +36,14 @@ for file, title, icon, section in PAGES:
 page = st.navigation(sections)
 try:
     page.run()
+except (StoreError, duckdb.Error) as exc:  # missing, busy, corrupt, foreign or newer store
+    logging.getLogger("cx.app").warning("page %s: store problem: %s", page.title, exc)
+    st.error(f"The data store cannot be used: {describe_store_error(exc, default_db_path())}")
 except Exception as exc:  # last line of defence: a person sees a sentence, the log the traceback
     logging.getLogger("cx.app").exception("page %s failed", page.title)
     st.error(
         f"This page could not be shown: {exc}. Nothing was changed. "
         "If it persists, check the Data page or run `cx` from the command line for details."
     )
+finally:
+    release_store()  # hold the store file only while a page runs

@@ -23,6 +23,7 @@ from dashboard.figures.churn import (
     what_if_figure,
 )
 from dashboard.figures.kpi import format_value, trend_figure
+from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.churn import (
     SWITCHING_REFERENCE,
@@ -118,7 +119,7 @@ def satisfaction_and_churn() -> None:
     st.subheader("Satisfaction and churn")
     st.caption(
         "Share of surveyed customers who churned within 90 days of answering, beside the "
-        "share who think of switching when the invoice arrives (SEED_FACTS: 4/21/35/67/73 %)."
+        "share who think of switching when the invoice arrives (Novus/Billogram survey of telecom customers: 4/21/35/67/73 %)."
     )
     req = KpiRequest(kpis=("churn_by_satisfaction",), by=("satisfaction_band",))
     by_sat = computed("Churn by satisfaction", query_kpis, req)
@@ -188,7 +189,7 @@ def simple_clv_section(margin: float) -> None:
         },
     )
     for row in simple.filter(pl.col("message").is_not_null()).iter_rows(named=True):
-        st.warning(f"{row['segment']}: {row['message']}")
+        st.warning(f"{md_escape(row['segment'])}: {md_escape(row['message'])}")  # from a file
     what_if = clv_what_if(simple)
     st.plotly_chart(what_if_figure(what_if))
     show_table(
@@ -268,7 +269,7 @@ def sbg_section(margin: float, annual_discount: float) -> None:
     )
     for g in res.groups:
         if g["message"]:
-            st.warning(f"{g['group']}: {g['message']}")
+            st.warning(f"{md_escape(str(g['group']))}: {md_escape(g['message'])}")  # from a file
 
 
 def bgnbd_section() -> None:

@@ -1,33 +1,18 @@
-"""Every shown table downloadable as CSV and XLSX (two st.download_button side by side)."""
+"""Every shown table downloadable as CSV and XLSX (two st.download_button side by side).
+
+The bytes come from dashboard/csv_export.py: formula-looking cells neutralised.
+"""
 
 from __future__ import annotations
 
-import io
 import re
 
 import polars as pl
 import streamlit as st
 
+from dashboard.csv_export import to_csv_bytes, to_xlsx_bytes
 
-def to_csv_bytes(df: pl.DataFrame) -> bytes:
-    """UTF-8 with BOM so Excel opens å ä ö correctly."""
-    return b"\xef\xbb\xbf" + _flat(df).write_csv().encode("utf-8")
-
-
-def to_xlsx_bytes(df: pl.DataFrame, sheet: str = "data") -> bytes:
-    buf = io.BytesIO()
-    _flat(df).write_excel(buf, worksheet=sheet[:31] or "data", autofit=True)
-    return buf.getvalue()
-
-
-def _flat(df: pl.DataFrame) -> pl.DataFrame:
-    # CSV and Excel hold no nested values: lists and structs become JSON text.
-    nested = [c for c, t in df.schema.items() if isinstance(t, pl.List | pl.Struct | pl.Array)]
-    if not nested:
-        return df
-    return df.with_columns(
-        pl.col(c).map_elements(lambda v: str(v), return_dtype=pl.String) for c in nested
-    )
+__all__ = ["download_buttons", "to_csv_bytes", "to_xlsx_bytes"]
 
 
 def download_buttons(df: pl.DataFrame, name: str, *, key: str | None = None) -> None:

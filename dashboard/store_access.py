@@ -14,12 +14,24 @@ T = TypeVar("T")
 
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> Store:
-    return open_store(path)
+    # shared: the app holds the file only while it reads or writes, so `cx` commands (and
+    # other app processes) can use it in between; create=False: a mistyped CX_DB must not
+    # leave an empty store behind (`cx init` / `cx sample` create one).
+    return open_store(path, shared=True, create=False)
 
 
 def get_store() -> Store:
-    """The process-wide store for $CX_DB (or data/cx.duckdb), opened and migrated once."""
+    """The process-wide store for $CX_DB (or data/cx.duckdb), checked and migrated once."""
     return _store(str(default_db_path()))
+
+
+def release_store() -> None:
+    """Let go of the store at the end of a page run (other programs may then write)."""
+    try:
+        store = _store(str(default_db_path()))
+    except Exception:  # noqa: BLE001 - no store, nothing held
+        return
+    store.release()
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -27,7 +39,7 @@ def _cached_call(
     _fn: Callable[..., Any],
     fn_key: str,
     store_path: str,
-    data_version: int,
+    version: tuple[int, int],
     args: tuple,
     kwargs_items: tuple,
 ) -> Any:
@@ -38,11 +50,13 @@ def cached(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call fn(store, *args, **kwargs), cached until the store's data changes.
 
     Arguments must be hashable by Streamlit (plain values, tuples, dataclasses of them).
-    The store's path and data version in the key are what invalidate every cached query
-    after an ingest (or when CX_DB points elsewhere).
+    The key holds the store's path and its version token (data version and file identity,
+    read from a side file without opening the store): a hit never touches the store, so
+    pages keep serving while another program writes, and every cached query is recomputed
+    after a write (or when CX_DB points elsewhere).
     """
     store = get_store()
     key = f"{fn.__module__}.{fn.__qualname__}"
     return _cached_call(
-        fn, key, str(store.path), store.data_version(), args, tuple(sorted(kwargs.items()))
+        fn, key, str(store.path), store.version_token(), args, tuple(sorted(kwargs.items()))
     )

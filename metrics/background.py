@@ -27,7 +27,8 @@ JobFn = Callable[[ProgressFn], dict[str, Any]]
 # here was left by a process that ended mid-fit (DuckDB lets one process write the file).
 _THREADS: dict[str, threading.Thread] = {}
 _LOCK = threading.RLock()
-# At most one progress write per this many seconds: the writer lock is shared with ingest.
+# At most one progress write per this many seconds: each write holds the store file
+# read-write for a moment, which other programs (a `cx ingest`) then wait for.
 _PROGRESS_EVERY_S = 0.5
 
 
@@ -136,6 +137,9 @@ def _run(store: Store, cache_key: str, kind: str, version: int, fn: JobFn) -> No
     last = [0.0]
 
     def progress(frac: float, message: str) -> None:
+        # The job has read its data by the time it reports progress: let go of the store
+        # so a long fit never keeps other programs (or the app's own writes) waiting.
+        store.release()
         now = time.monotonic()
         if now - last[0] < _PROGRESS_EVERY_S and frac < 1.0:
             return
@@ -157,6 +161,7 @@ def _run(store: Store, cache_key: str, kind: str, version: int, fn: JobFn) -> No
     except Exception as exc:  # noqa: BLE001 - any failure must end as a readable row
         _write(store, cache_key, kind, version, "failed", 0.0, None, f"{type(exc).__name__}: {exc}")
     finally:
+        store.release()
         with _LOCK:
             _THREADS.pop(cache_key, None)
 

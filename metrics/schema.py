@@ -4,28 +4,13 @@ from __future__ import annotations
 
 # Vocabularies shared by ingest, the sample generator and the KPI catalogue.
 CHANNELS: tuple[str, ...] = (
-    "phone",
-    "email",
-    "chat",
-    "chatbot",
-    "app",
-    "web",
-    "web_form",
-    "sms",
-    "social",
-    "in_person",
-    "video",
-)
+    "phone", "email", "chat", "chatbot", "app", "web", "web_form",
+    "sms", "social", "in_person", "video",
+)  # fmt: skip
 ISSUE_TYPES: tuple[str, ...] = (
-    "billing",
-    "technical",
-    "order",
-    "account",
-    "cancellation",
-    "complaint",
-    "feedback",
-    "other",
-)
+    "billing", "technical", "order", "account", "cancellation",
+    "complaint", "feedback", "other",
+)  # fmt: skip
 
 # Tables a user may load through ingest, with their key columns.
 INGEST_TABLES: dict[str, tuple[str, ...]] = {
@@ -169,9 +154,39 @@ CREATE TABLE model_cache (
 );
 """
 
-# Slot V2 belongs to another change in flight; on this branch it is an empty placeholder,
-# so the follow-up table keeps its assigned slot V3 (the merge renumbers if needed).
-_V2_PLACEHOLDER = "SELECT 1"
+# V2: older rows never overwrite newer ones, and every ingest can be undone (issue 9).
+# - updated_at on every ingest table: the source's own last-change time, when it has one.
+# - <table>_history: the previous version (all columns) of every row an ingest updated, under
+#   hist_batch = the updating batch, written in its transaction. Inserted rows need no entry:
+#   their batch_id marks them. hist_op is 'update' (room for other kinds later). Built from
+#   the table itself so the columns line up; a later migration that adds a column to an
+#   ingest table must add it to its history table too.
+# - ingest_batches: a sequence (undo order), skipped_older, and undo status. Batches loaded
+#   before V2 have no history (history_kept FALSE) and cannot be undone.
+_V2_INGEST = ("customers", "contacts", "surveys", "invoices", "assignments")
+_V2 = (
+    "".join(f"ALTER TABLE {t} ADD COLUMN updated_at TIMESTAMP;\n" for t in _V2_INGEST)
+    + "".join(
+        f"CREATE TABLE {t}_history AS SELECT CAST(NULL AS VARCHAR) AS hist_batch, "
+        f"CAST(NULL AS VARCHAR) AS hist_op, * FROM {t} LIMIT 0;\n"
+        for t in _V2_INGEST
+    )
+    + """
+ALTER TABLE ingest_batches ADD COLUMN seq BIGINT;
+ALTER TABLE ingest_batches ADD COLUMN skipped_older BIGINT DEFAULT 0;
+ALTER TABLE ingest_batches ADD COLUMN status VARCHAR DEFAULT 'loaded';
+ALTER TABLE ingest_batches ADD COLUMN history_kept BOOLEAN DEFAULT FALSE;
+ALTER TABLE ingest_batches ADD COLUMN undone_at TIMESTAMP;
+ALTER TABLE ingest_batches ADD COLUMN undone_by VARCHAR;
+-- seq is the commit order (taken inside the write transaction, unlike started_at), from a
+-- sequence so any writer of ingest_batches gets one; older batches only need to come first.
+CREATE SEQUENCE ingest_batch_seq;
+UPDATE ingest_batches SET seq = nextval('ingest_batch_seq');
+ALTER TABLE ingest_batches ALTER COLUMN seq SET DEFAULT nextval('ingest_batch_seq');
+ALTER TABLE ingest_batches ALTER COLUMN history_kept SET DEFAULT TRUE;
+"""
+)
+
 
 # Detractor follow-ups (issue 13). Append-only: marking a response again adds a row, so
 # who marked it when, with which note, is never overwritten; the latest row is the state.
@@ -187,5 +202,5 @@ CREATE TABLE followups (
 """
 
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2_PLACEHOLDER, _V3_FOLLOWUPS)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3_FOLLOWUPS)
 SCHEMA_VERSION = len(MIGRATIONS)

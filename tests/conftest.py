@@ -13,6 +13,16 @@ from metrics.store import Store, open_store
 SAMPLE_KW = dict(customers=3000, months=12, seed=7, end=date(2026, 10, 1))
 
 
+@pytest.fixture(autouse=True)
+def pii_key_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own personal-data key file path (created on first use), never the
+    user's ~/.config/cx-console/pii.key; subprocesses inherit it through the environment."""
+    path = tmp_path_factory.mktemp("pii") / "pii.key"
+    monkeypatch.setenv("CX_PII_KEY_FILE", str(path))
+    monkeypatch.delenv("CX_PII_KEY", raising=False)
+    return path
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     s = open_store(tmp_path / "cx.duckdb")

@@ -57,6 +57,7 @@ def test_cx_clv_show_text_lists_segments_and_what_if(db, capsys):
 
 
 def test_cx_clv_fit_empty_store_is_one_line_error(tmp_path, capsys):
+    open_store(tmp_path / "empty.duckdb").close()
     code = main(["clv", "fit", "--db", str(tmp_path / "empty.duckdb")])
     err = capsys.readouterr().err
     assert code == 2

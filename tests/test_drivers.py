@@ -204,6 +204,8 @@ def test_cx_drivers_json_and_empty_store_error(tmp_path, capsys):
     assert main(["drivers", "--db", str(db), "--kpi", "csat", "--boots", "20", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == 800 and out["drivers"][0]["driver"] == "resolution"
+    assert main(["init", "--db", str(tmp_path / "e.duckdb")]) == 0
+    capsys.readouterr()
     assert main(["drivers", "--db", str(tmp_path / "e.duckdb"), "--kpi", "nps"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cx drivers: error: ") and "need at least 30" in err

@@ -9,6 +9,7 @@ import pytest
 
 from dashboard.cli.main import main as cx
 from experiments.readout import analyze
+from metrics.store import open_store
 
 PLAN = Path(__file__).resolve().parents[1] / "sample_data" / "plans" / "agent_assist.toml"
 
@@ -32,6 +33,7 @@ def test_cli_create_list_and_refuse_duplicate(store, capsys) -> None:
 def test_cli_create_invalid_plan_lists_problems(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nprimary_metric = "joy"\nsplit = [0.9, 0.9]\n', encoding="utf-8")
+    open_store(tmp_path / "cx.duckdb").close()
     rc = cx(["experiment", "create", "--file", str(bad), "--db", str(tmp_path / "cx.duckdb")])
     err = capsys.readouterr().err
     assert rc == 2

@@ -108,7 +108,7 @@ CASES = [
         "bad_mapping.toml: column 'Ticket' maps to 'ticket_number', which is not a column of "
         "contacts; expected one of abandoned, agent_id, bot_handled, channel, contact_id, "
         "customer_id, escalated, first_contact_resolved, first_response_s, handle_s, issue_type, "
-        "opened_at, resolved, resolved_at, team, wait_s, extras, drop or hash",
+        "opened_at, resolved, resolved_at, team, updated_at, wait_s, extras, drop or hash",
     ),
     (
         "latin1_contacts.tsv",

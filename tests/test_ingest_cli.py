@@ -15,6 +15,7 @@ DATA = ROOT / "tests" / "data" / "ingest"
 
 def test_cli_ingest_json_report_keys_and_counts(tmp_path, capsys):
     db = tmp_path / "cx.duckdb"
+    open_store(db).close()  # cx ingest refuses a path with no store (`cx init` makes one)
     code = main(
         [
             "ingest",
@@ -64,6 +65,7 @@ def test_cli_ingest_json_report_keys_and_counts(tmp_path, capsys):
 
 def test_cli_ingest_text_report_then_unchanged(tmp_path, capsys):
     db = tmp_path / "cx.duckdb"
+    open_store(db).close()  # cx ingest refuses a path with no store (`cx init` makes one)
     args = [
         "ingest",
         str(EXPORTS / "zendesk_tickets.csv"),
@@ -86,6 +88,7 @@ def test_cli_ingest_text_report_then_unchanged(tmp_path, capsys):
 
 def test_cli_bad_file_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
     db = tmp_path / "cx.duckdb"
+    open_store(db).close()  # cx ingest refuses a path with no store (`cx init` makes one)
     code = main(
         ["ingest", str(DATA / "missing_column.csv"), "--table", "contacts", "--db", str(db)]
     )
@@ -103,6 +106,7 @@ def test_cli_bad_file_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys)
 
 def test_cli_sheet_and_timezone_options(tmp_path, capsys):
     db = tmp_path / "cx.duckdb"
+    open_store(db).close()  # cx ingest refuses a path with no store (`cx init` makes one)
     assert (
         main(
             [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import datetime
 from pathlib import Path
@@ -108,13 +109,13 @@ def test_failure_inside_transaction_rolls_everything_back(store, monkeypatch):
 
 def test_failure_in_upsert_of_first_file_leaves_empty_store(store, monkeypatch):
     before = snapshot(store)
-    original = load_module._upsert
+    original = load_module.merge_stage
 
-    def half_then_boom(cur, table, stage):
-        original(cur, table, stage)  # rows are in, inside the open transaction
+    def half_then_boom(cur, table, stage, batch_id, **kwargs):
+        original(cur, table, stage, batch_id, **kwargs)  # rows are in, transaction still open
         raise RuntimeError("killed mid-file (injected)")
 
-    monkeypatch.setattr(load_module, "_upsert", half_then_boom)
+    monkeypatch.setattr(load_module, "merge_stage", half_then_boom)
     with pytest.raises(RuntimeError, match="mid-file"):
         ingest_file(store, ZENDESK, table="contacts", preset="zendesk")
     assert snapshot(store) == before
@@ -151,23 +152,26 @@ def test_assignments_composite_key_duplicates(store):
     assert report.reasons[0]["reason"].startswith("duplicate experiment_id, unit_id 'E1/C1': row 1")
 
 
-def test_email_in_id_column_is_hashed_and_reported(store):
+def test_email_in_id_column_is_hashed_and_reported(store, pii_key_file):
     body = b"invoice_id,customer_id,issued_at,amount\nI1,Anna@Example.se ,2026-03-01,10\n"
     report = ingest_file(store, body, table="invoices", file_name="inv.csv")
-    salt = json.loads(_rows(store, "SELECT value FROM settings WHERE key='ingest_pii_salt'")[0][0])
+    key = pii_key_file.read_text().strip().encode()
     (cust,) = _rows(store, "SELECT customer_id FROM invoices")[0]
     # Trimmed and lower-cased before hashing, so the same address always gives the same id.
-    assert cust == hashlib.sha256((salt + "anna@example.se").encode()).hexdigest()
+    assert cust == hmac.new(key, b"anna@example.se", hashlib.sha256).hexdigest()
     assert report.pii == {"customer_id": "hashed"}
 
 
-def test_salt_is_created_once_and_reused(store):
+def test_key_is_created_once_and_reused(store, pii_key_file):
     body = b"contact_id,channel,opened_at,E-mail\nX1,phone,2026-03-05 10:00,a@b.se\n"
     ingest_file(store, body, table="contacts", file_name="a.csv")
     ingest_file(store, body.replace(b"X1", b"X2"), table="contacts", file_name="b.csv")
     hashes = [json.loads(e)["E-mail"] for (e,) in _rows(store, "SELECT extras FROM contacts")]
     assert len(hashes) == 2 and hashes[0] == hashes[1] and "@" not in hashes[0]
-    assert _rows(store, "SELECT count(*) FROM settings WHERE key='ingest_pii_salt'") == [(1,)]
+    # The key stays outside the store; the store only remembers its fingerprint.
+    key = pii_key_file.read_text().strip()
+    settings = str(_rows(store, "SELECT * FROM settings"))
+    assert key not in settings and "ingest_pii_salt" not in settings
 
 
 def test_history_and_rejected_rows_api(store):

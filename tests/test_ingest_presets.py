@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 from datetime import date, datetime
@@ -30,13 +31,14 @@ def _csv_data_rows(path: Path, encoding: str, delimiter: str, header_rows: int =
     return len(list(csv.reader(io.StringIO(text), delimiter=delimiter))) - header_rows
 
 
-def _salt(store: Store) -> str:
-    return json.loads(
-        _rows(store, "SELECT value FROM settings WHERE key = 'ingest_pii_salt'")[0][0]
-    )
+def _hmac(key_file: Path, value: str) -> str:
+    """HMAC-SHA256 with the test's key file, by the standard library (the reference)."""
+    return hmac.new(
+        key_file.read_text().strip().encode(), value.encode(), hashlib.sha256
+    ).hexdigest()
 
 
-def test_zendesk_preset_counts_values_and_personal_data(store):
+def test_zendesk_preset_counts_values_and_personal_data(store, pii_key_file):
     path = EXPORTS / "zendesk_tickets.csv"
     report = ingest_file(store, path, table="contacts", preset="zendesk")
     assert report.rows_read == _csv_data_rows(path, "utf-8", ",") == 15
@@ -74,14 +76,14 @@ def test_zendesk_preset_counts_values_and_personal_data(store):
     assert got["5003"][6] is False  # Status Open
     assert got["5005"][1] == "app" and got["5006"][1] == "social" and got["5009"][1] == "chatbot"
     assert got["5010"][3] == datetime(2026, 3, 30, 7, 0)  # +0200 after the DST change
-    # Personal data: names dropped, e-mails kept only as a salted SHA-256 in extras.
+    # Personal data: names dropped, e-mails kept only as a keyed HMAC-SHA256 in extras.
     assert report.pii == {
         "Requester": "dropped",
         "Requester email": "hashed",
         "Assignee": "dropped",
     }
     extras = json.loads(_rows(store, "SELECT extras FROM contacts WHERE contact_id='5002'")[0][0])
-    expected_hash = hashlib.sha256((_salt(store) + "bo.lind@example.se").encode()).hexdigest()
+    expected_hash = _hmac(pii_key_file, "bo.lind@example.se")
     assert extras["Requester email"] == expected_hash
     assert extras["Subject"] == "App crashes\non login"  # quoted newline survives
     assert "Requester" not in extras and "Assignee" not in extras

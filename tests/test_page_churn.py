@@ -222,6 +222,7 @@ def test_churn_page_bgnbd_fit_at_bound_shows_warning_not_a_value(page_db):
 
 
 def test_churn_page_empty_store_says_what_to_load(tmp_path, monkeypatch):
+    open_store(tmp_path / "empty.duckdb").close()  # the app no longer creates a missing store
     monkeypatch.setenv("CX_DB", str(tmp_path / "empty.duckdb"))
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception

@@ -71,7 +71,8 @@ def test_data_page_swedish_export_report_and_rows_in_store(app, sample_store):
         f"read {len(rows)} rows: {inserted} inserted, 0 updated, 0 unchanged, "
         f"{rejected} rejected" in text
     )
-    assert "personal data column 'Namn' dropped" in text
+    # File-derived text (column names, reasons) is plain text in a code element, not Markdown.
+    assert "personal data column 'Namn' dropped" in app.code[0].value
     # The first data row, read by hand: Telefon / Fakturafråga / wait 12,5 s (decimal comma).
     first = rows[0]
     assert first["Kanal"] == "Telefon" and first["Väntetid (s)"] == "12,5"
@@ -109,8 +110,8 @@ def test_data_page_binary_file_shows_error_and_writes_nothing(app, sample_store)
     version = sample_store.data_version()
     app.file_uploader[0].upload("export.csv", b"\x00\x01\x02\xff\xfe binary", "text/csv").run()
     assert not app.exception
-    message = app.error[0].value
-    assert message.startswith("export.csv:") and "Nothing was written." in message
+    assert app.error[0].value == "The file cannot be loaded. Nothing was written."
+    assert app.code[0].value.startswith("export.csv:")
     assert not [b for b in app.button if b.label == "Ingest"]
     assert sample_store.data_version() == version
     assert _count(sample_store, "SELECT count(*) FROM ingest_batches") == 0
@@ -172,3 +173,8 @@ def test_data_page_xlsx_and_parquet_exports_land_in_store(
         .fetchall()[0][0]
     )
     assert found >= ins + upd + same
+
+
+def test_data_page_shows_where_the_personal_data_key_is(app, pii_key_file):
+    shown = [t.value for t in app.text]
+    assert any(str(pii_key_file) in v and "HMAC-SHA256" in v for v in shown), shown

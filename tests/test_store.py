@@ -68,3 +68,87 @@ def test_store_concurrent_writers_serialise_without_lock_errors(store: Store) ->
     assert errors == []
     assert store.cursor().execute("SELECT count(*) FROM settings").fetchall() == [(80,)]
     assert store.data_version() == 80
+
+
+def test_store_version_file_follows_data_writes_not_bookkeeping(tmp_path) -> None:
+    from metrics.store import version_file
+
+    path = tmp_path / "cx.duckdb"
+    with open_store(path, shared=True) as s:
+        assert version_file(path).read_text().strip() == "0"
+        with s.write() as cur:
+            cur.execute("INSERT INTO targets (kpi, target) VALUES ('nps', 20)")
+        assert version_file(path).read_text().strip() == "1"
+        with s.write(bump_version=False) as cur:
+            cur.execute("INSERT INTO settings VALUES ('x', '1')")
+        assert version_file(path).read_text().strip() == "1"
+        assert s.data_version() == 1 == s._meta("data_version")
+
+
+def test_store_stale_version_file_is_corrected_on_open(tmp_path) -> None:
+    from metrics.store import version_file
+
+    path = tmp_path / "cx.duckdb"
+    with open_store(path) as s, s.write() as cur:
+        cur.execute("INSERT INTO targets (kpi, target) VALUES ('nps', 20)")
+    version_file(path).write_text("7\n")  # e.g. left by an older file at the same path
+    with open_store(path, shared=True) as s:
+        assert s.data_version() == 1
+
+
+def test_store_foreign_duckdb_file_is_refused_untouched(tmp_path) -> None:
+    import hashlib
+
+    import duckdb
+
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE orders (id INTEGER)")
+    con.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    for shared in (False, True):
+        with pytest.raises(StoreError, match="not a CX Console store"):
+            open_store(path, shared=shared)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_store_missing_path_is_not_created_unless_asked(tmp_path) -> None:
+    path = tmp_path / "sub" / "cx.duckdb"
+    with pytest.raises(StoreError, match="no store at .*cx init"):
+        open_store(path, shared=True, create=False)
+    assert not path.parent.exists()
+
+
+def _app_on(db, monkeypatch):
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CX_DB", str(db))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    return AppTest.from_file(str(app), default_timeout=120).run()
+
+
+def test_app_missing_store_says_how_to_create_one(tmp_path, monkeypatch) -> None:
+    at = _app_on(tmp_path / "missing.duckdb", monkeypatch)
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"The data store cannot be used: no store at {tmp_path / 'missing.duckdb'}; create one "
+        "with `cx init` (empty) or `cx sample` (demo data), or point --db / CX_DB at an "
+        "existing store"
+    ]
+    assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_app_file_that_is_not_a_store_shows_a_sentence(tmp_path, monkeypatch) -> None:
+    db = tmp_path / "cx.duckdb"
+    db.write_text("id,amount\n1,2\n", encoding="utf-8")
+    at = _app_on(db, monkeypatch)
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"The data store cannot be used: {db} is not a DuckDB database file (so not a CX "
+        "Console store)"
+    ]

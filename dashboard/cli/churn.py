@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 
 BY_CHOICES = ("all", "segment", "tier", "region", "channel", "satisfaction", "cohort")
 
@@ -36,15 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_survival(args: argparse.Namespace) -> int:
     from metrics.retention.survival import survival_by
-    from metrics.store import StoreError, open_store
 
     if not 1 <= args.max_months <= 600:
         raise CliError(f"--max-months: expected 1 to 600, got {args.max_months}")
-    try:
-        with open_store(args.db) as store:
-            res = survival_by(store, args.by, max_months=args.max_months)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    with open_cli_store(args, write=False) as store:
+        res = survival_by(store, args.by, max_months=args.max_months)
     if args.json:
         print_json(asdict(res))
         return 0

@@ -10,6 +10,7 @@ from dashboard.cli.common import (
     CliError,
     add_db_option,
     add_json_option,
+    open_cli_store,
     parse_numbers,
     print_json,
 )
@@ -87,19 +88,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def _open(args: argparse.Namespace):
-    from metrics.store import StoreError, open_store
-
-    try:
-        return open_store(args.db)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+def _open(args: argparse.Namespace, *, write: bool):
+    return open_cli_store(args, write=write)
 
 
 def run_fit(args: argparse.Namespace) -> int:
     from metrics.clv_models import ClvFit, start_clv_fit
 
-    with _open(args) as store:
+    with _open(args, write=True) as store:
         status = start_clv_fit(store, method=args.method, wait=True, force=args.force)
         if status.status != "done" or status.result is None:
             raise CliError(f"the CLV fit failed: {status.error or status.status}")
@@ -151,7 +147,7 @@ def run_show(args: argparse.Namespace) -> int:
     from metrics.clv_models import cached_clv
     from metrics.retention.contractual import bound_notes
 
-    with _open(args) as store:
+    with _open(args, write=False) as store:
         simple = simple_clv(store)
         what_if = clv_what_if(simple)
         fit, status = cached_clv(store, args.method)
@@ -252,7 +248,7 @@ def _run_sbg_store(args: argparse.Namespace) -> int:
 
     if args.discount is not None and not 0 < args.discount <= 1:
         raise CliError(f"--discount: a yearly rate in (0, 1] is expected, got {args.discount}")
-    with _open(args) as store:
+    with _open(args, write=False) as store:
         choice = choose_model(store)
         try:
             res = contractual_clv(store, dimension=args.by, annual_discount=args.discount)

@@ -1,4 +1,4 @@
-"""Shared pieces of the `cx` commands: options, output, and errors a person can act on."""
+"""Shared pieces of the `cx` commands: options, output, opening the store, and errors a person can act on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import math
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from metrics.store import Store
 
 
 class CliError(Exception):
@@ -19,10 +22,52 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected zero or more seconds, got {text!r}")
+    return value
+
+
 def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """--db and --wait, for every command that uses the store."""
     parser.add_argument(
         "--db", type=Path, default=None,
         help="DuckDB store file (default: $CX_DB or data/cx.duckdb)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wait", type=_seconds, default=None, metavar="SECONDS",
+        help="how long to wait while another program (the app, another cx) holds the store "
+        "(default: $CX_STORE_TIMEOUT or 60)",
+    )  # fmt: skip
+
+
+def _notice(message: str) -> None:
+    print(f"cx: {message}", file=sys.stderr, flush=True)
+
+
+def open_cli_store(args: argparse.Namespace, *, write: bool, create: bool = False) -> Store:
+    """The one way a `cx` command opens the store.
+
+    Shared access: the file is held only while the command reads or writes, so the app
+    and other `cx` commands keep working; a command waits (telling stderr after ~1.5 s)
+    while another program writes, up to --wait / $CX_STORE_TIMEOUT / 60 s. A path that
+    does not exist is refused unless `create` (only `cx init` and `cx sample`). Read-only
+    commands (write=False) cannot write by mistake. StoreError, DuckDB and OS errors are
+    turned into one line with exit 2 by `dashboard.cli.main`.
+    """
+    from metrics.store import default_db_path, open_store
+
+    return open_store(
+        getattr(args, "db", None) or default_db_path(),
+        shared=True,
+        read_only=not write,
+        create=create,
+        timeout=getattr(args, "wait", None),
+        on_wait=_notice,
     )
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,16 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_drivers(args: argparse.Namespace) -> int:
     from metrics.retention.drivers import key_drivers
-    from metrics.store import StoreError, open_store
 
     if not 30 <= args.sample <= 2_000_000:
         raise CliError(f"--sample: expected 30 to 2,000,000 contacts, got {args.sample}")
     if not 0 <= args.boots <= 5000:
         raise CliError(f"--boots: expected 0 to 5000, got {args.boots}")
     try:
-        with open_store(args.db) as store:
+        with open_cli_store(args, write=False) as store:
             res = key_drivers(store, args.kpi, limit=args.sample, boots=args.boots, seed=args.seed)
-    except (StoreError, ValueError) as exc:
+    except ValueError as exc:
         raise CliError(str(exc)) from None
     if args.json:
         print_json(asdict(res))

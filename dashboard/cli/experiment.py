@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 
 DECISION_CHOICES = ("ship", "stop", "keep_running")
 
@@ -71,13 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_report)
 
 
-def _open(args: argparse.Namespace):
-    from metrics.store import StoreError, open_store
-
-    try:
-        return open_store(args.db)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+def _open(args: argparse.Namespace, *, write: bool):
+    return open_cli_store(args, write=write)
 
 
 def _registry_call(fn, *a, **kw):
@@ -95,7 +97,7 @@ def _create(args: argparse.Namespace) -> int:
     from experiments.registry import create_experiment, load_plan_toml, start_experiment
 
     plan = _registry_call(load_plan_toml, args.file)
-    with _open(args) as store:
+    with _open(args, write=True) as store:
         exp = _registry_call(create_experiment, store, plan, source=str(args.file))
         if args.start:
             exp = _registry_call(start_experiment, store, exp.experiment_id)
@@ -114,7 +116,7 @@ def _row(e) -> str:
 def _list(args: argparse.Namespace) -> int:
     from experiments.registry import list_experiments
 
-    with _open(args) as store:
+    with _open(args, write=False) as store:
         items = list_experiments(store, args.status)
     if args.json:
         print_json([e.to_dict() for e in items])
@@ -139,7 +141,7 @@ def _fmt(v: float | None, digits: int = 3) -> str:
 def _analyze(args: argparse.Namespace) -> int:
     from experiments.readout import analyze
 
-    with _open(args) as store:
+    with _open(args, write=False) as store:
         readout = _registry_call(analyze, store, args.experiment_id)
     d = readout.to_dict()
     if args.json:
@@ -177,7 +179,7 @@ def _decide(args: argparse.Namespace) -> int:
     from experiments.readout import analyze
     from experiments.registry import record_decision
 
-    with _open(args) as store:
+    with _open(args, write=True) as store:
         reasons: list[str] = []
         try:
             reasons = list(analyze(store, args.experiment_id).decision.reasons)
@@ -202,7 +204,7 @@ def _decide(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from experiments.registry import search_experiments
 
-    with _open(args) as store:
+    with _open(args, write=False) as store:
         items = search_experiments(store, args.text)
     if args.json:
         print_json([e.to_dict() for e in items])
@@ -220,7 +222,7 @@ def _search(args: argparse.Namespace) -> int:
 def _segments(args: argparse.Namespace) -> int:
     from experiments.segments import segment_fit_status, start_segment_fit, unpooled_segments
 
-    with _open(args) as store:
+    with _open(args, write=bool(args.fit)) as store:
         if args.fit:
             _registry_call(start_segment_fit, store, args.experiment_id, args.metric, wait=True)
             status = _registry_call(segment_fit_status, store, args.experiment_id, args.metric)
@@ -254,11 +256,45 @@ def _segments(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from experiments.report_html import readout_html
 
-    with _open(args) as store:
+    _check_report_target(args.out)
+    with _open(args, write=False) as store:
         html = _registry_call(readout_html, store, args.experiment_id)
+    html = _mark_report(html)
+    tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
     try:
-        args.out.write_text(html, encoding="utf-8")
+        tmp.write_text(html, encoding="utf-8")
+        os.replace(tmp, args.out)  # never a half-written report
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise CliError(f"cannot write {args.out}: {exc.strerror}") from None
     print(f"wrote {args.out} ({len(html) // 1024} KiB)")
     return 0
+
+
+# Written into every report, so `--out` overwrites only an earlier report of ours.
+REPORT_MARKER = "<!-- cx-console experiment report -->"
+
+
+def _mark_report(html: str) -> str:
+    head, sep, rest = html.partition("\n")
+    if head.lower().startswith("<!doctype"):
+        return f"{head}\n{REPORT_MARKER}{sep}{rest}"
+    return f"{REPORT_MARKER}\n{html}"
+
+
+def _check_report_target(out: Path) -> None:
+    """Refuse to overwrite anything but an earlier report (someone's page, a data file)."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_file():
+        raise CliError(f"refusing to write over {out}: it is not a regular file")
+    try:
+        with out.open("rb") as fh:
+            head = fh.read(4096).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise CliError(f"cannot read {out} to check it: {exc.strerror}") from None
+    if REPORT_MARKER not in head:
+        raise CliError(
+            f"refusing to overwrite {out}: it is not an experiment report written by cx "
+            "(choose another --out, or remove the file yourself)"
+        )

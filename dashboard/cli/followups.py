@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,13 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def _open(args: argparse.Namespace):
-    from metrics.store import StoreError, open_store
-
-    try:
-        return open_store(args.db)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+def _open(args: argparse.Namespace, *, write: bool = False):
+    return open_cli_store(args, write=write)
 
 
 def _one_line(text: object) -> str:
@@ -83,7 +84,7 @@ def run_done(args: argparse.Namespace) -> int:
     from metrics.followups import FollowupError, mark_done
 
     try:
-        with _open(args) as store:
+        with _open(args, write=True) as store:
             mark = mark_done(store, args.response_id, by=args.by, note=args.note)
     except FollowupError as exc:
         raise CliError(str(exc)) from None

@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 from metrics.schema import INGEST_TABLES
 
 
@@ -18,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="load a CSV/TSV, XLSX or Parquet export into the store",
         description="Load one file. Whole-file problems write nothing and exit 2; bad rows are "
         "rejected with reasons (see rejected_rows) and the good rows load, in one transaction. "
-        "Re-loading the same or an overlapping file updates by key.",
+        "Re-loading the same or an overlapping file updates by key, except rows older than the "
+        "stored ones (updated_at). Undo a load with `cx batches undo`.",
     )
     p.add_argument("file", type=Path, help="the exported file")
     p.add_argument("--table", required=True, choices=list(INGEST_TABLES))
@@ -35,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="time zone of times written without an offset (default: the preset's, "
         "e.g. Europe/Stockholm for swedish, else UTC)",
     )
+    p.add_argument(
+        "--insert-only",
+        action="store_true",
+        help="load new keys only: a row that would change a stored one is rejected",
+    )
     add_db_option(p)
     add_json_option(p)
     p.set_defaults(func=run)
@@ -42,12 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from metrics.ingest import IngestError, ingest_file
-    from metrics.store import open_store
 
     if not args.file.exists():
         raise CliError(f"{args.file}: no such file")
     try:
-        with open_store(args.db) as store:
+        with open_cli_store(args, write=True) as store:
             report = ingest_file(
                 store,
                 args.file,
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
                 mapping=args.mapping,
                 sheet=args.sheet,
                 timezone=args.tz,
+                insert_only=args.insert_only,
             )
     except IngestError as exc:
         raise CliError(str(exc)) from None

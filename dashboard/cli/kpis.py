@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from datetime import date
 from typing import Any
 
-from dashboard.cli.common import CliError, add_db_option, to_json
+from dashboard.cli.common import CliError, add_db_option, open_cli_store, to_json
+from dashboard.csv_export import csv_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,7 +85,7 @@ def _print_list(fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(to_json(frame.to_dicts()) + "\n")
     elif fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(csv_text(frame))
     else:
         for r in frame.to_dicts():
             target = "none" if r["target"] is None else f"{r['target']:g}"
@@ -116,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
         _print_list(args.format)
         return 0
     from metrics.kpi_query import KpiRequest, KpiRequestError, query_kpis
-    from metrics.store import StoreError, default_db_path, open_store
 
     request_args = dict(
         kpis=tuple(args.kpi),
@@ -130,21 +129,12 @@ def run(args: argparse.Namespace) -> int:
         request = KpiRequest(**request_args)
     except KpiRequestError as exc:
         raise CliError(str(exc)) from None
-    path = args.db or default_db_path()
-    if not path.exists():
-        raise CliError(f"no store at {path}; run `cx sample` or `cx ingest` first, or pass --db")
-    try:
-        store = open_store(path)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-    with store:
+    with open_cli_store(args, write=False) as store:
         frame = query_kpis(store, request)
     if args.format == "json":
         sys.stdout.write(to_json(frame.to_dicts()) + "\n")
     elif args.format == "csv":
-        buf = io.StringIO()
-        frame.write_csv(buf)
-        sys.stdout.write(buf.getvalue())
+        sys.stdout.write(csv_text(frame))
     else:
         if frame.is_empty():
             print("no data for this selection")

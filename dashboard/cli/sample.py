@@ -6,7 +6,13 @@ import argparse
 import time
 from datetime import date
 
-from dashboard.cli.common import CliError, add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 
 
 def _end_date(text: str) -> date:
@@ -41,13 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics.store import StoreError, open_store
     from sample_data.generator import SampleDataError, generate
 
-    try:
-        store = open_store(args.db)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    store = open_cli_store(args, write=True, create=True)
     started = time.perf_counter()
     try:
         counts = generate(

@@ -1,4 +1,8 @@
-"""Data page: upload an export, preview its format and mapping, ingest it, review history."""
+"""Data page: upload an export, preview its format and mapping, ingest it, review history.
+
+Text that comes from a file (its name, headers, values quoted in reasons, error messages) is
+shown with st.code, never as Markdown: a header like ![x](http://evil/img) stays text.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from metrics.ingest import (
     preview_file,
     rejected_rows,
 )
+from metrics.ingest.batches import BatchError, undo_batch, undoable_batches
+from metrics.ingest.pii import key_location
 from metrics.schema import INGEST_TABLES
 
 EXPORTS = Path(__file__).resolve().parents[2] / "sample_data" / "exports"
@@ -25,19 +31,30 @@ AUTO = "auto"
 TYPES = ["csv", "tsv", "txt", "xlsx", "parquet"]
 
 
-def report_message(report: IngestReport) -> tuple[str, str]:
-    """The alert kind and text of an ingest report: counts, personal data, first reasons."""
-    lines = [
-        f"**{report.file_name} → {report.table}**: read {report.rows_read:,} rows: "
+def report_message(report: IngestReport) -> tuple[str, str, str]:
+    """Alert kind, its Markdown (counts only: no file-derived text) and the plain-text details
+    (file name, personal-data columns, notes, first reasons) for st.code."""
+    summary = (
+        f"Loaded into **{report.table}**: read {report.rows_read:,} rows: "
         f"{report.inserted:,} inserted, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected."
-    ]
+        f"{report.unchanged:,} unchanged, "
+        + (f"{report.skipped_older:,} skipped as older, " if report.skipped_older else "")
+        + f"{report.rejected:,} rejected."
+    )
+    lines = [f"{report.file_name} -> {report.table} (batch {report.batch_id})"]
+    lines += [f"- {col} changed in {n:,} row(s)" for col, n in report.changes.items()]
     lines += [f"- personal data column '{c}' {what}" for c, what in report.pii.items()]
     lines += [f"- note: {w}" for w in report.warnings]
     lines += [f"- row {r['row_number']}: {r['reason']}" for r in report.reasons[:5]]
     if report.rejected > 5:
-        lines.append(f"- … see the rejected rows below for all {report.rejected:,}")
-    return ("warning" if report.rejected else "success"), "\n".join(lines)
+        lines.append(f"- ... see the rejected rows below for all {report.rejected:,}")
+    return ("warning" if report.rejected else "success"), summary, "\n".join(lines)
+
+
+def show_problem(headline: str, message: str) -> None:
+    """A fixed headline as the alert, the message (it quotes the file) as plain text."""
+    st.error(headline)
+    st.code(message, language=None, wrap_lines=True)
 
 
 st.title("Data")
@@ -79,12 +96,12 @@ if upload is not None:
     try:
         preview = preview_file(data, file_name=upload.name, **options)
     except IngestError as exc:
-        st.error(f"{exc}\n\nNothing was written.")
+        show_problem("The file cannot be loaded. Nothing was written.", str(exc))
         st.stop()
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
-        st.error(
-            f"{upload.name}: the file could not be previewed ({type(exc).__name__}: {exc})."
-            "\n\nNothing was written."
+        show_problem(
+            "The file could not be previewed. Nothing was written.",
+            f"{upload.name}: {type(exc).__name__}: {exc}",
         )
         st.stop()
     st.subheader("Preview")
@@ -111,7 +128,7 @@ if upload is not None:
         try:
             report = ingest_file(get_store(), data, file_name=upload.name, **options)
         except Exception as exc:  # IngestError, or a store problem: the transaction rolled back
-            result = ("error", f"{exc}\n\nNothing was written.")
+            result = ("error", "The file was not loaded. Nothing was written.", str(exc))
         else:
             result = report_message(report)
         # Kept per file so the report survives reruns but not the next upload.
@@ -119,14 +136,48 @@ if upload is not None:
     last = st.session_state.get("ingest_result")
     if last and last[0] == upload.file_id:
         getattr(st, last[1])(last[2])
+        st.code(last[3], language=None, wrap_lines=True)
+
+st.text(
+    "Personal data: e-mail addresses and phone numbers are stored as HMAC-SHA256 with the "
+    f"key in {key_location()} (kept outside the store; see cx settings show); names, "
+    "addresses, personnummer and IP addresses are dropped."
+)
 
 st.subheader("Ingest history")
 history = cached(ingest_history)
 if history.is_empty():
     st.info("Nothing loaded yet.")
     st.stop()
+undone = st.session_state.pop("undo_result", None)
+if undone:
+    getattr(st, undone[0])(undone[1])
 st.dataframe(history, hide_index=True, key="data_history")
 download_buttons(history, "ingest_history")
+
+undoable = cached(undoable_batches)
+if undoable:
+    with st.expander("Undo a batch"):
+        names = dict(zip(history["batch_id"], history["file_name"], strict=True))
+        to_undo = st.selectbox(
+            "Batch",
+            undoable,
+            key="data_undo_batch",
+            format_func=lambda b: f"{b} ({names.get(b, '?')})",
+        )
+        sure = st.checkbox(
+            "Remove the rows this batch inserted and restore the rows it updated",
+            key="data_undo_confirm",
+        )
+        if st.button("Undo batch", disabled=not sure, key="data_undo"):
+            try:
+                done = undo_batch(get_store(), to_undo, by="app")
+            except BatchError as exc:
+                st.session_state["undo_result"] = ("error", str(exc))
+            else:
+                st.session_state["undo_result"] = ("success", done.to_text())
+            del st.session_state["data_undo_confirm"]  # each undo asks again
+            st.rerun()
 
 with_rejects = history.filter(pl.col("rejected") > 0)["batch_id"].to_list()
 if with_rejects:

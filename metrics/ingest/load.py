@@ -15,12 +15,15 @@ from metrics.ingest.errors import IngestError
 from metrics.ingest.mapping import (
     Plan,
     Preset,
+    better_table,
     choose_options,
     expected_headers,
     guess_table,
     resolve,
+    wrong_table_message,
 )
-from metrics.ingest.pii import get_or_create_salt, hash_columns
+from metrics.ingest.merge import merge_stage
+from metrics.ingest.pii import check_store_key, load_key, protect_raw, record_store_key
 from metrics.ingest.readers import DEFAULT_MAX_BYTES, RawFile, read_source
 from metrics.ingest.report import MAX_REASONS, IngestReport, Preview
 from metrics.ingest.spec import keys_of
@@ -74,6 +77,10 @@ def _prepare(
     plan = resolve(table, raw.frame, opts, raw.questions)
     if plan.missing_required and strict_columns:
         raise IngestError(_missing_message(raw, plan, opts))
+    if strict_columns:
+        fit = better_table(raw.frame, table, opts)
+        if fit is not None:
+            raise IngestError(wrong_table_message(raw.file_name, table, fit))
     return raw, plan, opts
 
 
@@ -159,7 +166,7 @@ def preview_file(
     Missing required columns are listed (not raised) so a page can show the mapping anyway;
     an unreadable, empty or oversized file raises IngestError.
     """
-    raw, plan, _ = _prepare(
+    raw, plan, opts = _prepare(
         source,
         table=table,
         file_name=file_name,
@@ -169,8 +176,12 @@ def preview_file(
         max_bytes=max_bytes,
         strict_columns=False,
     )
+    fit = None if plan.missing_required else better_table(raw.frame, table, opts)
     tz = choose_timezone(raw, plan, timezone)
-    head = RawFile(**{**raw.__dict__, "frame": raw.frame.head(PREVIEW_ROWS)})
+    # No key in a preview: hashed columns show a placeholder, dropped ones "(dropped)".
+    head = protect_raw(
+        RawFile(**{**raw.__dict__, "frame": raw.frame.head(PREVIEW_ROWS)}), plan, None
+    )
     checked = validate(head, plan, tz)
     rows = checked.checked.rename({"__row": "row_number", "reason": "problem"}).drop("column_name")
     hashed_canon = [c for c, s in plan.columns.items() if s in plan.hashed]
@@ -190,7 +201,8 @@ def preview_file(
         missing_required=plan.missing_required,
         rows=rows,
         rows_read=raw.frame.height,
-        warnings=checked.warnings,
+        warnings=checked.warnings
+        + ([wrong_table_message(raw.file_name, table, fit)] if fit else []),
     )
 
 
@@ -205,12 +217,15 @@ def ingest_file(
     sheet: str | None = None,
     timezone: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    insert_only: bool = False,
 ) -> IngestReport:
     """Load one file into `table`: the single way in for the CLI and the app.
 
     A whole-file problem raises IngestError before anything is written. Otherwise good rows
     are upserted by key, bad rows go to rejected_rows, and one ingest_batches row records the
     counts, all in one transaction: an exception anywhere leaves the store as it was.
+    A row older than the stored one (updated_at) is skipped; with `insert_only` a row that
+    would change a stored one is rejected instead of updating it.
     """
     raw, plan, _ = _prepare(
         source,
@@ -223,12 +238,19 @@ def ingest_file(
         strict_columns=True,
     )
     tz = choose_timezone(raw, plan, timezone)
+    # Personal data is hashed or dropped before any value is validated, so no reason, raw
+    # row or report can quote it; the key lives outside the store (metrics/ingest/pii.py).
+    key = load_key() if plan.hashed else None
+    key_notes = check_store_key(store.cursor(), key) if key is not None else []
+    raw = protect_raw(raw, plan, key)
     checked = validate(raw, plan, tz, lookup=_ref_lookup(store, table, REJECT_REFS.get(table, {})))
-    warnings = checked.warnings + _reference_warnings(store, table, checked.good)
+    warnings = checked.warnings + key_notes + _reference_warnings(store, table, checked.good)
     batch_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC).replace(tzinfo=None)
     with store.write() as cur:
-        report = _load(cur, raw, plan, checked, batch_id, started, warnings)
+        if key is not None:
+            record_store_key(cur, key)
+        report = _load(cur, raw, plan, checked, batch_id, started, warnings, insert_only)
     return report
 
 
@@ -240,17 +262,10 @@ def _load(
     batch_id: str,
     started: datetime,
     warnings: list[str],
+    insert_only: bool = False,
 ) -> IngestReport:
     table = plan.table
     good, rejected = checked.good, checked.rejected
-    if plan.hashed:
-        salt = get_or_create_salt(cur)
-        hashed_canon = [c for c, s in plan.columns.items() if s in plan.hashed]
-        hashed_extra = [s for s in plan.hashed if s not in plan.columns.values()]
-        good = hash_columns(cur, good, hashed_canon + hashed_extra, salt)
-        rejected = hash_columns(
-            cur, rejected, [s for s in plan.hashed if s in rejected.columns], salt
-        )
     extras_src = [
         c
         for c in good.columns
@@ -258,6 +273,7 @@ def _load(
     ]
     canon = [c for c in plan.columns if c in good.columns]
     stage = good.select(
+        pl.col("__row").cast(pl.Int64),
         *canon,
         *([pl.struct(extras_src).struct.json_encode().alias("extras")] if extras_src else []),
         pl.lit(batch_id).alias("batch_id"),
@@ -267,7 +283,19 @@ def _load(
         "VALUES (?, ?, ?, ?, ?)",
         [batch_id, table, raw.file_name, raw.checksum, started],
     )
-    inserted, updated, unchanged = _upsert(cur, table, stage)
+    cur.register("__stage_src", _arrow(stage))
+    try:
+        cur.execute("CREATE OR REPLACE TEMP TABLE __stage AS SELECT * FROM __stage_src")
+    finally:
+        cur.unregister("__stage_src")
+    merged = merge_stage(cur, table, "__stage", batch_id, insert_only=insert_only)
+    cur.execute("DROP TABLE __stage")
+    inserted, updated, unchanged = merged.inserted, merged.updated, merged.unchanged
+    if merged.rejected.height:
+        refused = _refused_rows(raw, plan, merged.rejected)
+        rejected = pl.concat(
+            [rejected.with_columns(pl.col("__row").cast(pl.Int64)), refused], how="diagonal"
+        )
     _write_rejected(cur, batch_id, rejected)
     reasons = [
         {"row_number": int(r["__row"]), "column": r["column_name"], "reason": r["reason"]}
@@ -296,10 +324,15 @@ def _load(
         timezone=checked.timezone,
         checksum=raw.checksum,
         warnings=warnings,
+        skipped_older=merged.skipped_older,
+        skipped_older_examples=merged.skipped_older_examples,
+        changes=merged.changes,
+        change_examples=merged.change_examples,
+        insert_only=insert_only,
     )
     cur.execute(
         "UPDATE ingest_batches SET finished_at = ?, rows_read = ?, inserted = ?, updated = ?, "
-        "unchanged = ?, rejected = ?, report = ? WHERE batch_id = ?",
+        "unchanged = ?, rejected = ?, skipped_older = ?, report = ? WHERE batch_id = ?",
         [
             datetime.now(UTC).replace(tzinfo=None),
             report.rows_read,
@@ -307,6 +340,7 @@ def _load(
             updated,
             unchanged,
             report.rejected,
+            merged.skipped_older,
             json.dumps(report.to_dict(), ensure_ascii=False),
             batch_id,
         ],
@@ -314,58 +348,16 @@ def _load(
     return report
 
 
-def _upsert(
-    cur: duckdb.DuckDBPyConnection, table: str, stage: pl.DataFrame
-) -> tuple[int, int, int]:
-    """Insert new keys, update changed rows, leave identical rows alone; return the counts.
+def _refused_rows(raw: RawFile, plan: Plan, refused: pl.DataFrame) -> pl.DataFrame:
+    """Rows the merge refused, shaped like the validator's rejects: reason plus raw values.
 
-    Only the columns the file has are compared and written: a file without `team` neither
-    counts as a change nor erases the team already stored. UPDATE ... FROM plus an anti-join
-    INSERT is several times faster in DuckDB than INSERT ... ON CONFLICT DO UPDATE.
+    `raw` has already been through protect_raw, so its personal data is hashed or dropped.
     """
-    keys = list(keys_of(table))
-    compare = [c for c in stage.columns if c not in keys and c != "batch_id"]
-    cols = ", ".join(_q(c) for c in stage.columns)
-    tbl = _q(table)
-    empty = cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {tbl} LIMIT 1)").fetchall()[0][0] == 0
-    # Only an insert needs the key order; comparing and updating do not.
-    cur.register("__stage", _arrow(_in_key_order(stage, keys) if empty else stage))
-    try:
-        if empty:
-            cur.execute(f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM __stage")
-            return stage.height, 0, 0
-        on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
-        same = (
-            " AND ".join(
-                f"CAST(s.{_q(c)} AS VARCHAR) IS NOT DISTINCT FROM CAST(t.{_q(c)} AS VARCHAR)"
-                if c == "extras"
-                else f"s.{_q(c)} IS NOT DISTINCT FROM t.{_q(c)}"
-                for c in compare
-            )
-            or "TRUE"
-        )
-        first_key = f"t.{_q(keys[0])}"
-        inserted, updated = cur.execute(
-            f"SELECT count(*) FILTER (WHERE {first_key} IS NULL), "
-            f"count(*) FILTER (WHERE {first_key} IS NOT NULL AND NOT ({same})) "
-            f"FROM __stage s LEFT JOIN {tbl} t ON {on}"
-        ).fetchall()[0]
-        if updated:
-            sets = ", ".join(f"{_q(c)} = s.{_q(c)}" for c in compare + ["batch_id"])
-            cur.execute(
-                f"UPDATE {tbl} AS t SET {sets} FROM __stage AS s WHERE {on} AND NOT ({same})"
-            )
-        if inserted:
-            cur.unregister("__stage")
-            cur.register("__stage", _arrow(_in_key_order(stage, keys)))
-            sel = ", ".join(f"s.{_q(c)}" for c in stage.columns)
-            cur.execute(
-                f"INSERT INTO {tbl} ({cols}) SELECT {sel} FROM __stage s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {tbl} t WHERE {on})"
-            )
-    finally:
-        cur.unregister("__stage")
-    return int(inserted), int(updated), int(stage.height - inserted - updated)
+    src_cols = [c for c in raw.frame.columns if c != "__row" and c not in plan.dropped]
+    rows = raw.frame.select(pl.col("__row").cast(pl.Int64), *src_cols).join(
+        refused.select(pl.col("__row").cast(pl.Int64), "column_name", "reason"), on="__row"
+    )
+    return rows.select("__row", "column_name", "reason", *src_cols)
 
 
 def _arrow(frame: pl.DataFrame) -> pa.Table:
@@ -375,13 +367,6 @@ def _arrow(frame: pl.DataFrame) -> pa.Table:
     string column as large_string first (~0.08 s per million rows here).
     """
     return frame.to_arrow(compat_level=pl.CompatLevel.newest())
-
-
-def _in_key_order(stage: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """The stage sorted by key: DuckDB's key index takes shuffled keys about half as fast."""
-    if len(keys) == 1 and stage[keys[0]].is_sorted():
-        return stage
-    return stage.sort(keys)
 
 
 def _write_rejected(cur: duckdb.DuckDBPyConnection, batch_id: str, rejected: pl.DataFrame) -> None:
@@ -410,7 +395,8 @@ def ingest_history(store: Store) -> pl.DataFrame:
     return _fetch_pl(
         store.cursor(),
         "SELECT batch_id, table_name, file_name, checksum, started_at, finished_at, rows_read, "
-        "inserted, updated, unchanged, rejected FROM ingest_batches ORDER BY started_at DESC",
+        "inserted, updated, unchanged, skipped_older, rejected, status, undone_at "
+        "FROM ingest_batches ORDER BY seq DESC NULLS LAST, started_at DESC",
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from metrics.ingest.errors import IngestError
-from metrics.ingest.pii import classify_header, looks_like_email
+from metrics.ingest.pii import ACTIONS, classify_header, classify_values
 from metrics.ingest.spec import (
     SURVEY_SCORES,
     TABLE_COLUMNS,
@@ -50,6 +50,7 @@ class Preset:
     questions: dict[str, str] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
     hash: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()  # headers that are not personal data whatever they look like
     timezone: str | None = None
     decimal: str | None = None
     ces_scale: str = "effort"
@@ -249,7 +250,8 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
 
     Keys: table, description, timezone, decimal, ces_scale, header_rows, [columns]
     ("File header" = "canonical_column" | "extras" | "drop" | "hash"),
-    [values.<column>] ("file value" = "canonical value"), [scale] (column = factor).
+    [values.<column>] ("file value" = "canonical value"), [scale] (column = factor),
+    [pii] keep = ["Header", ...] (not personal data, whatever the header or values look like).
     """
     if isinstance(mapping, dict):
         name, spec = "mapping", mapping
@@ -272,6 +274,7 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         "columns",
         "values",
         "scale",
+        "pii",
     }
     unknown = sorted(set(spec) - allowed)
     if unknown:
@@ -310,6 +313,7 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
                 )
         values[col] = {str(k): str(v) for k, v in vmap.items()}
     scale = {str(k): float(v) for k, v in dict(spec.get("scale", {})).items()}
+    keep = _pii_keep(name, spec.get("pii", {}))
     ces_scale = str(spec.get("ces_scale", "effort"))
     if ces_scale not in CES_SCALES:
         raise IngestError(f"{name}: ces_scale {ces_scale!r}; expected effort or agreement")
@@ -325,11 +329,27 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         scale=scale,
         drop=tuple(drop),
         hash=tuple(hashed),
+        keep=keep,
         timezone=spec.get("timezone"),
         decimal=decimal,
         ces_scale=ces_scale,
         header_rows=spec.get("header_rows"),
     )
+
+
+def _pii_keep(name: str, section: object) -> tuple[str, ...]:
+    """`[pii] keep = [...]`: headers wrongly taken for personal data (a false positive)."""
+    if not isinstance(section, dict):
+        raise IngestError(f'{name}: [pii] must be a table; expected [pii] keep = ["Header", ...]')
+    unknown = sorted(set(section) - {"keep"})
+    if unknown:
+        raise IngestError(f"{name}: unknown key(s) in [pii]: {', '.join(unknown)}; expected keep")
+    keep = section.get("keep", [])
+    if not isinstance(keep, list) or not all(isinstance(h, str) for h in keep):
+        raise IngestError(
+            f'{name}: [pii] keep must be a list of headers; expected keep = ["PhoneService"]'
+        )
+    return tuple(keep)
 
 
 def _kind(table: str, column: str) -> str:
@@ -374,7 +394,7 @@ class Plan:
     entries: list[tuple[str, str]]  # (source header, target label) in file order
     extras: list[str]
     dropped: list[str]  # personal data and explicit drops: never read further
-    hashed: list[str]  # personal data kept as a salted hash (in extras, or in an id column)
+    hashed: list[str]  # personal data kept as a keyed hash (in extras, or in an id column)
     pii: dict[str, str]  # source header -> "dropped" | "hashed"
     values: dict[str, dict[str, str]]  # canonical -> {normalised file value: replacement}
     scale: dict[str, float]
@@ -382,6 +402,10 @@ class Plan:
     decimal: str | None
     ces_scale: str
     missing_required: list[str]
+    # source header -> class (email, phone, personnummer, ...; "generic" when unknown): how a
+    # hashed column is normalised before hashing, so one person gives one hash.
+    pii_kind: dict[str, str] = field(default_factory=dict)
+    keep: list[str] = field(default_factory=list)  # source headers exempt from detection
 
 
 def _normalised_values(column: str, kind: str, opts: Preset | None) -> dict[str, str]:
@@ -409,6 +433,9 @@ def resolve(
     taken: set[str] = set()
     columns: dict[str, str] = {}
     pii: dict[str, str] = {}
+    pii_kind: dict[str, str] = {}
+    keep_norm = {normalise_name(h) for h in (opts.keep if opts else ())}
+    keep = [s for s in sources if normalise_name(s) in keep_norm]
     drop_explicit = {normalise_name(h) for h in (opts.drop if opts else ())}
     hash_explicit = {normalise_name(h) for h in (opts.hash if opts else ())}
     for s in sources:
@@ -417,6 +444,7 @@ def resolve(
         elif normalise_name(s) in hash_explicit:
             taken.add(s)
             pii[s] = "hashed"
+            pii_kind[s] = classify_values(frame[s]) or "generic"
 
     def claim(canonical: str, headers: tuple[str, ...] | list[str]) -> None:
         if canonical in columns:
@@ -455,9 +483,13 @@ def resolve(
 
     kinds = {c.name: c.kind for c in canon}
     for canonical, src in columns.items():
-        # An id or free-text column full of e-mail addresses is stored hashed, not in clear.
-        if kinds[canonical] in ("id", "text", "category") and looks_like_email(frame[src]):
-            pii[src] = "hashed"
+        # An id or text column full of e-mail addresses, personnummer or phone numbers is
+        # stored hashed in place (it still joins); strict shapes, so plain ids are left alone.
+        if kinds[canonical] in ("id", "text", "category") and src not in keep:
+            cls = classify_values(frame[src], strict=True)
+            if cls is not None:
+                pii[src] = "hashed"
+                pii_kind[src] = cls
     extras: list[str] = []
     dropped: list[str] = []
     for s in sources:
@@ -465,14 +497,20 @@ def resolve(
             if s not in columns.values() and pii.get(s) != "hashed":
                 dropped.append(s)
             continue
-        label = classify_header(s)
-        if label is None and looks_like_email(frame[s]):
-            label = "hashed"
-        if label == "dropped":
+        cls = None if s in keep else classify_header(s)
+        if s not in keep and cls in (None, "name"):
+            # By value shape: an innocent header over personnummer, or a "Requester" column
+            # that holds e-mail addresses (hashed, so it joins, rather than dropped).
+            shape = classify_values(frame[s])
+            if shape is not None and (cls is None or ACTIONS[shape] == "hashed"):
+                cls = shape
+        action = ACTIONS.get(cls) if cls else None
+        if action == "dropped":
             pii[s] = "dropped"
             dropped.append(s)
-        elif label == "hashed":
+        elif action == "hashed":
             pii[s] = "hashed"
+            pii_kind[s] = cls
         else:
             extras.append(s)
     source_to_target = {v: k for k, v in columns.items()}
@@ -508,6 +546,8 @@ def resolve(
         decimal=opts.decimal if opts else None,
         ces_scale=opts.ces_scale if opts else "effort",
         missing_required=missing,
+        pii_kind=pii_kind,
+        keep=keep,
     )
 
 
@@ -535,6 +575,47 @@ def guess_table(frame: pl.DataFrame, table: str, opts: Preset | None) -> str | N
         if not plan.missing_required and len(plan.columns) > best_n:
             best, best_n = other, len(plan.columns)
     return best
+
+
+def better_table(
+    frame: pl.DataFrame, table: str, opts: Preset | None
+) -> tuple[str, list[str], list[str]] | None:
+    """Another table this file fits better than `table`, even though `table`'s required
+    columns are present (an invoices file has the customer_id a customers file needs).
+
+    Score = how many of a table's canonical columns the headers fill. Another table wins
+    only when it has everything it requires and strictly more columns than `table`; ties
+    keep the table asked for. A preset for any table (swedish) or a mapping file without a
+    table is used for every table (it describes the headers); a tool preset only for its own.
+    Returns (table it fits, its columns, the columns it fills in `table`) or None.
+    """
+    head = frame.head(50)
+    own = list(resolve(table, head, opts).columns)
+    shared = opts if opts is not None and opts.table is None else None
+    best: tuple[str, list[str]] | None = None
+    for other in TABLE_COLUMNS:
+        if other == table:
+            continue
+        plan = resolve(other, head, shared)
+        if plan.missing_required:
+            continue
+        if len(plan.columns) > len(best[1] if best else own):
+            best = (other, list(plan.columns))
+    return (best[0], best[1], own) if best else None
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def wrong_table_message(name: str, table: str, fit: tuple[str, list[str], list[str]]) -> str:
+    """One line: the file fits another table better; nothing is written."""
+    other, theirs, own = fit
+    return (
+        f"{name}: this looks like {_article(other)} {other} file, not {table}: its columns "
+        f"fill {len(theirs)} columns of {other} ({', '.join(theirs)}) but only {len(own)} of {table} "
+        f"({', '.join(own) or 'none'}); nothing was written; expected --table {other}"
+    )
 
 
 BOOLS = {normalise_value(k): v for k, v in BOOL_VALUES.items()}

@@ -31,7 +31,10 @@ class Preview:
 
 @dataclass
 class IngestReport:
-    """Counts and reasons of one ingest. rows_read = inserted + updated + unchanged + rejected.
+    """Counts and reasons of one ingest.
+
+    rows_read = inserted + updated + unchanged + skipped_older + rejected. `changes` counts
+    updated rows per changed column, `change_examples` a few of their keys.
 
     Row numbers count data rows: 1 is the first row under the header row(s).
     """
@@ -55,6 +58,11 @@ class IngestReport:
     timezone: str
     checksum: str
     warnings: list[str] = field(default_factory=list)
+    skipped_older: int = 0  # rows older (updated_at) than the stored ones: not applied
+    skipped_older_examples: list[str] = field(default_factory=list)
+    changes: dict[str, int] = field(default_factory=dict)
+    change_examples: dict[str, list[str]] = field(default_factory=dict)
+    insert_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -65,7 +73,10 @@ class IngestReport:
         lines = [
             f"{self.file_name} -> {self.table} (batch {self.batch_id})",
             f"  read {self.rows_read} rows: {self.inserted} inserted, {self.updated} updated, "
-            f"{self.unchanged} unchanged, {self.rejected} rejected",
+            f"{self.unchanged} unchanged, "
+            + (f"{self.skipped_older} skipped as older, " if self.skipped_older else "")
+            + f"{self.rejected} rejected"
+            + (" (insert-only)" if self.insert_only else ""),
             f"  format {self.format}"
             + (f", encoding {self.encoding}" if self.encoding else "")
             + (f", delimiter {self.delimiter!r}" if self.delimiter else "")
@@ -75,6 +86,14 @@ class IngestReport:
             lines.append(f"  personal data: {col!r} {what}")
         if self.extras_columns:
             lines.append(f"  kept in extras: {', '.join(self.extras_columns)}")
+        if self.skipped_older:
+            lines.append(
+                f"  skipped {self.skipped_older} row(s) older than the stored ones (updated_at), "
+                f"e.g. {', '.join(self.skipped_older_examples)}"
+            )
+        for col, n in self.changes.items():
+            examples = ", ".join(self.change_examples.get(col, []))
+            lines.append(f"  changed {col} in {n} row(s), e.g. {examples}")
         for w in self.warnings:
             lines.append(f"  note: {w}")
         if self.reasons:

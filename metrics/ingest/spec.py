@@ -21,7 +21,8 @@ def _cols(*spec: tuple[str, str] | tuple[str, str, bool]) -> tuple[Column, ...]:
     return tuple(Column(*s) for s in spec)
 
 
-# Order follows metrics/schema.py so staged frames line up with the tables.
+# Order follows metrics/schema.py so staged frames line up with the tables. updated_at (the
+# source's last-change time, optional everywhere) decides whether a re-loaded row is older.
 TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
     "customers": _cols(
         ("customer_id", "id", True),
@@ -32,6 +33,7 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("age_band", "category"),
         ("churned_at", "date"),
         ("monthly_revenue", "money"),
+        ("updated_at", "timestamp"),
     ),
     "contacts": _cols(
         ("contact_id", "id", True),
@@ -50,6 +52,7 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("first_contact_resolved", "bool"),
         ("agent_id", "id"),
         ("team", "category"),
+        ("updated_at", "timestamp"),
     ),
     "surveys": _cols(
         ("response_id", "id", True),
@@ -60,6 +63,7 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("csat", "csat"),
         ("ces", "ces"),
         ("comment", "text"),
+        ("updated_at", "timestamp"),
     ),
     "invoices": _cols(
         ("invoice_id", "id", True),
@@ -69,12 +73,14 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
         ("fee", "money"),
         ("paid_at", "date"),
         ("reminders", "count"),
+        ("updated_at", "timestamp"),
     ),
     "assignments": _cols(
         ("experiment_id", "id", True),
         ("unit_id", "id", True),
         ("variant", "category", True),
         ("assigned_at", "timestamp", True),
+        ("updated_at", "timestamp"),
     ),
 }
 assert set(TABLE_COLUMNS) == set(INGEST_TABLES)

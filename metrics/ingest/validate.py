@@ -12,6 +12,7 @@ import polars as pl
 
 from metrics.ingest.errors import IngestError
 from metrics.ingest.mapping import BOOLS, Plan
+from metrics.ingest.pii import mask_reason, mask_text, mask_values
 from metrics.ingest.readers import RawFile
 from metrics.ingest.spec import SCORE_RANGES, VOCABULARIES, Column, columns_of, keys_of
 
@@ -112,7 +113,8 @@ def _reason(mask: pl.Series, template: str, values: pl.Series | None = None) -> 
     """Reason text where `mask` is true, else null; None when no row fails.
 
     Messages are built only for the failing rows, so a clean million-row column costs one
-    `any()`. `{v}` in the template is replaced by the quoted raw value.
+    `any()`. `{v}` in the template is replaced by the quoted raw value, or by a mask when
+    the value has the shape of personal data (an e-mail typed into a channel column).
     """
     mask = mask.fill_null(False)
     if not mask.any():
@@ -122,7 +124,7 @@ def _reason(mask: pl.Series, template: str, values: pl.Series | None = None) -> 
         msgs = pl.repeat(template, idx.len(), dtype=pl.String, eager=True)
     else:
         pre, post = template.split("{v}", 1)
-        v = values.gather(idx).cast(pl.String).str.slice(0, 60)
+        v = mask_values(values.gather(idx).cast(pl.String)).str.slice(0, 60)
         msgs = pl.select(
             pl.concat_str([pl.lit(pre + "'"), pl.lit(v), pl.lit("'" + post)])
         ).to_series()
@@ -475,7 +477,11 @@ def validate(
     rejected = pl.concat(
         [
             work.filter(is_bad).select("__row", "column_name", "reason"),
-            frame.filter(is_bad).select(src_cols),
+            # Raw values of a rejected row are kept for the user to fix the file; a stray
+            # address or number in them (an e-mail typed as the channel) is masked.
+            frame.filter(is_bad)
+            .select(src_cols)
+            .with_columns(pl.col(pl.String).map_batches(mask_text, return_dtype=pl.String)),
         ],
         how="horizontal",
     )
@@ -558,7 +564,7 @@ def _reject_duplicates(work: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         ).alias("__dup"),
     )
     reason = work["reason"].clone()
-    reason.scatter(idx, msgs["__dup"])
+    reason.scatter(idx, mask_reason(msgs["__dup"]))
     column = work["column_name"].clone()
     column.scatter(idx, pl.repeat(label, idx.len(), dtype=pl.String, eager=True))
     return work.with_columns(reason.alias("reason"), column.alias("column_name"))

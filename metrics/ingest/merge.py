@@ -1,0 +1,235 @@
+"""merge_stage: apply a staged file to its table by key, never older over newer, with history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+
+from metrics.ingest.spec import keys_of
+
+EXAMPLES = 5  # example keys kept per column changed and for skipped older rows
+# Experiments whose assignments may no longer change: the analysis reads them as they are.
+FROZEN_STATUSES = ("running", "decided")
+_MERGE = "__merge"  # per-row decision, a temp table that lives only inside merge_stage
+
+
+@dataclass(frozen=True, eq=False)
+class MergeResult:
+    """What merging one staged file did. Staged rows = inserted + updated + unchanged +
+    skipped_older + len(rejected).
+
+    `changes` maps each column to the number of updated rows whose value in that column
+    changed; `change_examples` gives a few of those rows' keys (the smallest, so runs agree).
+    `rejected` has one row per refused file row: __row, column_name, reason.
+    """
+
+    inserted: int
+    updated: int
+    unchanged: int
+    skipped_older: int
+    skipped_older_examples: list[str] = field(default_factory=list)
+    changes: dict[str, int] = field(default_factory=dict)
+    change_examples: dict[str, list[str]] = field(default_factory=dict)
+    rejected: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"__row": pl.Int64, "column_name": pl.String, "reason": pl.String}
+        )
+    )
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _key_text(alias: str, keys: list[str]) -> str:
+    """One readable key per row ('E1/C42' for assignments), for examples and reasons."""
+    return " || '/' || ".join(f"CAST({alias}.{_q(k)} AS VARCHAR)" for k in keys)
+
+
+def _same(c: str) -> str:
+    # extras is JSON in the table and text in the stage: compare the text.
+    if c == "extras":
+        return f"CAST(s.{_q(c)} AS VARCHAR) IS NOT DISTINCT FROM CAST(t.{_q(c)} AS VARCHAR)"
+    return f"s.{_q(c)} IS NOT DISTINCT FROM t.{_q(c)}"
+
+
+def merge_stage(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    stage: str,
+    batch_id: str,
+    *,
+    insert_only: bool = False,
+) -> MergeResult:
+    """Merge the temp table `stage` into `table`, inside the caller's transaction.
+
+    `stage` holds `__row` (data-row number), the canonical columns the file has (typed like
+    the table), optionally `extras`, and `batch_id`; keys are unique. Per staged row:
+    - a new key is inserted;
+    - a row equal to the stored one in every column the file has is left alone (unchanged);
+    - a row whose updated_at is older than the stored updated_at is not applied
+      (skipped_older); a blank updated_at on either side counts as not older;
+    - an assignment that would change a unit's variant in a running or decided experiment is
+      rejected, and so is any other update when `insert_only`;
+    - otherwise the stored row is updated, in the columns the file has only.
+    Before any change the previous version of each updated row (all columns) goes to
+    `<table>_history` under `batch_id`. Inserted rows need no history: they carry `batch_id`,
+    and a later update saves that version with it (metrics/ingest/batches.py finds them).
+    All set-based SQL: one join classifies the rows, then one statement per action over the
+    rows it picked.
+    """
+    keys = list(keys_of(table))
+    staged = [r[0] for r in cur.execute(f"DESCRIBE {_q(stage)}").fetchall()]
+    data_cols = [c for c in staged if c != "__row"]
+    compare = [c for c in data_cols if c not in keys and c != "batch_id"]
+    tbl, stg = _q(table), _q(stage)
+    cols = ", ".join(_q(c) for c in data_cols)
+    key_list = ", ".join(_q(k) for k in keys)
+    empty = not cur.execute(f"SELECT 1 FROM {tbl} LIMIT 1").fetchall()
+    if empty:
+        # Nothing to compare with: every row is new. Key order makes the key index build
+        # about twice as fast as shuffled keys.
+        cur.execute(f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM {stg} ORDER BY {key_list}")
+        n = cur.execute(f"SELECT count(*) FROM {stg}").fetchall()[0][0]
+        return MergeResult(inserted=int(n), updated=0, unchanged=0, skipped_older=0)
+
+    on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
+    same = " AND ".join(_same(c) for c in compare) or "TRUE"
+    cases = [f"WHEN t.{_q(keys[0])} IS NULL THEN 'insert'", f"WHEN {same} THEN 'unchanged'"]
+    if "updated_at" in compare:
+        cases.append("WHEN s.updated_at < t.updated_at THEN 'older'")
+    joins = ""
+    frozen = table == "assignments" and "variant" in compare
+    if frozen:
+        statuses = ", ".join(f"'{s}'" for s in FROZEN_STATUSES)
+        joins = "LEFT JOIN experiments e ON e.experiment_id = s.experiment_id"
+        cases.append(
+            f"WHEN s.variant IS DISTINCT FROM t.variant AND e.status IN ({statuses}) THEN 'frozen'"
+        )
+    if insert_only:
+        cases.append("WHEN TRUE THEN 'refused'")
+    # Only the rows that need something are kept (row number and decision): re-loading a
+    # file that is already stored writes next to nothing here.
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_MERGE} AS SELECT __row, op FROM (SELECT s.__row, "
+        f"CASE {' '.join(cases)} ELSE 'update' END AS op FROM {stg} s "
+        f"LEFT JOIN {tbl} t ON {on} {joins}) WHERE op <> 'unchanged'"
+    )
+    total = cur.execute(f"SELECT count(*) FROM {stg}").fetchall()[0][0]
+    result = _apply(cur, table, stage, batch_id, keys, data_cols, compare, int(total))
+    # Not in a finally: after a failed statement the transaction only accepts ROLLBACK, which
+    # removes the temp table anyway; a DROP there would hide the real error.
+    cur.execute(f"DROP TABLE {_MERGE}")
+    return result
+
+
+def _pick(stage: str, op: str) -> str:
+    """The staged rows merge decided `op` for, as a subquery aliased s, joined to the table t."""
+    return (
+        f"(SELECT x.* FROM {_q(stage)} x JOIN {_MERGE} m ON x.__row = m.__row "
+        f"WHERE m.op = '{op}') AS s"
+    )
+
+
+def _apply(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    stage: str,
+    batch_id: str,
+    keys: list[str],
+    data_cols: list[str],
+    compare: list[str],
+    total: int,
+) -> MergeResult:
+    tbl, hist = _q(table), _q(f"{table}_history")
+    on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
+    counts = dict(cur.execute(f"SELECT op, count(*) FROM {_MERGE} GROUP BY op").fetchall())
+    n_insert, n_update = int(counts.get("insert", 0)), int(counts.get("update", 0))
+    key_text = _key_text("s", keys)
+
+    older_examples: list[str] = []
+    if counts.get("older"):
+        older_examples = cur.execute(
+            f"SELECT min({key_text}, {EXAMPLES}) FROM {_pick(stage, 'older')}"
+        ).fetchall()[0][0]
+    changes: dict[str, int] = {}
+    change_examples: dict[str, list[str]] = {}
+    if n_update and compare:
+        aggs = ", ".join(
+            f"count(*) FILTER (WHERE NOT ({_same(c)})), "
+            f"min({key_text}, {EXAMPLES}) FILTER (WHERE NOT ({_same(c)}))"
+            for c in compare
+        )
+        row = cur.execute(
+            f"SELECT {aggs} FROM {_pick(stage, 'update')} JOIN {tbl} t ON {on}"
+        ).fetchall()[0]
+        for i, c in enumerate(compare):
+            if row[2 * i]:
+                changes[c] = int(row[2 * i])
+                change_examples[c] = list(row[2 * i + 1])
+    rejected = _rejected(cur, table, stage, keys, compare, counts)
+
+    if n_update:
+        # The previous version first, then the change: undo restores it column for column.
+        cur.execute(
+            f"INSERT INTO {hist} BY NAME SELECT ? AS hist_batch, 'update' AS hist_op, t.* "
+            f"FROM {tbl} t JOIN {_pick(stage, 'update')} ON {on}",
+            [batch_id],
+        )
+        sets = ", ".join(f"{_q(c)} = s.{_q(c)}" for c in [*compare, "batch_id"])
+        cur.execute(f"UPDATE {tbl} AS t SET {sets} FROM {_pick(stage, 'update')} WHERE {on}")
+    if n_insert:
+        cols = ", ".join(f"s.{_q(c)}" for c in data_cols)
+        names = ", ".join(_q(c) for c in data_cols)
+        order = ", ".join(f"s.{_q(k)}" for k in keys)
+        cur.execute(
+            f"INSERT INTO {tbl} ({names}) SELECT {cols} FROM {_pick(stage, 'insert')} "
+            f"ORDER BY {order}"
+        )
+    return MergeResult(
+        inserted=n_insert,
+        updated=n_update,
+        unchanged=total - sum(int(v) for v in counts.values()),
+        skipped_older=int(counts.get("older", 0)),
+        skipped_older_examples=list(older_examples),
+        changes=changes,
+        change_examples=change_examples,
+        rejected=rejected,
+    )
+
+
+def _rejected(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    stage: str,
+    keys: list[str],
+    compare: list[str],
+    counts: dict[str, int],
+) -> pl.DataFrame:
+    """The refused rows with a reason naming the key, the stored and the incoming values."""
+    tbl = _q(table)
+    on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
+    parts = []
+    if counts.get("frozen"):
+        parts.append(
+            "SELECT s.__row, 'variant' AS column_name, 'experiment ' || s.experiment_id || "
+            "' is ' || e.status || ': unit ' || s.unit_id || ' is assigned to variant ' || "
+            "coalesce('''' || t.variant || '''', 'none') || ', the file says ' || "
+            "coalesce('''' || s.variant || '''', 'none') || '; assignments of a running or "
+            f"decided experiment cannot change' AS reason FROM {_pick(stage, 'frozen')} "
+            f"JOIN {tbl} t ON {on} JOIN experiments e ON e.experiment_id = s.experiment_id"
+        )
+    if counts.get("refused"):
+        changed = ", ".join(f"CASE WHEN NOT ({_same(c)}) THEN '{c}' END" for c in compare)
+        parts.append(
+            f"SELECT s.__row, concat_ws(', ', {changed}) AS column_name, {_key_text('s', keys)} "
+            f"|| ' is already stored with a different ' || concat_ws(', ', {changed}) || "
+            f"'; --insert-only refuses updates' AS reason FROM {_pick(stage, 'refused')} "
+            f"JOIN {tbl} t ON {on}"
+        )
+    if not parts:
+        return MergeResult(0, 0, 0, 0).rejected
+    frame = cur.sql(" UNION ALL ".join(parts) + " ORDER BY __row").pl()
+    return frame.with_columns(pl.col("__row").cast(pl.Int64))
