@@ -251,6 +251,19 @@ def set_engine(store: Store, engine: Engine | None) -> None:
         _OVERRIDES[store] = engine
 
 
+def engine_cache_token() -> tuple:
+    """What the app's cache keys add for the configured engine, without touching the store.
+
+    DuckDB: nothing (the store's own version token already changes with every write).
+    Spark: the server, catalog, schema and the current TTL bucket (CX_SPARK_CACHE_TTL): a
+    lake table changes without telling this process, so cached aggregates expire instead.
+    """
+    config = EngineConfig.from_env()
+    if config.name == "spark":
+        return spark_engine(config).cache_token()
+    return ()
+
+
 def engine_for(store: Store) -> Engine:
     """The engine that answers fact-table queries for `store` (CX_ENGINE, or set_engine's)."""
     override = _OVERRIDES.get(store)

@@ -284,3 +284,30 @@ def test_each_spark_rewrite_is_needed(engines, rewrite: str) -> None:
         return
     with pytest.raises(AssertionError):
         assert_same(expected, without, f"{rewrite}: without the rewrite")
+
+
+# --------------------------------------------------------------------------- the app
+def test_overview_page_on_spark_shows_the_duckdb_cards(engines, tmp_path, monkeypatch) -> None:
+    """`make run` with CX_ENGINE=spark: the local store holds no facts at all, the page
+    reads them from Spark and shows the same cards (values, deltas) as on DuckDB."""
+    from conftest import start_page
+
+    from metrics.store import open_store
+
+    store, _, spark = engines
+    page = Path(__file__).resolve().parents[1] / "dashboard" / "views" / "overview.py"
+    monkeypatch.delenv("CX_ENGINE", raising=False)
+    on_duckdb = start_page(page, store.path, monkeypatch)
+    local = tmp_path / "settings_only.duckdb"
+    open_store(local).close()  # migrated, no facts
+    monkeypatch.setenv("CX_ENGINE", "spark")
+    monkeypatch.setenv("CX_SPARK_REMOTE", spark.config.remote)
+    monkeypatch.setenv("CX_SPARK_SCHEMA", SCHEMA)
+    on_spark = start_page(page, local, monkeypatch)
+
+    def cards(at) -> list[tuple]:
+        return [(m.label, m.value, m.proto.delta) for m in at.metric]
+
+    assert len(cards(on_duckdb)) >= 10
+    assert cards(on_spark) == cards(on_duckdb)
+    assert on_spark.caption[0].value == on_duckdb.caption[0].value
