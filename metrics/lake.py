@@ -13,6 +13,7 @@ Two ways to give a Spark engine (metrics.engine) the canonical tables:
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -97,6 +98,31 @@ def write_batch_delta(
         .execute()
     )
     return dl.DeltaTable(target).version()
+
+
+def lake_dir() -> Path | None:
+    """CX_LAKE_DIR: where ingest also writes accepted batches as Delta tables (unset: nowhere)."""
+    raw = os.environ.get("CX_LAKE_DIR", "").strip()
+    return Path(raw) if raw else None
+
+
+def publish_batch(cur: Any, directory: str | Path, table: str, batch_id: str) -> int | None:
+    """The rows batch `batch_id` inserted or updated in `table`, MERGEd into its Delta table.
+
+    Called by ingest inside its write transaction, after the local merge: when the Delta
+    commit fails, the exception rolls the local batch back too, so the store and the lake
+    never disagree about a batch (if the local COMMIT itself failed after a Delta commit,
+    re-ingesting the file MERGEs the same rows again: the lake write is idempotent).
+    Returns the table's new Delta version, or None when the batch changed no row.
+    """
+    if table not in CANONICAL_KEYS:
+        return None
+    frame = cur.sql(
+        f"{_export_select(table)} WHERE batch_id = $batch_id", params={"batch_id": batch_id}
+    ).pl()
+    if frame.height == 0:
+        return None
+    return write_batch_delta(Path(directory) / table, table, frame, CANONICAL_KEYS[table])
 
 
 def delta_arrow(path: str | Path) -> pa.Table:

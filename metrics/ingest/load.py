@@ -28,6 +28,7 @@ from metrics.ingest.readers import DEFAULT_MAX_BYTES, RawFile, read_source
 from metrics.ingest.report import MAX_REASONS, IngestReport, Preview
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, validate
+from metrics.lake import lake_dir, publish_batch
 from metrics.store import Store
 
 if TYPE_CHECKING:
@@ -251,6 +252,10 @@ def ingest_file(
         if key is not None:
             record_store_key(cur, key)
         report = _load(cur, raw, plan, checked, batch_id, started, warnings, insert_only)
+        lake = lake_dir()
+        if lake is not None:
+            # Same transaction: a failed Delta commit rolls the local batch back (lake.py).
+            publish_batch(cur, lake, table, batch_id)
     return report
 
 
