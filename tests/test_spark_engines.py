@@ -311,3 +311,58 @@ def test_overview_page_on_spark_shows_the_duckdb_cards(engines, tmp_path, monkey
     assert len(cards(on_duckdb)) >= 10
     assert cards(on_spark) == cards(on_duckdb)
     assert on_spark.caption[0].value == on_duckdb.caption[0].value
+
+
+# --------------------------------------------------------------------------- the lake
+def test_delta_tables_read_by_spark_give_the_duckdb_kpis(engines, tmp_path) -> None:
+    """Accepted batches as Delta tables, read by Spark without delta-spark's JARs (those
+    come from Maven at run time): the snapshot's parquet files, listed by deltalake."""
+    from metrics.compiler import compile_request
+    from metrics.lake import delta_files, export_delta
+    from metrics.settings import KpiSettings
+
+    store, duck, spark = engines
+    paths = export_delta(store, tmp_path / "delta")
+    session = spark.session()
+    try:
+        for name, path in paths.items():  # temporary views shadow the parquet tables
+            session.read.parquet(*delta_files(path)).createOrReplaceTempView(name)
+        for q in compile_request(
+            (), ("channel",), None, date(2026, 9, 1), date(2026, 10, 1), (), KpiSettings()
+        ):
+            assert_same(duck.query(q.sql, q.params), spark.query(q.sql, q.params), q.source)
+    finally:
+        for name in paths:
+            session.catalog.dropTempView(name)
+
+
+def test_mapping_views_on_spark_answer_like_the_canonical_table(engines) -> None:
+    from metrics.compiler import compile_request
+    from metrics.lake import mapping_views
+    from metrics.settings import KpiSettings
+
+    store, duck, spark = engines
+    session = spark.session()
+    # A "company" table with its own names, made from the canonical contacts.
+    session.sql(
+        f"CREATE OR REPLACE TEMP VIEW tickets AS SELECT contact_id AS ticket_id, "
+        f"upper(channel) AS origin, opened_at AS created_ts, handle_s AS handling, "
+        f"bot_handled AS bot, abandoned AS hung_up FROM {SCHEMA}.contacts"
+    )
+    toml = (
+        'target_schema = "cx_mapped_test"\n[contacts]\nsource = "tickets"\n[contacts.columns]\n'
+        'contact_id = "ticket_id"\nchannel = "lower(origin)"\nopened_at = "created_ts"\n'
+        'handle_s = "handling"\nbot_handled = "bot"\nabandoned = "hung_up"\n'
+    )
+    stmts = mapping_views(toml)
+    session.sql(stmts[0])
+    # A persistent view cannot read a temporary one: the mapped view is temporary here too.
+    session.sql(
+        stmts[1].replace("CREATE OR REPLACE VIEW cx_mapped_test.", "CREATE OR REPLACE TEMP VIEW ")
+    )
+    try:
+        (q,) = compile_request(("aht",), ("channel",), None, None, None, (), KpiSettings())
+        assert_same(duck.query(q.sql, q.params), spark.query(q.sql, q.params), "mapped aht")
+    finally:
+        session.catalog.dropTempView("contacts")
+        session.catalog.dropTempView("tickets")
