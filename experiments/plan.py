@@ -3,12 +3,15 @@
 The baseline and the unit-level spread of the primary metric are read from the last four
 weeks of data; the sample size comes from the engine's planning formulas (binary: on the
 rate; every other family: on the unit-level standard deviation, which for a ratio is the
-delta-method spread from the engine's `ratio_moments`). The expected duration divides the
-units needed by the eligible units per day (customers with an event the metric counts, over
-the same four weeks). Assurance is the probability that the engine's decision rule says
-*ship* at that size when the true effect equals the MDE: exact simulation of the counts for
-binary metrics (engine `assurance_binary`), a seeded simulation of the arms' sufficient
-statistics for the others, each analysed by the engine and decided by `decide`.
+delta-method spread from the engine's `ratio_moments`) for the rule that will decide: one-sided
+at α per treatment arm (Bonferroni over arms), then inflated for O'Brien–Fleming boundaries
+over one look a day for the expected duration (`sequential_sample_size`). The expected
+duration divides the units needed by the eligible units per day (customers with an event the
+metric counts, over the same four weeks). Assurance is the probability that the engine's
+sequential rule says *ship* at the planned end (looked at daily) when the true effect equals the
+MDE: exact simulation of the counts for binary metrics (engine `assurance_binary`), a seeded
+simulation of the arms' sufficient statistics for the others, each analysed by the engine and
+decided by `decide`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class PlanEstimate:
     assurance_se: float
     lookback: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    n_single_look: int = 0  # one-sided single-look size per arm, before the sequential inflation
+    looks: int = 1  # daily looks the sequential inflation plans for
+    alpha_per_arm: float = 0.05  # one-sided, after Bonferroni over treatment arms
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"notes": list(self.notes)}
@@ -99,9 +105,12 @@ def plan_experiment(
 
     mde is in the metric's units (0.03 = 3 points of FCR) or, with mde_relative, a fraction
     of the baseline (0.05 = 5 %). Its sign is ignored: the improvement is taken in the
-    metric's good direction.
+    metric's good direction. alpha is the one-sided chance of shipping a null variant, split
+    over the treatment arms.
     """
     from experiments.stats import sample_size_binary, sample_size_mean
+    from experiments.stats.planning import MAX_PLANNED_LOOKS, sequential_sample_size
+    from experiments.stats.sequential import ship_alpha
 
     metric = get_metric(primary_metric)
     if not (mde > 0 and math.isfinite(mde)):
@@ -121,25 +130,44 @@ def plan_experiment(
     rel = abs_mde / abs(base) if base else math.nan
     signed = -abs_mde if metric.lower_is_better else abs_mde
     notes: list[str] = []
+    alpha_arm = ship_alpha(len(split) - 1, alpha)
     if metric.family == "binary":
         if not 0 < base < 1:
             raise PlanningError(f"{metric.name} baseline is {base:.3g}: no variation to detect")
-        n_per_arm = sample_size_binary(base, signed / base, alpha=alpha, power=power)
+        n_fixed = sample_size_binary(
+            base, signed / base, alpha=alpha_arm, power=power, two_sided=False
+        )
     else:
         if not sd > 0:
             raise PlanningError(f"{metric.name} has no variation across units in the lookback")
-        n_per_arm = sample_size_mean(sd, abs_mde, alpha=alpha, power=power)
+        n_fixed = sample_size_mean(sd, abs_mde, alpha=alpha_arm, power=power, two_sided=False)
     share = [s / sum(split) for s in split]
-    n_total = math.ceil(n_per_arm / min(share))
     traffic = eligible_units_per_day(store, metric, LOOKBACK_DAYS)
     per_day = traffic["per_day"]
+    # One look a day: the inflation is planned for the days the single-look size would take.
+    fixed_days = math.ceil(n_fixed / min(share)) / per_day if per_day > 0 else math.inf
+    looks = max(1, math.ceil(fixed_days)) if math.isfinite(fixed_days) else 1
+    n_per_arm = sequential_sample_size(n_fixed, looks=looks, alpha=alpha_arm, power=power)
+    n_total = math.ceil(n_per_arm / min(share))
     days = n_total / per_day if per_day > 0 else math.inf
     if metric.family in ("ratio", "nps"):
         notes.append(
             "units are customers; the spread per customer is the delta-method spread of the "
             "ratio over the last four weeks"
         )
-    assurance, se = _assurance(metric, base, sd, signed, n_per_arm, simulations, seed)
+    # Beyond MAX_PLANNED_LOOKS equal looks the crossing chance changes by < 0.5 %, while each
+    # extra look costs a boundary recursion: the assurance is computed at the capped count.
+    assurance, se = _assurance(
+        metric,
+        base,
+        sd,
+        signed,
+        n_per_arm,
+        simulations,
+        seed,
+        looks=min(looks, MAX_PLANNED_LOOKS),
+        alpha=alpha_arm,
+    )
     return PlanEstimate(
         metric=metric.name,
         label=metric.display_label,
@@ -157,6 +185,9 @@ def plan_experiment(
         assurance_se=se,
         lookback=traffic | {"baseline_units": b["n"]},
         notes=tuple(notes),
+        n_single_look=int(n_fixed),
+        looks=int(looks),
+        alpha_per_arm=alpha_arm,
     )
 
 
@@ -168,8 +199,12 @@ def _assurance(
     n: int,
     simulations: int,
     seed: int,
+    *,
+    looks: int = 1,
+    alpha: float = 0.05,
 ) -> tuple[float, float]:
     from experiments.stats import SHIP, MeanStats, analyze_mean, assurance_binary, decide
+    from experiments.stats.sequential import estimate_and_se, sequential_look
 
     if metric.family == "binary":
         r = assurance_binary(
@@ -179,10 +214,25 @@ def _assurance(
             lower_is_better=metric.lower_is_better,
             simulations=simulations,
             seed=seed,
+            looks=looks,
+            alpha=alpha,
         )
         return r.prob_ship, r.std_error
-    # Each arm's sufficient statistics at n units: the mean is normal (CLT at planning sizes)
-    # and (n−1)s²/σ² is chi-square; the engine analyses them and decide() applies its rule.
+    # Sequential: the z of the mean difference is a Brownian path with drift δ/se(n); the
+    # chance it crosses the engine's boundaries at some daily look is computed exactly by the
+    # boundaries' own recursion (no simulation error).
+    if looks > 1:
+        from experiments.stats.sequential import crossing_probability
+
+        fr = np.arange(1, looks + 1) / looks
+        bounds = [
+            sequential_look(1.0, 1.0, list(fr[: k + 1] * n), planned_n=n, alpha=alpha).boundary
+            for k in range(looks)
+        ]
+        drift = abs(signed_mde) / (sd * math.sqrt(2 / n))
+        return crossing_probability(fr, bounds, drift), 0.0
+    # One look: each arm's sufficient statistics at n units, the mean normal (CLT at planning
+    # sizes) and (n−1)s²/σ² chi-square; the engine analyses them and decide() applies its rule.
     rng = np.random.default_rng(seed)
     ships = 0
     for _ in range(simulations):
@@ -194,7 +244,11 @@ def _assurance(
         res = analyze_mean(
             arms[0], arms[1], lower_is_better=metric.lower_is_better, intervals=False
         )
-        ships += decide(res).action == SHIP
+        est, se = estimate_and_se(arms[0], arms[1])
+        look = sequential_look(
+            est, se, [n], planned_n=n, alpha=alpha, lower_is_better=metric.lower_is_better
+        )
+        ships += decide(res, sequential=look).action == SHIP
     p = ships / simulations
     return p, math.sqrt(p * (1 - p) / simulations)
 

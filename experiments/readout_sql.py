@@ -200,8 +200,20 @@ def _grouping(by_day: bool, segments: Sequence[str]) -> tuple[str, str]:
     return select, "GROUP BY GROUPING SETS (" + ", ".join(sets) + ")"
 
 
-def _units_cte(segments: Sequence[str]) -> list[str]:
-    """The assigned units with their assignment day and (if asked) segment attributes."""
+# A unit whose customer signed up within the pre-period before assignment has no (full)
+# pre-period: CUPED gives such units their own intercept (missing-pre-period indicator).
+_NEW_UNIT = (
+    "EXISTS (SELECT 1 FROM customers k0 WHERE k0.customer_id = assignments.unit_id "
+    f"AND k0.signup_date > CAST(assignments.assigned_at AS DATE) - INTERVAL {PRE_PERIOD_DAYS} DAY)"
+)
+
+
+def _units_cte(segments: Sequence[str], new_units_only: bool = False) -> list[str]:
+    """The assigned units with their assignment day and (if asked) segment attributes.
+
+    new_units_only: only units without a full pre-period (see _NEW_UNIT), for CUPED's
+    missing-pre-period indicator.
+    """
     seg_cols, joins, ctes = [], [], []
     dims_from_customers = [d for d in segments if d != "channel"]
     if dims_from_customers:
@@ -226,7 +238,9 @@ def _units_cte(segments: Sequence[str]) -> list[str]:
     base = (
         "x AS (SELECT unit_id, variant, assigned_at, CAST(assigned_at AS DATE) AS assigned_day "
         "FROM assignments WHERE experiment_id = $experiment_id "
-        "AND assigned_at >= $window_start AND assigned_at < $window_end)"
+        "AND assigned_at >= $window_start AND assigned_at < $window_end"
+        + (f" AND {_NEW_UNIT}" if new_units_only else "")
+        + ")"
     )
     a = (
         "a AS (SELECT x.*"
@@ -286,6 +300,7 @@ def readout_statements(
     segments: Sequence[str] = (),
     cuped: bool = True,
     fcr_window_s: float = DEFAULT_FCR_WINDOW_S,
+    new_units_only: bool = False,
 ) -> list[str]:
     """The readout as a few aggregate queries: one over the units, one per event source.
 
@@ -302,7 +317,7 @@ def readout_statements(
     if unknown:
         raise ValueError(f"unknown segment dimension(s) {unknown}; expected {SEGMENT_DIMS}")
     select, group_by = _grouping(by_day, segments)
-    units = _units_cte(segments)
+    units = _units_cte(segments, new_units_only)
     # One group per unit; its variant, day and segments are grouped on too (functionally
     # dependent on the unit, and cheaper than carrying them as ANY_VALUE aggregates).
     carried = ["a.variant", "a.assigned_day"] + [f"a.seg_{d}" for d in segments]
@@ -391,15 +406,22 @@ def query_stats(
     by_day: bool = True,
     segments: Sequence[str] = (),
     cuped: bool = True,
+    new_units_only: bool = False,
 ) -> pl.DataFrame:
     """Run the readout query; one row per (grouping, variant, day/level) with its aggregates.
 
     The repeat check of FCR and the repeat-contact rate uses the store's fcr_window_days
-    setting, as the catalogue does.
+    setting, as the catalogue does. new_units_only: the same sums over the units without a
+    full pre-period only.
     """
     window_s = load_settings(store).fcr_window_days * 86400.0
     statements = readout_statements(
-        metrics, by_day=by_day, segments=segments, cuped=cuped, fcr_window_s=window_s
+        metrics,
+        by_day=by_day,
+        segments=segments,
+        cuped=cuped,
+        fcr_window_s=window_s,
+        new_units_only=new_units_only,
     )
     params = {
         "experiment_id": experiment_id,
@@ -531,3 +553,125 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     )
     keys = ("n", "sx", "sy", "sxx", "syy", "sxy")
     return {k: float(v or 0) for k, v in zip(keys, row, strict=True)}
+
+
+# -- point in time: what was visible on each day ---------------------------------------------
+def point_in_time_statements(
+    metrics: Sequence[ExperimentMetric], fcr_window_s: float = DEFAULT_FCR_WINDOW_S
+) -> list[str]:
+    """Per (variant, day) the change of each metric's sums on that day, as it happened.
+
+    The cumulative series must show on day D the units assigned by D with their outcomes
+    observed by D (not today's outcomes). Sums of per-unit values are not additive over event
+    days once squared, so each unit's running total is carried: for every (unit, day) with an
+    event, `cum` holds the unit's totals to the end of that day and `prev` to the day before.
+    The metric's own aggregates (Σx, Σx², Σxy ...) over `cum` minus the same over `prev` are
+    the day's increments; summed over days up to D they give the sums as of D. Units enter
+    with value 0 on their assignment day (the unit count comes from the by-day grouping).
+    Parameters as `readout_statements`; rows: part ('cum' | 'prev'), variant, day, columns.
+    """
+    plain = [replace(m, cuped=False) for m in metrics]
+    units = _units_cte(())
+    statements = []
+    churn = [m for m in plain if m.source == "customers"]
+    for m in churn:
+        # A churned unit's 0/1 flips to 1 on its churn day (within the horizon and window).
+        horizon = f"a.assigned_at + INTERVAL {m.horizon_days or 36500} DAY"
+        cond = (
+            f"k2.churned_at >= a.assigned_day AND k2.churned_at < {horizon} "
+            "AND k2.churned_at < $window_end"
+        )
+        statements.append(
+            "WITH " + ",\n".join(units) + ",\n"
+            f"cum AS (SELECT a.variant, CAST(k2.churned_at AS DATE) AS day, {_ONE} AS {m.name}__x "
+            f"FROM a JOIN customers k2 ON k2.customer_id = a.unit_id WHERE {cond}),\n"
+            f"prev AS (SELECT variant, day, {_ZERO} AS {m.name}__x FROM cum)\n"
+            f"SELECT 'cum' AS part, variant, day, "
+            + ", ".join(_aggregates(m, cuped=False))
+            + " FROM cum GROUP BY variant, day\nUNION ALL\n"
+            "SELECT 'prev' AS part, variant, day, "
+            + ", ".join(_aggregates(m, cuped=False))
+            + " FROM prev GROUP BY variant, day"
+        )
+    for source in ("contacts", "surveys"):
+        ms = [m for m in plain if m.source == source]
+        if not ms:
+            continue
+        alias, time_col = _ALIAS[source], _TIME[source]
+        table = source
+        if any(m.needs_repeats for m in ms):
+            table = repeats_relation(
+                "cc.customer_id IN (SELECT unit_id FROM a)",
+                "$window_start",
+                "$window_end",
+                fcr_window_s,
+                [c for m in ms for c in m.repeat_columns],
+            )
+        values = [f"{expr} AS {name}" for m in ms for name, expr in _event_values(m)]
+        events = (
+            f"e AS (SELECT {alias}.customer_id, {alias}.{time_col} AS event_at, "
+            f"{', '.join(values)} FROM {table} {alias} "
+            f"WHERE {alias}.{time_col} >= $window_start AND {alias}.{time_col} < $window_end)"
+        )
+        sums = [s for m in ms for s in _unit_sums(m)]
+        names = [s.rsplit(" AS ", 1)[1] for s in sums]
+        running = ", ".join(
+            f"SUM({n}) OVER (PARTITION BY unit_id ORDER BY day ROWS UNBOUNDED PRECEDING) AS {n}"
+            for n in names
+        )
+        before = ", ".join(
+            f"SUM({n}) OVER (PARTITION BY unit_id ORDER BY day ROWS UNBOUNDED PRECEDING) - {n} "
+            f"AS {n}"
+            for n in names
+        )
+        aggs = ", ".join(agg for m in ms for agg in _aggregates(m, cuped=False))
+        statements.append(
+            "WITH " + ",\n".join([*units, events]) + ",\n"
+            f"d AS (SELECT a.unit_id, a.variant, CAST(e.event_at AS DATE) AS day, "
+            f"{', '.join(sums)} FROM a JOIN e ON e.customer_id = a.unit_id "
+            "WHERE e.event_at >= a.assigned_at "
+            "GROUP BY a.unit_id, a.variant, CAST(e.event_at AS DATE)),\n"
+            f"cum AS (SELECT variant, day, {running} FROM d),\n"
+            f"prev AS (SELECT variant, day, {before} FROM d)\n"
+            f"SELECT 'cum' AS part, variant, day, {aggs} FROM cum GROUP BY variant, day\n"
+            "UNION ALL\n"
+            f"SELECT 'prev' AS part, variant, day, {aggs} FROM prev GROUP BY variant, day"
+        )
+    return statements
+
+
+def query_point_in_time(
+    store: Store, experiment_id: str, metrics: Sequence[ExperimentMetric], window: Window
+) -> pl.DataFrame:
+    """Per (variant, day): the increments of every metric column on that day (see above).
+
+    Columns: variant, day and `columns(metric, cuped=False)` of each metric; a day with no
+    event of a source has zeros there. Add the by-day unit counts and cumulate to read the
+    experiment as it stood on each day.
+    """
+    params = {
+        "experiment_id": experiment_id,
+        "window_start": window.start,
+        "window_end": window.end,
+    }
+    cur = store.cursor()
+    keys = ["variant", "day"]
+    frames = []
+    window_s = load_settings(store).fcr_window_days * 86400.0
+    for sql in point_in_time_statements(metrics, window_s):
+        df = cur.sql(sql, params=params).pl()
+        value_cols = [c for c in df.columns if "__" in c]
+        df = df.with_columns([pl.col(c).cast(pl.Float64).fill_null(0.0) for c in value_cols])
+        cum = df.filter(pl.col("part") == "cum").drop("part")
+        prev = df.filter(pl.col("part") == "prev").drop("part")
+        delta = cum.join(prev, on=keys, how="left", suffix="__prev").select(
+            keys + [(pl.col(c) - pl.col(f"{c}__prev").fill_null(0.0)).alias(c) for c in value_cols]
+        )
+        frames.append(delta)
+    if not frames:
+        return pl.DataFrame(schema={"variant": pl.String, "day": pl.Date})
+    out = frames[0]
+    for part in frames[1:]:
+        out = out.join(part, on=keys, how="full", coalesce=True)
+    value_cols = [c for c in out.columns if "__" in c]
+    return out.with_columns([pl.col(c).fill_null(0.0) for c in value_cols]).sort(keys)

@@ -212,6 +212,22 @@ def default_decision(action: str | None) -> str:
     return key if key in DECISIONS else "keep_running"
 
 
+def band_points(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cumulative points with the band the decision used: the sequential interval
+    (seq_ci_low / seq_ci_high from the readout) where there is one, else the credible one."""
+
+    def sequential(p: dict[str, Any]) -> bool:
+        lo, hi = p.get("seq_ci_low"), p.get("seq_ci_high")
+        return isinstance(lo, int | float) and isinstance(hi, int | float) and lo <= hi
+
+    return [
+        {**p, "ci_low": p["seq_ci_low"], "ci_high": p["seq_ci_high"], "interval": "sequential"}
+        if sequential(p)
+        else p
+        for p in series
+    ]
+
+
 def interval_name(series: list[dict[str, Any]]) -> str:
     """How the cumulative series' interval was computed, for the chart's legend."""
     if any(p.get("interval") == "sequential" for p in series):

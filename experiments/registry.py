@@ -159,12 +159,16 @@ def _number(value: Any) -> float | None:
 def validate_plan(plan: Mapping[str, Any], *, source: str | None = None) -> Experiment:
     """Check a plan and return the draft Experiment it describes; PlanError lists all problems."""
     problems: list[str] = []
-    known = set(EDITABLE) | {"experiment_id", "status"}
+    # "analysis" lives only in the stored plan: the readout reads it (sequential by default;
+    # "fixed" for a pre-registered single look at the end).
+    known = set(EDITABLE) | {"experiment_id", "status", "analysis"}
     unknown = sorted(set(plan) - known)
     if unknown:
         problems.append(
             f"unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}"
         )
+    if plan.get("analysis", "sequential") not in ("sequential", "fixed"):
+        problems.append(f"analysis must be 'sequential' or 'fixed', got {plan.get('analysis')!r}")
 
     name = str(plan.get("name") or "").strip()
     if not name:

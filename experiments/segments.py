@@ -192,6 +192,64 @@ def model_inputs(
     return groups
 
 
+def empirical_bayes(lifts: Sequence[float], ses: Sequence[float]) -> tuple[float, float]:
+    """(μ̂, τ̂) by DerSimonian & Laird's moment estimator (Controlled Clinical Trials, 1986).
+
+    Q = Σw(ŷ − ȳ_w)², τ̂² = max(0, (Q − (k − 1)) / (Σw − Σw²/Σw)), w = 1/se²; μ̂ is the
+    weighted mean with weights 1/(se² + τ̂²). A fast partial pooling for tables (no PyMC).
+    """
+    y, se = np.asarray(lifts, float), np.asarray(ses, float)
+    w = 1 / se**2
+    mean_w = float((w * y).sum() / w.sum())
+    q = float((w * (y - mean_w) ** 2).sum())
+    denom = float(w.sum() - (w * w).sum() / w.sum())
+    tau2 = max(0.0, (q - (len(y) - 1)) / denom) if denom > 0 else 0.0
+    w_star = 1 / (se**2 + tau2)
+    return float((w_star * y).sum() / w_star.sum()), math.sqrt(tau2)
+
+
+def pooled_rows(
+    estimates: Sequence[SegmentEstimate], fitted: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Rows for segment tables, led by the partially pooled estimate, extremes flagged.
+
+    Each usable segment gets pooled_mean / pooled_ci_low / pooled_ci_high (the PyMC fit when
+    `fitted` has its dimension, else the DerSimonian–Laird empirical-Bayes shrinkage),
+    pooled_method, and unpooled_extreme: True when the unpooled lift lies outside the pooled
+    95 % interval, i.e. the raw number is an extreme the pooling does not believe; tables should
+    show the pooled value first and mark such raw values as unpooled.
+    """
+    rows = []
+    for dim in dict.fromkeys(e.dimension for e in estimates):
+        usable = [e for e in estimates if e.dimension == dim and e.usable]
+        if not usable:
+            continue
+        fit = (fitted or {}).get(dim)
+        if fit is not None:
+            pooled = [(t["mean"], t["ci_low"], t["ci_high"]) for t in fit["theta"]]
+            method = "hierarchical (PyMC)"
+        elif len(usable) >= 2:
+            mu, tau = empirical_bayes([e.lift for e in usable], [e.se for e in usable])
+            means, sds = shrink_fixed([e.lift for e in usable], [e.se for e in usable], mu, tau)
+            pooled = [(m, m - Z95 * s, m + Z95 * s) for m, s in zip(means, sds, strict=True)]
+            method = "empirical Bayes (DerSimonian–Laird)"
+        else:
+            pooled = [(e.lift, e.ci_low, e.ci_high) for e in usable]
+            method = "unpooled (one segment)"
+        for e, (m, lo, hi) in zip(usable, pooled, strict=True):
+            rows.append(
+                e.to_dict()
+                | {
+                    "pooled_mean": m,
+                    "pooled_ci_low": lo,
+                    "pooled_ci_high": hi,
+                    "pooled_method": method,
+                    "unpooled_extreme": bool(not lo <= e.lift <= hi),
+                }
+            )
+    return rows
+
+
 def cache_key(experiment_id: str, metric: str) -> str:
     """The model_cache key of an experiment's segment fit (the row records its data version)."""
     return f"{MODEL_KIND}:{experiment_id}:{metric}"
@@ -211,20 +269,7 @@ def _fit_job(store: Store, experiment_id: str, metric: str, draws: int, tune: in
             chains=chains,
             progress=lambda f: progress(0.05 + 0.95 * f, "sampling the hierarchical model"),
         )
-        rows = []
-        for dim in groups:
-            usable = [e for e in estimates if e.dimension == dim and e.usable]
-            fit = fitted.get(dim)
-            for j, e in enumerate(usable):
-                pooled = fit["theta"][j] if fit else None
-                rows.append(
-                    e.to_dict()
-                    | {
-                        "pooled_mean": pooled["mean"] if pooled else e.lift,
-                        "pooled_ci_low": pooled["ci_low"] if pooled else e.ci_low,
-                        "pooled_ci_high": pooled["ci_high"] if pooled else e.ci_high,
-                    }
-                )
+        rows = pooled_rows(estimates, fitted)
         hyper = {d: {"mu": v["mu"], "tau": v["tau"]} for d, v in fitted.items() if d != "_sampler"}
         return {
             "metric": metric,

@@ -17,6 +17,7 @@ from experiments.plan import (
     split_problems,
 )
 from experiments.stats import sample_size_binary, sample_size_mean
+from experiments.stats.planning import sequential_sample_size
 
 LAST = datetime(2026, 9, 30, 12, 0)
 
@@ -72,7 +73,12 @@ def test_plan_fcr_baseline_and_spread_equal_linearised_plain_python(store, traff
     sd = np.std((x - ratio * y) / y.mean(), ddof=1)
     assert est.baseline == pytest.approx(ratio, rel=1e-12)
     assert est.unit_sd == pytest.approx(sd, rel=1e-9)
-    assert est.n_per_arm == sample_size_mean(sd, 0.03)
+    # Sized for the rule that decides: one-sided 5 %, then the O'Brien–Fleming inflation for
+    # one look a day over the days the single-look size would take.
+    assert est.n_single_look == sample_size_mean(sd, 0.03, two_sided=False)
+    assert est.looks == math.ceil(2 * est.n_single_look / (len(x) / 28))
+    assert est.n_per_arm == sequential_sample_size(est.n_single_look, looks=est.looks)
+    assert est.n_single_look < est.n_per_arm < 1.08 * est.n_single_look  # ≤ 60 looks: ≤ 7 %
     assert est.n_total == 2 * est.n_per_arm
     assert est.eligible_per_day == pytest.approx(len(x) / 28, rel=1e-12)
     assert est.expected_days == pytest.approx(est.n_total / (len(x) / 28), rel=1e-12)
@@ -87,16 +93,22 @@ def test_plan_relative_mde_uneven_split_uses_smallest_arm(store, traffic) -> Non
 
 
 def test_plan_assurance_at_planned_size_is_near_power(store, traffic) -> None:
-    # At the frequentist n for 80 % power, the Bayesian rule (P(better) ≥ 95 %, one-sided)
-    # ships a bit more often than 80 %: the one-sided 95 % bar is lower than two-sided 97.5 %.
+    # Sized for 80 % power of the sequential rule looked at daily, the chance that rule ships
+    # by the planned end (exact crossing probability for a ratio metric) is 80 %, up to the
+    # rounding of n and the inflation computed for at most 60 looks.
     est = plan_experiment(store, "fcr", 0.05, simulations=400, seed=1)
-    assert 0.8 <= est.assurance <= 0.95
+    assert 0.78 <= est.assurance <= 0.82
 
 
 def test_plan_binary_metric_uses_binary_formula(sample_store) -> None:
     est = plan_experiment(sample_store, "churn_rate", 0.01)
     assert est.family == "binary"
-    assert est.n_per_arm == sample_size_binary(est.baseline, -0.01 / est.baseline)
+    assert est.n_single_look == sample_size_binary(
+        est.baseline, -0.01 / est.baseline, two_sided=False
+    )
+    assert est.n_per_arm == sequential_sample_size(est.n_single_look, looks=est.looks)
+    # The binary assurance simulates the counts look by look: near the planned 80 %.
+    assert est.assurance == pytest.approx(0.8, abs=4 * est.assurance_se + 0.02)
 
 
 def test_plan_empty_store_says_what_is_missing(store) -> None:

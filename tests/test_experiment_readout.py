@@ -12,7 +12,7 @@ import sqlglot
 
 from experiments.metrics import METRICS
 from experiments.readout import ReadoutError, analyze, engine_input
-from experiments.readout_sql import Window, query_stats, readout_sql
+from experiments.readout_sql import Window, query_point_in_time, query_stats, readout_sql
 from experiments.registry import create_experiment, start_experiment
 from experiments.stats import RatioStats, analyze_ratio
 
@@ -100,12 +100,15 @@ def tiny(store):
     return store
 
 
-def _reference_fcr():
-    """Per-variant ratio sums of FCR, computed in plain Python from the lists above."""
-    assigned = {u: (v, _ts(d)) for u, v, d in UNITS if _ts(d) < datetime(2026, 4, 1)}
+def _reference_fcr(as_of: datetime = datetime(2026, 4, 1)):
+    """Per-variant ratio sums of FCR, computed in plain Python from the lists above.
+
+    as_of: only units assigned and contacts opened before it count (point in time).
+    """
+    assigned = {u: (v, _ts(d)) for u, v, d in UNITS if _ts(d) < as_of}
     per_unit = {u: [0.0, 0.0, 0.0, 0.0] for u in assigned}  # x, y, pre x, pre y
     for _, u, d, fcr, ab, _h, _bot in CONTACTS:
-        if u not in assigned or ab or _ts(d) >= datetime(2026, 4, 1):
+        if u not in assigned or ab or _ts(d) >= as_of:
             continue
         post = _ts(d) >= assigned[u][1]
         per_unit[u][0 if post else 2] += 1.0 if fcr else 0.0
@@ -187,6 +190,43 @@ def test_analyze_primary_equals_engine_on_reference_sums(tiny) -> None:
     )
     assert [g.metric for g in readout.guardrails] == ["aht", "csat", "nps"]
     assert readout.decision.action in ("ship", "keep running", "stop")
+
+
+def test_point_in_time_series_equals_plain_python_as_of_each_day(tiny) -> None:
+    # On each day D the series must hold the units assigned by the end of D with the contacts
+    # opened by the end of D, not today's outcomes (the old series used every outcome so far).
+    inc = query_point_in_time(tiny, "tiny", [METRICS["fcr"]], Window.from_dates(START, END))
+    readout = analyze(tiny, "tiny")
+    by_day = {row["day"]: row for row in readout.cumulative}
+    checked = 0
+    for offset in range(0, 8):
+        day = (T0 + timedelta(days=offset)).date()
+        ref = _reference_fcr(as_of=datetime.combine(day + timedelta(days=1), datetime.min.time()))
+        upto = inc.filter(pl.col("day") <= day)
+        for v in ("control", "treatment"):
+            got = upto.filter(pl.col("variant") == v)
+            for k in ("sx", "sy", "sxx", "syy", "sxy"):
+                assert got[f"fcr__{k}"].sum() == pytest.approx(ref[v][k], abs=1e-12), (day, v, k)
+        row = by_day.get(day.isoformat())
+        if row is not None:
+            assert (row["n_control"], row["n_variant"]) == (
+                ref["control"]["n"],
+                ref["treatment"]["n"],
+            )
+            checked += 1
+    # Hand check of the reference on day 1 (2 March): u1 has c2 (not resolved), u3 has c7
+    # (resolved); c8 opens at midnight on 3 March, so it is not yet visible.
+    day1 = _reference_fcr(as_of=datetime(2026, 3, 3))
+    assert (day1["control"]["sx"], day1["control"]["sy"]) == (0.0, 1.0)
+    assert (day1["treatment"]["sx"], day1["treatment"]["sy"]) == (1.0, 1.0)
+    assert checked >= 4
+    last = readout.cumulative[-1]
+    assert last["lift"] == pytest.approx(readout.primary.result.absolute_lift.mean, abs=1e-12)
+    assert {"seq_ci_low", "seq_ci_high", "rule"} <= set(last)
+    # No planned_n: the plan's 31 days clock the information (t = day / 31 on each look).
+    assert readout.information_basis == "days" and readout.planned_n_per_arm is None
+    last_day = date.fromisoformat(last["day"])
+    assert last["information"] == pytest.approx(((last_day - START).days + 1) / 31)
 
 
 def test_readout_sql_transpiles_to_spark() -> None:
@@ -317,3 +357,135 @@ def test_srm_on_broken_split_store(store) -> None:
     assert readout.srm.p_value == pytest.approx(chisquare([600, 400]).pvalue, rel=1e-9)
     assert readout.srm.mismatch and readout.decision.action == "stop"
     assert "Sample-ratio mismatch" in readout.decision.reasons[0]
+
+
+def test_multi_arm_readout_ships_at_bonferroni_alpha_and_plan_sets_information(store) -> None:
+    # Four arms: each treatment is tested at α/3 one-sided, so the chance of shipping any null
+    # arm stays at 5 % (benchmarks/calibration.py, section 4). planned_n counts all arms.
+    with store.write() as cur:
+        cur.execute(
+            "INSERT INTO assignments (experiment_id, unit_id, variant, assigned_at) "
+            "SELECT 'four', 'u' || i, ['a', 'b', 'c', 'd'][1 + i % 4], ? FROM range(800) t(i)",
+            [_ts(0.0)],
+        )
+        cur.execute(
+            "INSERT INTO contacts (contact_id, customer_id, channel, opened_at) "
+            "SELECT 'k' || i, 'u' || i, 'phone', ? FROM range(800) t(i) WHERE i % 3 = 0",
+            [_ts(1.0)],
+        )
+    create_experiment(
+        store,
+        {
+            "experiment_id": "four",
+            "name": "Four arms",
+            "primary_metric": "contacts_per_customer",
+            "guardrails": [{"metric": "csat", "tolerance": 0.05}],
+            "variants": ["a", "b", "c", "d"],
+            "planned_n": 1600,
+            "start_date": START,
+            "end_date": END,
+        },
+    )
+    r = analyze(store, "four", variant="c")
+    assert r.planned_n_per_arm == pytest.approx(400.0)
+    seq = r.primary.sequential
+    assert seq.alpha == pytest.approx(0.05 / 3)  # Bonferroni over the three treatments
+    assert seq.alpha_worse == pytest.approx(0.05 / 2)  # primary worse + one guardrail
+    assert seq.rule == "O'Brien–Fleming" and seq.information == pytest.approx(0.5)
+    assert r.rule == seq.rule and r.to_dict()["rule"] == seq.rule
+    fixed = analyze(store, "four", variant="c", analysis="fixed")
+    assert fixed.primary.sequential.rule == "single look"
+    assert fixed.primary.sequential.boundary == pytest.approx(2.128045, abs=1e-5)  # z_{1−α/3}
+
+
+def test_cuped_in_readout_uses_missing_pre_period_indicator_for_new_customers(store) -> None:
+    # 30 % of the units signed up 10 days before assignment: no pre-period. The readout's
+    # reduction must equal 1 − residual / total variance of a least-squares fit on
+    # [pre contacts, new] within arms (numpy on unit-level data), and beat coding them as 0.
+    rng = np.random.default_rng(11)
+    n_units = 600
+    rate = rng.gamma(2.0, 1.0, n_units)
+    new = rng.random(n_units) < 0.3
+    pre = np.where(new, 0, rng.poisson(rate))
+    post = np.where(new, rng.poisson(4.0, n_units), rng.poisson(rate))
+    variant = np.where(np.arange(n_units) % 2 == 0, "control", "treatment")
+    contacts = []
+    for i in range(n_units):
+        contacts += [(f"p{i}_{k}", f"u{i}", -10.0 - k * 0.1) for k in range(pre[i])]
+        contacts += [(f"q{i}_{k}", f"u{i}", 1.0 + k * 0.1) for k in range(post[i])]
+    signup = [(T0 - timedelta(days=10 if new[i] else 400)).date() for i in range(n_units)]
+    with store.write() as cur:
+        cur.register(
+            "cust_df",
+            pl.DataFrame(
+                {"customer_id": [f"u{i}" for i in range(n_units)], "signup_date": signup}
+            ).to_arrow(),
+        )
+        cur.execute("INSERT INTO customers (customer_id, signup_date) SELECT * FROM cust_df")
+        cur.register(
+            "assign_df",
+            pl.DataFrame(
+                {"unit_id": [f"u{i}" for i in range(n_units)], "variant": variant.tolist()}
+            ).to_arrow(),
+        )
+        cur.execute(
+            "INSERT INTO assignments (experiment_id, unit_id, variant, assigned_at) "
+            "SELECT 'newcup', unit_id, variant, ? FROM assign_df",
+            [_ts(0.0)],
+        )
+        cur.register(
+            "contacts_df",
+            pl.DataFrame(
+                {
+                    "contact_id": [c[0] for c in contacts],
+                    "customer_id": [c[1] for c in contacts],
+                    "opened_at": [_ts(c[2]) for c in contacts],
+                }
+            ).to_arrow(),
+        )
+        cur.execute(
+            "INSERT INTO contacts (contact_id, customer_id, channel, opened_at) "
+            "SELECT contact_id, customer_id, 'phone', opened_at FROM contacts_df"
+        )
+    create_experiment(
+        store,
+        {
+            "experiment_id": "newcup",
+            "name": "New customers",
+            "primary_metric": "contacts_per_customer",
+            "variants": ["control", "treatment"],
+            "start_date": START,
+            "end_date": END,
+        },
+    )
+    readout = analyze(store, "newcup")
+
+    # Pooled within-arm least squares: arm-demeaned data stacked over arms.
+    stacked_y = np.concatenate(
+        [post[variant == v] - post[variant == v].mean() for v in ("control", "treatment")]
+    )
+    stacked_x = np.vstack(
+        [
+            np.column_stack(
+                [
+                    pre[variant == v] - pre[variant == v].mean(),
+                    new[variant == v] - new[variant == v].mean(),
+                ]
+            )
+            for v in ("control", "treatment")
+        ]
+    )
+    theta = np.linalg.lstsq(stacked_x, stacked_y, rcond=None)[0]
+    expected = 1 - ((stacked_y - stacked_x @ theta) ** 2).sum() / (stacked_y**2).sum()
+    assert readout.primary.cuped_variance_reduction == pytest.approx(expected, rel=1e-9)
+    zero_coded = 1 - (
+        (
+            (
+                stacked_y
+                - stacked_x[:, :1] @ np.linalg.lstsq(stacked_x[:, :1], stacked_y, rcond=None)[0]
+            )
+            ** 2
+        ).sum()
+        / (stacked_y**2).sum()
+    )
+    assert readout.primary.cuped_variance_reduction > zero_coded + 0.05

@@ -308,32 +308,24 @@ def test_experiments_page_list_names_metrics_and_dates(app, sample_store) -> Non
     assert (row["start"], row["end"]) == (e.start_date.isoformat(), e.end_date.isoformat())
 
 
-def test_experiments_page_labels_a_sequential_band_when_the_readout_gives_one(
+def test_experiments_page_draws_the_sequential_band_from_the_readout(
     sample_store, monkeypatch
 ) -> None:
-    import experiments.readout as readout
+    from experiments.readout import analyze
 
-    real = readout.analyze
-
-    def sequential(store, experiment_id, **kw):
-        # The readout of branch wt-seq marks each cumulative point with interval="sequential";
-        # until it lands, mark them here to check what the page draws from them.
-        r = real(store, experiment_id, **kw)
-        r.cumulative = [dict(p, interval="sequential") for p in r.cumulative]
-        return r
-
-    monkeypatch.setattr(readout, "analyze", sequential)
     at = start_page(PAGE, sample_store.path, monkeypatch)
     at.selectbox[0].select("callback_vs_queue").run()
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     names = {t.get("name") for s in specs for t in s["data"]}
     assert "sequential 95 % interval" in names and "credible interval" not in names
-    r = real(sample_store, "callback_vs_queue")
+    r = analyze(sample_store, "callback_vs_queue")
     band = next(t for s in specs for t in s["data"] if t.get("name") == "sequential 95 % interval")
     last = r.cumulative[-1]
-    # Drawn from each point's ci_low / ci_high, in percentage points for a share.
-    assert band["y"][len(r.cumulative) - 1] == pytest.approx(last["ci_high"] * 100)
-    assert band["y"][len(r.cumulative)] == pytest.approx(last["ci_low"] * 100)
+    # Drawn from each point's sequential bounds, in percentage points for a share.
+    assert band["y"][len(r.cumulative) - 1] == pytest.approx(last["seq_ci_high"] * 100)
+    assert band["y"][len(r.cumulative)] == pytest.approx(last["seq_ci_low"] * 100)
+    # Wider than the credible interval at the same look: it is valid at every look.
+    assert last["seq_ci_high"] - last["seq_ci_low"] > last["ci_high"] - last["ci_low"]
 
 
 def test_experiments_page_draft_guardrails_and_variants_are_editable(sample_store, monkeypatch):

@@ -9,6 +9,7 @@ import pytest
 from scipy import integrate, stats
 
 from experiments.stats import MeanStats, analyze_mean
+from experiments.stats.continuous import log_mean_stats, mean_posterior
 
 
 def sums(x: np.ndarray) -> MeanStats:
@@ -73,9 +74,10 @@ def test_mean_log_scale_reports_original_scale_lognormal_means():
     v = MeanStats.from_log_sums(400, float(lv.sum()), float((lv * lv).sum()))
     r = analyze_mean(c, v)
 
-    def post(logs):  # LogNormal(ȳ + s²/2, s²/n): mean exp(ȳ + s²/2 + s²/(2n))
-        s2 = logs.var(ddof=1)
-        return logs.mean() + s2 / 2, math.sqrt(s2 / len(logs))
+    def post(logs):  # LogNormal(ȳ + s²/2, τ²), τ the modified Cox se (t quantile over z)
+        n, s2 = len(logs), logs.var(ddof=1)
+        cox = math.sqrt(s2 / n + s2**2 / (2 * (n - 1)))
+        return logs.mean() + s2 / 2, cox * stats.t.ppf(0.975, n - 1) / stats.norm.ppf(0.975)
 
     (mc, sc), (mv, sv) = post(lc), post(lv)
     assert r.control.mean == pytest.approx(math.exp(mc + sc**2 / 2), rel=1e-12)
@@ -116,3 +118,30 @@ def test_mean_stats_add_pools_groups():
     assert (a + b) == MeanStats(5, 15.0, 55.0)
     with pytest.raises(ValueError, match="log-scale"):
         _ = a + MeanStats.from_log_sums(2, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.0])
+@pytest.mark.parametrize("n", [50, 200, 2000])
+def test_log_scale_mean_interval_covers_95_percent(sigma, n):
+    # Seeded simulation of the sufficient statistics of n lognormal values (log mean normal,
+    # (n−1)s²/σ² chi-square): the 95 % interval of the arm's mean covers exp(σ²/2).
+    reps = 6000
+    rng = np.random.default_rng(int(100 * sigma + n))
+    means = rng.normal(0.0, sigma / math.sqrt(n), reps)
+    vars_ = sigma**2 * rng.chisquare(n - 1, reps) / (n - 1)
+    truth = math.exp(sigma**2 / 2)
+    hits = 0
+    for m, v in zip(means, vars_, strict=True):
+        s = MeanStats.from_log_sums(n, m * n, v * (n - 1) + n * m * m)
+        post = mean_posterior(s)
+        hits += post.ppf(0.025) <= truth <= post.ppf(0.975)
+    assert 0.94 <= hits / reps <= 0.96
+
+
+def test_log_scale_refuses_zeros_with_message():
+    with pytest.raises(ValueError, match="positive values.*position 3"):
+        log_mean_stats([1.0, 2.5, 0.0, 4.0], what="spend")
+    with pytest.raises(ValueError, match="contain zeros"):
+        MeanStats.from_log_sums(3, -math.inf, math.inf)
+    s = log_mean_stats([1.0, math.e, math.e**2])
+    assert (s.n, s.sum, s.sum_sq, s.log_scale) == (3, pytest.approx(3.0), pytest.approx(5.0), True)

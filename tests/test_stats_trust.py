@@ -267,3 +267,40 @@ def test_stats_package_imports_no_streamlit_duckdb_plotly_or_pymc():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("share_new", [0.0, 0.3, 0.6])
+def test_cuped_missing_indicator_equals_least_squares_and_keeps_reduction(share_new):
+    # Independent reference: ordinary least squares of y on [x, missing] within arms (numpy
+    # lstsq on arm-demeaned unit-level data); the adjusted variance is the residual variance.
+    from experiments.stats.cuped import covariate_stats, cuped_coefficients
+
+    rng = np.random.default_rng(int(share_new * 10) + 5)
+    arms = []
+    for _ in range(2):
+        x = rng.gamma(2.0, 2.0, 4000)
+        new = rng.random(4000) < share_new
+        y = np.where(new, 5.0, 1.0 + 0.9 * x) + rng.normal(0.0, 2.0, 4000)
+        arms.append((y, np.where(new, 0.0, x), new.astype(float)))
+    stats_ = [covariate_stats(y, x, m) for y, x, m in arms]
+    theta = cuped_coefficients(stats_)
+    design = np.vstack([np.column_stack([x - x.mean(), m - m.mean()]) for _, x, m in arms])
+    target = np.concatenate([y - y.mean() for y, _, _ in arms])
+    if share_new == 0.0:
+        ref = np.array([np.linalg.lstsq(design[:, :1], target, rcond=None)[0][0], 0.0])
+    else:
+        ref = np.linalg.lstsq(design, target, rcond=None)[0]
+    assert theta == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    adj_c, adj_v, _ = cuped(*stats_)
+    raw = sum(np.var(y, ddof=1) for y, _, _ in arms)
+    reduction = 1 - (adj_c.variance + adj_v.variance) / raw
+    # Coding new units' missing pre-period as 0 without the indicator loses most of it.
+    zero = cuped(*(covariate_stats(y, x) for y, x, _ in arms))
+    reduction_zero = 1 - (zero[0].variance + zero[1].variance) / raw
+    expected = {0.0: 0.6, 0.3: 0.52, 0.6: 0.38}[share_new]
+    assert reduction == pytest.approx(expected, abs=0.05)
+    if share_new > 0:
+        assert reduction > reduction_zero + 0.2
+    # Each arm's adjusted mean stays unbiased: the pooled adjustment has mean zero overall.
+    n = sum(len(y) for y, _, _ in arms)
+    assert (adj_c.sum + adj_v.sum) / n == pytest.approx(sum(y.sum() for y, _, _ in arms) / n)

@@ -1,9 +1,16 @@
-"""`cx ab`: quick Bayesian A/B analyses from counts and sums typed on the command line."""
+"""`cx ab`: quick Bayesian A/B analyses from counts and sums typed on the command line.
+
+`binary` and `mean` also decide with the peeking-safe rule (--planned-n, --looks-before) and
+replay a whole history from a JSON-lines file (--batch FILE.jsonl, one decision per line).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
+from pathlib import Path
 
 from dashboard.cli.common import CliError, add_json_option, parse_numbers, print_json
 from experiments.stats import (
@@ -69,7 +76,81 @@ def _print_comparison(r: ComparisonResult, *, pct_units: bool) -> None:
         print(f"note: {r.message}")
 
 
+def _history(args: argparse.Namespace, control, variant) -> list[float]:
+    """Effective units per arm of the earlier looks (--looks-before) and of this one."""
+    from experiments.stats.sequential import effective_n
+
+    before = []
+    if args.looks_before:
+        before = parse_numbers(args.looks_before, count=None, what="--looks-before N[,N...]")
+        if any(not (n >= 0 and math.isfinite(n)) for n in before):
+            raise CliError(f"--looks-before: units must be zero or more, got {args.looks_before!r}")
+    return [*before, effective_n(control.n, variant.n)]
+
+
+def _look(args: argparse.Namespace, family: str, control, variant) -> dict | None:
+    """The sequential decision of a single call, exactly as one line of --batch gives it."""
+    from experiments.stats.replay import LookInput, evaluate_look
+
+    if args.planned_n is not None and not args.planned_n > 0:
+        raise CliError(
+            f"--planned-n: must be a positive number of units per arm, got {args.planned_n}"
+        )
+    look = LookInput("cli", control, variant, args.planned_n, args.lower_is_better)
+    return evaluate_look(family, look, _history(args, control, variant), analysis=args.analysis)
+
+
+def _print_look(d: dict) -> None:
+    print(f"decision               {d['decision']}")
+    for reason in d["reasons"]:
+        print(f"  - {reason}")
+
+
+def _batch(args: argparse.Namespace, family: str) -> int:
+    """Read FILE.jsonl whole (all-or-nothing: a bad line stops before any output), then decide."""
+    from experiments.stats.replay import ReplayError, parse_record, replay
+
+    path = Path(args.batch)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path}: cannot read as UTF-8 text ({exc})") from None
+    looks = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            looks.append(parse_record(line, family, i))
+        except ReplayError as exc:
+            raise CliError(f"{path}: {exc}") from None
+    if not looks:
+        raise CliError(f"{path}: no records; expected one JSON object per line")
+    out = sys.stdout
+    for d in replay(family, looks, analysis=args.analysis):
+        d.pop("reasons")
+        out.write(json.dumps(_clean_row(d), ensure_ascii=False) + "\n")
+    return 0
+
+
+def _clean_row(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def _need_arms(args: argparse.Namespace, what: str) -> None:
+    if args.batch:
+        if args.control or args.variant:
+            raise CliError("--batch replaces --control/--variant: give one or the other")
+        return
+    if not (args.control and args.variant):
+        raise CliError(f"give --control and --variant ({what}), or --batch FILE.jsonl")
+
+
 def _binary(args: argparse.Namespace) -> int:
+    _need_arms(args, "N,X each")
+    if args.batch:
+        return _batch(args, "binary")
     c = parse_numbers(args.control, count=2, what="--control N,X", integer=True)
     v = parse_numbers(args.variant, count=2, what="--variant N,X", integer=True)
     prior = parse_numbers(args.prior, count=2, what="--prior A,B")
@@ -81,22 +162,36 @@ def _binary(args: argparse.Namespace) -> int:
         prior=tuple(prior),
         lower_is_better=args.lower_is_better,
     )
-    print_json(r.to_dict()) if args.json else _print_comparison(r, pct_units=True)
+    look = None
+    if tuple(prior) == (1.0, 1.0):  # the decision rule uses the default prior
+        look = _look(args, "binary", BinaryStats(*c), BinaryStats(*v))
+    if args.json:
+        print_json(r.to_dict() | ({"sequential": look} if look else {}))
+    else:
+        _print_comparison(r, pct_units=True)
+        if look:
+            _print_look(look)
     return 0
 
 
 def _mean(args: argparse.Namespace) -> int:
+    _need_arms(args, "N,SUM,SUMSQ each")
+    if args.batch:
+        return _batch(args, "mean")
     c = parse_numbers(args.control, count=3, what="--control N,SUM,SUMSQ")
     v = parse_numbers(args.variant, count=3, what="--variant N,SUM,SUMSQ")
     for vals, what in ((c, "--control N,SUM,SUMSQ"), (v, "--variant N,SUM,SUMSQ")):
         if not float(vals[0]).is_integer():
             raise CliError(f"{what}: N must be a whole number, got {vals[0]:g}")
-    r = analyze_mean(
-        _build(MeanStats, int(c[0]), c[1], c[2], what="--control N,SUM,SUMSQ"),
-        _build(MeanStats, int(v[0]), v[1], v[2], what="--variant N,SUM,SUMSQ"),
-        lower_is_better=args.lower_is_better,
-    )
-    print_json(r.to_dict()) if args.json else _print_comparison(r, pct_units=False)
+    cs = _build(MeanStats, int(c[0]), c[1], c[2], what="--control N,SUM,SUMSQ")
+    vs = _build(MeanStats, int(v[0]), v[1], v[2], what="--variant N,SUM,SUMSQ")
+    r = analyze_mean(cs, vs, lower_is_better=args.lower_is_better)
+    look = _look(args, "mean", cs, vs)
+    if args.json:
+        print_json(r.to_dict() | {"sequential": look})
+    else:
+        _print_comparison(r, pct_units=False)
+        _print_look(look)
     return 0
 
 
@@ -162,17 +257,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = ab.add_subparsers(dest="ab_command", metavar="KIND", required=True)
 
     p = sub.add_parser("binary", help="conversion-type metric: N units, X successes per arm")
-    p.add_argument("--control", required=True, metavar="N,X")
-    p.add_argument("--variant", required=True, metavar="N,X")
+    p.add_argument("--control", metavar="N,X")
+    p.add_argument("--variant", metavar="N,X")
     p.add_argument("--prior", default="1,1", metavar="A,B", help="Beta prior (default 1,1)")
     p.add_argument("--lower-is-better", action="store_true", help="e.g. churn, escalations")
+    _add_sequential_options(p)
     add_json_option(p)
     p.set_defaults(func=_binary)
 
     p = sub.add_parser("mean", help="continuous metric: N, sum and sum of squares per arm")
-    p.add_argument("--control", required=True, metavar="N,SUM,SUMSQ")
-    p.add_argument("--variant", required=True, metavar="N,SUM,SUMSQ")
+    p.add_argument("--control", metavar="N,SUM,SUMSQ")
+    p.add_argument("--variant", metavar="N,SUM,SUMSQ")
     p.add_argument("--lower-is-better", action="store_true", help="e.g. handle time")
+    _add_sequential_options(p)
     add_json_option(p)
     p.set_defaults(func=_mean)
 
@@ -195,3 +292,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--power", type=float, default=0.8)
     add_json_option(p)
     p.set_defaults(func=_size)
+
+
+def _add_sequential_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--planned-n",
+        type=float,
+        default=None,
+        metavar="N",
+        help="planned units per arm (O'Brien–Fleming within it, confidence sequence beyond)",
+    )
+    p.add_argument(
+        "--looks-before",
+        default=None,
+        metavar="N[,N...]",
+        help="effective units per arm at each earlier look, 2/(1/n_control + 1/n_variant)",
+    )
+    p.add_argument(
+        "--analysis",
+        choices=("sequential", "fixed"),
+        default="sequential",
+        help="fixed: one pre-registered look at the end",
+    )
+    p.add_argument(
+        "--batch",
+        default=None,
+        metavar="FILE.jsonl",
+        help="replay looks from a JSON-lines file; prints one JSON object per line",
+    )

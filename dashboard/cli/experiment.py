@@ -160,6 +160,12 @@ def _analyze(args: argparse.Namespace) -> int:
         f"[{_fmt(p.absolute_lift.ci_low)}, {_fmt(p.absolute_lift.ci_high)}], "
         f"P(better) {p.prob_variant_better:.1%}"
     )
+    seq = readout.primary.sequential
+    if seq is not None:
+        print(
+            f"sequential interval [{_fmt(seq.ci_low)}, {_fmt(seq.ci_high)}] "
+            f"({seq.rule}, {readout.analysis} analysis)"
+        )
     for g in readout.guardrails:
         v = g.guardrail
         print(
@@ -167,7 +173,7 @@ def _analyze(args: argparse.Namespace) -> int:
             f"P(worse beyond {g.tolerance:g}) {_fmt(v.prob_worse)} -> "
             f"{'ok' if v.passed else 'NOT OK'}"
         )
-    print(f"decision: {readout.decision.action}")
+    print(f"decision: {readout.decision.action} (rule: {readout.rule or 'Bayesian, one look'})")
     for reason in readout.decision.reasons:
         print(f"  - {reason}")
     for m in readout.messages:

@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from experiments.readout_view import display_scale, interval_name, metric_unit
+from experiments.readout_view import band_points, display_scale, interval_name, metric_unit
 
 CONTROL = "#6e7781"
 VARIANT = "#0969da"
@@ -114,7 +114,8 @@ def cumulative_figure(
     (shares in percentage points).
     """
     factor, suffix = display_scale(unit)
-    band = interval_name(list(series))
+    series = band_points(list(series))
+    band = interval_name(series)
     fig = make_subplots(
         rows=2,
         cols=1,

@@ -28,6 +28,13 @@ from experiments.stats.results import (
     MultiArmResult,
     SrmResult,
 )
+from experiments.stats.sequential import (
+    SequentialLook,
+    cs_boundary,
+    estimate_and_se,
+    obf_boundaries,
+    sequential_look,
+)
 from experiments.stats.srm import srm_check
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "MeanStats",
     "MultiArmResult",
     "RatioStats",
+    "SequentialLook",
     "SrmResult",
     "analyze_binary",
     "analyze_mean",
@@ -59,15 +67,19 @@ __all__ = [
     "compare",
     "cuped",
     "cuped_adjust",
+    "cs_boundary",
     "cuped_theta",
     "decide",
+    "estimate_and_se",
     "guardrail_check",
     "mean_posterior",
     "nps_moments",
     "nps_posterior",
+    "obf_boundaries",
     "ratio_posterior",
     "sample_size_binary",
     "sample_size_mean",
+    "sequential_look",
     "srm_check",
     "verdict",
 ]

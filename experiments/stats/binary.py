@@ -39,9 +39,19 @@ def binary_posterior(stats: BinaryStats, prior: tuple[float, float] = (1.0, 1.0)
 
 
 def _miller_sum(a_a: float, b_a: float, a_b: float, b_b: float) -> float:
-    """Evan Miller's sum over i < α_B for P(B > A); all parameters integers."""
-    i = np.arange(int(a_b), dtype=float)
-    log_terms = betaln(a_a + i, b_a + b_b) - np.log(b_b + i) - betaln(1 + i, b_b) - betaln(a_a, b_a)
+    """Evan Miller's sum over i < α_B for P(B > A); all parameters integers.
+
+    Successive terms have the ratio (α_A + i)/(α_A + β_A + β_B + i) · (β_B + i)/(1 + i) (from
+    B(x + 1, y) = B(x, y)·x/(x + y)), so the log terms are one betaln pair plus a cumulative sum
+    of logs: ~10× cheaper than a betaln per term, which matters for `cx ab --batch`.
+    """
+    k = int(a_b)
+    c = b_a + b_b
+    # term_0 = B(α_A, β_A + β_B) / (β_B · B(1, β_B) · B(α_A, β_A)), and β_B · B(1, β_B) = 1.
+    log_t0 = betaln(a_a, c) - betaln(a_a, b_a)
+    i = np.arange(k - 1, dtype=float)
+    log_ratio = np.log((a_a + i) / (a_a + i + c)) + np.log((b_b + i) / (1.0 + i))
+    log_terms = log_t0 + np.concatenate(([0.0], np.cumsum(log_ratio)))
     return float(np.exp(log_terms).sum())
 
 

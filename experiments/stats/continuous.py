@@ -6,14 +6,23 @@ We use the t rather than a normal so that small samples are not overconfident; f
 thousands the two agree to O(1/n).
 
 Log scale (skewed positive data, sums of log x): log x ~ N(μ, σ²) and the original-scale mean is
-exp(μ + σ²/2). We take μ | data ~ N(ȳ, s²/n) and plug in σ² = s² (its uncertainty is a
-second-order effect once n ≳ 30), so the mean's posterior is LogNormal(ȳ + s²/2, s²/n) and every
-lift is reported on the original scale.
+exp(η), η = μ + σ²/2. The estimate ȳ + s²/2 has variance σ²/n + σ⁴/(2(n−1)): the second term is
+the uncertainty of σ², which plugging in s² would ignore (coverage then fell to 71-89 % at
+σ = 2). The arm's mean is taken as LogNormal(ȳ + s²/2, τ) with τ the modified Cox standard
+error, √(s²/n + s⁴/(2(n−1))) scaled by t_{n−1}(0.975)/z(0.975) so that its 95 % interval is the
+modified Cox interval (Armstrong, "Confidence intervals for arithmetic means of lognormally
+distributed exposures", AIHA J. 1992; Zhou & Gao, Stat. Med. 1997): seeded simulations give
+94.5-95 % coverage for σ = 1 and 2 at n = 50, 200 and 2,000. Log-scale statistics need x > 0:
+`log_mean_stats` refuses zeros and negatives.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+
+import numpy as np
+from scipy.special import ndtri, stdtrit
 
 from experiments.stats.comparison import build_comparison, empty_comparison
 from experiments.stats.inputs import MeanStats
@@ -21,6 +30,32 @@ from experiments.stats.marginals import LogNormalMarginal, Marginal, PointMass, 
 from experiments.stats.results import ComparisonResult
 
 MIN_N = 3  # the t posterior has a finite expected loss only with n − 1 > 1 degrees of freedom
+_Z975 = float(ndtri(0.975))
+
+
+def log_scale_sd(n, var):
+    """Modified Cox standard error of ȳ + s²/2 (see the module docstring); numpy-friendly."""
+    cox = np.sqrt(var / n + var * var / (2 * (n - 1)))
+    out = cox * stdtrit(n - 1, 0.975) / _Z975
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def log_mean_stats(values: Iterable[float], *, what: str = "values") -> MeanStats:
+    """Log-scale MeanStats of positive values; zeros or negatives are refused (log undefined).
+
+    Data with zeros (customers with no spend, no contacts) are not lognormal: analyse them on
+    the original scale, or the positive part and the share of zeros separately.
+    """
+    x = np.asarray(list(values), dtype=float)
+    bad = np.flatnonzero(~(x > 0))
+    if bad.size:
+        raise ValueError(
+            f"{what}: the log-scale mean needs positive values, but {bad.size} of {x.size} are "
+            f"zero, negative or missing (first at position {int(bad[0]) + 1}: {x[bad[0]]!r}); "
+            "analyse these data on the original scale"
+        )
+    y = np.log(x)
+    return MeanStats.from_log_sums(int(x.size), float(y.sum()), float((y * y).sum()))
 
 
 def mean_posterior(stats: MeanStats) -> Marginal:
@@ -31,7 +66,7 @@ def mean_posterior(stats: MeanStats) -> Marginal:
     if stats.log_scale:
         if var == 0:
             return PointMass(math.exp(stats.mean))
-        return LogNormalMarginal(stats.mean + var / 2, math.sqrt(var / stats.n))
+        return LogNormalMarginal(stats.mean + var / 2, log_scale_sd(stats.n, var))
     if var == 0:
         return PointMass(stats.mean)
     return StudentTMarginal(stats.mean, math.sqrt(var / stats.n), stats.n - 1)

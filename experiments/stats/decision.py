@@ -1,4 +1,13 @@
-"""ship / keep running / stop, from the primary metric, expected loss, ROPE, guardrails and SRM."""
+"""ship / keep running / stop: the sequential rule decides, the Bayesian outputs describe.
+
+With a `SequentialLook` (experiments.stats.sequential) the decision is peeking-safe: "ship" when
+the primary metric crosses its O'Brien–Fleming boundary (or, beyond the plan, its confidence
+sequence) on the better side and every guardrail is shown safe; "stop" when the split is broken,
+a guardrail is credibly harmed beyond its tolerance, or the primary is credibly worse, the stop
+tests sharing α = 5 % by Bonferroni. Without one (the quick calculator, old callers) the
+fixed Bayesian rule applies: P(better) ≥ 95 % and an expected loss within its limit.
+In both, no decision is taken while an arm has fewer than MIN_UNITS_PER_ARM units.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +15,44 @@ import math
 from collections.abc import Sequence
 
 from experiments.stats.results import ComparisonResult, Decision, GuardrailResult, SrmResult
+from experiments.stats.sequential import SequentialLook
 
 SHIP, KEEP_RUNNING, STOP = "ship", "keep running", "stop"
+# Below this many units in an arm no decision is taken: early looks are noisy and the
+# normal approximations behind the boundaries are not yet trustworthy.
+MIN_UNITS_PER_ARM = 100
+# The expected-loss limit, on the metric's own scale: a share of the plan's MDE when there is
+# one; otherwise NPS_LOSS_LIMIT points for NPS (an interval scale: a limit relative to the
+# control's NPS would be 0 at NPS 0) and RELATIVE_LOSS_LIMIT of the control's value for
+# rates, means and ratios (ratio scales, where 0 means none).
+LOSS_SHARE_OF_MDE = 0.1
+NPS_LOSS_LIMIT = 0.5
+RELATIVE_LOSS_LIMIT = 0.01
 
 
 def _pct(p: float) -> str:
     return f"{p:.1%}"
 
 
-def default_loss_threshold(primary: ComparisonResult) -> float:
-    """1 % of the control's value: a loss smaller than that is not worth waiting for."""
+def default_loss_threshold(primary: ComparisonResult, mde: float | None = None) -> float:
+    """The most expected loss (metric units) a ship may carry; see the module constants."""
+    if mde is not None and math.isfinite(mde) and mde > 0:
+        return LOSS_SHARE_OF_MDE * mde
+    if primary.family == "nps":
+        return NPS_LOSS_LIMIT
     m = primary.control.mean
-    return 0.01 * abs(m) if math.isfinite(m) and m != 0 else 0.0
+    return RELATIVE_LOSS_LIMIT * abs(m) if math.isfinite(m) and m != 0 else 0.0
+
+
+def loss_sentence(primary: ComparisonResult, limit: float) -> str:
+    """What the expected loss is, in words, with its limit."""
+    loss = primary.expected_loss.variant
+    unit = {"binary": (100, " pp"), "nps": (1, " NPS points")}.get(primary.family, (1, ""))
+    return (
+        f"Expected loss if we ship and the variant is in fact worse (the average shortfall "
+        f"over the posterior): {loss * unit[0]:.3g}{unit[1]} (limit {limit * unit[0]:.3g}"
+        f"{unit[1]})."
+    )
 
 
 def decide(
@@ -25,21 +60,24 @@ def decide(
     guardrails: Sequence[GuardrailResult] = (),
     srm: SrmResult | None = None,
     *,
+    sequential: SequentialLook | None = None,
+    guardrail_looks: Sequence[SequentialLook | None] = (),
     prob_threshold: float = 0.95,
     loss_threshold: float | None = None,
     rope_threshold: float = 0.95,
+    mde: float | None = None,
+    min_units: int = MIN_UNITS_PER_ARM,
 ) -> Decision:
-    """Decide with reasons in words.
+    """Decide with reasons in words that name the rule that decided.
 
-    - stop: the split is broken (SRM), a guardrail is more likely harmed than not, the variant
-      is credibly worse (P(better) ≤ 1 − prob_threshold), or the lift is credibly inside the ROPE.
-    - ship: P(better) ≥ prob_threshold, expected loss of shipping ≤ loss_threshold (metric units;
-      default 1 % of the control's value) and every guardrail passes.
-    - keep running: otherwise, with what is still missing.
+    sequential: the primary's look (its `better` / `worse` flags decide ship / stop);
+    guardrail_looks: one look per guardrail (same order), tested for harm at its own α.
+    Without `sequential`, the fixed Bayesian rule: ship at P(better) ≥ prob_threshold, stop
+    at P(better) ≤ 1 − prob_threshold or a guardrail more likely harmed than not.
     """
     if not 0.5 < prob_threshold < 1:
         raise ValueError(f"prob_threshold must be between 0.5 and 1, got {prob_threshold!r}")
-    loss_max = default_loss_threshold(primary) if loss_threshold is None else loss_threshold
+    loss_max = default_loss_threshold(primary, mde) if loss_threshold is None else loss_threshold
     if srm is not None and srm.mismatch:
         return Decision(
             STOP,
@@ -55,7 +93,102 @@ def decide(
             KEEP_RUNNING,
             (f"Not enough data on the primary metric yet: {primary.message or 'no result'}.",),
         )
-    reasons: list[str] = []
+    small = min(primary.control.n, primary.variant.n)
+    if small < min_units:
+        return Decision(
+            KEEP_RUNNING,
+            (
+                f"Too few units to decide: {small} in the smaller arm, at least {min_units} "
+                f"per arm are needed ({_pct(p)} chance the variant is better so far).",
+            ),
+        )
+    if sequential is not None:
+        return _decide_sequential(primary, guardrails, sequential, guardrail_looks, loss_max)
+    return _decide_bayes(primary, guardrails, prob_threshold, loss_max, rope_threshold)
+
+
+def _guardrail_safe_reasons(guardrails: Sequence[GuardrailResult]) -> list[str]:
+    return [f"Guardrail {g.name} holds ({_pct(g.prob_worse)} chance of harm)." for g in guardrails]
+
+
+def _failing_reasons(failing: Sequence[GuardrailResult]) -> list[str]:
+    out = []
+    for g in failing:
+        chance = "unknown" if not math.isfinite(g.prob_worse) else _pct(g.prob_worse)
+        out.append(
+            f"Guardrail {g.name} is not yet shown safe ({chance} chance of harm beyond the "
+            f"tolerance; at most {_pct(g.threshold)} allowed)."
+        )
+    return out
+
+
+def _decide_sequential(
+    primary: ComparisonResult,
+    guardrails: Sequence[GuardrailResult],
+    look: SequentialLook,
+    guardrail_looks: Sequence[SequentialLook | None],
+    loss_max: float,
+) -> Decision:
+    p = primary.prob_variant_better
+    harmed = [
+        (g, gl)
+        for g, gl in zip(guardrails, guardrail_looks, strict=False)
+        if gl is not None and gl.worse and math.isfinite(g.prob_worse) and g.prob_worse >= 0.5
+    ]
+    if harmed:
+        return Decision(
+            STOP,
+            tuple(
+                f"Guardrail {g.name}: the variant is credibly worse ({gl.describe('worse')}, "
+                f"α {gl.alpha_worse:.2%} after Bonferroni over the stop tests) and probably "
+                f"by more than the tolerance ({_pct(g.prob_worse)} chance)."
+                for g, gl in harmed
+            ),
+        )
+    if look.worse:
+        return Decision(
+            STOP,
+            (
+                f"The variant is credibly worse on the primary metric: {look.describe('worse')} "
+                f"(α {look.alpha_worse:.2%}); {_pct(p)} chance it is better.",
+            ),
+        )
+    failing = [g for g in guardrails if not g.passed]
+    loss = primary.expected_loss.variant
+    described = f"{_pct(p)} chance the variant is better. " + loss_sentence(primary, loss_max)
+    if look.better and loss <= loss_max and not failing:
+        return Decision(
+            SHIP,
+            (
+                f"{look.describe('better')} (α {look.alpha:.2%}, one-sided): the variant is "
+                "better.",
+                described,
+                *_guardrail_safe_reasons(guardrails),
+            ),
+        )
+    reasons = []
+    if not look.better:
+        reasons.append(
+            f"{look.describe('better')}: not yet enough evidence to ship (α {look.alpha:.2%})."
+        )
+    else:
+        reasons.append(f"{look.describe('better')}: the primary metric has crossed.")
+    reasons.append(described)
+    if loss > loss_max:
+        reasons.append("The expected loss is above its limit.")
+    reasons += _failing_reasons(failing)
+    return Decision(KEEP_RUNNING, tuple(reasons))
+
+
+def _decide_bayes(
+    primary: ComparisonResult,
+    guardrails: Sequence[GuardrailResult],
+    prob_threshold: float,
+    loss_max: float,
+    rope_threshold: float,
+) -> Decision:
+    """The fixed Bayesian rule (one look, no multiplicity control): the quick calculator's."""
+    p = primary.prob_variant_better
     harmed = [g for g in guardrails if math.isfinite(g.prob_worse) and g.prob_worse >= 0.5]
     if harmed:
         return Decision(
@@ -85,14 +218,15 @@ def decide(
     failing = [g for g in guardrails if not g.passed]
     loss = primary.expected_loss.variant
     if p >= prob_threshold and loss <= loss_max and not failing:
-        reasons.append(
-            f"{_pct(p)} chance the variant is better (needs {_pct(prob_threshold)}), and the "
-            f"expected loss if it is not is {loss:.3g} (limit {loss_max:.3g})."
+        return Decision(
+            SHIP,
+            (
+                f"{_pct(p)} chance the variant is better (needs {_pct(prob_threshold)}), and the "
+                f"expected loss if it is not is {loss:.3g} (limit {loss_max:.3g}).",
+                *_guardrail_safe_reasons(guardrails),
+            ),
         )
-        reasons += [
-            f"Guardrail {g.name} holds ({_pct(g.prob_worse)} chance of harm)." for g in guardrails
-        ]
-        return Decision(SHIP, tuple(reasons))
+    reasons: list[str] = []
     if p < prob_threshold:
         reasons.append(
             f"{_pct(p)} chance the variant is better; {_pct(prob_threshold)} is needed to ship."
@@ -101,12 +235,7 @@ def decide(
         reasons.append(
             f"Expected loss if we ship and are wrong is {loss:.3g}, above the limit {loss_max:.3g}."
         )
-    for g in failing:
-        chance = "unknown" if not math.isfinite(g.prob_worse) else _pct(g.prob_worse)
-        reasons.append(
-            f"Guardrail {g.name} is not yet shown safe ({chance} chance of harm beyond the "
-            f"tolerance; at most {_pct(g.threshold)} allowed)."
-        )
+    reasons += _failing_reasons(failing)
     return Decision(KEEP_RUNNING, tuple(reasons))
 
 

@@ -72,7 +72,15 @@ class MeanStats:
 
     @classmethod
     def from_log_sums(cls, n: int, sum_log: float, sum_log_sq: float) -> MeanStats:
-        """Stats of log x for skewed positive metrics; lifts are still reported on x's scale."""
+        """Stats of log x for skewed positive metrics; lifts are still reported on x's scale.
+
+        A non-finite sum means some x was 0 (log 0 = −∞): such data are refused.
+        """
+        if not (math.isfinite(float(sum_log)) and math.isfinite(float(sum_log_sq))):
+            raise ValueError(
+                "the log-scale mean needs positive values: the sum of logs is not finite, so "
+                "the data contain zeros; analyse them on the original scale"
+            )
         return cls(n=n, sum=sum_log, sum_sq=sum_log_sq, log_scale=True)
 
     def __add__(self, other: MeanStats) -> MeanStats:
@@ -146,7 +154,11 @@ class RatioStats:
 
 @dataclass(frozen=True)
 class CovariateStats:
-    """Per-arm sums of a metric y and its pre-period covariate x, for CUPED."""
+    """Per-arm sums of a metric y and its pre-period covariate x, for CUPED.
+
+    m marks units with no pre-period (new customers; their x is recorded as 0): sum_m counts
+    them, sum_my and sum_mx are Σy and Σx over them. Left at 0, every unit has a pre-period.
+    """
 
     n: int
     sum_y: float
@@ -154,12 +166,20 @@ class CovariateStats:
     sum_x: float
     sum_x2: float
     sum_xy: float
+    sum_m: float = 0.0
+    sum_my: float = 0.0
+    sum_mx: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self, "n", integer=True)
-        for name in ("sum_y", "sum_x", "sum_xy"):
+        for name in ("sum_y", "sum_x", "sum_xy", "sum_my", "sum_mx"):
             _check(self, name, nonneg=False)
         _check(self, "sum_y2")
         _check(self, "sum_x2")
+        _check(self, "sum_m")
+        if self.sum_m > self.n:
+            raise ValueError(
+                f"sum_m (units without a pre-period) must not exceed n: {self.sum_m} > {self.n}"
+            )
 
     __add__ = _add
