@@ -654,12 +654,13 @@ def query_point_in_time(
         "window_start": window.start,
         "window_end": window.end,
     }
-    cur = store.cursor()
+    engine = engine_for(store)
+    uploads = {"assignments": lambda: _assignments(store, experiment_id)}
     keys = ["variant", "day"]
     frames = []
     window_s = load_settings(store).fcr_window_days * 86400.0
     for sql in point_in_time_statements(metrics, window_s):
-        df = cur.sql(sql, params=params).pl()
+        df = engine.query(sql, params, uploads=uploads)
         value_cols = [c for c in df.columns if "__" in c]
         df = df.with_columns([pl.col(c).cast(pl.Float64).fill_null(0.0) for c in value_cols])
         cum = df.filter(pl.col("part") == "cum").drop("part")
