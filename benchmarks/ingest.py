@@ -1,17 +1,29 @@
-"""Ingest throughput: a seeded 1M-row contacts CSV through ingest_file vs a pandas baseline.
+"""Ingest throughput and peak memory: a seeded contacts CSV through ingest_file.
 
 Run: .venv/bin/python benchmarks/ingest.py [--rows N] [--seed S] [--repeat R]
-The baseline is what a careful analyst would write by hand: pandas read_csv, the same
-checks as vectorised pandas operations, then an INSERT into the same DuckDB schema.
+         [--rss-rows N | --rss-file PATH] [--before REF] [--rss-repeat R]
+
+Two parts:
+1. In-process throughput against a pandas baseline (what a careful analyst would write by
+   hand: pandas read_csv, the same checks as vectorised pandas operations, then an INSERT
+   into the same DuckDB schema), in paired runs.
+2. Peak RSS and rows/s, before and after streaming, in the same run: each ingest runs in
+   its own subprocess (peak RSS = the child's ru_maxrss, from getrusage in the child),
+   "after" with this tree's metrics/, "before" with metrics/ of git REF (default: the
+   commit before streaming, 2aff10e) unpacked by `git archive` into a temporary directory.
+   Runs alternate before/after so the shared machine's load hits both alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +34,9 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BEFORE_STREAMING = "2aff10e"  # last commit that read a file whole
 
 from metrics.ingest import ingest_file  # noqa: E402
 from metrics.ingest.vocab import BOOL_VALUES, CHANNEL_VALUES, ISSUE_VALUES  # noqa: E402
@@ -148,12 +162,109 @@ def _runs(times: list[float]) -> str:
     return ", ".join(f"{t:.2f}" for t in times)
 
 
+# One ingest in a fresh process: wall time, rows and the process's peak RSS.
+CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from metrics.ingest import ingest_file
+from metrics.store import open_store
+db = Path(sys.argv[3])
+db.unlink(missing_ok=True)
+with open_store(db) as store:
+    t0 = time.perf_counter()
+    report = ingest_file(store, Path(sys.argv[2]), table="contacts")
+    wall = time.perf_counter() - t0
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"wall": wall, "rows": report.rows_read, "inserted": report.inserted,
+                  "peak": usage.ru_maxrss * 1024, "cpu": usage.ru_utime + usage.ru_stime}))
+"""
+
+
+def _code_of(ref: str, into: Path) -> Path:
+    """metrics/ of git `ref`, unpacked under `into`."""
+    archive = into / "before.tar"
+    with archive.open("wb") as fh:
+        subprocess.run(["git", "-C", str(ROOT), "archive", ref, "metrics"], stdout=fh, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "before", filter="data")
+    return into / "before"
+
+
+def _child(code: Path, csv: Path, db: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(code), str(csv), str(db)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else out.returncode}
+    result = json.loads(out.stdout)
+    db.unlink(missing_ok=True)
+    return result
+
+
+def _run(result: dict) -> str:
+    return f"{result['peak'] / 2**30:.2f} GiB / {result['wall']:.1f} s / CPU {result['cpu']:.1f} s"
+
+
+def rss_before_after(csv: Path, ref: str, repeat: int, tmp: Path) -> None:
+    """Peak RSS and rows/s of the code at `ref` and of this tree, alternating, same file."""
+    before_code = _code_of(ref, tmp)
+    size = csv.stat().st_size
+    runs: dict[str, list[dict]] = {"before": [], "after": []}
+    for _ in range(repeat):
+        for side, code in (("before", before_code), ("after", ROOT)):
+            runs[side].append(_child(code, csv, tmp / f"{side}.duckdb"))
+    print(f"peak RSS, {csv.name} ({size / 1e9:.2f} GB), one subprocess per ingest:")
+    medians = {}
+    for side, results in runs.items():
+        ok = [r for r in results if "error" not in r]
+        if not ok:
+            print(f"  {side} ({ref if side == 'before' else 'this tree'}): failed: {results}")
+            continue
+        peak = statistics.median(r["peak"] for r in ok)
+        wall = statistics.median(r["wall"] for r in ok)
+        cpu = statistics.median(r["cpu"] for r in ok)
+        rows = ok[0]["rows"]
+        medians[side] = (peak, wall, rows, cpu)
+        print(
+            f"  {side:6} ({ref if side == 'before' else 'this tree'}): peak RSS "
+            f"{peak / 2**30:.2f} GiB, {wall:.1f} s, {rows / wall:,.0f} rows/s, "
+            f"CPU {cpu:.1f} s (whole process, imports included) "
+            f"(runs: {', '.join(_run(r) for r in ok)})"
+        )
+    if len(medians) == 2:
+        (pb, wb, rows, cb), (pa, wa, _, ca) = medians["before"], medians["after"]
+        print(
+            f"  after/before: peak RSS x{pa / pb:.2f}, throughput x{wb / wa:.2f}, "
+            f"CPU x{ca / cb:.2f} "
+            f"({rows:,} rows); bytes of peak RSS per file byte: before {pb / size:.2f}, "
+            f"after {pa / size:.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20260305)
     parser.add_argument("--repeat", type=int, default=3, help="paired runs; medians count")
+    parser.add_argument("--rss-rows", type=int, default=1_000_000, help="rows of the RSS file")
+    parser.add_argument("--rss-file", type=Path, help="an existing contacts CSV for the RSS part")
+    parser.add_argument("--rss-repeat", type=int, default=1, help="before/after pairs")
+    parser.add_argument("--before", default=BEFORE_STREAMING, help="git ref of the 'before'")
+    parser.add_argument("--only-rss", action="store_true", help="skip the pandas comparison")
     args = parser.parse_args()
+    if args.only_rss or args.rss_file:
+        with tempfile.TemporaryDirectory() as tmp:
+            csv_path = args.rss_file
+            if csv_path is None:
+                csv_path = Path(tmp) / "contacts.csv"
+                make_contacts_csv(csv_path, args.rss_rows, args.seed)
+            rss_before_after(csv_path, args.before, args.rss_repeat, Path(tmp))
+        if args.only_rss:
+            return
     n = args.rows
     med = statistics.median
     import pandas  # noqa: F401 - imported before timing, as ingest_file's libraries are

@@ -159,7 +159,7 @@ def test_failed_ingest_leaves_no_history(store, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(load_module, "_write_rejected", boom)
+    monkeypatch.setattr(load_module, "_finish", boom)  # after the merge wrote its history
     with pytest.raises(RuntimeError):
         _load(store, "a.csv", "K1,phone,2026-03-05 10:00,t")
     assert _rows(store, "SELECT count(*) FROM contacts_history") == [(0,)]

@@ -258,6 +258,6 @@ def test_refused_rows_keep_personal_data_hashed(store):
     assert report.rejected == 1
     (raw,) = _rows(store, "SELECT CAST(raw AS VARCHAR) FROM rejected_rows")[0]
     value = json.loads(raw)["Requester email"]
-    assert "@" not in raw and len(value) == 64  # the salted SHA-256, as in extras
+    assert "@" not in raw and len(value) == 64  # the HMAC-SHA256, as in extras
     (extras,) = _rows(store, "SELECT CAST(extras AS VARCHAR) FROM contacts")[0]
     assert json.loads(extras)["Requester email"] == value

@@ -12,6 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
+from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.ingest import (
     PRESETS,
@@ -47,7 +48,13 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
     lines += [f"- note: {w}" for w in report.warnings]
     lines += [f"- row {r['row_number']}: {r['reason']}" for r in report.reasons[:5]]
     if report.rejected > 5:
-        lines.append(f"- ... see the rejected rows below for all {report.rejected:,}")
+        lines += [f"- {n:,} × {reason}" for reason, n in list(report.reason_counts.items())[:5]]
+        stored = report.rejected_stored
+        lines.append(
+            f"- … see the rejected rows below for all {report.rejected:,}"
+            if stored >= report.rejected
+            else f"- … the first {stored:,} rejected rows are kept below; all are counted above"
+        )
     return ("warning" if report.rejected else "success"), summary, "\n".join(lines)
 
 
@@ -91,19 +98,21 @@ table = left.selectbox("Table", tables, index=tables.index(default), key=f"data_
 sheet = right.text_input("Sheet (XLSX only)", placeholder="first sheet")
 options = dict(table=table, preset=preset, sheet=sheet or None)
 
-if upload is not None:
+
+def show_upload(upload) -> None:
+    """Preview, ingest button and report of one upload; a refused file shows one error."""
     data = upload.getvalue()
     try:
         preview = preview_file(data, file_name=upload.name, **options)
     except IngestError as exc:
         show_problem("The file cannot be loaded. Nothing was written.", str(exc))
-        st.stop()
+        return
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
         show_problem(
             "The file could not be previewed. Nothing was written.",
             f"{upload.name}: {type(exc).__name__}: {exc}",
         )
-        st.stop()
+        return
     st.subheader("Preview")
     sep = {None: "none", "\t": "tab"}.get(preview.delimiter, f"'{preview.delimiter}'")
     st.markdown(
@@ -112,7 +121,7 @@ if upload is not None:
         f"{preview.header_rows} header row(s) · times without offset read as {preview.timezone}"
     )
     for note in preview.warnings:
-        st.warning(note)
+        st.warning(md_escape(note))  # notes quote file names and headers
     st.dataframe(
         pl.DataFrame(preview.mapping, schema=["file column", "goes to"], orient="row"),
         hide_index=True,
@@ -138,11 +147,17 @@ if upload is not None:
         getattr(st, last[1])(last[2])
         st.code(last[3], language=None, wrap_lines=True)
 
+
 st.text(
     "Personal data: e-mail addresses and phone numbers are stored as HMAC-SHA256 with the "
     f"key in {key_location()} (kept outside the store; see cx settings show); names, "
     "addresses, personnummer and IP addresses are dropped."
 )
+
+
+if upload is not None:
+    # A refused file ends this section only: the history below stays on the page.
+    show_upload(upload)
 
 st.subheader("Ingest history")
 history = cached(ingest_history)

@@ -5,7 +5,7 @@
 from metrics.ingest.errors import IngestError
 from metrics.ingest.load import ingest_file, ingest_history, preview_file, rejected_rows
 from metrics.ingest.mapping import PRESETS, Preset
-from metrics.ingest.readers import DEFAULT_MAX_BYTES
+from metrics.ingest.readers import DEFAULT_MAX_BYTES, Limits
 from metrics.ingest.report import IngestReport, Preview
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "PRESETS",
     "IngestError",
     "IngestReport",
+    "Limits",
     "Preset",
     "Preview",
     "ingest_file",

@@ -1,10 +1,17 @@
-"""ingest_file and preview_file: read -> map -> validate -> upsert in one transaction."""
+"""ingest_file and preview_file: read, map, validate and stage in chunks, then merge; one transaction."""
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,10 +29,29 @@ from metrics.ingest.mapping import (
     resolve,
     wrong_table_message,
 )
-from metrics.ingest.merge import merge_stage
-from metrics.ingest.pii import check_store_key, load_key, protect_raw, record_store_key
-from metrics.ingest.readers import DEFAULT_MAX_BYTES, RawFile, read_source
-from metrics.ingest.report import MAX_REASONS, IngestReport, Preview
+from metrics.ingest.merge import MergeResult, merge_stage
+from metrics.ingest.pii import (
+    PiiKey,
+    check_store_key,
+    load_key,
+    protect_frame,
+    record_store_key,
+)
+from metrics.ingest.readers import (
+    DEFAULT_LIMITS,
+    EncodingChanged,
+    Limits,
+    RawFile,
+    SourceStream,
+    open_source,
+)
+from metrics.ingest.report import (
+    MAX_REASON_KINDS,
+    MAX_REASONS,
+    MAX_STORED_REJECTS,
+    IngestReport,
+    Preview,
+)
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, validate
 from metrics.lake import lake_dir, publish_batch
@@ -55,7 +81,7 @@ def _fetch_pl(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     return cur.sql(sql, params=params or None).pl()
 
 
-def _prepare(
+def _open(
     source: Path | str | bytes,
     *,
     table: str,
@@ -63,26 +89,70 @@ def _prepare(
     preset: str | None,
     mapping: Path | str | dict | None,
     sheet: str | None,
-    max_bytes: int,
+    limits: Limits,
     strict_columns: bool,
-) -> tuple[RawFile, Plan, Preset | None]:
+) -> tuple[SourceStream, pl.DataFrame, Iterator[pl.DataFrame], Plan, str | None]:
+    """Open the source, read its first chunk and map it: every whole-file check up front.
+
+    Returns the stream, the first chunk, the iterator of the remaining chunks, the plan and
+    the table the columns fit better than `table` (None when `table` fits best); with
+    `strict_columns` a missing required column or a better table raises IngestError.
+    The mapping (including personal-data detection by value shape) is decided on the first
+    chunk, which holds at least 10,000 rows (or the whole file).
+    """
     label = file_name or (Path(source).name if not isinstance(source, bytes) else "uploaded file")
     opts = choose_options(table, preset, mapping, label)
-    raw = read_source(
+    stream = open_source(
         source,
         file_name=label,
         sheet=sheet,
-        max_bytes=max_bytes,
         header_rows=opts.header_rows if opts else None,
+        limits=limits,
     )
-    plan = resolve(table, raw.frame, opts, raw.questions)
+    chunks = stream.chunks()
+    first = next(chunks)  # a file without data rows raises IngestError here
+    plan = resolve(table, first, opts, stream.questions)
     if plan.missing_required and strict_columns:
-        raise IngestError(_missing_message(raw, plan, opts))
-    if strict_columns:
-        fit = better_table(raw.frame, table, opts)
-        if fit is not None:
-            raise IngestError(wrong_table_message(raw.file_name, table, fit))
-    return raw, plan, opts
+        raise IngestError(_missing_message(stream.raw(first), plan, opts))
+    fit = None if plan.missing_required else better_table(first, table, opts)
+    if fit is not None and strict_columns:
+        raise IngestError(wrong_table_message(stream.file_name, table, fit))
+    return stream, first, chunks, plan, fit
+
+
+def _protected(
+    chunks: Iterator[pl.DataFrame], plan: Plan, key: PiiKey | None
+) -> Iterator[pl.DataFrame]:
+    """The chunks with personal data hashed or dropped before anything reads their values,
+    so no reason, raw row or report can quote it (metrics/ingest/pii.py)."""
+    for chunk in chunks:
+        yield protect_frame(chunk, plan, key)
+
+
+def _first_rows(
+    stream: SourceStream,
+    first: pl.DataFrame,
+    rest: Iterator[pl.DataFrame],
+    plan: Plan,
+    tz: str,
+    lookup: Callable[[str, pl.Series], pl.Series | None] | None,
+) -> tuple[pl.DataFrame, Validated]:
+    """The first chunk with data rows, validated; rows of spaces only do not count."""
+    while True:
+        checked = validate(stream.raw(first), plan, tz, lookup=lookup)
+        if checked.rows_read:
+            return first, checked
+        first = next(rest, None)
+        if first is None:
+            raise IngestError(
+                f"{stream.file_name}: the file has a header but no data rows; "
+                "expected at least one row under the header"
+            )
+
+
+def _limits(limits: Limits | None, max_bytes: int | None) -> Limits:
+    limits = limits or DEFAULT_LIMITS
+    return limits if max_bytes is None else replace(limits, max_bytes=max_bytes)
 
 
 def _missing_message(raw: RawFile, plan: Plan, opts: Preset | None) -> str:
@@ -132,8 +202,9 @@ def _ref_lookup(store: Store, table: str, refs: dict[str, str]):
     return lookup
 
 
-def _reference_warnings(store: Store, table: str, good: pl.DataFrame) -> list[str]:
-    notes = []
+def _missing_references(store: Store, table: str, good: pl.DataFrame) -> dict[str, int]:
+    """{column: rows whose id is not in the referenced table} for the warn-only references."""
+    counts: dict[str, int] = {}
     lookup = _ref_lookup(store, table, WARN_REFS.get(table, {}))
     for column, target in WARN_REFS.get(table, {}).items():
         if column not in good.columns or good.height == 0:
@@ -143,11 +214,16 @@ def _reference_warnings(store: Store, table: str, good: pl.DataFrame) -> list[st
             continue  # nothing loaded yet: every id would be "unknown"; say nothing
         missing = lookup(column, good[column])
         if missing is not None and missing.len():
-            n_rows = int(good[column].is_in(missing.implode()).sum())
-            notes.append(
-                f"{n_rows} row(s) have a {column} not in {target} (kept; load {target} to link them)"
-            )
-    return notes
+            counts[column] = int(good[column].is_in(missing.implode()).sum())
+    return counts
+
+
+def _reference_warnings(table: str, counts: dict[str, int]) -> list[str]:
+    return [
+        f"{n} row(s) have a {column} not in {target} (kept; load {target} to link them)"
+        for column, target in WARN_REFS.get(table, {}).items()
+        if (n := counts.get(column, 0))
+    ]
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -160,50 +236,57 @@ def preview_file(
     mapping: Path | str | dict | None = None,
     sheet: str | None = None,
     timezone: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: Limits | None = None,
 ) -> Preview:
     """What ingest would do with this file: format, mapping, first rows. Writes nothing.
 
     Missing required columns are listed (not raised) so a page can show the mapping anyway;
-    an unreadable, empty or oversized file raises IngestError.
+    an unreadable, empty, oversized or hostile file raises IngestError. The rows are counted
+    chunk by chunk, so a preview never holds more than one chunk either.
     """
-    raw, plan, opts = _prepare(
+    stream, first, rest, plan, fit = _open(
         source,
         table=table,
         file_name=file_name,
         preset=preset,
         mapping=mapping,
         sheet=sheet,
-        max_bytes=max_bytes,
+        limits=_limits(limits, max_bytes),
         strict_columns=False,
     )
-    fit = None if plan.missing_required else better_table(raw.frame, table, opts)
-    tz = choose_timezone(raw, plan, timezone)
     # No key in a preview: hashed columns show a placeholder, dropped ones "(dropped)".
-    head = protect_raw(
-        RawFile(**{**raw.__dict__, "frame": raw.frame.head(PREVIEW_ROWS)}), plan, None
-    )
-    checked = validate(head, plan, tz)
+    first = protect_frame(first, plan, None)
+    raw = stream.raw(first)
+    tz = choose_timezone(raw, plan, timezone)
+    first, first_checked = _first_rows(stream, first, rest, plan, tz, None)
+    decimal = first_checked.decimal  # decided on the first chunk, as ingest does
+    head = stream.raw(first.head(PREVIEW_ROWS))
+    checked = validate(head, plan, tz, decimal=decimal)
+    try:
+        rows_read = first.height + sum(chunk.height for chunk in rest)
+    except EncodingChanged:
+        rows_read = sum(chunk.height for chunk in stream.chunks())
     rows = checked.checked.rename({"__row": "row_number", "reason": "problem"}).drop("column_name")
     hashed_canon = [c for c, s in plan.columns.items() if s in plan.hashed]
     if hashed_canon:
         rows = rows.with_columns([pl.lit("(hashed on load)").alias(c) for c in hashed_canon])
     rows = rows.select("row_number", *[c for c in rows.columns if c != "row_number"])
     return Preview(
-        file_name=raw.file_name,
+        file_name=stream.file_name,
         table=table,
-        format=raw.format,
-        encoding=raw.encoding,
-        delimiter=raw.delimiter,
-        decimal=checked.decimal,
-        header_rows=raw.header_rows,
+        format=stream.format,
+        encoding=stream.encoding,
+        delimiter=stream.delimiter,
+        decimal=decimal,
+        header_rows=stream.header_rows,
         timezone=tz,
         mapping=plan.entries,
         missing_required=plan.missing_required,
         rows=rows,
-        rows_read=raw.frame.height,
+        rows_read=rows_read,
         warnings=checked.warnings
-        + ([wrong_table_message(raw.file_name, table, fit)] if fit else []),
+        + ([wrong_table_message(stream.file_name, table, fit)] if fit else []),
     )
 
 
@@ -217,41 +300,73 @@ def ingest_file(
     mapping: Path | str | dict | None = None,
     sheet: str | None = None,
     timezone: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: Limits | None = None,
     insert_only: bool = False,
 ) -> IngestReport:
     """Load one file into `table`: the single way in for the CLI and the app.
 
-    A whole-file problem raises IngestError before anything is written. Otherwise good rows
-    are upserted by key, bad rows go to rejected_rows, and one ingest_batches row records the
-    counts, all in one transaction: an exception anywhere leaves the store as it was.
-    A row older than the stored one (updated_at) is skipped; with `insert_only` a row that
-    would change a stored one is rejected instead of updating it.
+    Whole-file problems found from the file's start (format, limits, encoding, header,
+    missing columns) raise IngestError before the transaction. Then, in one transaction,
+    the file is read, validated and staged chunk by chunk into a temporary `__stage`
+    table, duplicates across chunks are rejected on the stage, and the stage is merged
+    into `table`. A problem found in a later chunk (a ragged row, a field over the limit)
+    raises IngestError from inside the transaction; any exception, or a kill, rolls all of
+    it back, so the store is as it was. The merge (metrics/ingest/merge.py) skips a row older
+    than the stored one (updated_at), keeps the previous version of every row it changes for
+    undo, and never changes a running experiment's assignments; with `insert_only` a row that
+    would change a stored one is rejected instead. Personal data is hashed (HMAC, key outside
+    the store) or dropped chunk by chunk before validation.
     """
-    raw, plan, _ = _prepare(
+    stream, first, rest, plan, _ = _open(
         source,
         table=table,
         file_name=file_name,
         preset=preset,
         mapping=mapping,
         sheet=sheet,
-        max_bytes=max_bytes,
+        limits=_limits(limits, max_bytes),
         strict_columns=True,
     )
-    tz = choose_timezone(raw, plan, timezone)
-    # Personal data is hashed or dropped before any value is validated, so no reason, raw
-    # row or report can quote it; the key lives outside the store (metrics/ingest/pii.py).
+    tz = choose_timezone(stream.raw(first), plan, timezone)
     key = load_key() if plan.hashed else None
     key_notes = check_store_key(store.cursor(), key) if key is not None else []
-    raw = protect_raw(raw, plan, key)
-    checked = validate(raw, plan, tz, lookup=_ref_lookup(store, table, REJECT_REFS.get(table, {})))
-    warnings = checked.warnings + key_notes + _reference_warnings(store, table, checked.good)
+    first = protect_frame(first, plan, key)
+    rest = _protected(rest, plan, key)
+    lookup = _ref_lookup(store, table, REJECT_REFS.get(table, {}))
+    # The first chunk is validated before the transaction: its decisions (decimal
+    # separator) hold for the file, and a file that fails there costs no write lock.
+    stream.start_checksum()
+    first, first_checked = _first_rows(stream, first, rest, plan, tz, lookup)
     batch_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC).replace(tzinfo=None)
-    with store.write() as cur:
+    with store.write() as cur, _bounded_memory(cur, stream.size):
         if key is not None:
             record_store_key(cur, key)
-        report = _load(cur, raw, plan, checked, batch_id, started, warnings, insert_only)
+        cur.execute(
+            "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, started_at) "
+            "VALUES (?, ?, ?, '', ?)",
+            [batch_id, table, stream.file_name, started],
+        )
+        staged = _Staged()
+        try:
+            _stage_chunks(
+                cur, store, stream, plan, tz, batch_id, staged, first_checked, chain([first], rest)
+            )
+        except EncodingChanged:
+            # A later chunk was not UTF-8: start over with the whole file read as cp1252.
+            cur.execute("DELETE FROM rejected_rows WHERE batch_id = ?", [batch_id])
+            staged = _Staged()
+            chunks = _protected(stream.chunks(), plan, key)
+            _stage_chunks(cur, store, stream, plan, tz, batch_id, staged, None, chunks)
+        staged.warnings += key_notes
+        _reject_cross_chunk_duplicates(cur, plan, batch_id, staged)
+        merged = merge_stage(cur, table, STAGE, batch_id, insert_only=insert_only)
+        if merged.rejected.height:
+            _record_rejected(cur, batch_id, staged, _with_staged_values(cur, merged.rejected))
+        _trim_rejected(cur, batch_id)
+        report = _finish(cur, stream, plan, batch_id, staged, merged, insert_only)
+        cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
         lake = lake_dir()
         if lake is not None:
             # Same transaction: a failed Delta commit rolls the local batch back (lake.py).
@@ -259,76 +374,345 @@ def ingest_file(
     return report
 
 
-def _load(
+@contextmanager
+def _bounded_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]:
+    """For a large file, cap DuckDB's buffer pool while it loads, then put the cap back.
+
+    Without a cap the TEMP stage stays in memory (~160 bytes a row: 1.4 GB for a 1 GB
+    contacts file) and written blocks stay cached up to DuckDB's default limit of 80 % of
+    RAM; under the cap the stage spills to DuckDB's temp directory. The setting is per
+    database, not per connection: the app's queries during a large ingest get the cap too.
+    """
+    if size < LARGE_FILE_BYTES:
+        yield
+        return
+    setting = "SELECT current_setting('memory_limit')"
+    before = cur.execute(setting).fetchall()[0][0]
+    cur.execute("RESET memory_limit")
+    # The setting reads back rounded (18.8 GiB); putting that back after every ingest
+    # would creep downwards, so the default is restored with RESET.
+    default = cur.execute(setting).fetchall()[0][0] == before
+    cur.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        cur.execute("RESET memory_limit" if default else f"SET memory_limit = '{before}'")
+
+
+# -- staging --------------------------------------------------------------------------------
+# The stage is a TEMP table of the write transaction's own connection, created inside the
+# transaction and dropped before it commits: no other connection sees it, and a rollback
+# (or a kill) removes it. DuckDB keeps temporary tables in memory (~160 bytes a row of a
+# contacts file) until its memory_limit, then spills them to its temp directory; hence the
+# cap for large files below.
+STAGE = "__stage"
+LARGE_FILE_BYTES = 64 << 20  # files from here on load under INGEST_MEMORY_LIMIT
+INGEST_MEMORY_LIMIT = "512MB"
+
+
+@dataclass
+class _Staged:
+    """What the chunks added up to, kept while the rows themselves sit in the stage."""
+
+    rows_read: int = 0
+    rejected: int = 0
+    stored: int = 0  # rejected rows written to rejected_rows (at most MAX_STORED_REJECTS)
+    reason_counts: Counter[str] = field(default_factory=Counter)
+    key_hashes: list[pl.Series] = field(default_factory=list)
+    missing_refs: Counter[str] = field(default_factory=Counter)
+    decimal: str = "."
+    timezone: str = "UTC"
+    warnings: list[str] = field(default_factory=list)
+    created: bool = False
+
+
+def _stage_chunks(
     cur: duckdb.DuckDBPyConnection,
-    raw: RawFile,
+    store: Store,
+    stream: SourceStream,
     plan: Plan,
-    checked: Validated,
+    tz: str,
     batch_id: str,
-    started: datetime,
-    warnings: list[str],
+    staged: _Staged,
+    first_checked: Validated | None,
+    chunks: Iterator[pl.DataFrame],
+) -> None:
+    """Validate each chunk and append its good rows to the stage, its bad ones (capped) to
+    rejected_rows. The first chunk fixes the decimal separator; the rest verify it."""
+    table = plan.table
+    lookup = _ref_lookup(store, table, REJECT_REFS.get(table, {}))
+    hashed_extra = [s for s in plan.hashed if s not in plan.columns.values()]
+    extras_src = plan.extras + hashed_extra
+    canon = list(plan.columns)
+    keys = list(keys_of(table))
+    if not staged.created:
+        cols = ", ".join(_q(c) for c in [*canon, *(["extras"] if extras_src else []), "batch_id"])
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT CAST(NULL AS BIGINT) AS __row, "
+            f"{cols} FROM {_q(table)} LIMIT 0"
+        )
+        staged.created = True
+    else:
+        cur.execute(f"DELETE FROM {STAGE}")
+    for checked in _validated_ahead(stream, plan, tz, lookup, first_checked, chunks):
+        if staged.rows_read == 0:
+            staged.decimal, staged.timezone = checked.decimal, checked.timezone
+            staged.warnings = list(checked.warnings)
+        staged.rows_read += checked.rows_read
+        good, rejected = checked.good, checked.rejected
+        staged.missing_refs.update(_missing_references(store, table, good))
+        if good.height:
+            frame = good.select(
+                "__row",
+                *canon,
+                *(
+                    [pl.struct(extras_src).struct.json_encode().alias("extras")]
+                    if extras_src
+                    else []
+                ),
+                pl.lit(batch_id).alias("batch_id"),
+            )
+            if all(k in frame.columns for k in keys):
+                key = (
+                    frame[keys[0]] if len(keys) == 1 else frame.select(pl.struct(keys)).to_series()
+                )
+                staged.key_hashes.append(key.hash())
+            # A relation, not register() + INSERT: registered Arrow data was measured to stay
+            # resident after unregister (~70 bytes a row), which a 1 GB file cannot afford.
+            # The frame's columns are in the stage's order.
+            cur.from_arrow(_arrow(frame)).insert_into(STAGE)
+        if rejected.height:
+            _record_rejected(cur, batch_id, staged, rejected)
+
+
+_DONE = object()
+
+
+def _validated_ahead(
+    stream: SourceStream,
+    plan: Plan,
+    tz: str,
+    lookup: Callable[[str, pl.Series], pl.Series | None],
+    first_checked: Validated | None,
+    chunks: Iterator[pl.DataFrame],
+) -> Iterator[Validated]:
+    """The chunks read and validated one ahead, in a thread, while the caller stages.
+
+    polars and DuckDB both release the GIL, so reading and validating chunk k+1 overlaps
+    appending chunk k to the stage. At most one validated chunk waits in the queue, so
+    memory stays at a few chunks. An exception in the thread (IngestError,
+    EncodingChanged, anything) is raised here, in the caller's transaction.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            checked, decimal = first_checked, None
+            if first_checked is not None:
+                decimal = first_checked.decimal
+            for chunk in chunks:
+                if checked is None:
+                    checked = validate(stream.raw(chunk), plan, tz, lookup=lookup, decimal=decimal)
+                if decimal is None and checked.rows_read:
+                    decimal = checked.decimal  # the first rows decide; later chunks verify
+                if not put(checked):
+                    return
+                checked = None
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="ingest-validate", daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _record_rejected(
+    cur: duckdb.DuckDBPyConnection, batch_id: str, staged: _Staged, rejected: pl.DataFrame
+) -> None:
+    """Count every rejected row by reason; store the rows only while under the cap."""
+    staged.rejected += rejected.height
+    staged.reason_counts.update(_reason_counts(rejected["reason"]))
+    room = MAX_STORED_REJECTS - staged.stored
+    if room > 0:
+        part = rejected.sort("__row").head(room)
+        _write_rejected(cur, batch_id, part)
+        staged.stored += part.height
+
+
+def _with_staged_values(cur: duckdb.DuckDBPyConnection, refused: pl.DataFrame) -> pl.DataFrame:
+    """Rows the merge refused, with their staged values as the raw columns (the file's
+    chunks are gone by then; the stage holds the typed values, personal data protected).
+
+    Only the first MAX_STORED_REJECTS rows are kept in rejected_rows, so only those get
+    their values; the rest are counted by reason.
+    """
+    refused = refused.with_columns(pl.col("__row").cast(pl.Int64)).sort("__row")
+    head, rest = refused.head(MAX_STORED_REJECTS), refused.slice(MAX_STORED_REJECTS)
+    cols = [c for c in _columns(cur, STAGE) if c not in ("__row", "batch_id")]
+    cur.register("__refused", _arrow(head.select("__row")))
+    try:
+        rows = cur.execute(
+            "SELECT r.__row, "
+            + ", ".join(f"CAST(s.{_q(c)} AS VARCHAR)" for c in cols)
+            + f" FROM __refused r JOIN {STAGE} s USING (__row) ORDER BY r.__row"
+        ).fetchall()
+    finally:
+        cur.unregister("__refused")
+    records = []
+    for row in rows:
+        values = dict(zip(cols, row[1:], strict=True))
+        # The file's own unmapped columns, as in a validator reject's raw values.
+        extras = values.pop("extras", None)
+        records.append({"__row": row[0], **(json.loads(extras) if extras else {}), **values})
+    raw = pl.DataFrame(records, infer_schema_length=None) if records else None
+    if raw is not None:
+        raw = raw.with_columns(pl.exclude("__row").cast(pl.String))
+        head = head.join(raw, on="__row", how="left")
+    return pl.concat([head, rest], how="diagonal") if rest.height else head
+
+
+def _reason_counts(reasons: pl.Series) -> dict[str, int]:
+    """Rows per kind of reason: the value and row numbers in a reason are replaced by '…'.
+
+    A row failing two checks counts under both, so the counts may add up to more than the
+    rejected rows.
+    """
+    # Reasons of several columns are joined by "; ", and each says "...; expected ...":
+    # protect the latter before splitting.
+    kinds = (
+        reasons.str.replace_all("; expected", "\x00expected", literal=True)
+        .str.split("; ")
+        .explode()
+        .str.replace_all("\x00", "; ", literal=True)
+        .str.replace_all(r"'[^']*'", "'…'")
+        .str.replace_all(r"\brow \d+", "row …")
+    )
+    counts = kinds.value_counts(sort=True)
+    return dict(zip(counts[:, 0].to_list(), counts[:, 1].to_list(), strict=True))
+
+
+def _reject_cross_chunk_duplicates(
+    cur: duckdb.DuckDBPyConnection, plan: Plan, batch_id: str, staged: _Staged
+) -> None:
+    """Duplicate keys in different chunks, on the stage: the first row loads, later ones are
+    rejected naming it, as within a chunk. Distinct 64-bit hashes prove there are none."""
+    if len(staged.key_hashes) < 2:
+        return  # one chunk: the validator already resolved its duplicates
+    hashes = pl.concat(staged.key_hashes)
+    staged.key_hashes.clear()
+    if hashes.n_unique() == hashes.len():
+        return
+    keys = list(keys_of(plan.table))
+    label = ", ".join(keys)
+    on = " AND ".join(f"s.{_q(k)} = f.{_q(k)}" for k in keys)
+    key_text = " || '/' || ".join(f"CAST(s.{_q(k)} AS VARCHAR)" for k in keys)
+    cols = [c for c in _columns(cur, STAGE) if c not in ("__row", "batch_id")]
+    raw = "to_json(struct_pack(" + ", ".join(f"{_q(c)} := s.{_q(c)}" for c in cols) + "))"
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE __dups AS "
+        f"WITH firsts AS (SELECT {', '.join(_q(k) for k in keys)}, min(__row) AS __first "
+        f"FROM {STAGE} GROUP BY ALL HAVING count(*) > 1) "
+        f"SELECT s.__row, ? AS column_name, 'duplicate ' || ? || ' ''' || {key_text} || "
+        f"''': row ' || f.__first || ' with the same key is loaded; expected each key once "
+        f"per file' AS reason, CAST({raw} AS VARCHAR) AS raw "
+        f"FROM {STAGE} s JOIN firsts f ON {on} WHERE s.__row > f.__first",
+        [label, label],
+    )
+    n = cur.execute("SELECT count(*) FROM __dups").fetchall()[0][0]
+    if n:
+        cur.execute(f"DELETE FROM {STAGE} WHERE __row IN (SELECT __row FROM __dups)")
+        staged.rejected += n
+        kind = f"duplicate {label} '…': row … with the same key is loaded; expected each key once per file"
+        staged.reason_counts[kind] += n
+        # Only rows that can be among the first MAX_STORED_REJECTS are written; the trim
+        # after the merge keeps exactly the first ones by row number.
+        cur.execute(
+            "INSERT INTO rejected_rows (batch_id, row_number, column_name, reason, raw) "
+            "SELECT ?, __row, column_name, reason, raw FROM __dups ORDER BY __row LIMIT ?",
+            [batch_id, MAX_STORED_REJECTS],
+        )
+        staged.stored += min(n, MAX_STORED_REJECTS)
+    cur.execute("DROP TABLE __dups")
+
+
+def _trim_rejected(cur: duckdb.DuckDBPyConnection, batch_id: str) -> None:
+    """Keep the first MAX_STORED_REJECTS rejected rows of the batch by row number."""
+    cur.execute(
+        "DELETE FROM rejected_rows WHERE batch_id = ? AND row_number > (SELECT row_number "
+        "FROM rejected_rows WHERE batch_id = ? ORDER BY row_number LIMIT 1 OFFSET ?)",
+        [batch_id, batch_id, MAX_STORED_REJECTS - 1],
+    )
+
+
+def _columns(cur: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in cur.execute(f"DESCRIBE {_q(table)}").fetchall()]
+
+
+def _finish(
+    cur: duckdb.DuckDBPyConnection,
+    stream: SourceStream,
+    plan: Plan,
+    batch_id: str,
+    staged: _Staged,
+    merged: MergeResult,
     insert_only: bool = False,
 ) -> IngestReport:
     table = plan.table
-    good, rejected = checked.good, checked.rejected
-    extras_src = [
-        c
-        for c in good.columns
-        if c in plan.extras or (c in plan.hashed and c not in plan.columns.values())
-    ]
-    canon = [c for c in plan.columns if c in good.columns]
-    stage = good.select(
-        pl.col("__row").cast(pl.Int64),
-        *canon,
-        *([pl.struct(extras_src).struct.json_encode().alias("extras")] if extras_src else []),
-        pl.lit(batch_id).alias("batch_id"),
-    )
-    cur.execute(
-        "INSERT INTO ingest_batches (batch_id, table_name, file_name, checksum, started_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [batch_id, table, raw.file_name, raw.checksum, started],
-    )
-    cur.register("__stage_src", _arrow(stage))
-    try:
-        cur.execute("CREATE OR REPLACE TEMP TABLE __stage AS SELECT * FROM __stage_src")
-    finally:
-        cur.unregister("__stage_src")
-    merged = merge_stage(cur, table, "__stage", batch_id, insert_only=insert_only)
-    cur.execute("DROP TABLE __stage")
-    inserted, updated, unchanged = merged.inserted, merged.updated, merged.unchanged
-    if merged.rejected.height:
-        refused = _refused_rows(raw, plan, merged.rejected)
-        rejected = pl.concat(
-            [rejected.with_columns(pl.col("__row").cast(pl.Int64)), refused], how="diagonal"
-        )
-    _write_rejected(cur, batch_id, rejected)
+    stored = cur.execute(
+        "SELECT count(*) FROM rejected_rows WHERE batch_id = ?", [batch_id]
+    ).fetchall()[0][0]
     reasons = [
-        {"row_number": int(r["__row"]), "column": r["column_name"], "reason": r["reason"]}
-        for r in rejected.sort("__row")
-        .head(MAX_REASONS)
-        .select("__row", "column_name", "reason")
-        .iter_rows(named=True)
+        {"row_number": int(r[0]), "column": r[1], "reason": r[2]}
+        for r in cur.execute(
+            "SELECT row_number, column_name, reason FROM rejected_rows WHERE batch_id = ? "
+            "ORDER BY row_number LIMIT ?",
+            [batch_id, MAX_REASONS],
+        ).fetchall()
     ]
+    counts = staged.reason_counts.most_common()
+    reason_counts = dict(counts[:MAX_REASON_KINDS])
+    if len(counts) > MAX_REASON_KINDS:
+        reason_counts["(other reasons)"] = sum(n for _, n in counts[MAX_REASON_KINDS:])
     report = IngestReport(
         batch_id=batch_id,
-        file_name=raw.file_name,
+        file_name=stream.file_name,
         table=table,
-        rows_read=checked.rows_read,
-        inserted=inserted,
-        updated=updated,
-        unchanged=unchanged,
-        rejected=rejected.height,
+        rows_read=staged.rows_read,
+        inserted=merged.inserted,
+        updated=merged.updated,
+        unchanged=merged.unchanged,
+        rejected=staged.rejected,
         reasons=reasons,
         pii=dict(plan.pii),
         extras_columns=list(plan.extras),
         mapping=plan.entries,
-        format=raw.format,
-        encoding=raw.encoding,
-        delimiter=raw.delimiter,
-        decimal=checked.decimal,
-        timezone=checked.timezone,
-        checksum=raw.checksum,
-        warnings=warnings,
+        format=stream.format,
+        encoding=stream.encoding,
+        delimiter=stream.delimiter,
+        decimal=staged.decimal,
+        timezone=staged.timezone,
+        checksum=stream.checksum,
+        warnings=staged.warnings + _reference_warnings(table, staged.missing_refs),
+        reason_counts=reason_counts,
+        rejected_stored=int(stored),
         skipped_older=merged.skipped_older,
         skipped_older_examples=merged.skipped_older_examples,
         changes=merged.changes,
@@ -336,14 +720,16 @@ def _load(
         insert_only=insert_only,
     )
     cur.execute(
-        "UPDATE ingest_batches SET finished_at = ?, rows_read = ?, inserted = ?, updated = ?, "
-        "unchanged = ?, rejected = ?, skipped_older = ?, report = ? WHERE batch_id = ?",
+        "UPDATE ingest_batches SET finished_at = ?, checksum = ?, rows_read = ?, inserted = ?, "
+        "updated = ?, unchanged = ?, rejected = ?, skipped_older = ?, report = ? "
+        "WHERE batch_id = ?",
         [
             datetime.now(UTC).replace(tzinfo=None),
+            report.checksum,
             report.rows_read,
-            inserted,
-            updated,
-            unchanged,
+            report.inserted,
+            report.updated,
+            report.unchanged,
             report.rejected,
             merged.skipped_older,
             json.dumps(report.to_dict(), ensure_ascii=False),
@@ -351,18 +737,6 @@ def _load(
         ],
     )
     return report
-
-
-def _refused_rows(raw: RawFile, plan: Plan, refused: pl.DataFrame) -> pl.DataFrame:
-    """Rows the merge refused, shaped like the validator's rejects: reason plus raw values.
-
-    `raw` has already been through protect_raw, so its personal data is hashed or dropped.
-    """
-    src_cols = [c for c in raw.frame.columns if c != "__row" and c not in plan.dropped]
-    rows = raw.frame.select(pl.col("__row").cast(pl.Int64), *src_cols).join(
-        refused.select(pl.col("__row").cast(pl.Int64), "column_name", "reason"), on="__row"
-    )
-    return rows.select("__row", "column_name", "reason", *src_cols)
 
 
 def _arrow(frame: pl.DataFrame) -> pa.Table:

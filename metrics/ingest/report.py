@@ -8,6 +8,11 @@ from typing import Any
 import polars as pl
 
 MAX_REASONS = 20
+# Rejected rows stored per batch: the first ones by row number, with reason and raw values.
+# Past that only counts per reason are kept, so a file of millions of bad rows leaves a
+# batch the Data page and its downloads can still show.
+MAX_STORED_REJECTS = 10_000
+MAX_REASON_KINDS = 50  # distinct kinds of reason counted by name; the rest as "(other reasons)"
 
 
 @dataclass
@@ -63,6 +68,10 @@ class IngestReport:
     changes: dict[str, int] = field(default_factory=dict)
     change_examples: dict[str, list[str]] = field(default_factory=dict)
     insert_only: bool = False
+    # Rejected rows per kind of reason (value and row numbers replaced by '…'), all rows
+    # counted; a row failing two checks counts under both.
+    reason_counts: dict[str, int] = field(default_factory=dict)
+    rejected_stored: int = 0  # rows kept in rejected_rows: the first MAX_STORED_REJECTS
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -102,4 +111,13 @@ class IngestReport:
                 lines.append(f"    row {r['row_number']}: {r['reason']}")
             if self.rejected > len(self.reasons):
                 lines.append(f"    ... and {self.rejected - len(self.reasons)} more")
+        if self.reason_counts:
+            lines.append("  rejected rows by reason:")
+            for reason, n in self.reason_counts.items():
+                lines.append(f"    {n:>9,}  {reason}")
+        if self.rejected > self.rejected_stored:
+            lines.append(
+                f"  the first {self.rejected_stored:,} rejected rows are stored with their "
+                f"values; the other {self.rejected - self.rejected_stored:,} are only counted"
+            )
         return "\n".join(lines)

@@ -48,6 +48,7 @@ TIMESTAMP_FORMATS: tuple[tuple[str, str], ...] = (
 TIMESTAMP_EXAMPLES = "e.g. 2026-03-05 14:02, 2026-03-05T14:02:00Z or 03/05/2026 2:02 PM"
 DATE_EXAMPLES = "e.g. 2026-03-05, 05.03.2026 or 03/05/2026"
 YEAR_RANGE = (1990, 2100)  # catches Excel's 1900 zero dates and typos like 20026
+_NUMERIC = {"seconds", "money", "count", "nps", "csat", "ces"}
 
 
 @dataclass
@@ -93,15 +94,39 @@ def detect_decimal(frame: pl.DataFrame, plan: Plan, sample: int = 50_000) -> str
     """
     if plan.decimal:
         return plan.decimal
-    numeric = {"seconds", "money", "count", "nps", "csat", "ces"}
     comma = point = False
     for col in columns_of(plan.table):
-        if col.name not in frame.columns or col.kind not in numeric:
+        if col.name not in frame.columns or col.kind not in _NUMERIC:
             continue
         s = frame[col.name].head(sample).str.strip_chars()
         comma = comma or bool(s.str.contains(r"^[-+]?\d[\d ]*,\d+$").any())
         point = point or bool(s.str.contains(r"^[-+]?\d+\.\d+$").any())
     return "," if comma and not point else "."
+
+
+def verify_decimal(
+    name: str, cleaned: pl.DataFrame, rows: pl.Series, plan: Plan, decimal: str
+) -> None:
+    """A later chunk must not contradict a decimal comma detected on the first rows.
+
+    With ',' detected, a later '12.5' would silently load as 125 ('.' is then a thousands
+    separator), so the file is refused. With '.' detected, a later '12,5' is rejected row by
+    row (not a number), which the report shows; nothing loads wrong either way.
+    """
+    if plan.decimal or decimal != ",":
+        return
+    for col in columns_of(plan.table):
+        if col.name not in cleaned.columns or col.kind not in _NUMERIC:
+            continue
+        s = cleaned[col.name].str.strip_chars()
+        hit = s.str.contains(r"^[-+]?\d+\.\d+$").fill_null(False)
+        if hit.any():
+            i = int(hit.arg_true()[0])
+            raise IngestError(
+                f"{name}: row {rows[i]}: {col.name} {s[i]!r} has a decimal point, but the first "
+                "rows of the file use a decimal comma; expected one convention throughout "
+                '(set decimal = "," or "." in a mapping file)'
+            )
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -397,14 +422,26 @@ def validate(
     plan: Plan,
     tz: str,
     lookup: Callable[[str, pl.Series], pl.Series | None] | None = None,
+    *,
+    decimal: str | None = None,
 ) -> Validated:
     """Parse every mapped column and collect a reason per bad value, all column-wise.
 
     `lookup(column, values)` returns the values that do not exist where they should (a
     survey's contact_id not in contacts) or None when the column is not checked.
+
+    `raw` may be one chunk of a file: the first chunk decides the decimal separator and
+    later chunks pass it as `decimal`, which is then verified (`verify_decimal`). Duplicate
+    keys are resolved within the chunk; across chunks the caller does it on the stage.
+    A chunk of only blank rows gives empty frames (the whole-file check is the caller's).
     """
     frame, cleaned = _drop_blank_rows(raw, _clean(raw.frame, plan), plan)
-    decimal = detect_decimal(cleaned, plan) if raw.format != "parquet" else "."
+    if raw.format == "parquet":
+        decimal = "."
+    elif decimal is None:
+        decimal = detect_decimal(cleaned, plan)
+    else:
+        verify_decimal(raw.file_name, cleaned, frame["__row"], plan, decimal)
     out: dict[str, pl.Series] = {}
     errors: dict[str, pl.Series] = {}
     cols = [c for c in columns_of(plan.table) if c.name in plan.columns]
@@ -522,13 +559,7 @@ def _drop_blank_rows(
     )
     blank = pl.repeat(False, raw.frame.height, eager=True)
     blank.scatter(idx.filter(blank_rows), True)
-    frame, cleaned = raw.frame.filter(~blank), cleaned.filter(~blank)
-    if frame.height == 0:
-        raise IngestError(
-            f"{raw.file_name}: the file has a header but no data rows; "
-            "expected at least one row under the header"
-        )
-    return frame, cleaned
+    return raw.frame.filter(~blank), cleaned.filter(~blank)
 
 
 def _reject_duplicates(work: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
