@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
-from dashboard.store_access import release_store
+from dashboard.store_access import page_reads, release_store
 from metrics.store import StoreError, default_db_path, describe_store_error
 
 PAGES_DIR = Path(__file__).parent / "views"
@@ -26,6 +26,7 @@ PAGES = (
     ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments"),
     ("data.py", "Data", ":material/upload_file:", "Settings"),
     ("targets.py", "Targets", ":material/flag:", "Settings"),
+    ("settings.py", "Settings", ":material/settings:", "Settings"),
 )
 
 st.set_page_config(page_title="CX Console", page_icon=":material/insights:", layout="wide")
@@ -35,7 +36,8 @@ for file, title, icon, section in PAGES:
     sections.setdefault(section, []).append(st.Page(str(PAGES_DIR / file), title=title, icon=icon))
 page = st.navigation(sections)
 try:
-    page.run()
+    with page_reads():
+        page.run()
 except (StoreError, duckdb.Error) as exc:  # missing, busy, corrupt, foreign or newer store
     logging.getLogger("cx.app").warning("page %s: store problem: %s", page.title, exc)
     st.error(f"The data store cannot be used: {describe_store_error(exc, default_db_path())}")

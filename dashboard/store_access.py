@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import streamlit as st
 
 from metrics.engine import engine_cache_token
-from metrics.store import Store, default_db_path, open_store
+from metrics.store import Store, default_db_path, open_store, store_timeout
 
 T = TypeVar("T")
+
+# A page that needs fresh data while another program writes says so after this long (the
+# router shows the sentence) instead of waiting for the whole write; cached pages render.
+PAGE_READ_WAIT_S = float(os.environ.get("CX_PAGE_READ_WAIT", "5"))
 
 
 @st.cache_resource(show_spinner=False)
@@ -18,12 +24,24 @@ def _store(path: str) -> Store:
     # shared: the app holds the file only while it reads or writes, so `cx` commands (and
     # other app processes) can use it in between; create=False: a mistyped CX_DB must not
     # leave an empty store behind (`cx init` / `cx sample` create one).
-    return open_store(path, shared=True, create=False)
+    # Opening reads the store's meta: during another program's write it waits only the page
+    # read wait (a failed open is not cached: the next run tries again); the app's own
+    # writes then wait their turn for the full store timeout.
+    store = open_store(path, shared=True, create=False, timeout=PAGE_READ_WAIT_S)
+    store.timeout = store_timeout()
+    return store
 
 
 def get_store() -> Store:
     """The process-wide store for $CX_DB (or data/cx.duckdb), checked and migrated once."""
     return _store(str(default_db_path()))
+
+
+@contextmanager
+def page_reads() -> Iterator[None]:
+    """Around one page run: its reads wait at most PAGE_READ_WAIT_S for a writer elsewhere."""
+    with get_store().patience(PAGE_READ_WAIT_S):
+        yield
 
 
 def release_store() -> None:

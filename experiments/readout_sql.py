@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from experiments.metrics import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
+from metrics.catalogue import NPS_DETRACTOR_MAX, NPS_PROMOTER_MIN
 from metrics.engine import engine_for
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
@@ -92,8 +93,12 @@ def _event_values(metric: ExperimentMetric) -> list[tuple[str, str]]:
     """
     m, where = metric.name, metric.where
     if metric.family == "nps":
-        cuts = {"p": f"{metric.numerator} >= 9", "pa": f"{metric.numerator} BETWEEN 7 AND 8"}
-        cuts["d"] = f"{metric.numerator} <= 6"
+        x = metric.numerator
+        cuts = {
+            "p": f"{x} >= {NPS_PROMOTER_MIN}",
+            "pa": f"{x} BETWEEN {NPS_DETRACTOR_MAX + 1} AND {NPS_PROMOTER_MIN - 1}",
+            "d": f"{x} <= {NPS_DETRACTOR_MAX}",
+        }
         return [
             (f"{m}__ev_{k}", f"CASE WHEN ({where}) AND {cond} THEN {_ONE} ELSE {_ZERO} END")
             for k, cond in cuts.items()
@@ -534,9 +539,10 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     if metric.family == "nps":
         row = _row(
             store,
-            f"SELECT SUM(CASE WHEN nps >= 9 THEN 1 ELSE 0 END) AS p, "
-            f"SUM(CASE WHEN nps BETWEEN 7 AND 8 THEN 1 ELSE 0 END) AS pa, "
-            f"SUM(CASE WHEN nps <= 6 THEN 1 ELSE 0 END) AS d FROM {source} "
+            f"SELECT SUM(CASE WHEN nps >= {NPS_PROMOTER_MIN} THEN 1 ELSE 0 END) AS p, "
+            f"SUM(CASE WHEN nps BETWEEN {NPS_DETRACTOR_MAX + 1} AND {NPS_PROMOTER_MIN - 1} "
+            f"THEN 1 ELSE 0 END) AS pa, "
+            f"SUM(CASE WHEN nps <= {NPS_DETRACTOR_MAX} THEN 1 ELSE 0 END) AS d FROM {source} "
             f"WHERE {time_col} > $start AND {time_col} <= $last AND ({metric.where})",
             params,
         )

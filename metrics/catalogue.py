@@ -14,6 +14,41 @@ Aggregation = Literal["mean", "ratio", "quantile", "nps", "mix", "monthly_churn"
 
 GRAINS: tuple[str, ...] = ("day", "week", "month")
 
+# The minimum sample of a figure (SEED_FACTS: segments under 30 respondents are left out);
+# the kpi.min_n setting changes it for every KPI that does not fix its own.
+MIN_SAMPLE_DEFAULT = 30
+
+# NPS: promoters answer 9-10, detractors 0-6 (passives 7-8), on the 0-10 scale.
+NPS_PROMOTER_MIN = 9
+NPS_DETRACTOR_MAX = 6
+
+# Channels answered while the customer waits (times in seconds) and written channels answered
+# later (times in hours). "web" (logged-in pages) is self-service: neither.
+LIVE_CHANNELS: tuple[str, ...] = ("phone", "chat", "video", "chatbot", "in_person")
+WRITTEN_CHANNELS: tuple[str, ...] = ("email", "web_form", "social", "sms", "app")
+
+# Offsets of the quantile levels computed around a quantile KPI's q (one sort in the engine):
+# the empirical CDF on this grid gives a distribution-free interval and P(meets target).
+QUANTILE_GRID: tuple[float, ...] = (
+    -0.2,
+    -0.1,
+    -0.05,
+    -0.02,
+    -0.01,
+    0.0,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+)
+
+
+def quantile_levels(q: float) -> tuple[float, ...]:
+    """The levels computed for a q-quantile KPI: q plus QUANTILE_GRID, kept inside (0, 1)."""
+    return tuple(sorted({round(q + d, 6) for d in QUANTILE_GRID if 0.0 < round(q + d, 6) < 1.0}))
+
+
 # Satisfaction bands from CSAT 1..5, in scale order (the churn-by-satisfaction breakdown).
 SATISFACTION_BANDS: tuple[str, ...] = (
     "very dissatisfied",
@@ -62,9 +97,10 @@ SOURCES: dict[str, Source] = {
                 "resolved",
                 "resolved_at",
                 "first_contact_resolved",
-                # Derived by the compiler over ALL contacts (not only the period's): another
-                # contact by the same customer on the same issue type within N days (the
-                # fcr_window_days setting) after / before this one's opened_at, ends included.
+                # Derived by the compiler from the gaps metrics.repeats keeps on each contact
+                # (over ALL contacts, not only the period's): another contact by the same
+                # customer on the same issue type within N days (the fcr_window_days setting)
+                # after / before this one's opened_at, ends included.
                 "repeat_after",
                 "repeat_before",
             )
@@ -146,12 +182,19 @@ class Kpi:
     target_source: str
     interval: str  # how ci_low/ci_high are computed, in words
     scale: tuple[float, float] | None = None  # bounded range of the value, if any
-    min_n: int = 30
+    min_n: int = MIN_SAMPLE_DEFAULT  # the catalogue's; the kpi.min_n setting overrides it
     implicit_dim: str | None = None  # always broken down by this dimension (mix, bands)
     band_targets: dict[str, float] = field(default_factory=dict)  # per implicit_dim value
     target_scope: tuple[tuple[str, str], ...] = ()  # the target applies only to these cells
     target_not_by: tuple[str, ...] = ()  # no target for cells cut or filtered by these dims
     judged: bool = True  # False: the target is a reference shown beside the value, no status
+    # (setting, value): under that setting's value the scale is read the other way round:
+    # the direction flips and the target is mirrored within `scale` (CES read as agreement).
+    flips_when: tuple[str, str] | None = None
+
+    def min_sample(self, setting: int | None = None) -> int:
+        """The minimum n in force: the kpi.min_n setting when given, else the catalogue's."""
+        return setting if setting is not None else self.min_n
 
 
 class CatalogueError(ValueError):
@@ -160,10 +203,16 @@ class CatalogueError(ValueError):
 
 _SHARE = "Wilson score 95 % interval"
 _MEAN = "normal 95 % interval: mean ± 1.96·sd/√n"
-_QUANT = "none (quantile; no interval computed)"
+_QUANT = (
+    "distribution-free 95 % interval from order statistics: the quantiles at levels "
+    "q ± 1.96·√(q(1-q)/n), read off a grid of levels q ± 0.2 (an interval reaching past the "
+    "grid is cut at its edge)"
+)
 
 _AGENT = "NOT COALESCE(bot_handled, FALSE) AND NOT COALESCE(abandoned, FALSE)"
 _FCR_DERIVED = "COALESCE(resolved, FALSE) AND NOT repeat_after"
+_LIVE = ", ".join(f"'{c}'" for c in LIVE_CHANNELS)
+_WRITTEN = ", ".join(f"'{c}'" for c in WRITTEN_CHANNELS)
 
 KPIS: tuple[Kpi, ...] = (
     Kpi(
@@ -194,10 +243,11 @@ KPIS: tuple[Kpi, ...] = (
         direction="higher",
         source="surveys",
         dimensions=SURVEY_DIMS[:-1],
-        target=None,
+        target=0.72,
         target_source=(
-            "no benchmark in SEED_FACTS.md; reference: just under 2 of 3 satisfied with "
-            "handling (Tele2/Ipsos 2023). Set one on the Targets page"
+            "72 %: the support satisfaction index of 72 (media services, Sweden, SKI 2023) "
+            "read as a share satisfied; reference: just under 2 of 3 satisfied with handling "
+            "(Tele2/Ipsos 2023)"
         ),
         interval=_SHARE,
         scale=(0.0, 1.0),
@@ -234,6 +284,7 @@ KPIS: tuple[Kpi, ...] = (
         target_source="CES ≤ 3 on the 1-7 scale read as effort (SEED_FACTS.md benchmark table)",
         interval=_MEAN,
         scale=(1.0, 7.0),
+        flips_when=("ces_reading", "agreement"),
     ),
     Kpi(
         name="fcr",
@@ -280,12 +331,18 @@ KPIS: tuple[Kpi, ...] = (
         interval=_MEAN,
     ),
     Kpi(
-        name="frt_median",
-        label="First response time (median)",
-        definition="median first_response_s of contacts with a first response",
+        name="frt_live_median",
+        label="First response time, live channels (median)",
+        definition=(
+            "median first_response_s of contacts with a first response in the live channels "
+            "(phone, chat, video, chatbot, in person), in seconds"
+        ),
         type="quantile",
         measure=Measure(
-            "quantile", expr="first_response_s", denominator="first_response_s IS NOT NULL", q=0.5
+            "quantile",
+            expr="first_response_s",
+            denominator=f"first_response_s IS NOT NULL AND channel IN ({_LIVE})",
+            q=0.5,
         ),
         unit="seconds",
         direction="lower",
@@ -293,19 +350,25 @@ KPIS: tuple[Kpi, ...] = (
         dimensions=CONTACT_DIMS,
         target=30.0,
         target_source=(
-            "chat first response < 30 s, 15-30 s target (Microsoft 2023, PTS 2024); Sweden "
+            "chat first response ≤ 30 s, 15-30 s target (Microsoft 2023, PTS 2024); Sweden "
             "median 60 s. Applies to chat only"
         ),
         interval=_QUANT,
         target_scope=(("channel", "chat"),),
     ),
     Kpi(
-        name="frt_p90",
-        label="First response time (90th percentile)",
-        definition="90th percentile of first_response_s of contacts with a first response",
+        name="frt_live_p90",
+        label="First response time, live channels (90th percentile)",
+        definition=(
+            "90th percentile of first_response_s in the live channels (phone, chat, video, "
+            "chatbot, in person), in seconds"
+        ),
         type="quantile",
         measure=Measure(
-            "quantile", expr="first_response_s", denominator="first_response_s IS NOT NULL", q=0.9
+            "quantile",
+            expr="first_response_s",
+            denominator=f"first_response_s IS NOT NULL AND channel IN ({_LIVE})",
+            q=0.9,
         ),
         unit="seconds",
         direction="lower",
@@ -313,6 +376,75 @@ KPIS: tuple[Kpi, ...] = (
         dimensions=CONTACT_DIMS,
         target=None,
         target_source="no benchmark in SEED_FACTS.md",
+        interval=_QUANT,
+    ),
+    Kpi(
+        name="frt_written_median",
+        label="First response time, written channels (median hours)",
+        definition=(
+            "median hours to the first response in the written channels (e-mail, web form, "
+            "social, SMS, app)"
+        ),
+        type="quantile",
+        measure=Measure(
+            "quantile",
+            expr="first_response_s / 3600.0",
+            denominator=f"first_response_s IS NOT NULL AND channel IN ({_WRITTEN})",
+            q=0.5,
+        ),
+        unit="hours",
+        direction="lower",
+        source="contacts",
+        dimensions=CONTACT_DIMS,
+        target=None,
+        target_source="no benchmark in SEED_FACTS.md; set one on the Targets page",
+        interval=_QUANT,
+    ),
+    Kpi(
+        name="frt_written_p90",
+        label="First response time, written channels (90th percentile, hours)",
+        definition=(
+            "90th percentile of the hours to the first response in the written channels "
+            "(e-mail, web form, social, SMS, app)"
+        ),
+        type="quantile",
+        measure=Measure(
+            "quantile",
+            expr="first_response_s / 3600.0",
+            denominator=f"first_response_s IS NOT NULL AND channel IN ({_WRITTEN})",
+            q=0.9,
+        ),
+        unit="hours",
+        direction="lower",
+        source="contacts",
+        dimensions=CONTACT_DIMS,
+        target=None,
+        target_source="no benchmark in SEED_FACTS.md",
+        interval=_QUANT,
+    ),
+    Kpi(
+        name="wait_live_median",
+        label="Queue wait, live channels (median)",
+        definition=(
+            "median wait_s before an answer or hang-up in the live channels (phone, chat, "
+            "video, chatbot, in person), in seconds; abandoned contacts count with their wait"
+        ),
+        type="quantile",
+        measure=Measure(
+            "quantile",
+            expr="wait_s",
+            denominator=f"wait_s IS NOT NULL AND channel IN ({_LIVE})",
+            q=0.5,
+        ),
+        unit="seconds",
+        direction="lower",
+        source="contacts",
+        dimensions=CONTACT_DIMS,
+        target=None,
+        target_source=(
+            "no median benchmark in SEED_FACTS.md; the phone queue target (3 of 4 customers "
+            "wait at most 10 min) is the KPI long_wait_share"
+        ),
         interval=_QUANT,
     ),
     Kpi(
@@ -661,6 +793,20 @@ def load(kpis: tuple[Kpi, ...] = KPIS) -> dict[str, Kpi]:
 CATALOGUE: dict[str, Kpi] = load()
 KPI_NAMES: tuple[str, ...] = tuple(CATALOGUE)
 ALL_DIMENSIONS: tuple[str, ...] = SURVEY_DIMS
+
+
+def kpi_levels(kpi: Kpi) -> tuple[float, ...]:
+    """The quantile levels the engine computes for a quantile KPI: the union of the grids of
+    every quantile KPI with the same value and rows (median and p90 of one time), so their
+    aggregates are one identical expression the engine evaluates (and sorts) once."""
+    m = kpi.measure
+    same = [
+        k.measure.q
+        for k in KPIS
+        if k.measure.aggregation == "quantile"
+        and (k.measure.expr, k.measure.denominator) == (m.expr, m.denominator)
+    ]
+    return tuple(sorted({lv for q in same for lv in quantile_levels(q)}))  # type: ignore[arg-type]
 
 
 def get_kpi(name: str) -> Kpi:

@@ -15,23 +15,18 @@ from typing import Any
 
 import polars as pl
 
+from metrics.catalogue import CATALOGUE, MIN_SAMPLE_DEFAULT
 from metrics.engine import engine_for
 from metrics.store import Store
 
-MIN_SAMPLE = 30
+MIN_SAMPLE = MIN_SAMPLE_DEFAULT  # the catalogue's minimum sample (DESIGN.md)
 DAYS_PER_MONTH = 365.25 / 12
 TENURE_SPLIT_DAYS = 730  # "up to 2 years' tenure" (SEED_FACTS: 25 % think of switching)
 FOLLOW_UP_DAYS = 90
 
 # SEED_FACTS.md: share thinking of switching supplier when the invoice arrives, by
-# satisfaction (Novus/Billogram, all industries); shown beside churn_by_satisfaction.
-SWITCHING_REFERENCE: dict[str, float] = {
-    "very dissatisfied": 0.73,
-    "fairly dissatisfied": 0.67,
-    "neutral": 0.35,
-    "fairly satisfied": 0.21,
-    "very satisfied": 0.04,
-}
+# satisfaction (Novus/Billogram); the catalogue holds it as churn_by_satisfaction's bands.
+SWITCHING_REFERENCE: dict[str, float] = dict(CATALOGUE["churn_by_satisfaction"].band_targets)
 
 # Columns of every breakdown frame.
 BREAKDOWN_SCHEMA = {

@@ -16,6 +16,7 @@ from datetime import date
 import polars as pl
 
 from metrics.churn import DAYS_PER_MONTH, MIN_SAMPLE, analysis_window, query_frame
+from metrics.settings import write_settings
 from metrics.store import Store
 
 DEFAULT_MARGIN = 0.30
@@ -57,12 +58,8 @@ def save_margin(store: Store, margin: float) -> None:
     """Persist the margin; ValueError unless 0 < margin <= 1."""
     if not isinstance(margin, int | float) or not 0 < margin <= 1:
         raise ValueError(f"margin must be a share between 0 and 1 (e.g. 0.3), got {margin!r}")
-    with store.write() as cur:
-        cur.execute(
-            "INSERT INTO settings (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [MARGIN_KEY, json.dumps(float(margin))],
-        )
+    # Through the one settings writer (validation, one transaction, the audit's hook).
+    write_settings(store, {MARGIN_KEY: float(margin)})
 
 
 def simple_clv(

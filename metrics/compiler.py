@@ -1,19 +1,33 @@
 """The one place that writes KPI SQL: a normalised request -> one query per source.
 
 The SQL is DuckDB-flavoured but portable: explicit GROUP BY lists, CASE inside aggregates
-(no FILTER), quantiles through `quantile_sql`, a self-join (not a window) for repeat contacts,
-named parameters ($name) for every value that is not catalogue text. This is the reference
-SQL; `to_dialect` (metrics.dialect, re-exported here) is the one exit to an engine's dialect.
+(no FILTER), quantiles through `quantile_sql`, repeat contacts read from the precomputed gaps
+of metrics.repeats (no per-query sort of all contacts), named parameters ($name) for every
+value that is not catalogue text. Periods are cut in the business time zone: date windows
+become UTC instants in Python (a plain range on the stored UTC timestamps) and the period of a
+row is DATE_TRUNC of its local time, `(ts AT TIME ZONE 'UTC') AT TIME ZONE $tz`, which
+sqlglot writes for Spark as FROM_UTC_TIMESTAMP. This is the reference SQL; `to_dialect`
+(metrics.dialect, re-exported here) is the one exit to an engine's dialect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Protocol
 
-from metrics.catalogue import CATALOGUE, CUSTOMER_DIMS, GRAINS, SATISFACTION_BANDS, SOURCES, Kpi
+from metrics.catalogue import (
+    CATALOGUE,
+    CUSTOMER_DIMS,
+    GRAINS,
+    NPS_DETRACTOR_MAX,
+    NPS_PROMOTER_MIN,
+    SATISFACTION_BANDS,
+    SOURCES,
+    Kpi,
+    kpi_levels,
+)
 from metrics.dialect import to_dialect as to_dialect  # re-exported: the one exit
 from metrics.settings import KpiSettings
 
@@ -37,9 +51,17 @@ class CompiledQuery:
     windows: tuple[tuple[date | None, date | None], ...] = ((None, None),)
 
 
-def quantile_sql(expr: str, q: float) -> str:
-    """The one quantile helper: continuous (interpolated) quantile of expr."""
+def quantile_sql(expr: str, q: float | tuple[float, ...]) -> str:
+    """The one quantile helper: continuous (interpolated) quantile(s) of expr (a list for a
+    tuple of levels, computed in one sort)."""
+    if isinstance(q, tuple):
+        return f"QUANTILE_CONT({expr}, [{', '.join(repr(float(v)) for v in q)}])"
     return f"QUANTILE_CONT({expr}, {float(q)!r})"
+
+
+def local_time_sql(column: str) -> str:
+    """The stored naive-UTC `column` as naive local time in the business zone ($tz)."""
+    return f"(({column} AT TIME ZONE 'UTC') AT TIME ZONE $tz)"
 
 
 _CUSTOMER_COLS = CUSTOMER_DIMS
@@ -55,12 +77,7 @@ def _uses(texts: list[str], name: str) -> bool:
 
 
 def _contacts_base(
-    needed: set[str],
-    texts: list[str],
-    params: dict[str, Any],
-    settings: KpiSettings,
-    date_from: date | None,
-    date_to: date | None,
+    needed: set[str], texts: list[str], params: dict[str, Any], settings: KpiSettings
 ) -> str:
     cols = [
         "c.contact_id",
@@ -83,48 +100,16 @@ def _contacts_base(
     if needed & set(_CUSTOMER_COLS):
         cols += [f"cu.{d}" for d in _CUSTOMER_COLS]
         joins += " LEFT JOIN customers AS cu ON cu.customer_id = c.customer_id"
-    ctes = ""
     if _uses(texts, "repeat_after") or _uses(texts, "repeat_before"):
-        ctes = _repeats_cte(params, settings, date_from, date_to) + ", "
+        # Gaps to the neighbouring contacts on the same issue, kept on the row by
+        # metrics.repeats at ingest; compared with the window setting here, so changing it
+        # needs no rebuild (and no join or sort per query).
+        params["fcr_window_s"] = float(settings.fcr_window_days) * 86400.0
         cols += [
-            "COALESCE(rep.after_n, 0) > 0 AS repeat_after",
-            "COALESCE(rep.before_n, 0) > 0 AS repeat_before",
+            "COALESCE(c.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after",
+            "COALESCE(c.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before",
         ]
-        joins += " LEFT JOIN rep ON rep.contact_id = c.contact_id"
-    return f"{ctes}base AS (SELECT {', '.join(cols)} FROM contacts AS c{joins})"
-
-
-def _repeats_cte(
-    params: dict[str, Any], settings: KpiSettings, date_from: date | None, date_to: date | None
-) -> str:
-    """Per contact: how many other contacts by the same customer on the same issue type fall
-    within N days after / before it (ends included).
-
-    Looked up in ALL contacts, so a repeat just after the period's end still cancels FCR; only
-    contacts within N days (+1 for safety) of the period are read for it. Contacts without a
-    customer or an issue type have no "same customer, same issue".
-    """
-    params["fcr_window_s"] = float(settings.fcr_window_days) * 86400.0
-    margin = timedelta(days=float(settings.fcr_window_days) + 1.0)
-    where = []
-    if date_from is not None:
-        params["date_from"] = datetime.combine(date_from, datetime.min.time())
-        params["win_from"] = params["date_from"] - margin
-        where += ["c.opened_at >= $date_from", "r.opened_at >= $win_from"]
-    if date_to is not None:
-        params["date_to"] = datetime.combine(date_to, datetime.min.time())
-        params["win_to"] = params["date_to"] + margin
-        where += ["c.opened_at < $date_to", "r.opened_at < $win_to"]
-    return (
-        "rep AS (SELECT c.contact_id, "
-        "SUM(CASE WHEN r.opened_at >= c.opened_at THEN 1 ELSE 0 END) AS after_n, "
-        "SUM(CASE WHEN r.opened_at <= c.opened_at THEN 1 ELSE 0 END) AS before_n "
-        "FROM contacts AS c JOIN contacts AS r ON r.customer_id = c.customer_id "
-        "AND r.issue_type = c.issue_type AND r.contact_id <> c.contact_id "
-        "AND ABS(EPOCH(r.opened_at) - EPOCH(c.opened_at)) <= $fcr_window_s"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " GROUP BY c.contact_id)"
-    )
+    return f"base AS (SELECT {', '.join(cols)} FROM contacts AS c{joins})"
 
 
 def _surveys_base(needed: set[str], texts: list[str]) -> str:
@@ -200,8 +185,10 @@ def _aggregates(kpi: Kpi, partition: list[str]) -> list[str]:
     if m.aggregation == "nps":
         return [
             f"SUM({one}) AS {k}__n",
-            f"SUM(CASE WHEN ({den}) AND {m.expr} >= 9 THEN 1 ELSE 0 END) AS {k}__p",
-            f"SUM(CASE WHEN ({den}) AND {m.expr} <= 6 THEN 1 ELSE 0 END) AS {k}__d",
+            f"SUM(CASE WHEN ({den}) AND {m.expr} >= {NPS_PROMOTER_MIN} THEN 1 ELSE 0 END) "
+            f"AS {k}__p",
+            f"SUM(CASE WHEN ({den}) AND {m.expr} <= {NPS_DETRACTOR_MAX} THEN 1 ELSE 0 END) "
+            f"AS {k}__d",
         ]
     value = f"CASE WHEN ({den}) THEN {m.expr} END"
     if m.aggregation == "mean":
@@ -211,7 +198,12 @@ def _aggregates(kpi: Kpi, partition: list[str]) -> list[str]:
             f"STDDEV_SAMP({value}) AS {k}__sd",
         ]
     if m.aggregation == "quantile":
-        return [f"COUNT({value}) AS {k}__n", f"{quantile_sql(value, m.q)} AS {k}__v"]
+        # The level q and a grid around it (one sort): the value, a distribution-free
+        # interval and the probability of meeting a target come from the grid.
+        return [
+            f"COUNT({value}) AS {k}__n",
+            f"{quantile_sql(value, kpi_levels(kpi))} AS {k}__g",
+        ]
     if m.aggregation == "mix":
         over = f"PARTITION BY {', '.join(partition)}" if partition else ""
         return [f"SUM({one}) AS {k}__x", f"SUM(SUM({one})) OVER ({over}) AS {k}__n"]
@@ -294,22 +286,22 @@ def compile_merged(
         ctes = _customer_months(params, lo, hi)
     else:
         if source.name == "contacts":
-            ctes = _contacts_base(needed, texts, params, settings, lo, hi)
+            ctes = _contacts_base(needed, texts, params, settings)
         else:
             ctes = f"base AS ({_surveys_base(needed, texts)})"
         t = source.time_column
         if not multi:
             if lo is not None:
-                params["date_from"] = datetime.combine(lo, datetime.min.time())
+                params["date_from"] = settings.utc_bound(lo)
                 where.append(f"{t} >= $date_from")
             if hi is not None:
-                params["date_to"] = datetime.combine(hi, datetime.min.time())
+                params["date_to"] = settings.utc_bound(hi)
                 where.append(f"{t} < $date_to")
         else:
             conds = []
             for i, (a, b) in enumerate(windows):
-                params[f"w{i}_from"] = datetime.combine(a, datetime.min.time())  # type: ignore[arg-type]
-                params[f"w{i}_to"] = datetime.combine(b, datetime.min.time())  # type: ignore[arg-type]
+                params[f"w{i}_from"] = settings.utc_bound(a)  # type: ignore[arg-type]
+                params[f"w{i}_to"] = settings.utc_bound(b)  # type: ignore[arg-type]
                 conds.append(f"{t} >= $w{i}_from AND {t} < $w{i}_to")
             where.append("(" + " OR ".join(f"({c})" for c in conds) + ")")
             label = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds)) + " END"
@@ -331,7 +323,8 @@ def compile_merged(
         if source.name == "customer_months":
             period = "month_start"  # churn is monthly at any grain
         else:
-            period = f"CAST(DATE_TRUNC('{grain}', {source.time_column}) AS DATE)"
+            params["tz"] = settings.time_zone
+            period = f"CAST(DATE_TRUNC('{grain}', {local_time_sql(source.time_column)}) AS DATE)"
         tail.append(period)
     select += dims
     if period is not None:

@@ -59,7 +59,8 @@ def distinct_values(store: Store, dimension: str) -> tuple[str, ...]:
 
 
 def date_extent(store: Store) -> tuple[date, date] | None:
-    """First and last event day (inclusive) over contacts and surveys; None for an empty store."""
+    """First and last event day (inclusive, business time zone) over contacts and surveys; None
+    for an empty store."""
     parts = " UNION ALL ".join(
         f"SELECT min({c}) AS lo, max({c}) AS hi FROM {t}" for t, c in EVENT_TIMES
     )
@@ -67,4 +68,8 @@ def date_extent(store: Store) -> tuple[date, date] | None:
     lo, hi = engine_for(store).query(f"SELECT min(lo) AS lo, max(hi) AS hi FROM ({parts}) t").row(0)
     if lo is None or hi is None:
         return None
-    return lo.date(), hi.date()
+    # Days in the business time zone (timestamps are stored in UTC).
+    from metrics.settings import load_settings, local_day
+
+    tz = load_settings(store).time_zone
+    return local_day(lo, tz), local_day(hi, tz)

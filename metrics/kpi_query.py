@@ -4,14 +4,17 @@
                date_from=date(2026, 1, 1), date_to=date(2026, 7, 1),
                filters={"channel": ("phone", "chat")}))
 
-Columns: kpi, value, n, ci_low, ci_high, target, status, small_sample, one column per `by`
+Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample, one
+column per `by`
 dimension (plus `channel` when channel_mix is asked for and `satisfaction_band` for
 churn_by_satisfaction: those KPIs are always broken down by it), and `period` (date of the
 period start) when grain is set. date_from is inclusive, date_to exclusive, on the event's own
-time (contact opened_at, survey answered_at; churn: calendar months overlapping the range).
+time (contact opened_at, survey answered_at; churn: calendar months overlapping the range), in
+business days: both dates and periods are cut in the business time zone (setting).
 
 Intervals (95 %): Wilson score for shares (csat, fcr, rates, channel_mix, churn); normal for
-means (mean ± 1.96·sd/√n) and for NPS (Var = [(p+d) − (p−d)²]/n); none for quantiles.
+means (mean ± 1.96·sd/√n) and for NPS (Var = [(p+d) − (p−d)²]/n); distribution-free order-
+statistic intervals for quantiles. status / p_meets / p_misses: metrics.targets.judge.
 All aggregation runs in the engine (DuckDB, or Spark: metrics.engine); Python only turns the
 per-group sums into values.
 
@@ -38,17 +41,21 @@ from metrics.catalogue import (
     SATISFACTION_BANDS,
     Kpi,
     applicable_kpis,
+    kpi_levels,
 )
 from metrics.compiler import CompiledQuery, plan
 from metrics.engine import engine_for
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
 from metrics.targets import (
+    SCOPE_DIMS,
+    Spread,
     Target,
     effective_direction,
+    grid_quantile,
+    judge,
     load_targets,
     near_tolerance,
-    status,
     target_key,
 )
 
@@ -62,6 +69,8 @@ PUBLIC_COLUMNS: tuple[str, ...] = (
     "ci_high",
     "target",
     "status",
+    "p_meets",
+    "p_misses",
     "small_sample",
 )
 
@@ -175,7 +184,8 @@ def _wilson(x: float, n: int) -> tuple[float, float]:
 
 
 def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
-    """value, n, CI, se and successes of one KPI in one group, from its sufficient statistics."""
+    """value, n, CI, se, successes and spread of one KPI in one group, from its sufficient
+    statistics."""
     k = kpi.name
     agg = kpi.measure.aggregation
     n = int(row.get(f"{k}__n") or 0)
@@ -186,6 +196,7 @@ def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
         "ci_high": None,
         "se": None,
         "x": None,
+        "spread": None,
     }
     if n == 0:
         return out
@@ -195,6 +206,7 @@ def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
         out["x"] = x
         out["ci_low"], out["ci_high"] = _wilson(x, n)
         out["se"] = math.sqrt(out["value"] * (1 - out["value"]) / n)
+        out["spread"] = Spread("beta", n, value=out["value"], x=x)
     elif agg == "nps":
         p = float(row[f"{k}__p"] or 0) / n
         d = float(row[f"{k}__d"] or 0) / n
@@ -205,6 +217,7 @@ def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
             se=se,
             ci_low=max(-100.0, value - Z95 * se),
             ci_high=min(100.0, value + Z95 * se),
+            spread=Spread("normal", n, value=value, se=se),
         )
     elif agg == "mean":
         mean = float(row[f"{k}__mean"])
@@ -213,9 +226,19 @@ def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
         if sd is not None and n >= 2 and not math.isnan(sd):
             se = float(sd) / math.sqrt(n)
             out.update(se=se, ci_low=mean - Z95 * se, ci_high=mean + Z95 * se)
+            out["spread"] = Spread("normal", n, value=mean, se=se)
     elif agg == "quantile":
-        v = row.get(f"{k}__v")
-        out["value"] = None if v is None else float(v)
+        values = row.get(f"{k}__g")
+        q = float(kpi.measure.q)  # type: ignore[arg-type]
+        if values is not None and None not in values:
+            grid = tuple(zip(kpi_levels(kpi), (float(v) for v in values), strict=True))
+            half = Z95 * math.sqrt(q * (1 - q) / n)
+            out.update(
+                value=grid_quantile(grid, q),
+                ci_low=grid_quantile(grid, q - half),
+                ci_high=grid_quantile(grid, q + half),
+            )
+            out["spread"] = Spread("quantile", n, value=out["value"], q=q, grid=grid)
     if kpi.scale is not None and out["ci_low"] is not None:
         # A normal interval may overshoot a bounded scale (e.g. an index above 100).
         lo, hi = kpi.scale
@@ -230,14 +253,21 @@ def _target_for(
     filters: dict[str, tuple[str, ...]],
     targets: dict[str, Target],
 ) -> float | None:
+    """The target in force for one cell: a band's; else one scoped to the cell's channel or
+    team (a breakdown value or a single-valued filter); else the KPI's own, unless the cell
+    is cut by a dimension the KPI's benchmark says nothing about (target_not_by)."""
     if kpi.band_targets:
         band = cell.get(kpi.implicit_dim or "")
         t = targets.get(target_key(kpi.name, band)) if band is not None else None
         return t.value if t else None
-    for dim, value in kpi.target_scope:
-        # The target applies only to cells that are exactly that scope (e.g. chat FRT).
-        if cell.get(dim, None) != value and filters.get(dim) != (value,):
-            return None
+    for dim in SCOPE_DIMS:
+        value = cell.get(dim)
+        if value is None and len(filters.get(dim, ())) == 1:
+            value = filters[dim][0]
+        if value is not None:
+            t = targets.get(target_key(kpi.name, scope=(dim, value)))
+            if t is not None and t.value is not None:
+                return t.value
     for dim in kpi.target_not_by:
         # A whole-operation benchmark says nothing about one slice of that dimension.
         if cell.get(dim) is not None or dim in filters:
@@ -311,6 +341,7 @@ def _assemble(
         for kpi_name in names:
             kpi = CATALOGUE[kpi_name]
             direction = effective_direction(kpi, settings)
+            min_n = kpi.min_sample(settings.min_n)
             for r in result:
                 stats = _finish(kpi, r)
                 if stats["n"] == 0 and (grouped or kpi.implicit_dim):
@@ -318,17 +349,20 @@ def _assemble(
                 cell = {d: r.get(d) for d in dim_cols}
                 target = _target_for(kpi, cell, filters, targets)
                 tol = near_tolerance(kpi, target) if target is not None else 0.0
+                verdict = (
+                    judge(stats["spread"], target, direction, tol, min_n)
+                    if kpi.judged and stats["spread"] is not None
+                    else None
+                )
                 rows.append(
                     {
                         "kpi": kpi_name,
                         **{c: stats[c] for c in ("value", "n", "ci_low", "ci_high")},
                         "target": target,
-                        "status": status(
-                            stats["value"], target, direction, tol, stats["n"], kpi.min_n
-                        )
-                        if kpi.judged
-                        else None,
-                        "small_sample": stats["n"] < kpi.min_n,
+                        "status": verdict.status if verdict else None,
+                        "p_meets": verdict.p_meets if verdict else None,
+                        "p_misses": verdict.p_misses if verdict else None,
+                        "small_sample": stats["n"] < min_n,
                         **cell,
                         **({"period": r.get("period")} if request.grain else {}),
                         "se": stats["se"],
@@ -343,6 +377,8 @@ def _assemble(
         "ci_high": pl.Float64,
         "target": pl.Float64,
         "status": pl.Utf8,
+        "p_meets": pl.Float64,
+        "p_misses": pl.Float64,
         "small_sample": pl.Boolean,
         **{d: pl.Utf8 for d in dim_cols},
         **({"period": pl.Date} if request.grain else {}),
@@ -395,7 +431,7 @@ def catalogue_frame() -> pl.DataFrame:
                 "target_source": k.target_source,
                 "interval": k.interval,
                 "dimensions": ", ".join(k.dimensions),
-                "min_n": k.min_n,
+                "min_n": k.min_sample(),
             }
             for k in CATALOGUE.values()
         ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -61,6 +61,25 @@ def prob_real_normal(delta: float, se_now: float, se_before: float) -> float:
     return float(stats.norm.cdf(abs(delta) / se))
 
 
+def last_full_month(first: date, last: date) -> tuple[date, date]:
+    """[start, end) of the last calendar month fully covered by days first..last (inclusive);
+    the whole extent when it covers less than one full month (the Overview's default)."""
+    nxt = (last.replace(day=28) + timedelta(days=4)).replace(day=1)
+    end = nxt if nxt - timedelta(days=1) == last else last.replace(day=1)
+    start = (end - timedelta(days=1)).replace(day=1)
+    if start < first:
+        return first, last + timedelta(days=1)
+    return start, end
+
+
+def default_period(store: Store) -> tuple[date, date] | None:
+    """The Overview's default period: the last full month of the data in business days."""
+    from metrics.dimensions import date_extent
+
+    extent = date_extent(store)
+    return None if extent is None else last_full_month(*extent)
+
+
 def previous_window(date_from: date, date_to: date) -> tuple[date, date]:
     """The equal-length window immediately before [date_from, date_to)."""
     return date_from - (date_to - date_from), date_from
@@ -91,8 +110,8 @@ def compare_periods(
 ) -> pl.DataFrame:
     """Each KPI now vs the previous equal-length window.
 
-    Columns: kpi, value, n, ci_low, ci_high, target, status, small_sample (of the current
-    window), prev_value, prev_n, delta (value − prev_value), prob_real, noise, and the
+    Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample
+    (of the current window), prev_value, prev_n, delta (value − prev_value), prob_real, noise, and the
     implicit dimension columns (channel for channel_mix, satisfaction_band for
     churn_by_satisfaction). Both dates are required; kpis empty = all that fit the filters.
     """
@@ -169,6 +188,8 @@ def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         "ci_high",
         "target",
         "status",
+        "p_meets",
+        "p_misses",
         "small_sample",
         "prev_value",
         "prev_n",
@@ -185,6 +206,8 @@ def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         "ci_high": pl.Float64,
         "target": pl.Float64,
         "status": pl.Utf8,
+        "p_meets": pl.Float64,
+        "p_misses": pl.Float64,
         "small_sample": pl.Boolean,
         "prev_value": pl.Float64,
         "prev_n": pl.Int64,

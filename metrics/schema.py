@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from metrics.repeats import COMPUTE_SQL, UPDATE_SQL
+
 # Vocabularies shared by ingest, the sample generator and the KPI catalogue.
 CHANNELS: tuple[str, ...] = (
     "phone", "email", "chat", "chatbot", "app", "web", "web_form",
@@ -201,6 +203,43 @@ CREATE TABLE followups (
 );
 """
 
+# Slots 4-5 belong to other branches of this wave; placeholders here, renumbered at merge.
+_V4_PLACEHOLDER = _V5_PLACEHOLDER = "SELECT 1"
+
+# V6 (KPIs): targets may be scoped to one channel or team (and keep the band of a banded KPI
+# in its own column); each contact carries the gaps to its neighbours on the same issue
+# (metrics/repeats.py), filled here for stores that already hold contacts. The history table
+# of contacts (when the ingest history exists) gets the same columns, so rows line up.
+_V6_KPIS = """
+CREATE TABLE targets_v6 (
+    kpi          VARCHAR NOT NULL,
+    band         VARCHAR NOT NULL DEFAULT '',
+    scope_dim    VARCHAR NOT NULL DEFAULT '',
+    scope_value  VARCHAR NOT NULL DEFAULT '',
+    target       DOUBLE NOT NULL,
+    source       VARCHAR,
+    updated_at   TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (kpi, band, scope_dim, scope_value)
+);
+INSERT INTO targets_v6 (kpi, band, target, source, updated_at)
+SELECT split_part(kpi, ':', 1), COALESCE(NULLIF(split_part(kpi, ':', 2), ''), ''),
+       target, source, updated_at
+FROM targets;
+DROP TABLE targets;
+ALTER TABLE targets_v6 RENAME TO targets;
+ALTER TABLE contacts ADD COLUMN next_gap_s DOUBLE;
+ALTER TABLE contacts ADD COLUMN prev_gap_s DOUBLE;
+ALTER TABLE IF EXISTS contacts_history ADD COLUMN IF NOT EXISTS next_gap_s DOUBLE;
+ALTER TABLE IF EXISTS contacts_history ADD COLUMN IF NOT EXISTS prev_gap_s DOUBLE;
+""" + UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=""))
+
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3_FOLLOWUPS)
+MIGRATIONS: tuple[str, ...] = (
+    _V1,
+    _V2,
+    _V3_FOLLOWUPS,
+    _V4_PLACEHOLDER,
+    _V5_PLACEHOLDER,
+    _V6_KPIS,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -496,7 +496,7 @@ class Store:
         con, gen = self._entry.acquire(
             ("thread", thread.ident),
             rw=not self.shared and not self.read_only,
-            timeout=self.timeout,
+            timeout=getattr(self._local, "patience", None) or self.timeout,
             on_wait=self.on_wait,
             thread=thread,
             once=True,
@@ -507,6 +507,19 @@ class Store:
             local.gen = gen
             local.entry_con = con
         return local.cursor
+
+    @contextmanager
+    def patience(self, seconds: float) -> Iterator[None]:
+        """Reads of this thread wait at most `seconds` for a writer elsewhere; writes keep the
+        store's timeout. The app's pages use it: during a long `cx ingest` a page that needs
+        fresh data says the store is busy within seconds instead of hanging for the whole
+        write, while cached pages keep rendering."""
+        before = getattr(self._local, "patience", None)
+        self._local.patience = float(seconds)
+        try:
+            yield
+        finally:
+            self._local.patience = before
 
     def release(self) -> None:
         """End this thread's read hold (shared mode): other programs may write again.

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from metrics.repeats import refresh_repeats
 from metrics.schema import CHANNELS, ISSUE_TYPES
 from metrics.store import Store
 from sample_data import world as W
@@ -757,4 +758,5 @@ def generate(
                 totals[t] += v
             for t in seq:
                 seq[t] += counts[t]
+        refresh_repeats(cur)  # the FCR repeat gaps, once for the whole world
     return totals

@@ -13,6 +13,7 @@ from experiments.readout_sql import Window, query_stats
 from experiments.registry import create_experiment, validate_plan
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
+from metrics.repeats import refresh_repeats
 from metrics.settings import KpiSettings, save_settings
 
 T0 = datetime(2026, 3, 1)
@@ -59,6 +60,9 @@ def hand_store(store):
                 "resolved, first_contact_resolved, abandoned) VALUES (?, ?, 'phone', ?, ?, ?, ?, ?)",
                 [k, unit, issue, _at(day), resolved, flag, abandoned],
             )
+        # Written outside ingest: keep the repeat gaps the catalogue reads current, as the
+        # contacts ingest does (metrics/repeats.py).
+        refresh_repeats(cur)
     create_experiment(
         store,
         {

@@ -26,8 +26,11 @@ SHARED_KPI_NAMES = (
     "ces",
     "fcr",
     "aht",
-    "frt_median",
-    "frt_p90",
+    "frt_live_median",
+    "frt_live_p90",
+    "frt_written_median",
+    "frt_written_p90",
+    "wait_live_median",
     "resolution_time",
     "escalation_rate",
     "service_level",
@@ -48,7 +51,7 @@ def test_catalogue_has_exactly_the_shared_kpi_names() -> None:
 def test_catalogue_every_kpi_states_unit_direction_source_and_min_n_30() -> None:
     for k in CATALOGUE.values():
         assert k.unit and k.direction in ("higher", "lower") and k.target_source
-        assert k.min_n == 30
+        assert k.min_sample() == 30
 
 
 def test_catalogue_validation_reports_every_problem_at_once() -> None:
@@ -65,7 +68,9 @@ def test_catalogue_validation_reports_every_problem_at_once() -> None:
         replace(CATALOGUE["aht"], direction="sideways"),  # 3
         replace(CATALOGUE["fcr"], dimensions=("channel", "planet")),  # 4
         replace(CATALOGUE["ces"], measure=Measure("mean", expr="ces +")),  # 5: syntax
-        replace(CATALOGUE["frt_p90"], measure=Measure("quantile", expr="first_response_s")),  # 6
+        replace(
+            CATALOGUE["frt_live_p90"], measure=Measure("quantile", expr="first_response_s")
+        ),  # 6
         replace(
             CATALOGUE["service_level"], measure=Measure("ratio", numerator="wait_s <= $sl_fax_s")
         ),  # 7: unknown parameter
@@ -81,7 +86,7 @@ def test_catalogue_validation_reports_every_problem_at_once() -> None:
         "aht: direction 'sideways'",
         "fcr: dimensions planet are not in source 'contacts'",
         "ces: expr does not parse",
-        "frt_p90: a quantile measure needs q",
+        "frt_live_p90: a quantile measure needs q",
         "service_level: numerator uses unknown parameter $sl_fax_s",
         "automation_rate: target 1.5 outside its scale",
     ):
@@ -103,7 +108,7 @@ def test_targets_defaults_come_from_seed_facts_with_source(store: Store) -> None
         0.45,
         0.25,
     )
-    assert t["frt_median"].value == 30.0
+    assert t["frt_live_median@channel=chat"].value == 30.0
     assert "75-85 %" in t["fcr"].source and "Bain 2020" in t["nps"].source
     assert t["churn_by_satisfaction:very dissatisfied"].value == 0.73
     assert not t["nps"].overridden
@@ -134,7 +139,7 @@ def test_targets_band_override_and_bad_values_are_refused(store: Store) -> None:
 
 def test_targets_frame_lists_every_kpi_and_band(store: Store) -> None:
     frame = targets_frame(store)
-    assert frame.height == len(KPI_NAMES) + 5
+    assert frame.height == len(KPI_NAMES) + 5 + 1  # 5 bands, chat's first-response scope
     assert frame["kpi"].to_list()[0] == "nps"
 
 
@@ -159,7 +164,7 @@ def test_status_rule_share_scale(
 
 
 def test_status_rule_unbounded_uses_5_percent_of_target_and_needs_min_n() -> None:
-    tol = near_tolerance(CATALOGUE["frt_median"], 30.0)
+    tol = near_tolerance(CATALOGUE["frt_live_median"], 30.0)
     assert tol == pytest.approx(1.5)
     assert status(31.5, 30.0, "lower", tol, n=30, min_n=30) == "near"
     assert status(31.6, 30.0, "lower", tol, n=30, min_n=30) == "misses"
@@ -167,6 +172,48 @@ def test_status_rule_unbounded_uses_5_percent_of_target_and_needs_min_n() -> Non
     assert status(None, 30.0, "lower", tol, n=100, min_n=30) is None
     assert status(10.0, None, "lower", tol, n=100, min_n=30) is None
     assert near_tolerance(CATALOGUE["nps"], 20.0) == pytest.approx(10.0)
+
+
+def test_judge_share_uses_beta_posterior_probabilities() -> None:
+    from scipy import stats
+
+    from metrics.targets import Spread, judge
+
+    # 82 of 100 against FCR 80 %: P(meets) = P(p ≥ 0.80) under Beta(83, 19) (scipy reference).
+    j = judge(Spread("beta", 100, value=0.82, x=82), 0.80, "higher", 0.05, 30)
+    assert j.p_meets == pytest.approx(stats.beta.sf(0.80, 83, 19), abs=1e-12)
+    assert j.p_misses == pytest.approx(stats.beta.cdf(0.75 - 0.05e-9, 83, 19), abs=1e-9)
+    # 0.82 is above the target but its interval reaches below 0.80: never a green "meets".
+    assert 0.1 < j.p_meets < 0.9 and j.status == "near"
+    big = judge(Spread("beta", 10_000, value=0.82, x=8200), 0.80, "higher", 0.05, 30)
+    assert big.status == "meets" and big.p_meets > 0.999
+    wide = judge(Spread("beta", 30, value=0.75, x=22.5), 0.80, "higher", 0.05, 30)
+    assert wide.status == "unclear"  # spans from meeting to missing far
+    far = judge(Spread("beta", 1000, value=0.60, x=600), 0.80, "higher", 0.05, 30)
+    assert far.status == "misses" and far.p_misses > 0.999
+
+
+def test_status_text_says_probably_with_its_probability() -> None:
+    from metrics.targets import Judgement, status_text
+
+    assert status_text(Judgement("meets", 0.944, 0.0)) == "probably meets the target (P = 94 %)"
+    assert status_text(Judgement("misses", 0.0, 0.97), "sv") == (
+        "missar troligen målet med mer än toleransen (P = 97 %)"
+    )
+    assert status_text(Judgement(None)) is None
+
+
+def test_direction_flip_is_the_catalogues_not_a_name_check(store: Store) -> None:
+    from metrics.targets import default_target, effective_direction
+
+    agreement = KpiSettings(ces_reading="agreement")
+    assert effective_direction(CATALOGUE["ces"], agreement) == "higher"
+    assert default_target(CATALOGUE["ces"], agreement)[0] == 5.0  # 1 + 7 - 3
+    # Any KPI carrying flips_when flips the same way; without it nothing changes.
+    other = replace(CATALOGUE["satisfaction_index"], flips_when=("ces_reading", "agreement"))
+    assert effective_direction(other, agreement) == "lower"
+    assert default_target(other, agreement)[0] == pytest.approx(100 - 72)
+    assert effective_direction(CATALOGUE["satisfaction_index"], agreement) == "higher"
 
 
 # -- settings ------------------------------------------------------------------------------

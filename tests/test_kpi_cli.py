@@ -69,6 +69,8 @@ def test_cli_kpis_json_has_contract_keys_by_dim_and_period(db: Path, capsys) -> 
         "ci_high",
         "target",
         "status",
+        "p_meets",
+        "p_misses",
         "small_sample",
         "channel",
         "period",

@@ -94,7 +94,7 @@ def test_compare_periods_clear_change_is_real_and_flat_is_noise(store: Store) ->
     _contacts(store, datetime(2026, 3, 11), 10, 2, "c")
     frame = compare_periods(
         store,
-        ("escalation_rate", "aht", "frt_median", "channel_mix"),
+        ("escalation_rate", "aht", "frt_live_median", "channel_mix"),
         date(2026, 3, 11),
         date(2026, 3, 21),
     )
@@ -112,7 +112,7 @@ def test_compare_periods_clear_change_is_real_and_flat_is_noise(store: Store) ->
     assert aht["value"] == pytest.approx(np.mean(cycle)) == aht["prev_value"]
     assert (aht["delta"], aht["prob_real"], aht["noise"]) == (pytest.approx(0.0), 0.5, True)
     # Quantiles have no standard error: no probability, treated as noise.
-    frt = rows[("frt_median", None)]
+    frt = rows[("frt_live_median", None)]
     assert frt["prob_real"] is None and frt["noise"] is True
     assert rows[("channel_mix", "phone")]["delta"] == pytest.approx(0.0)
 

@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from metrics.kpi_query import KpiRequest, KpiRequestError, query_kpis
-from metrics.settings import KpiSettings, save_settings
+from metrics.repeats import refresh_repeats
+from metrics.settings import set_setting
 from metrics.store import Store
 
 Z = 1.959963984540054
@@ -52,6 +54,14 @@ CUSTOMER_DEFAULTS: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _utc_business_days(request: pytest.FixtureRequest) -> None:
+    """The hand-computed cases below are written in UTC days; the time-zone cut has its own
+    tests (test_kpi_timezone.py)."""
+    if "store" in request.fixturenames:
+        set_setting(request.getfixturevalue("store"), "business.time_zone", "UTC")
+
+
 def _insert(store: Store, table: str, key: str, defaults: dict, rows: list[dict]) -> None:
     cols = [key, *defaults]
     with store.write() as cur:
@@ -65,6 +75,8 @@ def _insert(store: Store, table: str, key: str, defaults: dict, rows: list[dict]
 
 def add_contacts(store: Store, rows: list[dict]) -> None:
     _insert(store, "contacts", "contact_id", CONTACT_DEFAULTS, rows)
+    with store.write() as cur:  # as the contacts ingest does after each batch
+        refresh_repeats(cur, [r.get("customer_id") for r in rows])
 
 
 def add_surveys(store: Store, rows: list[dict]) -> None:
@@ -166,8 +178,20 @@ def test_satisfaction_index_mean_of_rescaled_csat_with_normal_interval(store: St
     assert r["value"] == pytest.approx(mean, abs=1e-9)
     assert (r["ci_low"], r["ci_high"]) == pytest.approx((mean - half, mean + half), abs=1e-9)
     assert r["target"] == 72.0
-    # mean 62.5 is 9.5 below 72: more than 5 % of the 0-100 scale -> misses
-    assert r["status"] == "misses"
+    # Judged with the normal spread (scipy as the reference): P(meets) = P(θ ≥ 72),
+    # P(misses) = P(θ < 72 − 5), 5 = 5 % of the 0-100 scale.
+    se = statistics.stdev(scaled) / math.sqrt(len(scaled))
+    assert r["p_meets"] == pytest.approx(stats.norm.sf(72.0, mean, se), abs=1e-8)
+    assert r["p_misses"] == pytest.approx(stats.norm.cdf(67.0, mean, se), abs=1e-8)
+    # 62.5 is 4.5 under the tolerance edge with se ≈ 5: not surely that far off, no red.
+    assert 0.1 < r["p_misses"] < 0.9 and r["status"] == "unclear"
+
+
+def test_satisfaction_index_misses_only_when_probably_beyond_the_tolerance(store: Store) -> None:
+    answers = [5, 4, 4, 3, 2, 1, 5, 5, 4, 3] * 100  # same mean 62.5, n = 1000: se ≈ 1.0
+    add_surveys(store, [{"csat": c} for c in answers])
+    r = one(store, "satisfaction_index")
+    assert r["p_misses"] > 0.9 and r["status"] == "misses"
 
 
 def test_ces_effort_reading_is_lower_better_with_target_3(store: Store) -> None:
@@ -181,7 +205,7 @@ def test_ces_effort_reading_is_lower_better_with_target_3(store: Store) -> None:
 def test_ces_agreement_reading_flips_direction_and_target(store: Store) -> None:
     answers = [1, 2, 3, 2, 2, 3] * 6
     add_surveys(store, [{"ces": c} for c in answers])
-    save_settings(store, KpiSettings(ces_reading="agreement"))
+    set_setting(store, "kpi.ces_reading", "agreement")
     r = one(store, "ces")
     # Read as agreement (7 = easiest), 2.17 is far below the mirrored target 5.
     assert (r["target"], r["status"]) == (5.0, "misses")
@@ -325,7 +349,7 @@ def test_fcr_other_issue_type_or_customer_does_not_cancel_and_window_is_a_settin
     )
     window = {"date_from": T0.date(), "date_to": T0.date() + timedelta(days=1)}
     assert one(store, "fcr", **window)["value"] == 1.0
-    save_settings(store, KpiSettings(fcr_window_days=10))
+    set_setting(store, "kpi.fcr_window_days", 10)
     assert one(store, "fcr", **window)["value"] == 0.5  # y's repeat at 8 days now counts
 
 
@@ -362,31 +386,89 @@ def test_aht_means_agent_handled_only(store: Store) -> None:
     assert r["target"] is None and r["status"] is None
 
 
-def test_frt_median_and_p90_match_numpy_linear_percentiles(store: Store) -> None:
+def test_frt_live_median_and_p90_match_numpy_linear_percentiles(store: Store) -> None:
     rng = random.Random(5)
     frt = [round(rng.expovariate(1 / 40), 1) for _ in range(101)]
-    add_contacts(store, [{"first_response_s": v, "channel": "chat"} for v in frt] + [{}])
-    med = one(store, "frt_median")
-    p90 = one(store, "frt_p90")
+    rows = [{"first_response_s": v, "channel": "chat"} for v in frt]
+    # An e-mail answered in hours is not a live contact: it must not move the live median.
+    add_contacts(store, rows + [{"first_response_s": 7200.0, "channel": "email"}, {}])
+    med = one(store, "frt_live_median")
+    p90 = one(store, "frt_live_p90")
     assert med["n"] == 101 and p90["n"] == 101
     assert med["value"] == pytest.approx(float(np.percentile(frt, 50)), abs=1e-9)
     assert p90["value"] == pytest.approx(float(np.percentile(frt, 90)), abs=1e-9)
-    assert med["ci_low"] is None  # no interval for quantiles
+    # Distribution-free interval: the quantiles at 0.5 ± 1.96·√(0.25/101) = 0.4025 / 0.5975,
+    # read between the grid's levels 0.40-0.45 and 0.55-0.60 (numpy as the reference).
+    assert np.percentile(frt, 40) <= med["ci_low"] <= np.percentile(frt, 45)
+    assert np.percentile(frt, 55) <= med["ci_high"] <= np.percentile(frt, 60)
 
 
-def test_frt_median_target_applies_to_chat_cells_only(store: Store) -> None:
+def test_frt_written_median_is_in_hours_of_written_channels_only(store: Store) -> None:
+    seconds = [3600.0, 7200.0, 36000.0, 90000.0, 1800.0]
+    add_contacts(
+        store,
+        [
+            {"first_response_s": v, "channel": ch}
+            for v, ch in zip(seconds, ("email", "sms", "app", "social", "web_form"), strict=True)
+        ]
+        + [
+            {"first_response_s": 5.0, "channel": "chat"},
+            {"first_response_s": 9.0, "channel": "web"},
+        ],
+    )
+    r = one(store, "frt_written_median")
+    assert (r["n"], r["value"]) == (5, pytest.approx(statistics.median(seconds) / 3600.0))
+
+
+def test_frt_live_median_target_applies_to_chat_cells_only(store: Store) -> None:
     add_contacts(
         store,
         [{"first_response_s": 20.0, "channel": "chat"}] * 1
-        + [
-            {"contact_id": f"e{i}", "first_response_s": 3600.0, "channel": "email"}
-            for i in range(3)
-        ],
+        + [{"contact_id": f"p{i}", "first_response_s": 90.0, "channel": "phone"} for i in range(3)],
     )
-    cells = rows_by(store, "frt_median", "channel", by=("channel",))
-    assert cells["chat"]["target"] == 30.0 and cells["email"]["target"] is None
-    assert one(store, "frt_median")["target"] is None  # all channels mixed: not comparable
-    assert one(store, "frt_median", filters={"channel": ("chat",)})["target"] == 30.0
+    cells = rows_by(store, "frt_live_median", "channel", by=("channel",))
+    assert cells["chat"]["target"] == 30.0 and cells["phone"]["target"] is None
+    assert one(store, "frt_live_median")["target"] is None  # channels mixed: not comparable
+    assert one(store, "frt_live_median", filters={"channel": ("chat",)})["target"] == 30.0
+
+
+def test_chat_median_meets_30s_probably_with_its_probability(store: Store) -> None:
+    # 200 chats, 80 % answered within 20 s: the median is surely under 30 s.
+    rows = [
+        {"contact_id": f"c{i}", "channel": "chat", "first_response_s": 10.0 + (i % 10)}
+        for i in range(160)
+    ]
+    rows += [
+        {"contact_id": f"d{i}", "channel": "chat", "first_response_s": 100.0} for i in range(40)
+    ]
+    add_contacts(store, rows)
+    r = one(store, "frt_live_median", filters={"channel": ("chat",)})
+    # Reference: F̂(30) = 0.8 (exactly, all values ≤ 30 are the 160 fast ones, and the grid
+    # reaches 0.7 only, so F̂ is read at the top level 0.7 — a lower bound); P(median ≤ 30) =
+    # P(F(30) ≥ 0.5) with F ~ Beta(1 + 200·0.7, 1 + 200·0.3) is at least this:
+    assert r["p_meets"] >= stats.beta.sf(0.5, 1 + 140, 1 + 60) - 1e-12
+    assert r["status"] == "meets"
+
+
+def test_per_channel_and_per_team_targets_override_the_kpi_target(store: Store) -> None:
+    from metrics.targets import set_target
+
+    rows = [
+        {"contact_id": f"{ch}{i}", "channel": ch, "team": team, "resolved": True}
+        for ch, team in (("phone", "north"), ("email", "south"))
+        for i in range(40)
+    ]
+    add_contacts(store, rows)
+    set_target(store, "fcr", 0.9, scope=("channel", "email"))
+    set_target(store, "fcr", 0.6, scope=("team", "north"))
+    by_channel = rows_by(store, "fcr", "channel", by=("channel",))
+    assert by_channel["email"]["target"] == 0.9 and by_channel["phone"]["target"] == 0.8
+    by_team = rows_by(store, "fcr", "team", by=("team",))
+    assert by_team["north"]["target"] == 0.6 and by_team["south"]["target"] == 0.8
+    assert one(store, "fcr", filters={"channel": ("email",)})["target"] == 0.9
+    assert one(store, "fcr")["target"] == 0.8
+    with pytest.raises(ValueError, match="scoped to one value of channel, team"):
+        set_target(store, "fcr", 0.5, scope=("segment", "consumer"))
 
 
 def test_resolution_time_is_median_hours_of_resolved(store: Store) -> None:
@@ -432,7 +514,7 @@ def test_service_level_uses_channel_thresholds_inclusive(store: Store) -> None:
     )
     r = one(store, "service_level")
     assert (r["n"], r["value"]) == (5, pytest.approx(2 / 5))
-    save_settings(store, KpiSettings(sl_phone_s=25.0))
+    set_setting(store, "kpi.sl_phone_s", 25.0)
     assert one(store, "service_level")["value"] == pytest.approx(3 / 5)
 
 
@@ -748,6 +830,8 @@ def test_output_columns_follow_the_shared_contract(store: Store) -> None:
         "ci_high",
         "target",
         "status",
+        "p_meets",
+        "p_misses",
         "small_sample",
         "team",
         "channel",

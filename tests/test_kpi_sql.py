@@ -26,7 +26,7 @@ SHAPES: dict[str, KpiRequest] = {
     **{f"kpi_{k}": KpiRequest(kpis=(k,), **WINDOW) for k in KPI_NAMES},
     "shape_overview_all": KpiRequest(**WINDOW),
     "shape_by_channel_week_filtered": KpiRequest(
-        kpis=("nps", "fcr", "frt_median", "channel_mix", "churn_by_satisfaction"),
+        kpis=("nps", "fcr", "frt_live_median", "channel_mix", "churn_by_satisfaction"),
         by=("channel",),
         grain="week",
         filters={"segment": ("consumer", "business")},
@@ -126,10 +126,28 @@ def test_plan_merges_periods_and_breakdowns_into_grouping_sets() -> None:
 
 def test_compiled_sql_repeat_lookup_only_when_fcr_or_repeats_are_asked() -> None:
     (q,) = _compiled(KpiRequest(kpis=("aht",)))
-    assert "rep AS" not in q.sql and "customers" not in q.sql
+    assert "next_gap_s" not in q.sql and "customers" not in q.sql
     (q,) = _compiled(KpiRequest(kpis=("fcr",), date_from=date(2026, 9, 1)))
-    assert "rep AS" in q.sql
-    assert q.params["win_from"] == datetime(2026, 8, 24)  # N = 7 days + 1 day margin
+    # The precomputed gaps, compared with the window setting; no self-join, no window sort.
+    assert "c.next_gap_s <= $fcr_window_s" in q.sql
+    assert " JOIN " not in q.sql and " OVER " not in q.sql
+    assert q.params["fcr_window_s"] == 7 * 86400.0
+
+
+def test_compiled_sql_window_bounds_are_local_midnights_in_utc() -> None:
+    (q,) = _compiled(
+        KpiRequest(kpis=("aht",), date_from=date(2026, 3, 1), date_to=date(2026, 4, 1))
+    )
+    # Stockholm: CET (UTC+1) on 1 March, CEST (UTC+2) on 1 April.
+    assert q.params["date_from"] == datetime(2026, 2, 28, 23, 0)
+    assert q.params["date_to"] == datetime(2026, 3, 31, 22, 0)
+
+
+def test_compiled_period_converts_to_local_time_and_transpiles_to_spark() -> None:
+    (q,) = _compiled(KpiRequest(kpis=("aht",), grain="month"))
+    assert q.params["tz"] == "Europe/Stockholm"
+    spark = to_dialect(q.sql, "spark")
+    assert "FROM_UTC_TIMESTAMP" in spark and "AT TIME ZONE" not in spark
 
 
 def test_compiler_refuses_identifiers_outside_the_catalogue() -> None:

@@ -85,14 +85,16 @@ def test_explore_segment_filter_changes_values_consistently(app, sample_store):
     )
     _assert_table_equals(app.dataframe[1].value, ref, ["channel"])
     assert after["n"].sum() < before["n"].sum()
-    # Independent count in plain SQL: September NPS answers of business customers by channel.
+    # Independent count in plain SQL: September NPS answers of business customers by channel,
+    # September in Stockholm days (CEST, UTC+2) on the stored UTC instants.
     rows = (
         sample_store.cursor()
         .execute(
             """SELECT c.channel, count(*) FROM surveys s
            JOIN contacts c USING (contact_id) JOIN customers u ON u.customer_id = s.customer_id
            WHERE s.nps IS NOT NULL AND u.segment = 'business'
-             AND s.answered_at >= DATE '2026-09-01' AND s.answered_at < DATE '2026-10-01'
+             AND s.answered_at >= TIMESTAMP '2026-08-31 22:00:00'
+             AND s.answered_at < TIMESTAMP '2026-09-30 22:00:00'
            GROUP BY 1"""
         )
         .fetchall()
@@ -224,6 +226,7 @@ def test_dimension_options_are_distinct_store_values_sorted(sample_store):
     opened = [o for _, o in raw]
     first, last = date_extent(sample_store)
     assert first <= min(opened).date() and last >= max(opened).date()
-    assert (first, last) == (date(2025, 10, 1), date(2026, 9, 30))
+    # Business (Stockholm) days: the last answers, late on 30 September UTC, fall on 1 October.
+    assert (first, last) == (date(2025, 10, 1), date(2026, 10, 1))
     with pytest.raises(ValueError, match="unknown dimension 'colour'; expected one of channel"):
         distinct_values(sample_store, "colour")

@@ -60,7 +60,7 @@ def test_overview_cards_equal_cx_kpis_json(app, sample_store, capsys):
     expected = {r["kpi"]: r for r in rows if not CATALOGUE[r["kpi"]].implicit_dim}
     cards = _cards(app)
     assert set(cards) == set(expected)  # one card per KPI, every KPI of `cx kpis`
-    assert len(cards) == 16
+    assert len(cards) == 19  # 16 + live/written first response and live queue wait split
     for name, card in cards.items():
         unit = CATALOGUE[name].unit
         assert card.value == format_value(expected[name]["value"], unit), name

@@ -82,3 +82,15 @@ def test_targets_band_of_banded_kpi_editable(app, sample_store):
     assert not app.exception and not app.error
     t = load_targets(sample_store)["churn_by_satisfaction:very dissatisfied"]
     assert t.value == pytest.approx(0.60) and t.overridden
+
+
+def test_targets_page_sets_a_target_for_one_channel(app, sample_store):
+    app.selectbox(key="tgt_kpi").select("First contact resolution").run()
+    app.selectbox(key="tgt_scope_dim").select("channel").run()
+    app.text_input(key="tgt_scope_value").input("email").run()
+    app.number_input(key="tgt_value_fcr:None").set_value(70.0).run()
+    app.button(key="tgt_save").click().run()
+    assert not app.exception and not app.error
+    targets = load_targets(sample_store)
+    assert targets["fcr@channel=email"].value == pytest.approx(0.70)
+    assert targets["fcr"].value == pytest.approx(0.80)  # the KPI's own target is untouched

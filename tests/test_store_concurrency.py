@@ -375,6 +375,32 @@ def test_app_page_serves_from_cache_during_a_write_and_shows_the_write_after(
     assert any("target +55.0" in m.value for m in at.markdown)  # NPS now targets 55
 
 
+def test_app_page_that_needs_fresh_data_says_busy_soon_during_a_long_write(
+    shared_db: Path, monkeypatch
+) -> None:
+    """A page whose reads miss the cache while another process writes: a sentence within
+    the page's read wait (CX_PAGE_READ_WAIT), not a page hanging for the whole write."""
+    from conftest import start_page
+
+    monkeypatch.setenv("CX_PAGE_READ_WAIT", "1")
+    monkeypatch.setenv("CX_STORE_TIMEOUT", "60")
+    import dashboard.store_access as access
+
+    monkeypatch.setattr(access, "PAGE_READ_WAIT_S", 1.0)
+    writer = _app(shared_db, "write", 60, "INSERT INTO targets (kpi, target) VALUES ('nps', 55)")
+    try:
+        started = time.monotonic()
+        at = start_page(ROOT / "dashboard" / "app.py", shared_db, monkeypatch, errors_ok=True)
+        assert time.monotonic() - started < 30  # the page's own work under load, not 60 s
+        assert not at.exception
+        assert any("gave up after 1 s" in e.value for e in at.error), [
+            e.value for e in at.error
+        ]
+    finally:
+        writer.kill()
+        writer.wait()
+
+
 def test_background_fit_in_the_app_does_not_keep_other_writers_out(
     store_path_with_data: Path,
 ) -> None:

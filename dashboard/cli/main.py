@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "dashboard.cli.followups",
     "dashboard.cli.batches",
     "dashboard.cli.settings",
+    "dashboard.cli.report",
+    "dashboard.cli.alerts",
 )
 
 

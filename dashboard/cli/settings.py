@@ -1,4 +1,5 @@
-"""`cx settings show`: where the personal-data key is, its fingerprint, and the store's."""
+"""`cx settings`: the settings a manager can change (`get`, `set KEY VALUE`), and `show`: where
+the personal-data key is, its fingerprint, and the store's."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import stat
 import sys
 from typing import Any
 
-from dashboard.cli.common import add_db_option, add_json_option, print_json
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +30,70 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     sub = p.add_subparsers(dest="settings_command", metavar="SUBCOMMAND")
-    show = sub.add_parser("show", help="print the settings (default)")
+    show = sub.add_parser("show", help="print the personal-data key settings (default)")
     for parser in (p, show):
         add_db_option(parser)
         add_json_option(parser)
         parser.set_defaults(func=run)
+    get = sub.add_parser(
+        "get",
+        help="print the settings a manager can change (or one of them)",
+        description="Print every setting with its value in force, default and meaning, or one.",
+    )
+    get.add_argument("key", nargs="?", default=None, metavar="KEY", help="e.g. ui.currency")
+    put = sub.add_parser(
+        "set",
+        help="change one setting: cx settings set KEY VALUE",
+        description=(
+            "Change one setting; the value is checked first and nothing is written when it is "
+            "bad. Keys: kpi.ces_reading, kpi.fcr_window_days, kpi.sl_phone_s, kpi.sl_chat_s, "
+            "kpi.min_n, clv.margin, ui.currency, business.time_zone, ui.language."
+        ),
+    )
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("value", metavar="VALUE")
+    for parser, func in ((get, run_get), (put, run_set)):
+        add_db_option(parser)
+        add_json_option(parser)
+        parser.set_defaults(func=func)
+
+
+def run_get(args: argparse.Namespace) -> int:
+    from metrics.settings import SETTINGS, settings_frame_rows
+
+    if args.key is not None and args.key not in SETTINGS:
+        raise CliError(f"unknown setting {args.key!r}; valid keys: {', '.join(SETTINGS)}")
+    with open_cli_store(args, write=False) as store:
+        rows = settings_frame_rows(store)
+    if args.key is not None:
+        rows = [r for r in rows if r["key"] == args.key]
+    if args.json:
+        print_json(rows[0] if args.key is not None else rows)
+        return 0
+    if args.key is not None:
+        print(rows[0]["value"])
+        return 0
+    width = max(len(r["key"]) for r in rows)
+    for r in rows:
+        note = "" if r["value"] == r["default"] else f"  (default {r['default']})"
+        print(f"{r['key'].ljust(width)}  {r['value']}{note}")
+        print(f"{' ' * width}  {r['help']}")
+    return 0
+
+
+def run_set(args: argparse.Namespace) -> int:
+    from metrics.settings import SettingError, set_setting
+
+    with open_cli_store(args, write=True) as store:
+        try:
+            value = set_setting(store, args.key, args.value)
+        except SettingError as exc:
+            raise CliError(str(exc)) from None
+    if args.json:
+        print_json({"key": args.key, "value": value})
+    else:
+        print(f"{args.key} = {value}")
+    return 0
 
 
 def collect(db: Any = None) -> dict[str, Any]:

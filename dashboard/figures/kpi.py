@@ -9,18 +9,21 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from metrics.catalogue import MIN_SAMPLE_DEFAULT
+
 # Status colours follow the usual traffic light; None (no status) is neutral grey.
 STATUS_COLOURS: dict[str | None, str] = {
     "meets": "#1a7f37",
     "near": "#bf8700",
     "misses": "#cf222e",
+    "unclear": "#6e7781",  # the interval spans the target: no colour from a point estimate
     None: "#6e7781",
 }
 GREY = "#c9ced6"  # small-sample cells: visibly "not solid"
 BAND_COLOUR = "rgba(26, 127, 55, 0.10)"
 RIBBON_COLOUR = "rgba(9, 105, 218, 0.18)"
 LINE_COLOUR = "#0969da"
-DEFAULT_MIN_N = 30
+DEFAULT_MIN_N = MIN_SAMPLE_DEFAULT  # the catalogue's (one source)
 
 
 def small_sample_reason(n: int | None, min_n: int = DEFAULT_MIN_N) -> str:

@@ -20,12 +20,13 @@ from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import overview
-from metrics.targets import STATUS_RULE, near_tolerance, targets_frame
+from metrics.targets import STATUS_RULE, near_tolerance, status_text, targets_frame
 
 BADGE = {
     "meets": ":green-badge[meets target]",
     "near": ":orange-badge[near target]",
     "misses": ":red-badge[misses target]",
+    "unclear": ":gray-badge[unclear vs target]",
     None: ":gray-badge[no status]",
 }
 
@@ -75,6 +76,8 @@ for start in range(0, cards.height, 4):
             else ("target " + format_value(row["target"], kpi.unit))
         )
         box.markdown(f"{BADGE[row['status']]} {target} · n = {row['n']:,}")
+        if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
+            box.caption(status_text(row))
         if row["small_sample"]:
             box.caption(
                 f":gray[n below the minimum of {kpi.min_n}: not judged]",

@@ -27,7 +27,8 @@ except ValueError as exc:
 
 
 def _name(row: dict) -> str:
-    return row["label"] + (f" — {row['band']}" if row["band"] else "")
+    scope = f" — {row['scope_dim']} {row['scope_value']}" if row.get("scope_dim") else ""
+    return row["label"] + (f" — {row['band']}" if row["band"] else "") + scope
 
 
 shown = table.with_columns(
@@ -56,7 +57,14 @@ rows = {_name(r): r for r in table.iter_rows(named=True)}
 row = rows[st.selectbox("KPI", tuple(rows), key="tgt_kpi")]
 share = row["unit"] == "share"  # shares are edited in percent, stored as 0..1
 scale = 100.0 if share else 1.0
-key = f"{row['kpi']}:{row['band']}"
+key = f"{row['kpi']}:{row['band']}" + (
+    f"@{row['scope_dim']}={row['scope_value']}" if row.get("scope_dim") else ""
+)
+scope = (row["scope_dim"], row["scope_value"]) if row.get("scope_dim") else None
+if scope is None and row["band"] is None:  # a new target for one channel or team only
+    dim = st.selectbox("Applies to", ("all", "channel", "team"), key="tgt_scope_dim")
+    if dim != "all":
+        scope = (dim, st.text_input(f"Which {dim}", key="tgt_scope_value").strip())
 current = row["target"] if row["target"] is not None else row["default"]
 value = st.number_input(
     f"Target ({'%' if share else row['unit']}; {row['direction']} is better)",
@@ -72,7 +80,12 @@ if save.button("Save target", type="primary", key="tgt_save"):
     else:
         try:
             set_target(
-                get_store(), row["kpi"], value / scale, source or "set by user", band=row["band"]
+                get_store(),
+                row["kpi"],
+                value / scale,
+                source or "set by user",
+                band=row["band"],
+                scope=scope,
             )
         except ValueError as exc:
             st.error(f"Not saved: {exc}")
@@ -80,7 +93,7 @@ if save.button("Save target", type="primary", key="tgt_save"):
             st.session_state["targets_flash"] = f"Saved: {_name(row)} target {value:g}."
             st.rerun()
 if reset.button("Reset to default", key="tgt_reset", disabled=not row["overridden"]):
-    reset_target(get_store(), row["kpi"], band=row["band"])
+    reset_target(get_store(), row["kpi"], band=row["band"], scope=scope)
     st.session_state.pop(f"tgt_value_{key}", None)
     st.session_state["targets_flash"] = f"Reset: {_name(row)} uses its default again."
     st.rerun()

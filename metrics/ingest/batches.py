@@ -11,6 +11,7 @@ import polars as pl
 
 from metrics.ingest.merge import FROZEN_STATUSES
 from metrics.ingest.spec import keys_of
+from metrics.repeats import batch_contact_ids, customers_of, refresh_for_contacts
 from metrics.store import Store
 
 UNDONE = "undone"
@@ -144,7 +145,10 @@ def undo_batch(store: Store, batch_id: str, *, by: str = "cli") -> UndoResult:
         later = later_batches(cur, table, batch_id, seq)
         if later:
             raise LaterBatchesError(batch_id, file_name, later)
+        ids = batch_contact_ids(cur, batch_id) if table == "contacts" else None
+        before = customers_of(cur, ids)  # FCR repeat gaps: the customers before and after
         removed, restored = _restore(cur, table, batch_id)
+        refresh_for_contacts(cur, ids, before)
         now = datetime.now(UTC).replace(tzinfo=None)
         cur.execute(
             "UPDATE ingest_batches SET status = ?, undone_at = ?, undone_by = ? WHERE batch_id = ?",

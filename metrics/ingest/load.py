@@ -55,6 +55,7 @@ from metrics.ingest.report import (
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, validate
 from metrics.lake import lake_dir, publish_batch
+from metrics.repeats import customers_of, refresh_for_contacts
 from metrics.store import Store
 
 if TYPE_CHECKING:
@@ -361,7 +362,12 @@ def ingest_file(
             _stage_chunks(cur, store, stream, plan, tz, batch_id, staged, None, chunks)
         staged.warnings += key_notes
         _reject_cross_chunk_duplicates(cur, plan, batch_id, staged)
+        # FCR repeat gaps (metrics/repeats.py): the staged contacts' customers before and after.
+        ids_sql = f"SELECT contact_id FROM {STAGE}" if table == "contacts" else None
+        before = customers_of(cur, contacts_sql=ids_sql)
         merged = merge_stage(cur, table, STAGE, batch_id, insert_only=insert_only)
+        if merged.inserted + merged.updated:
+            refresh_for_contacts(cur, before=before, contacts_sql=ids_sql)
         if merged.rejected.height:
             _record_rejected(cur, batch_id, staged, _with_staged_values(cur, merged.rejected))
         _trim_rejected(cur, batch_id)

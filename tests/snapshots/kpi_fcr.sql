@@ -1,23 +1,5 @@
--- source: contacts; kpis: fcr; params: date_from, date_to, fcr_window_s, win_from, win_to
-WITH rep AS (
-  SELECT
-    c.contact_id,
-    SUM(CASE WHEN r.opened_at >= c.opened_at THEN 1 ELSE 0 END) AS after_n,
-    SUM(CASE WHEN r.opened_at <= c.opened_at THEN 1 ELSE 0 END) AS before_n
-  FROM contacts AS c
-  JOIN contacts AS r
-    ON r.customer_id = c.customer_id
-    AND r.issue_type = c.issue_type
-    AND r.contact_id <> c.contact_id
-    AND ABS(EPOCH(r.opened_at) - EPOCH(c.opened_at)) <= $fcr_window_s
-  WHERE
-    c.opened_at >= $date_from
-    AND r.opened_at >= $win_from
-    AND c.opened_at < $date_to
-    AND r.opened_at < $win_to
-  GROUP BY
-    c.contact_id
-), base AS (
+-- source: contacts; kpis: fcr; params: date_from, date_to, fcr_window_s
+WITH base AS (
   SELECT
     c.contact_id,
     c.customer_id,
@@ -34,11 +16,9 @@ WITH rep AS (
     c.resolved,
     c.resolved_at,
     c.first_contact_resolved,
-    COALESCE(rep.after_n, 0) > 0 AS repeat_after,
-    COALESCE(rep.before_n, 0) > 0 AS repeat_before
+    COALESCE(c.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after,
+    COALESCE(c.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before
   FROM contacts AS c
-  LEFT JOIN rep
-    ON rep.contact_id = c.contact_id
 )
 SELECT
   SUM(CASE WHEN (

@@ -38,8 +38,8 @@ SELECT
         EPOCH(resolved_at) - EPOCH(opened_at)
       ) / 3600.0
     END,
-    0.5
-  ) AS resolution_time__v
+    [0.3, 0.4, 0.45, 0.48, 0.49, 0.5, 0.51, 0.52, 0.55, 0.6, 0.7]
+  ) AS resolution_time__g
 FROM base
 WHERE
   opened_at >= $date_from AND opened_at < $date_to;

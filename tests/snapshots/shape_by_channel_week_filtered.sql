@@ -1,4 +1,4 @@
--- source: surveys; kpis: nps, churn_by_satisfaction; params: date_from, date_to, f0_0, f0_1
+-- source: surveys; kpis: nps, churn_by_satisfaction; params: date_from, date_to, f0_0, f0_1, tz
 WITH base AS (
   SELECT
     s.response_id,
@@ -40,7 +40,11 @@ WITH base AS (
 SELECT
   channel,
   satisfaction_band,
-  CAST(DATE_TRUNC('WEEK', answered_at) AS DATE) AS period,
+  CAST(DATE_TRUNC('WEEK', (
+    (
+      answered_at AT TIME ZONE 'UTC'
+    ) AT TIME ZONE $tz
+  )) AS DATE) AS period,
   GROUPING(satisfaction_band) AS g__satisfaction_band,
   SUM(CASE WHEN (
     NOT nps IS NULL
@@ -72,34 +76,31 @@ WHERE
   answered_at >= $date_from AND answered_at < $date_to AND segment IN ($f0_0, $f0_1)
 GROUP BY
   GROUPING SETS (
-    (channel, CAST(DATE_TRUNC('WEEK', answered_at) AS DATE)),
-    (channel, satisfaction_band, CAST(DATE_TRUNC('WEEK', answered_at) AS DATE))
+    (
+      channel,
+      CAST(DATE_TRUNC('WEEK', (
+        (
+          answered_at AT TIME ZONE 'UTC'
+        ) AT TIME ZONE $tz
+      )) AS DATE)
+    ),
+    (
+      channel,
+      satisfaction_band,
+      CAST(DATE_TRUNC('WEEK', (
+        (
+          answered_at AT TIME ZONE 'UTC'
+        ) AT TIME ZONE $tz
+      )) AS DATE)
+    )
   )
 ORDER BY
   1,
   2,
   3;
 
--- source: contacts; kpis: fcr, frt_median; params: date_from, date_to, f0_0, f0_1, fcr_window_s, win_from, win_to
-WITH rep AS (
-  SELECT
-    c.contact_id,
-    SUM(CASE WHEN r.opened_at >= c.opened_at THEN 1 ELSE 0 END) AS after_n,
-    SUM(CASE WHEN r.opened_at <= c.opened_at THEN 1 ELSE 0 END) AS before_n
-  FROM contacts AS c
-  JOIN contacts AS r
-    ON r.customer_id = c.customer_id
-    AND r.issue_type = c.issue_type
-    AND r.contact_id <> c.contact_id
-    AND ABS(EPOCH(r.opened_at) - EPOCH(c.opened_at)) <= $fcr_window_s
-  WHERE
-    c.opened_at >= $date_from
-    AND r.opened_at >= $win_from
-    AND c.opened_at < $date_to
-    AND r.opened_at < $win_to
-  GROUP BY
-    c.contact_id
-), base AS (
+-- source: contacts; kpis: fcr, frt_live_median; params: date_from, date_to, f0_0, f0_1, fcr_window_s, tz
+WITH base AS (
   SELECT
     c.contact_id,
     c.customer_id,
@@ -120,17 +121,19 @@ WITH rep AS (
     cu.tier,
     cu.region,
     cu.age_band,
-    COALESCE(rep.after_n, 0) > 0 AS repeat_after,
-    COALESCE(rep.before_n, 0) > 0 AS repeat_before
+    COALESCE(c.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after,
+    COALESCE(c.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before
   FROM contacts AS c
   LEFT JOIN customers AS cu
     ON cu.customer_id = c.customer_id
-  LEFT JOIN rep
-    ON rep.contact_id = c.contact_id
 )
 SELECT
   channel,
-  CAST(DATE_TRUNC('WEEK', opened_at) AS DATE) AS period,
+  CAST(DATE_TRUNC('WEEK', (
+    (
+      opened_at AT TIME ZONE 'UTC'
+    ) AT TIME ZONE $tz
+  )) AS DATE) AS period,
   SUM(CASE WHEN (
     NOT COALESCE(abandoned, FALSE)
   ) THEN 1 ELSE 0 END) AS fcr__n,
@@ -146,23 +149,60 @@ SELECT
       ELSE 0
     END
   ) AS fcr__x,
-  COUNT(CASE WHEN (
-    NOT first_response_s IS NULL
-  ) THEN first_response_s END) AS frt_median__n,
-  QUANTILE_CONT(CASE WHEN (
-    NOT first_response_s IS NULL
-  ) THEN first_response_s END, 0.5) AS frt_median__v
+  COUNT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('phone', 'chat', 'video', 'chatbot', 'in_person')
+      )
+      THEN first_response_s
+    END
+  ) AS frt_live_median__n,
+  QUANTILE_CONT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('phone', 'chat', 'video', 'chatbot', 'in_person')
+      )
+      THEN first_response_s
+    END,
+    [
+      0.3,
+      0.4,
+      0.45,
+      0.48,
+      0.49,
+      0.5,
+      0.51,
+      0.52,
+      0.55,
+      0.6,
+      0.7,
+      0.8,
+      0.85,
+      0.88,
+      0.89,
+      0.9,
+      0.91,
+      0.92,
+      0.95
+    ]
+  ) AS frt_live_median__g
 FROM base
 WHERE
   opened_at >= $date_from AND opened_at < $date_to AND segment IN ($f0_0, $f0_1)
 GROUP BY
   channel,
-  CAST(DATE_TRUNC('WEEK', opened_at) AS DATE)
+  CAST(DATE_TRUNC('WEEK', (
+    (
+      opened_at AT TIME ZONE 'UTC'
+    ) AT TIME ZONE $tz
+  )) AS DATE)
 ORDER BY
   1,
   2;
 
--- source: contacts; kpis: channel_mix; params: date_from, date_to, f0_0, f0_1
+-- source: contacts; kpis: channel_mix; params: date_from, date_to, f0_0, f0_1, tz
 WITH base AS (
   SELECT
     c.contact_id,
@@ -190,19 +230,33 @@ WITH base AS (
 )
 SELECT
   channel,
-  CAST(DATE_TRUNC('WEEK', opened_at) AS DATE) AS period,
+  CAST(DATE_TRUNC('WEEK', (
+    (
+      opened_at AT TIME ZONE 'UTC'
+    ) AT TIME ZONE $tz
+  )) AS DATE) AS period,
   SUM(CASE WHEN (
     TRUE
   ) THEN 1 ELSE 0 END) AS channel_mix__x,
   SUM(SUM(CASE WHEN (
     TRUE
-  ) THEN 1 ELSE 0 END)) OVER (PARTITION BY CAST(DATE_TRUNC('WEEK', opened_at) AS DATE)) AS channel_mix__n
+  ) THEN 1 ELSE 0 END)) OVER (
+    PARTITION BY CAST(DATE_TRUNC('WEEK', (
+      (
+        opened_at AT TIME ZONE 'UTC'
+      ) AT TIME ZONE $tz
+    )) AS DATE)
+  ) AS channel_mix__n
 FROM base
 WHERE
   opened_at >= $date_from AND opened_at < $date_to AND segment IN ($f0_0, $f0_1)
 GROUP BY
   channel,
-  CAST(DATE_TRUNC('WEEK', opened_at) AS DATE)
+  CAST(DATE_TRUNC('WEEK', (
+    (
+      opened_at AT TIME ZONE 'UTC'
+    ) AT TIME ZONE $tz
+  )) AS DATE)
 ORDER BY
   1,
   2;

@@ -110,26 +110,8 @@ GROUP BY
 ORDER BY
   1;
 
--- source: contacts; kpis: fcr, aht, frt_median, frt_p90, resolution_time, escalation_rate, service_level, abandonment_rate, repeat_contact_rate, automation_rate, long_wait_share; params: date_from, date_to, fcr_window_s, sl_chat_s, sl_phone_s, win_from, win_to
-WITH rep AS (
-  SELECT
-    c.contact_id,
-    SUM(CASE WHEN r.opened_at >= c.opened_at THEN 1 ELSE 0 END) AS after_n,
-    SUM(CASE WHEN r.opened_at <= c.opened_at THEN 1 ELSE 0 END) AS before_n
-  FROM contacts AS c
-  JOIN contacts AS r
-    ON r.customer_id = c.customer_id
-    AND r.issue_type = c.issue_type
-    AND r.contact_id <> c.contact_id
-    AND ABS(EPOCH(r.opened_at) - EPOCH(c.opened_at)) <= $fcr_window_s
-  WHERE
-    c.opened_at >= $date_from
-    AND r.opened_at >= $win_from
-    AND c.opened_at < $date_to
-    AND r.opened_at < $win_to
-  GROUP BY
-    c.contact_id
-), base AS (
+-- source: contacts; kpis: fcr, aht, frt_live_median, frt_live_p90, frt_written_median, frt_written_p90, wait_live_median, resolution_time, escalation_rate, service_level, abandonment_rate, repeat_contact_rate, automation_rate, long_wait_share; params: date_from, date_to, fcr_window_s, sl_chat_s, sl_phone_s
+WITH base AS (
   SELECT
     c.contact_id,
     c.customer_id,
@@ -146,11 +128,9 @@ WITH rep AS (
     c.resolved,
     c.resolved_at,
     c.first_contact_resolved,
-    COALESCE(rep.after_n, 0) > 0 AS repeat_after,
-    COALESCE(rep.before_n, 0) > 0 AS repeat_before
+    COALESCE(c.next_gap_s <= $fcr_window_s, FALSE) AS repeat_after,
+    COALESCE(c.prev_gap_s <= $fcr_window_s, FALSE) AS repeat_before
   FROM contacts AS c
-  LEFT JOIN rep
-    ON rep.contact_id = c.contact_id
 )
 SELECT
   SUM(CASE WHEN (
@@ -198,18 +178,181 @@ SELECT
       THEN handle_s
     END
   ) AS aht__sd,
-  COUNT(CASE WHEN (
-    NOT first_response_s IS NULL
-  ) THEN first_response_s END) AS frt_median__n,
-  QUANTILE_CONT(CASE WHEN (
-    NOT first_response_s IS NULL
-  ) THEN first_response_s END, 0.5) AS frt_median__v,
-  COUNT(CASE WHEN (
-    NOT first_response_s IS NULL
-  ) THEN first_response_s END) AS frt_p90__n,
-  QUANTILE_CONT(CASE WHEN (
-    NOT first_response_s IS NULL
-  ) THEN first_response_s END, 0.9) AS frt_p90__v,
+  COUNT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('phone', 'chat', 'video', 'chatbot', 'in_person')
+      )
+      THEN first_response_s
+    END
+  ) AS frt_live_median__n,
+  QUANTILE_CONT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('phone', 'chat', 'video', 'chatbot', 'in_person')
+      )
+      THEN first_response_s
+    END,
+    [
+      0.3,
+      0.4,
+      0.45,
+      0.48,
+      0.49,
+      0.5,
+      0.51,
+      0.52,
+      0.55,
+      0.6,
+      0.7,
+      0.8,
+      0.85,
+      0.88,
+      0.89,
+      0.9,
+      0.91,
+      0.92,
+      0.95
+    ]
+  ) AS frt_live_median__g,
+  COUNT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('phone', 'chat', 'video', 'chatbot', 'in_person')
+      )
+      THEN first_response_s
+    END
+  ) AS frt_live_p90__n,
+  QUANTILE_CONT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('phone', 'chat', 'video', 'chatbot', 'in_person')
+      )
+      THEN first_response_s
+    END,
+    [
+      0.3,
+      0.4,
+      0.45,
+      0.48,
+      0.49,
+      0.5,
+      0.51,
+      0.52,
+      0.55,
+      0.6,
+      0.7,
+      0.8,
+      0.85,
+      0.88,
+      0.89,
+      0.9,
+      0.91,
+      0.92,
+      0.95
+    ]
+  ) AS frt_live_p90__g,
+  COUNT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('email', 'web_form', 'social', 'sms', 'app')
+      )
+      THEN first_response_s / 3600.0
+    END
+  ) AS frt_written_median__n,
+  QUANTILE_CONT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('email', 'web_form', 'social', 'sms', 'app')
+      )
+      THEN first_response_s / 3600.0
+    END,
+    [
+      0.3,
+      0.4,
+      0.45,
+      0.48,
+      0.49,
+      0.5,
+      0.51,
+      0.52,
+      0.55,
+      0.6,
+      0.7,
+      0.8,
+      0.85,
+      0.88,
+      0.89,
+      0.9,
+      0.91,
+      0.92,
+      0.95
+    ]
+  ) AS frt_written_median__g,
+  COUNT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('email', 'web_form', 'social', 'sms', 'app')
+      )
+      THEN first_response_s / 3600.0
+    END
+  ) AS frt_written_p90__n,
+  QUANTILE_CONT(
+    CASE
+      WHEN (
+        NOT first_response_s IS NULL
+        AND channel IN ('email', 'web_form', 'social', 'sms', 'app')
+      )
+      THEN first_response_s / 3600.0
+    END,
+    [
+      0.3,
+      0.4,
+      0.45,
+      0.48,
+      0.49,
+      0.5,
+      0.51,
+      0.52,
+      0.55,
+      0.6,
+      0.7,
+      0.8,
+      0.85,
+      0.88,
+      0.89,
+      0.9,
+      0.91,
+      0.92,
+      0.95
+    ]
+  ) AS frt_written_p90__g,
+  COUNT(
+    CASE
+      WHEN (
+        NOT wait_s IS NULL
+        AND channel IN ('phone', 'chat', 'video', 'chatbot', 'in_person')
+      )
+      THEN wait_s
+    END
+  ) AS wait_live_median__n,
+  QUANTILE_CONT(
+    CASE
+      WHEN (
+        NOT wait_s IS NULL
+        AND channel IN ('phone', 'chat', 'video', 'chatbot', 'in_person')
+      )
+      THEN wait_s
+    END,
+    [0.3, 0.4, 0.45, 0.48, 0.49, 0.5, 0.51, 0.52, 0.55, 0.6, 0.7]
+  ) AS wait_live_median__g,
   COUNT(
     CASE
       WHEN (
@@ -229,8 +372,8 @@ SELECT
         EPOCH(resolved_at) - EPOCH(opened_at)
       ) / 3600.0
     END,
-    0.5
-  ) AS resolution_time__v,
+    [0.3, 0.4, 0.45, 0.48, 0.49, 0.5, 0.51, 0.52, 0.55, 0.6, 0.7]
+  ) AS resolution_time__g,
   SUM(CASE WHEN (
     NOT escalated IS NULL
   ) THEN 1 ELSE 0 END) AS escalation_rate__n,

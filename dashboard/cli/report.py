@@ -1,0 +1,95 @@
+"""`cx report overview --out FILE.html`: the Overview as one self-contained HTML file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from dashboard.cli.common import CliError, add_db_option, open_cli_store
+from dashboard.cli.kpis import _parse_date, _parse_filters
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="write a report for people who do not open dashboards",
+        description="Write the Overview (same numbers as the page) as one HTML file.",
+    )
+    sub = p.add_subparsers(dest="report_command", metavar="REPORT")
+    ov = sub.add_parser(
+        "overview",
+        help="the Overview page as a self-contained HTML file",
+        description=(
+            "Every KPI vs its target and the previous period, what misses its target, and the "
+            "channel breakdown, in the UI language (setting ui.language, or --lang). The "
+            "period defaults to the last full month of the data; --from inclusive, --to "
+            "exclusive, in business days."
+        ),
+    )
+    add_db_option(ov)
+    ov.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    ov.add_argument("--lang", choices=("sv", "en"), default=None, help="default: the setting")
+    ov.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", default=None)
+    ov.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", default=None)
+    ov.add_argument("--filter", action="append", default=[], metavar="DIM=VALUE")
+    ov.set_defaults(func=run_overview)
+    p.set_defaults(func=lambda args: _no_report(p))
+
+
+def _no_report(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _formatters() -> dict[str, Any]:
+    """The pages' own formatters and labels, so the file reads like the page."""
+    from dashboard.figures.kpi import format_delta, format_value
+
+    out: dict[str, Any] = {"fmt_value": format_value, "fmt_delta": format_delta}
+    try:  # Swedish KPI labels where the UI has them
+        from dashboard import i18n  # type: ignore[attr-defined]
+
+        out["kpi_label"] = i18n.kpi_label
+        out["_use_language"] = i18n.use_language
+    except (ImportError, AttributeError):
+        pass
+    return out
+
+
+def run_overview(args: argparse.Namespace) -> int:
+    from metrics.kpi_query import KpiRequestError
+    from metrics.report import overview_report, render_html
+    from metrics.settings import load_language
+    from metrics.store import StoreError, default_db_path
+
+    path = args.db or default_db_path()
+    date_from = _parse_date(args.date_from, "--from")
+    date_to = _parse_date(args.date_to, "--to")
+    if args.out.suffix.lower() not in (".html", ".htm"):
+        raise CliError(f"--out: expected a file name ending in .html, got {str(args.out)!r}")
+    if not args.out.parent.exists():
+        raise CliError(f"--out: the folder {args.out.parent} does not exist")
+    try:
+        with open_cli_store(args, write=False) as store:
+            lang = args.lang or load_language(store)
+            report = overview_report(store, date_from, date_to, _parse_filters(args.filter))
+    except (StoreError, KpiRequestError, ValueError) as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    if report is None:
+        raise CliError(f"the store {path} has no contacts or surveys yet")
+    fmt = _formatters()
+    use_language = fmt.pop("_use_language", None)
+    if use_language is not None:
+        with use_language(lang):
+            text = render_html(report, lang, store_name=str(path), **fmt)
+    else:
+        text = render_html(report, lang, store_name=str(path), **fmt)
+    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(args.out)  # all or nothing: a reader never sees half a report
+    print(
+        f"wrote {args.out} ({report.date_from} – {report.date_to}, exclusive end)", file=sys.stderr
+    )
+    return 0

@@ -1,0 +1,92 @@
+"""Alerts for people who do not open dashboards: the KPIs (overall and per channel) that
+probably miss their target by more than the near tolerance, for `cx alerts check`.
+
+A KPI cell alerts when its status is "misses": P(the true value is worse than the target by
+more than the near tolerance) ≥ 0.9 (metrics.targets.judge). The numbers are the Overview's
+(metrics.periods.overview over the same period and filters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from metrics.catalogue import CATALOGUE
+from metrics.periods import default_period, overview
+from metrics.store import Store
+from metrics.targets import PROBABLE, near_tolerance
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One KPI cell that probably misses its target by more than the tolerance."""
+
+    kpi: str
+    label: str
+    channel: str | None  # None: all channels
+    value: float
+    target: float
+    unit: str
+    n: int
+    p_misses: float
+    off_by_tolerances: float  # |value − target| in units of the near tolerance
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AlertCheck:
+    """The result of one check: the period looked at and the alerts, worst first."""
+
+    date_from: date
+    date_to: date
+    alerts: tuple[Alert, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "threshold": PROBABLE,
+            "alerts": [a.as_dict() for a in self.alerts],
+        }
+
+
+def check_alerts(
+    store: Store,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    filters: Mapping[str, Iterable[str]] | None = None,
+) -> AlertCheck | None:
+    """The alerts for [date_from, date_to) (default: the Overview's default period, the last
+    full month of the data); None for a store without contacts or surveys."""
+    if date_from is None or date_to is None:
+        period = default_period(store)
+        if period is None:
+            return None
+        date_from, date_to = date_from or period[0], date_to or period[1]
+    compare, by_channel = overview(store, date_from, date_to, filters)
+    alerts = []
+    for frame, has_channel in ((compare, False), (by_channel, True)):
+        for r in frame.iter_rows(named=True):
+            kpi = CATALOGUE[r["kpi"]]
+            if kpi.implicit_dim or r["status"] != "misses":
+                continue
+            tol = near_tolerance(kpi, r["target"]) or 1.0
+            alerts.append(
+                Alert(
+                    kpi=kpi.name,
+                    label=kpi.label,
+                    channel=r.get("channel") if has_channel else None,
+                    value=float(r["value"]),
+                    target=float(r["target"]),
+                    unit=kpi.unit,
+                    n=int(r["n"]),
+                    p_misses=float(r["p_misses"]),
+                    off_by_tolerances=abs(r["value"] - r["target"]) / tol,
+                )
+            )
+    alerts.sort(key=lambda a: (-a.off_by_tolerances, a.kpi, a.channel or ""))
+    return AlertCheck(date_from, date_to, tuple(alerts))

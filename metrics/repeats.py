@@ -1,0 +1,160 @@
+"""Repeat contacts precomputed at ingest: on each contact, the gap in seconds to the next and
+previous contact by the same customer on the same issue type (contacts.next_gap_s /
+prev_gap_s, NULL when there is none).
+
+The derived FCR ("no other contact on the same issue within N days after") and the
+repeat-contact rate ("another within N days before") used to sort every contact on every
+query; with the gaps stored on the row, a query compares them with the window setting
+(`next_gap_s <= N·86400`) while it reads the row anyway: no join, no sort, and changing the
+window needs no rebuild.
+
+Semantics equal to the self-join the compiler ran before: another contact (different id) by
+the same customer on the same issue type whose opened_at is within N days after (resp.
+before) this one's, ends included; contacts at the very same instant are each other's repeat
+both ways (gap 0). Contacts without a customer or an issue type have no such neighbour.
+
+Keep them current inside the transaction that changes contacts:
+    before = customers_of(cur, ids)            # ingest/undo: before the change
+    ...change the contacts...
+    refresh_for_contacts(cur, ids, before)     # after it
+or `refresh_repeats(cur)` to rebuild every gap (the sample generator, the V6 migration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+# Gaps of every contact with a customer and an issue type ({only}: restrict to some customers).
+COMPUTE_SQL = """
+SELECT contact_id,
+    CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
+         ELSE EPOCH(LEAD(opened_at) OVER w) - EPOCH(opened_at) END AS next_gap_s,
+    CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
+         ELSE EPOCH(opened_at) - EPOCH(LAG(opened_at) OVER w) END AS prev_gap_s
+FROM contacts
+WHERE customer_id IS NOT NULL AND issue_type IS NOT NULL {only}
+WINDOW w AS (PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id),
+       same AS (PARTITION BY customer_id, issue_type, opened_at)
+"""
+
+# Write only rows whose gaps change: an UPDATE rewrites what it touches.
+UPDATE_SQL = """
+UPDATE contacts SET next_gap_s = g.next_gap_s, prev_gap_s = g.prev_gap_s
+FROM ({compute}) AS g
+WHERE contacts.contact_id = g.contact_id
+  AND (contacts.next_gap_s IS DISTINCT FROM g.next_gap_s
+       OR contacts.prev_gap_s IS DISTINCT FROM g.prev_gap_s)
+"""
+
+CLEAR_SQL = """
+UPDATE contacts SET next_gap_s = NULL, prev_gap_s = NULL
+WHERE (customer_id IS NULL OR issue_type IS NULL)
+  AND (next_gap_s IS NOT NULL OR prev_gap_s IS NOT NULL) {only}
+"""
+
+_IDS = "__repeat_customers"
+_CONTACTS = "__repeat_contacts"
+
+# Ids travel as Arrow (a polars Series, an Arrow array, or any iterable of str), never as a
+# Python list of a whole batch: a streamed ingest must not grow the Python heap with rows.
+Ids = Iterable[str | None] | pa.Array | pa.ChunkedArray | Any
+
+
+def _arrow_ids(values: Ids) -> pa.Array | pa.ChunkedArray:
+    if hasattr(values, "to_arrow"):  # polars Series
+        values = values.to_arrow()
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.cast(pa.string())
+    return pa.array(list(values), pa.string())
+
+
+def refresh_repeats(cur: duckdb.DuckDBPyConnection, customer_ids: Ids | None = None) -> int:
+    """Recompute the gaps of `customer_ids`' contacts (None: of every contact), in the caller's
+    transaction; returns how many contacts have a repeat neighbour afterwards (all of them for
+    a full rebuild, those of the given customers otherwise)."""
+    if customer_ids is None:
+        cur.execute(CLEAR_SQL.format(only=""))
+        cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only="")))
+        return int(
+            cur.execute(
+                "SELECT COUNT(*) FROM contacts WHERE next_gap_s IS NOT NULL "
+                "OR prev_gap_s IS NOT NULL"
+            ).fetchall()[0][0]
+        )
+    ids = _arrow_ids(customer_ids)
+    if len(ids) == 0 or ids.null_count == len(ids):
+        return 0
+    # A contact that lost its customer or issue type keeps no gap (cheap: two columns).
+    cur.execute(CLEAR_SQL.format(only=""))
+    cur.register(_IDS, pa.table({"customer_id": ids}))
+    try:
+        where = f"AND customer_id IN (SELECT customer_id FROM {_IDS})"
+        cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=where)))
+        # fetchall: a half-read result would block the caller's next statement on this cursor.
+        return int(
+            cur.execute(
+                "SELECT COUNT(*) FROM contacts WHERE (next_gap_s IS NOT NULL "
+                f"OR prev_gap_s IS NOT NULL) {where}"
+            ).fetchall()[0][0]
+        )
+    finally:
+        cur.unregister(_IDS)
+
+
+def customers_of(
+    cur: duckdb.DuckDBPyConnection,
+    contact_ids: Ids | None = None,
+    *,
+    contacts_sql: str | None = None,
+) -> pa.Array:
+    """The customers these contacts belong to now (call before changing them). The contacts
+    are ids, or a query returning one column of them (`contacts_sql`, code, never user text;
+    e.g. the ingest's stage)."""
+    registered = False
+    if contacts_sql is None:
+        if contact_ids is None:
+            return pa.array([], pa.string())
+        ids = _arrow_ids(contact_ids)
+        if len(ids) == 0:
+            return pa.array([], pa.string())
+        cur.register(_CONTACTS, pa.table({"contact_id": ids}))
+        registered = True
+        contacts_sql = f"SELECT contact_id FROM {_CONTACTS}"
+    try:
+        table = cur.sql(
+            f"SELECT DISTINCT customer_id FROM contacts WHERE contact_id IN ({contacts_sql}) "
+            "AND customer_id IS NOT NULL"
+        ).to_arrow_table()
+    finally:
+        if registered:
+            cur.unregister(_CONTACTS)
+    return table.column("customer_id").combine_chunks().cast(pa.string())
+
+
+def refresh_for_contacts(
+    cur: duckdb.DuckDBPyConnection,
+    contact_ids: Ids | None = None,
+    before: Ids = (),
+    *,
+    contacts_sql: str | None = None,
+) -> int:
+    """After inserting, updating or undoing contacts (ids, or `contacts_sql`): refresh their
+    customers now and the customers they had `before` the change (a contact that moved leaves
+    a gap behind)."""
+    if contact_ids is None and contacts_sql is None:
+        return refresh_repeats(cur, before)
+    now = customers_of(cur, contact_ids, contacts_sql=contacts_sql)
+    return refresh_repeats(cur, pa.concat_arrays([now, _arrow_ids(before)]))
+
+
+def batch_contact_ids(cur: duckdb.DuckDBPyConnection, batch_id: str) -> pa.Array:
+    """The contacts a batch wrote (inserted or updated; they carry its batch_id): what an
+    undo of it changes."""
+    table = cur.sql(
+        "SELECT contact_id FROM contacts WHERE batch_id = $b", params={"b": batch_id}
+    ).to_arrow_table()
+    return table.column("contact_id").combine_chunks()
