@@ -55,6 +55,8 @@ def engines(sample_db: Path, tmp_path_factory: pytest.TempPathFactory):
 def _same_value(a: object, b: object) -> bool:
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, list) and isinstance(b, list):  # quantile grids: element by element
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float | Decimal) or isinstance(b, float | Decimal):
         fa, fb = float(a), float(b)  # type: ignore[arg-type]
         if math.isnan(fa) or math.isnan(fb):
