@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= $(or $(CX_DB),data/cx.duckdb)
 PORT   ?= 8501
 
-.PHONY: run test test-nightly test-spark lint bench sample clean
+.PHONY: run test test-slow test-all test-nightly test-spark lint typecheck bench sample clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,20 @@ run: $(STAMP) $(DB)
 	CX_DB=$(DB) $(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 \
 	  --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-# The whole suite but the `nightly` tests (long MCMC fits) and the `spark` ones, on both cores.
+# The quick suite, on both cores: everything but the `slow` tests (calibration by simulation,
+# tests that start a Python which imports the whole app), the `browser` ones (a real Chromium
+# against a running app) and the `nightly` ones (long MCMC fits).
+QUICK := not slow and not browser and not nightly and not spark
 test: $(STAMP) $(DB)
-	$(BIN)/python -m pytest -n 2 -m "not nightly and not spark"
+	$(BIN)/python -m pytest -n 2 -m "$(QUICK)"
+
+# The slow and browser tiers (CI runs them after `make test`).
+test-slow: $(STAMP) $(DB)
+	$(BIN)/python -m pytest -n 2 -m "(slow or browser) and not nightly"
+
+# Every test: the quick suite, the slow and browser tiers and the nightly MCMC fits.
+test-all: $(STAMP) $(DB)
+	$(BIN)/python -m pytest -n 2
 
 # Spark Connect for `make test-spark`: pyspark (the server's JARs come in its wheel, built
 # once from the sdist into .cache/wheels, ~2-6 min cold, then reused), deltalake, and Java
@@ -53,8 +64,15 @@ test-spark: $(SPARK_STAMP)
 test-nightly: $(STAMP)
 	$(BIN)/python -m pytest -m "nightly"
 
+# The checks CI and the pre-commit hooks run: ruff lint and format, mypy on metrics/ and
+# experiments/ (configured in pyproject.toml).
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -28,14 +28,10 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metrics.clv_models import (  # noqa: E402
-    BgNbdParams,
-    fit_bgnbd_map,
-    fit_clv,
-    fit_gamma_gamma_map,
-    rfm_summary,
-    simulate_bgnbd,
-)
+from metrics.clv_models.closed_forms import BgNbdParams, simulate_bgnbd  # noqa: E402
+from metrics.clv_models.fit import fit_clv  # noqa: E402
+from metrics.clv_models.map_fit import fit_bgnbd_map, fit_gamma_gamma_map  # noqa: E402
+from metrics.clv_models.rfm import rfm_summary  # noqa: E402
 from metrics.store import open_store  # noqa: E402
 
 TRUE_BG = BgNbdParams(r=0.6, alpha=8.0, a=0.8, b=2.5)  # weeks

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.readout import CACHE, EXPERIMENT, build  # noqa: E402
-from experiments.metrics import METRICS  # noqa: E402
+from experiments.metric_defs import METRICS  # noqa: E402
 from experiments.readout_sql import Window, query_stats  # noqa: E402
 from metrics.store import open_store  # noqa: E402
 

@@ -11,41 +11,43 @@ from pathlib import Path
 import duckdb
 import streamlit as st
 
+from dashboard.i18n import language_switch, t
 from dashboard.store_access import page_reads, release_store
 from metrics.store import StoreError, default_db_path, describe_store_error
 
 PAGES_DIR = Path(__file__).parent / "views"
 
-# (file, title, icon, section)
+# (file, title key, icon, section key); the words are in dashboard/locale/*.toml
 PAGES = (
-    ("overview.py", "Overview", ":material/dashboard:", "Service"),
-    ("explore.py", "Explore", ":material/query_stats:", "Service"),
-    ("churn.py", "Churn & CLV", ":material/trending_down:", "Service"),
-    ("experiment_list.py", "Experiments", ":material/science:", "Experiments"),
-    ("plan.py", "Plan an experiment", ":material/edit_note:", "Experiments"),
-    ("calculator.py", "Quick calculator", ":material/calculate:", "Experiments"),
-    ("data.py", "Data", ":material/upload_file:", "Settings"),
-    ("targets.py", "Targets", ":material/flag:", "Settings"),
-    ("settings.py", "Settings", ":material/settings:", "Settings"),
+    ("overview.py", "nav.overview", ":material/dashboard:", "nav.service"),
+    ("explore.py", "nav.explore", ":material/query_stats:", "nav.service"),
+    ("churn.py", "nav.churn", ":material/trending_down:", "nav.service"),
+    ("experiment_list.py", "nav.experiments", ":material/science:", "nav.experiments_section"),
+    ("plan.py", "nav.plan", ":material/edit_note:", "nav.experiments_section"),
+    ("calculator.py", "nav.calculator", ":material/calculate:", "nav.experiments_section"),
+    ("data.py", "nav.data", ":material/upload_file:", "nav.settings"),
+    ("targets.py", "nav.targets", ":material/flag:", "nav.settings"),
+    ("settings.py", "nav.settings_page", ":material/settings:", "nav.settings"),
 )
 
 st.set_page_config(page_title="CX Console", page_icon=":material/insights:", layout="wide")
 
+language_switch()  # before the navigation, whose titles are in the chosen language
 sections: dict[str, list] = {}
 for file, title, icon, section in PAGES:
-    sections.setdefault(section, []).append(st.Page(str(PAGES_DIR / file), title=title, icon=icon))
+    # url_path from the file: a link stays valid whichever language it was copied in.
+    sections.setdefault(t(section), []).append(
+        st.Page(str(PAGES_DIR / file), title=t(title), icon=icon, url_path=Path(file).stem)
+    )
 page = st.navigation(sections)
 try:
     with page_reads():
         page.run()
 except (StoreError, duckdb.Error) as exc:  # missing, busy, corrupt, foreign or newer store
     logging.getLogger("cx.app").warning("page %s: store problem: %s", page.title, exc)
-    st.error(f"The data store cannot be used: {describe_store_error(exc, default_db_path())}")
+    st.error(t("app.store_error", error=describe_store_error(exc, default_db_path())))
 except Exception as exc:  # last line of defence: a person sees a sentence, the log the traceback
     logging.getLogger("cx.app").exception("page %s failed", page.title)
-    st.error(
-        f"This page could not be shown: {exc}. Nothing was changed. "
-        "If it persists, check the Data page or run `cx` from the command line for details."
-    )
+    st.error(t("app.page_failed", error=exc))
 finally:
     release_store()  # hold the store file only while a page runs

@@ -23,6 +23,7 @@ from dashboard.figures.churn import (
     what_if_figure,
 )
 from dashboard.figures.kpi import format_value, trend_figure
+from dashboard.i18n import kpi_label, month_text, t, t_or
 from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.churn import (
@@ -33,12 +34,12 @@ from metrics.churn import (
     retention_by_cohort,
 )
 from metrics.clv import clv_what_if, simple_clv
-from metrics.clv_models import cached_clv, start_clv_fit
+from metrics.clv_models.cache import cached_clv, start_clv_fit
 from metrics.followups import FollowupError, detractor_counts, detractors, mark_done
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.retention.contractual import CURRENCY, bound_notes, choose_model, contractual_clv
+from metrics.retention.drivers import DRIVER_KPI, key_drivers
 from metrics.retention.drivers import KPIS as DRIVER_KPIS
-from metrics.retention.drivers import key_drivers
 from metrics.retention.durations import DIMENSIONS
 from metrics.retention.survival import survival_by
 
@@ -62,8 +63,15 @@ def text(label: str) -> Any:
     return CC.TextColumn(label)
 
 
-def flag(label: str = "n below 30") -> Any:
-    return CC.CheckboxColumn(label, help="too few to judge: greyed in the figures")
+def flag(label: str | None = None) -> Any:
+    return CC.CheckboxColumn(
+        label or t("churn.col.n_below_30"), help=t("churn.col.n_below_30_help")
+    )
+
+
+def dim_name(key: str) -> str:
+    """A retention dimension's name (metrics.retention.durations.DIMENSIONS) in the UI language."""
+    return t_or(f"churn.dim.{key}", DIMENSIONS[key][0])
 
 
 def show_table(df: pl.DataFrame, config: dict[str, Any]) -> None:
@@ -85,29 +93,29 @@ def computed(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | 
         st.info(f"{what}: {exc}")
         return None
     except Exception as exc:  # noqa: BLE001 - one sentence for the manager
-        st.error(f"{what} could not be computed: {exc}")
+        st.error(t("churn.not_computed", what=what, error=exc))
         return None
 
 
 def monthly_churn(end) -> None:
-    st.subheader("Monthly churn")
+    st.subheader(t("churn.monthly"))
     # The last 24 months, not before the exports begin (older months show no churn only
     # because nothing was recorded then).
     start = max(add_months(end, -24), (cached(data_start) or end).replace(day=1))
     req = KpiRequest(kpis=("churn_rate",), grain="month", date_from=start, date_to=end)
-    trend = computed("Monthly churn", query_kpis, req)
+    trend = computed(t("churn.monthly"), query_kpis, req)
     if trend is None or (trend := trend.filter(pl.col("n") > 0)).height == 0:
         return
     last = trend.sort("period").row(-1, named=True)
     st.metric(
-        f"Churn rate, {last['period']:%B %Y}",
+        t("churn.rate_in", month=month_text(last["period"])),
         f"{last['value']:.2%}",
-        help=f"n = {last['n']:,} customers active at the month's start",
+        help=t("churn.rate_help", n=f"{last['n']:,}"),
     )
     st.plotly_chart(
         trend_figure(
             trend,
-            label="Monthly churn rate",
+            label=kpi_label("churn_rate"),
             unit="share",
             target=last["target"],
             direction="lower",
@@ -116,75 +124,73 @@ def monthly_churn(end) -> None:
 
 
 def satisfaction_and_churn() -> None:
-    st.subheader("Satisfaction and churn")
-    st.caption(
-        "Share of surveyed customers who churned within 90 days of answering, beside the "
-        "share who think of switching when the invoice arrives (Novus/Billogram survey of telecom customers: 4/21/35/67/73 %)."
-    )
+    st.subheader(t("churn.satisfaction"))
+    st.caption(t("churn.satisfaction_caption"))
     req = KpiRequest(kpis=("churn_by_satisfaction",), by=("satisfaction_band",))
-    by_sat = computed("Churn by satisfaction", query_kpis, req)
+    by_sat = computed(t("churn.by_satisfaction"), query_kpis, req)
     if by_sat is None:
         return
     sat = by_sat.select("satisfaction_band", "value", "n", "ci_low", "ci_high", "small_sample")
     if sat.height == 0:
-        st.info("No survey answers with a CSAT score yet: load surveys to see this link.")
+        st.info(t("churn.no_csat"))
     else:
         st.plotly_chart(satisfaction_figure(sat, SWITCHING_REFERENCE))
     ref = pl.col("satisfaction_band").replace_strict(SWITCHING_REFERENCE, default=None)
     show_table(
         sat.with_columns(ref.alias("reference")),
         {
-            "satisfaction_band": text("Satisfaction"),
-            "value": pct("Churned within 90 days"),
-            "n": count("Answers (n)"),
-            "ci_low": pct("95 % low"),
-            "ci_high": pct("95 % high"),
-            "reference": pct("Think of switching (survey)"),
+            "satisfaction_band": text(t("churn.col.satisfaction")),
+            "value": pct(t("churn.col.churned_within_90_days")),
+            "n": count(t("churn.col.answers_n")),
+            "ci_low": pct(t("churn.col.95_low")),
+            "ci_high": pct(t("churn.col.95_high")),
+            "reference": pct(t("churn.col.think_of_switching_survey")),
             "small_sample": flag(),
         },
     )
 
 
 def cohorts_and_breakdowns() -> None:
-    st.subheader("Retention by signup cohort")
-    cohorts = computed("Cohort retention", retention_by_cohort)
+    st.subheader(t("churn.cohorts"))
+    cohorts = computed(t("churn.cohort_retention"), retention_by_cohort)
     if cohorts is not None:
         st.plotly_chart(retention_figure(cohorts))
-    st.subheader("What goes with churn")
-    breakdowns = computed("Churn breakdowns", churn_breakdowns)
+    st.subheader(t("churn.breakdowns"))
+    breakdowns = computed(t("churn.breakdowns_what"), churn_breakdowns)
     if breakdowns is None:
         return
     dims = ("tenure", "invoice fee", "reminders", "last contact channel")
-    for tab, dim in zip(st.tabs([d.capitalize() for d in dims]), dims, strict=True):
+    names = {d: t(f"churn.breakdown.{d.replace(' ', '_')}") for d in dims}
+    for tab, dim in zip(st.tabs([names[d] for d in dims]), dims, strict=True):
         with tab:
             st.plotly_chart(churn_breakdown_figure(breakdowns, dim))
             show_table(
                 breakdowns.filter(pl.col("dimension") == dim),
                 {
-                    "band": text(dim.capitalize()),
-                    "n": count("n"),
-                    "churned": count("Churned"),
-                    "rate": pct("Churn rate"),
-                    "rate_unit": text("Rate per"),
+                    "band": text(names[dim]),
+                    "n": count(t("churn.col.n")),
+                    "churned": count(t("churn.col.churned")),
+                    "rate": pct(t("churn.col.churn_rate")),
+                    "rate_unit": text(t("churn.col.rate_per")),
                     "small_sample": flag(),
                 },
             )
 
 
 def simple_clv_section(margin: float) -> None:
-    st.subheader("Customer lifetime value, simple")
-    st.caption(f"CLV = ARPU × margin ({margin:.0%}) ÷ monthly churn, last 12 months, per segment.")
-    simple = computed("Simple CLV", simple_clv, margin=margin)
+    st.subheader(t("churn.simple_clv"))
+    st.caption(t("churn.simple_clv_caption", margin=f"{margin:.0%}"))
+    simple = computed(t("churn.simple_clv_what"), simple_clv, margin=margin)
     if simple is None:
         return
     show_table(
         simple,
         {
-            "segment": text("Segment"),
-            "customers": count("Active customers (n)"),
-            "monthly_churn": pct("Monthly churn"),
-            "arpu": money("ARPU per month"),
-            "clv": money("CLV"),
+            "segment": text(t("churn.col.segment")),
+            "customers": count(t("churn.col.active_customers_n")),
+            "monthly_churn": pct(t("churn.col.monthly_churn")),
+            "arpu": money(t("churn.col.arpu_per_month")),
+            "clv": money(t("churn.col.clv")),
             "small_sample": flag(),
         },
     )
@@ -195,33 +201,36 @@ def simple_clv_section(margin: float) -> None:
     show_table(
         what_if,
         {
-            "segment": text("Segment"),
-            "churn_reduction": pct("Churn reduction"),
-            "clv": money("CLV today"),
-            "clv_after": money("CLV after"),
-            "change_pct": pct("Change"),
-            "value_change": money("Value over today's customers"),
+            "segment": text(t("churn.col.segment")),
+            "churn_reduction": pct(t("churn.col.churn_reduction")),
+            "clv": money(t("churn.col.clv_today")),
+            "clv_after": money(t("churn.col.clv_after")),
+            "change_pct": pct(t("churn.col.change")),
+            "value_change": money(t("churn.col.value_over_today_s_customers")),
         },
     )
 
 
 def model_choice(margin: float, annual_discount: float) -> None:
-    st.subheader("Customer lifetime value, model-based")
-    choice = computed("The CLV model choice", choose_model)
+    st.subheader(t("churn.model_clv"))
+    choice = computed(t("churn.model_choice_what"), choose_model)
     kinds = ("contractual", "non-contractual")
     suggested = choice.kind if choice else "contractual"
     kind = st.radio(
-        "Model",
+        t("churn.model"),
         kinds,
         index=kinds.index(suggested),
         horizontal=True,
-        format_func={
-            "contractual": "Contractual: subscription (sBG)",
-            "non-contractual": "Non-contractual: purchases (BG/NBD)",
-        }.get,
+        format_func=lambda k: t(f"churn.kind.{k}"),
     )
     if choice:
-        st.caption(f"Suggested by the data: {choice.kind}. {choice.reason}.")
+        st.caption(
+            t(
+                "churn.suggested",
+                kind=t(f"churn.kind_word.{choice.kind}"),
+                reason=choice.reason,
+            )
+        )
     if kind == "contractual":
         sbg_section(margin, annual_discount)
     else:
@@ -230,13 +239,13 @@ def model_choice(margin: float, annual_discount: float) -> None:
 
 def sbg_section(margin: float, annual_discount: float) -> None:
     by = st.radio(
-        "Per",
+        t("churn.per"),
         ("segment", "cohort"),
         horizontal=True,
-        format_func={"segment": "segment", "cohort": "signup year"}.get,
+        format_func=dim_name,
     )
     res = computed(
-        "Contractual CLV",
+        t("churn.contractual_what"),
         contractual_clv,
         dimension=by,
         margin=margin,
@@ -245,25 +254,28 @@ def sbg_section(margin: float, annual_discount: float) -> None:
     if res is None:
         return
     st.caption(
-        f"Residual value per active customer = margin ({margin:.0%}) × monthly revenue × "
-        f"discounted expected residual lifetime (DERL, Fader & Hardie 2010) at "
-        f"{annual_discount:.0%} a year, from a shifted-beta-geometric retention fit "
-        f"(Fader & Hardie 2007) per {DIMENSIONS[by][0]}; {res.interval}."
+        t(
+            "churn.sbg_caption",
+            margin=f"{margin:.0%}",
+            discount=f"{annual_discount:.0%}",
+            dim=dim_name(by),
+            interval=res.interval,
+        )
     )
-    st.plotly_chart(sbg_clv_figure(res.groups, currency=res.currency, label=DIMENSIONS[by][0]))
+    st.plotly_chart(sbg_clv_figure(res.groups, currency=res.currency, label=dim_name(by)))
     show_table(
         pl.DataFrame(res.groups, infer_schema_length=None),
         {
-            "group": text(DIMENSIONS[by][0].capitalize()),
-            "customers": count("Customers (n)"),
-            "churned": count("Churned"),
-            "active": count("Active now"),
-            "retention_12m": pct("Retained after 12 months (new customer)"),
-            "derl_new": CC.NumberColumn("DERL, new customer (months)", format="%.1f"),
-            "value_mean": money("Residual value per customer"),
-            "ci_low": money("90 % low"),
-            "ci_high": money("90 % high"),
-            "value_total": money("Residual value, all active"),
+            "group": text(dim_name(by).capitalize()),
+            "customers": count(t("churn.col.customers_n")),
+            "churned": count(t("churn.col.churned")),
+            "active": count(t("churn.col.active_now")),
+            "retention_12m": pct(t("churn.col.retained_after_12_months_new_customer")),
+            "derl_new": CC.NumberColumn(t("churn.col.derl_new"), format="%.1f"),
+            "value_mean": money(t("churn.col.residual_value_per_customer")),
+            "ci_low": money(t("churn.col.90_low")),
+            "ci_high": money(t("churn.col.90_high")),
+            "value_total": money(t("churn.col.residual_value_all_active")),
             "small_sample": flag(),
         },
     )
@@ -274,49 +286,57 @@ def sbg_section(margin: float, annual_discount: float) -> None:
 
 def bgnbd_section() -> None:
     method = st.radio(
-        "Method",
+        t("churn.method"),
         ("map", "nuts"),
         horizontal=True,
-        format_func={"map": "MAP + Laplace (seconds)", "nuts": "NUTS (minutes)"}.get,
+        format_func=lambda m: t(f"churn.method_{m}"),
     )
     # Read live, not through cached(): fit progress is bookkeeping that keeps the data version.
     fit, status = cached_clv(get_store(), method)
-    if st.button("Fit model", disabled=bool(status and status.status == "running")):
+    if st.button(t("churn.fit"), disabled=bool(status and status.status == "running")):
         status = start_clv_fit(get_store(), method=method)
 
     @st.fragment(run_every=1.5 if status and status.status == "running" else None)
     def progress_panel() -> None:
         fit, status = cached_clv(get_store(), method)
         if status is None:
-            st.info("Not fitted yet: press **Fit model**. The fit runs in the background.")
+            st.info(t("churn.not_fitted"))
         elif status.status == "running":
-            st.progress(status.progress, text=f"Fitting: {status.message or 'working'}")
+            st.progress(
+                status.progress,
+                text=t("churn.fitting", message=status.message or t("churn.working")),
+            )
         elif status.status in ("failed", "interrupted"):
-            st.error(f"The last fit did not finish: {status.error or 'the app stopped during it'}")
+            st.error(t("churn.fit_failed", error=status.error or t("churn.app_stopped")))
         if fit is None:
             return
         if not status.current:
-            st.warning("The data changed since this fit; press **Fit model** to refit.")
+            st.warning(t("churn.fit_stale"))
         stuck = bound_notes(fit.notes)
         if stuck:
             # Not identified: a value whose interval ignores the stuck parameters misleads.
-            st.warning(
-                "BG/NBD reached a parameter bound, so no value is shown. "
-                + " ".join(stuck)
-                + " Use the contractual model for subscriptions."
-            )
+            st.warning(t("churn.bound") + " " + " ".join(stuck) + " " + t("churn.bound_advice"))
             return
-        st.caption(f"{fit.n_customers:,} invoiced customers, as of {fit.as_of}; {fit.interval}.")
+        st.caption(
+            t(
+                "churn.fit_caption",
+                n=f"{fit.n_customers:,}",
+                as_of=fit.as_of,
+                interval=fit.interval,
+            )
+        )
         st.plotly_chart(clv_interval_figure(fit.segments, fit.horizon_months))
         show_table(
             pl.DataFrame([*fit.segments, fit.total]),
             {
-                "segment": text("Segment"),
-                "n": count("Customers (n)"),
-                "value_mean": money(f"Expected {fit.horizon_months:g}-month value"),
-                "ci_low": money("90 % low"),
-                "ci_high": money("90 % high"),
-                "value_total": money("Total"),
+                "segment": text(t("churn.col.segment")),
+                "n": count(t("churn.col.customers_n")),
+                "value_mean": money(
+                    t("churn.col.expected_value", months=f"{fit.horizon_months:g}")
+                ),
+                "ci_low": money(t("churn.col.90_low")),
+                "ci_high": money(t("churn.col.90_high")),
+                "value_total": money(t("churn.col.total")),
             },
         )
         for note in fit.notes:
@@ -326,26 +346,25 @@ def bgnbd_section() -> None:
 
 
 def survival_section() -> None:
-    st.subheader("Survival curves")
+    st.subheader(t("churn.survival"))
     dims = ("segment", "tier", "region", "channel", "satisfaction")
-    by = st.selectbox("Retention by", dims, format_func=lambda d: DIMENSIONS[d][0])
-    res = computed("Survival curves", survival_by, by)
+    by = st.selectbox(t("churn.retention_by"), dims, format_func=dim_name)
+    res = computed(t("churn.survival"), survival_by, by)
     if res is None or not res.groups:
         return
-    st.plotly_chart(survival_figure(res.groups, label=res.label, logrank_p=res.logrank_p))
+    st.plotly_chart(survival_figure(res.groups, label=dim_name(by), logrank_p=res.logrank_p))
     p = (
         ""
         if res.logrank_p is None
-        else (
-            f"Log-rank test across groups: chi-square {res.logrank_chi2:.1f} on {res.logrank_df} "
-            f"df, p = {'< 0.001' if res.logrank_p < 0.001 else f'{res.logrank_p:.3f}'}. "
+        else t(
+            "churn.logrank",
+            chi2=f"{res.logrank_chi2:.1f}",
+            df=res.logrank_df,
+            p="< 0.001" if res.logrank_p < 0.001 else f"{res.logrank_p:.3f}",
         )
+        + " "
     )
-    st.caption(
-        p + "Censored at the data's end; customers who signed up before the data "
-        "begins count from the month they were first seen. Median: first month with "
-        "half or fewer still customers (— if not reached)."
-    )
+    st.caption(p + t("churn.survival_caption"))
     rows = [
         {
             "group": g["group"],
@@ -360,101 +379,110 @@ def survival_section() -> None:
     show_table(
         pl.DataFrame(rows, infer_schema_length=None),
         {
-            "group": text(res.label.capitalize()),
-            "n": count("Customers (n)"),
-            "events": count("Churned"),
-            "median_months": count("Median lifetime (months)"),
-            "s12": pct("Still customers after 12 months"),
+            "group": text(dim_name(by).capitalize()),
+            "n": count(t("churn.col.customers_n")),
+            "events": count(t("churn.col.churned")),
+            "median_months": count(t("churn.col.median_lifetime_months")),
+            "s12": pct(t("churn.col.still_customers_after_12_months")),
             "small_sample": flag(),
         },
     )
 
 
 def drivers_section() -> None:
-    st.subheader("What drives satisfaction and churn")
+    st.subheader(t("churn.drivers"))
     kpi = st.radio(
-        "Outcome",
+        t("churn.outcome"),
         tuple(DRIVER_KPIS),
         horizontal=True,
-        format_func={"csat": "CSAT", "nps": "NPS", "churn": "Churn in 90 days"}.get,
+        format_func=lambda k: t(f"churn.outcome_{k}"),
     )
-    res = computed("Key drivers", key_drivers, kpi)
+    res = computed(t("churn.key_drivers"), key_drivers, kpi)
     if res is None:
         return
-    st.plotly_chart(drivers_figure(res.drivers, kpi_label=res.kpi_label, n=res.n))
+    # Driver and KPI names in the UI language; the metrics layer's rows keep their keys.
+    named = [d | {"label": t_or(f"churn.driver.{d['driver']}", d["label"])} for d in res.drivers]
+    outcome = t_or(f"churn.driver_kpi.{kpi}", res.kpi_label)
+    st.plotly_chart(drivers_figure(named, kpi_label=outcome, n=res.n))
     st.caption(
-        f"{res.method}. The drivers together explain {res.r2:.1%} "
-        f"[{res.r2_ci[0]:.1%}, {res.r2_ci[1]:.1%}] of the variance; " + "; ".join(res.notes) + "."
+        t(
+            "churn.drivers_caption",
+            method=res.method,
+            r2=f"{res.r2:.1%}",
+            low=f"{res.r2_ci[0]:.1%}",
+            high=f"{res.r2_ci[1]:.1%}",
+        )
+        + "; ".join(res.notes)
+        + "."
     )
     ranked = [
         d
         | {
+            "direction": d["direction"] and t(f"churn.effect.{d['direction']}"),
+            "kpi_label": d["kpi_label"]
+            and t_or(f"kpi.{DRIVER_KPI.get(d['driver'])}.label", d["kpi_label"]),
             "now": format_value(d["current"], d["kpi_unit"] or ""),
             "goal": format_value(d["target"], d["kpi_unit"] or ""),
         }
-        for d in sorted(res.drivers, key=lambda d: (d["fix_rank"] is None, d["fix_rank"] or 0))
+        for d in sorted(named, key=lambda d: (d["fix_rank"] is None, d["fix_rank"] or 0))
     ]
-    st.caption(
-        "Fix first: share of the explained variance × shortfall of the driver's KPI "
-        "from its target."
-    )
+    st.caption(t("churn.fix_first"))
     show_table(
         pl.DataFrame(ranked, infer_schema_length=None),
         {
-            "fix_rank": count("Rank"),
-            "label": text("Driver"),
-            "share_of_r2": pct("Share of explained variance"),
-            "direction": text("Effect on outcome"),
-            "kpi_label": text("Measured by"),
-            "current": CC.NumberColumn("Now", format="%.3g"),
-            "target": CC.NumberColumn("Target", format="%.3g"),
-            "gap": pct("Shortfall"),
-            "fix_note": text("Why not ranked"),
+            "fix_rank": count(t("churn.col.rank")),
+            "label": text(t("churn.col.driver")),
+            "share_of_r2": pct(t("churn.col.share_of_explained_variance")),
+            "direction": text(t("churn.col.effect_on_outcome")),
+            "kpi_label": text(t("churn.col.measured_by")),
+            "current": CC.NumberColumn(t("churn.col.now"), format="%.3g"),
+            "target": CC.NumberColumn(t("churn.col.target"), format="%.3g"),
+            "gap": pct(t("churn.col.shortfall")),
+            "fix_note": text(t("churn.col.why_not_ranked")),
         },
     )
 
 
 def followups_section() -> None:
-    st.subheader("Follow up detractors")
+    st.subheader(t("churn.followups"))
     store = get_store()  # read live: marks are bookkeeping and do not change the data version
     if done := st.session_state.pop("followup_done", None):
         # Names and ids are people's text: shown with st.text, never rendered as Markdown.
-        st.success("Marked as followed up; who, when and the note are kept in its history.")
+        st.success(t("churn.marked"))
         st.text(done)
     try:
         counts, rows = detractor_counts(store), detractors(store, status="open", limit=200)
     except Exception as exc:  # noqa: BLE001
-        st.error(f"The follow-up list could not be read: {exc}")
+        st.error(t("churn.followups_error", error=exc))
         return
     st.caption(
-        f"{counts['open']:,} of {counts['total']:,} detractor answers (NPS 0–6 or "
-        "CSAT 1–2) not followed up yet; the oldest 200 first. Comments as written."
+        t("churn.followups_caption", open=f"{counts['open']:,}", total=f"{counts['total']:,}")
     )
     show_table(
         rows,
         {
-            "response_id": text("Answer"),
-            "answered_at": CC.DatetimeColumn("Answered"),
-            "reason": text("Score"),
-            "comment": text("Comment"),
-            "channel": text("Channel"),
-            "issue_type": text("Issue"),
-            "team": text("Team"),
+            "response_id": text(t("churn.col.answer")),
+            "answered_at": CC.DatetimeColumn(t("churn.col.answered")),
+            "reason": text(t("churn.col.score")),
+            "comment": text(t("churn.col.comment")),
+            "channel": text(t("churn.col.channel")),
+            "issue_type": text(t("churn.col.issue")),
+            "team": text(t("churn.col.team")),
         },
     )
     if rows.height == 0:
         return
     with st.form("followup"):
-        rid = st.selectbox("Answer followed up", rows["response_id"].to_list())
-        by = st.text_input("Followed up by")
-        note = st.text_area("Note")
-        if st.form_submit_button("Mark as followed up"):
+        rid = st.selectbox(t("churn.answer_followed_up"), rows["response_id"].to_list())
+        by = st.text_input(t("churn.followed_up_by"))
+        note = st.text_area(t("churn.note"))
+        if st.form_submit_button(t("churn.mark")):
             try:
                 mark = mark_done(store, rid, by=by, note=note)
             except FollowupError as exc:
                 st.error(str(exc))
                 return
-            st.session_state["followup_done"] = (
-                f"{mark['response_id']} followed up by {mark['followed_up_by']}"
+            st.session_state["followup_done"] = t(
+                "churn.followed_up", id=mark["response_id"], by=mark["followed_up_by"]
             )
             st.rerun()

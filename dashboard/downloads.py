@@ -11,6 +11,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.csv_export import to_csv_bytes, to_xlsx_bytes
+from dashboard.i18n import t
 
 __all__ = ["download_buttons", "to_csv_bytes", "to_xlsx_bytes"]
 
@@ -21,7 +22,7 @@ def download_buttons(df: pl.DataFrame, name: str, *, key: str | None = None) -> 
     key = key or slug
     left, right = st.columns(2)
     left.download_button(
-        "Download CSV",
+        t("common.download_csv"),
         to_csv_bytes(df),
         file_name=f"{slug}.csv",
         mime="text/csv",
@@ -29,7 +30,7 @@ def download_buttons(df: pl.DataFrame, name: str, *, key: str | None = None) -> 
         icon=":material/download:",
     )
     right.download_button(
-        "Download XLSX",
+        t("common.download_xlsx"),
         to_xlsx_bytes(df, slug),
         file_name=f"{slug}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -12,9 +12,11 @@ from typing import Any
 import streamlit as st
 
 from dashboard.figures.experiments import segment_figure
+from dashboard.i18n import metric_label, t, t_or
 from dashboard.store_access import get_store
-from experiments.metrics import metric_choices
+from experiments.metric_defs import metric_choices
 from experiments.plan import format_guardrails, parse_guardrails, parse_split
+from experiments.plan_validation import DECISIONS, Experiment, RegistryError
 from experiments.readout_view import (
     cuped_sentence,
     default_decision,
@@ -22,16 +24,11 @@ from experiments.readout_view import (
     format_p,
     format_prob,
     lift_summary,
+    metric_table,
     metric_unit,
+    timeline,
 )
-from experiments.registry import (
-    DECISIONS,
-    Experiment,
-    RegistryError,
-    record_decision,
-    start_experiment,
-    update_experiment,
-)
+from experiments.registry import record_decision, start_experiment, update_experiment
 from experiments.segments import segment_fit_status, start_segment_fit
 
 FLASH = "experiments_flash"
@@ -51,33 +48,33 @@ def show_flash() -> None:
 
 def draft_section(exp: Experiment) -> None:
     """A draft's plan, editable, and the button that launches it."""
-    st.subheader(f"Draft: {exp.name}")
-    st.caption("A draft has no readout yet: edit its plan, then start it.")
-    labels = dict(metric_choices())
+    st.subheader(t("exp.draft", name=exp.name))
+    st.caption(t("exp.draft_caption"))
+    labels = {k: metric_label(k, v) for k, v in metric_choices()}
     names = list(labels)
     with st.form(f"draft_{exp.experiment_id}"):
-        name = st.text_input("Name", value=exp.name)
-        hypothesis = st.text_area("Hypothesis", value=exp.hypothesis)
+        name = st.text_input(t("common.name"), value=exp.name)
+        hypothesis = st.text_area(t("common.hypothesis"), value=exp.hypothesis)
         primary = st.selectbox(
-            "Primary metric (OEC)",
+            t("common.primary_metric"),
             names,
             index=names.index(exp.primary_metric) if exp.primary_metric in names else 0,
             format_func=labels.get,
         )
         guards = st.text_input(
-            "Guardrails (metric: tolerance)",
+            t("exp.guardrails_field"),
             value=format_guardrails(exp.guardrails),
-            help="Tolerances in the metric's units: csat: 0.02 is 2 pp, aht: 30 is 30 s",
+            help=t("exp.guardrails_help"),
         )
         left, right = st.columns(2)
-        variants = left.text_input("Variants (control first)", value=", ".join(exp.variants))
-        split = right.text_input("Split", value=", ".join(f"{s:g}" for s in exp.split))
+        variants = left.text_input(t("common.variants"), value=", ".join(exp.variants))
+        split = right.text_input(t("common.split"), value=", ".join(f"{s:g}" for s in exp.split))
         left, right = st.columns(2)
-        start = left.date_input("Start", value=exp.start_date or date.today())
-        end = right.date_input("End", value=exp.end_date)
+        start = left.date_input(t("common.start"), value=exp.start_date or date.today())
+        end = right.date_input(t("common.end"), value=exp.end_date)
         save, launch = st.columns(2)
-        saved = save.form_submit_button("Save changes")
-        started = launch.form_submit_button("Start experiment", type="primary")
+        saved = save.form_submit_button(t("exp.save_changes"))
+        started = launch.form_submit_button(t("exp.start_experiment"), type="primary")
     if not (saved or started):
         return
     try:
@@ -101,27 +98,82 @@ def draft_section(exp: Experiment) -> None:
     except RegistryError as exc:
         st.error(str(exc))
         return
-    flash(f"{'Started' if started else 'Saved'} {exp.experiment_id}.")
+    flash(t("exp.started" if started else "exp.saved", id=exp.experiment_id))
 
 
 def headline_section(r: Any) -> None:
     """The primary metric's cards: P(better), lift in its unit, expected loss, SRM; CUPED."""
     p, unit = r.primary.result, metric_unit(r.primary.metric)
-    head, ci = lift_summary(r.primary)
+    head, _ = lift_summary(r.primary)
+    lift = p.absolute_lift
+    ci = t("exp.ci", low=format_lift(lift.ci_low, unit), high=format_lift(lift.ci_high, unit))
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("P(better)", format_prob(p.prob_variant_better), help=f"P({r.variant} better)")
-    c2.metric(f"Lift in {r.primary.label}", head, help=ci)
-    c3.metric("Expected loss if shipped", format_lift(p.expected_loss.variant, unit).lstrip("+"))
+    c1.metric(
+        t("exp.p_better"),
+        format_prob(p.prob_variant_better),
+        help=t("exp.p_better_help", variant=r.variant),
+    )
+    c2.metric(
+        t("exp.lift_in", metric=metric_label(r.primary.metric, r.primary.label)), head, help=ci
+    )
+    c3.metric(t("exp.expected_loss"), format_lift(p.expected_loss.variant, unit).lstrip("+"))
     c4.metric(
-        "SRM p-value",
+        t("exp.srm"),
         format_p(r.srm.p_value),
-        delta="mismatch" if r.srm.mismatch else None,
+        delta=t("exp.srm_mismatch") if r.srm.mismatch else None,
         delta_color="inverse",
     )
     st.caption(ci)
-    cuped = cuped_sentence(r.primary)
-    if cuped:
-        st.caption(cuped)
+    if cuped_sentence(r.primary) is not None:  # applied: say what it did, in the UI language
+        cu = r.primary.cuped
+        st.caption(
+            t(
+                "exp.cuped",
+                share=format_prob(r.primary.cuped_variance_reduction),
+                mean=format_lift(cu.absolute_lift.mean, unit),
+                low=format_lift(cu.absolute_lift.ci_low, unit),
+                high=format_lift(cu.absolute_lift.ci_high, unit),
+                p=format_prob(cu.prob_variant_better),
+            )
+        )
+
+
+def metric_rows(r: Any) -> list[dict[str, str]]:
+    """readout_view.metric_table with its words (role, metric, interval, tolerance, verdict)
+    in the UI language; the numbers are readout_view's."""
+    rows = metric_table(r)
+    for row, m in zip(rows, (r.primary, *r.guardrails), strict=True):
+        unit, lift, g = metric_unit(m.metric), m.result.absolute_lift, m.guardrail
+        row["role"] = t_or(f"exp.role.{m.role}", m.role)
+        row["metric"] = metric_label(m.metric, m.label)
+        row["95 % interval"] = t(
+            "calc.range", low=format_lift(lift.ci_low, unit), high=format_lift(lift.ci_high, unit)
+        )
+        if row["tolerance"].endswith(" of control"):
+            row["tolerance"] = t("exp.of_control", tol=row["tolerance"].removesuffix(" of control"))
+        if g is not None:
+            row["guardrail"] = t("exp.guard.holds" if g.passed else "exp.guard.not_safe")
+    return rows
+
+
+def header_text(r: Any, today: date | None = None) -> str:
+    """The readout's dates, days and units per arm (experiments.readout_view.timeline's
+    cases, worded in the UI language)."""
+    tl = timeline(r.experiment, today)
+    today = today or date.today()
+    start, end, days = tl.start, tl.end, tl.days
+    if start is None:
+        when = t("exp.tl.not_started") + (t("exp.tl.not_started_end", end=end) if end else "")
+    elif start > today:
+        when = t("exp.tl.starts", start=start) + (t("exp.tl.ends", end=end) if end else "")
+    elif end and end < today:
+        when = t("exp.tl.ran", start=start, end=end, days=days)
+    else:
+        when = t("exp.tl.running", start=start, days=days) + (
+            t("exp.tl.planned_end", end=end) if end else t("exp.tl.no_end")
+        )
+    arms = " · ".join(f"{k} {v:,}" for k, v in r.n_by_variant.items())
+    return f"{when} · " + t("exp.units", arms=arms)
 
 
 def segment_section(experiment_id: str) -> None:
@@ -129,22 +181,25 @@ def segment_section(experiment_id: str) -> None:
     status = segment_fit_status(store, experiment_id)
     state = status["status"]
     if state == "running":
-        st.progress(float(status["progress"] or 0), text=status["message"] or "Fitting…")
+        st.progress(float(status["progress"] or 0), text=status["message"] or t("exp.fitting"))
     elif st.button(
-        "Fit segment model" if state != "done" else "Refit segment model",
-        help="Partial pooling across channel, segment and age band (PyMC, background)",
+        t("exp.fit_segments") if state != "done" else t("exp.refit_segments"),
+        help=t("exp.fit_segments_help"),
     ):
         start_segment_fit(store, experiment_id)
         st.rerun()
     if state in ("failed", "interrupted"):
-        st.error(f"The segment model did not finish: {status['error'] or state}")
+        st.error(t("exp.segments_failed", error=status["error"] or state))
     if state == "stale":
         st.caption(
-            f"Fitted on data version {status['data_version']}; the data has changed "
-            f"since (now {status['current_version']}): refit to update."
+            t(
+                "exp.segments_stale",
+                version=status["data_version"],
+                now=status["current_version"],
+            )
         )
     if state in ("done", "stale"):
-        st.caption("Partially pooled estimates (PyMC) next to the unpooled ones per segment.")
+        st.caption(t("exp.segments_caption"))
         st.plotly_chart(segment_figure(status["result"]["segments"]), width="stretch")
     # When a fit we watched finishes, rerun the page once so the polling stops.
     was_running = st.session_state.get("segment_fit_running", False)
@@ -157,23 +212,30 @@ def decide_section(exp: Experiment, recommended: str, reasons: list[str]) -> Non
     """The decision form, defaulting to the readout's recommendation; a decided one is shown."""
     if exp.status == "decided":
         st.info(
-            f"Decided: {exp.decision} by {exp.decided_by}"
-            + (f" on {exp.decided_at:%Y-%m-%d}" if exp.decided_at else "")
-            + (f". Learnings: {exp.learnings}" if exp.learnings else "")
+            t(
+                "exp.decided",
+                decision=t_or(f"xdecision.{exp.decision}", str(exp.decision)),
+                by=exp.decided_by,
+            )
+            + (t("exp.decided_on", day=f"{exp.decided_at:%Y-%m-%d}") if exp.decided_at else "")
+            + (t("exp.decided_learnings", learnings=exp.learnings) if exp.learnings else "")
         )
         return
     with st.form("decide"):
         decision = st.radio(
-            "Decision",
+            t("exp.decision_field"),
             DECISIONS,
             index=DECISIONS.index(default_decision(recommended)),
-            format_func=lambda d: d.replace("_", " "),
+            format_func=lambda d: t_or(f"xdecision.{d}", d.replace("_", " ")),
             horizontal=True,
-            help=f"Defaults to the readout's recommendation ({recommended})",
+            help=t(
+                "exp.decision_help",
+                action=t_or(f"xdecision.{recommended.replace(' ', '_')}", recommended),
+            ),
         )
-        by = st.text_input("Decided by")
-        learnings = st.text_area("Learnings", value=exp.learnings or "")
-        if not st.form_submit_button("Record decision"):
+        by = st.text_input(t("exp.decided_by"))
+        learnings = st.text_area(t("exp.learnings"), value=exp.learnings or "")
+        if not st.form_submit_button(t("exp.record")):
             return
     try:
         done = record_decision(
@@ -187,4 +249,10 @@ def decide_section(exp: Experiment, recommended: str, reasons: list[str]) -> Non
     except RegistryError as exc:
         st.error(str(exc))
         return
-    flash(f"Recorded: {done.decision} by {done.decided_by}.")
+    flash(
+        t(
+            "exp.recorded",
+            decision=t_or(f"xdecision.{done.decision}", str(done.decision)),
+            by=done.decided_by,
+        )
+    )

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
+from dashboard.i18n import date_text, dimension_label, t, value_label
 from dashboard.store_access import cached
 from metrics.dimensions import date_extent, distinct_values
 
@@ -36,9 +37,9 @@ class FilterState:
     def label(self) -> str:
         """The period in words, e.g. '1 Sep 2026 – 30 Sep 2026'."""
         if self.date_from is None or self.date_to is None:
-            return "all data"
+            return t("filters.all_data")
         last = self.date_to - timedelta(days=1)
-        return f"{self.date_from:%-d %b %Y} – {last:%-d %b %Y}"
+        return f"{date_text(self.date_from)} – {date_text(last)}"
 
 
 def month_start(day: date) -> date:
@@ -83,9 +84,9 @@ def sidebar_filters() -> FilterState:
     """
     extent = cached(date_extent)
     sb = st.sidebar
-    sb.header("Filters")
+    sb.header(t("filters.header"))
     if extent is None:
-        sb.caption("No contacts or surveys in the store yet: load data on the Data page.")
+        sb.caption(t("filters.empty"))
         return FilterState(None, None)
     first, last = extent
     start, end = last_full_month(first, last)
@@ -95,12 +96,12 @@ def sidebar_filters() -> FilterState:
     if not all(first <= d <= last for d in st.session_state["flt_dates"]):
         st.session_state["flt_dates"] = default
     picked = sb.date_input(
-        "Period",
+        t("filters.period"),
         key="flt_dates",
         min_value=first,
         max_value=last,
         format="YYYY-MM-DD",
-        help="Inclusive first and last day. Defaults to the last full month in the data.",
+        help=t("filters.period_help"),
     )
     _keep("flt_dates")
     if isinstance(picked, tuple) and len(picked) == 2:
@@ -109,17 +110,23 @@ def sidebar_filters() -> FilterState:
         day = picked[0] if isinstance(picked, tuple) and picked else start
         date_from, date_to = day, day + timedelta(days=1)
     chosen: list[tuple[str, tuple[str, ...]]] = []
-    for dim, label in FILTER_DIMENSIONS:
+    for dim, _ in FILTER_DIMENSIONS:
         options = cached(distinct_values, dim)
         key = f"flt_{dim}"
         _seed(key, [])
         # A value that vanished from the store would make Streamlit refuse the widget.
         st.session_state[key] = [v for v in st.session_state[key] if v in options]
-        values = sb.multiselect(label, options, key=key, placeholder="All")
+        values = sb.multiselect(
+            dimension_label(dim),
+            options,
+            key=key,
+            placeholder=t("filters.all"),
+            format_func=lambda v, dim=dim: value_label(dim, v),
+        )
         _keep(key)
         if values:
             chosen.append((dim, tuple(values)))
-    if sb.button("Reset filters", key="flt_reset"):
+    if sb.button(t("filters.reset"), key="flt_reset"):
         for k in ["flt_dates", *(f"flt_{d}" for d, _ in FILTER_DIMENSIONS)]:
             st.session_state.pop(k, None)
             st.session_state.pop(_KEEP + k, None)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.metrics import ExperimentMetric, get_metric
+from experiments.metric_defs import ExperimentMetric, get_metric
 from experiments.readout_sql import baseline_stats, eligible_units_per_day
 from metrics.store import Store
 

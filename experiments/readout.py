@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
 import polars as pl
 
-from experiments.metrics import ExperimentMetric, get_metric
+from experiments.metric_defs import ExperimentMetric, get_metric
 from experiments.readout_sql import (
     SEGMENT_DIMS,
     Window,
@@ -405,7 +405,9 @@ def analyze(
         n_history = [d["n_effective"] for d in series] if analysis == SEQUENTIAL else []
         if not n_history or n_history[-1] != n_now:
             n_history.append(n_now)
-    look_kw = dict(planned=planned, analysis=analysis, alpha=alpha, alpha_worse=alpha_worse)
+    look_kw: dict[str, Any] = dict(
+        planned=planned, analysis=analysis, alpha=alpha, alpha_worse=alpha_worse
+    )
 
     p_result = compare(primary, c_row, v_row)
     p_read = MetricReadout(
@@ -508,30 +510,25 @@ def _stats_pair(metric: ExperimentMetric, c_row: dict, v_row: dict) -> tuple[Any
 def posterior_curves(
     metric: ExperimentMetric, c_row: dict, v_row: dict, points: int = 121
 ) -> dict[str, Any]:
-    """Densities of each arm's posterior and of the lift, from the engine's marginals."""
-    import numpy as np
+    """Densities of each arm's posterior and of the lift: the engine's curves as plain lists.
 
-    from experiments.stats import arm_posterior
-    from experiments.stats.marginals import diff_pdf
+    experiments.stats.curves draws them (also for the calculator page); {} when an arm has
+    no posterior density to draw.
+    """
+    from experiments.stats.curves import posterior_curves as engine_curves
 
     try:
-        x = arm_posterior(engine_input(metric, c_row))
-        y = arm_posterior(engine_input(metric, v_row))
+        c = engine_curves(engine_input(metric, c_row), engine_input(metric, v_row), points=points)
     except (ValueError, TypeError):
         return {}
-    if not (x.sd > 0 and y.sd > 0):
+    if c is None or not all(math.isfinite(v) for v in (*c.x, *c.lift_x)):
         return {}
-    lo = min(x.mean - 4.5 * x.sd, y.mean - 4.5 * y.sd)
-    hi = max(x.mean + 4.5 * x.sd, y.mean + 4.5 * y.sd)
-    grid = np.linspace(lo, hi, points)
-    d_mean, d_sd = y.mean - x.mean, float(np.hypot(x.sd, y.sd))
-    d_grid = np.linspace(d_mean - 4.5 * d_sd, d_mean + 4.5 * d_sd, points)
     return {
-        "x": grid.tolist(),
-        "control": np.asarray(x.pdf(grid), float).tolist(),
-        "variant": np.asarray(y.pdf(grid), float).tolist(),
-        "lift_x": d_grid.tolist(),
-        "lift": np.asarray(diff_pdf(x, y, d_grid), float).reshape(-1).tolist(),
+        "x": list(c.x),
+        "control": list(c.control),
+        "variant": list(c.variant),
+        "lift_x": list(c.lift_x),
+        "lift": list(c.lift),
     }
 
 
@@ -662,6 +659,36 @@ def _cumulative(
     return out
 
 
+# Two-sided 95 % normal quantile: reads a segment's interval back as a standard error.
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class SegmentEstimate:
+    """One segment's unpooled lift (variant − control, metric units) from the engine."""
+
+    dimension: str
+    level: str
+    n_control: int
+    n_variant: int
+    lift: float
+    ci_low: float
+    ci_high: float
+    prob_variant_better: float
+
+    @property
+    def se(self) -> float:
+        # The engine's 95 % interval, read back as a normal standard error.
+        return (self.ci_high - self.ci_low) / (2 * Z95)
+
+    @property
+    def usable(self) -> bool:
+        return all(math.isfinite(v) for v in (self.lift, self.ci_low, self.ci_high)) and self.se > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"se": self.se}
+
+
 def segment_comparisons(
     store: Store,
     experiment_id: str,
@@ -669,10 +696,8 @@ def segment_comparisons(
     metric: str | None = None,
     dims: Sequence[str] = SEGMENT_DIMS,
     variant: str | None = None,
-):
+) -> list[SegmentEstimate]:
     """Unpooled lift per segment level of each dimension (engine comparison per segment)."""
-    from experiments.segments import SegmentEstimate
-
     exp = get_experiment(store, experiment_id)
     m = get_metric(metric or exp.primary_metric)
     control, variant = exp.control, variant or exp.variants[1]

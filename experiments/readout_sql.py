@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from experiments.metrics import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
+from experiments.metric_defs import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
 from metrics.catalogue import NPS_DETRACTOR_MAX, NPS_PROMOTER_MIN
 from metrics.engine import engine_for
 from metrics.settings import KpiSettings, load_settings
@@ -511,7 +511,7 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     Keys: n (customers with an event), sx, sy, sxx, syy, sxy for ratio/mean/binary metrics,
     or promoters/passives/detractors for NPS.
     """
-    source = metric.source if metric.source != "customers" else "contacts"
+    source: str = metric.source if metric.source != "customers" else "contacts"
     time_col = _TIME[source]
     (last,) = _row(store, f"SELECT max({time_col}) AS last FROM {source}")
     if last is None:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeGuard
 
-from experiments.metrics import METRICS
-from experiments.registry import DECISIONS, Experiment
+from experiments.metric_defs import METRICS
+from experiments.plan_validation import DECISIONS, Experiment
 
 # Decimals shown per unit; a value that rounds to zero at this precision is shown as 0
 # (a lift of -4.05e-20 is floating-point noise around an exact zero, not a finding).
 _DIGITS = {"share": 1, "seconds": 0, "minutes": 1, "hours": 1, "nps": 1, "index": 1, "score": 2}
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[float]:
+    """A real, finite number (not a bool, None or NaN); narrows v to a number for mypy."""
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -82,7 +83,7 @@ def format_lift(value: float | None, unit: str) -> str:
     """A difference (variant − control) in the metric's unit: '+8.1 pp', '−74 s', '0.0 pp'."""
     if not _finite(value):
         return "n/a"
-    v, suffix, digits = _scaled(float(value), unit)  # type: ignore[arg-type]
+    v, suffix, digits = _scaled(float(value), unit)
     text = _number(v, digits, signed=True).replace("-", "−")
     return f"{text} {suffix}".strip()
 
@@ -91,7 +92,7 @@ def format_value(value: float | None, unit: str) -> str:
     """A level of the metric in its unit: '68.2 %', '446 s', '+12.3' (NPS), '3.45' (score)."""
     if not _finite(value):
         return "n/a"
-    v = float(value)  # type: ignore[arg-type]
+    v = float(value)
     if unit == "share":
         return f"{_number(v * 100, 1, signed=False)} %"
     if unit == "nps":
@@ -106,7 +107,7 @@ def format_relative(value: float | None) -> str:
     """A relative change: '+11.9 %'; noise-level values as '0.0 %'."""
     if not _finite(value):
         return "n/a"
-    return f"{_number(float(value) * 100, 1, signed=True).replace('-', '−')} %"  # type: ignore[arg-type]
+    return f"{_number(float(value) * 100, 1, signed=True).replace('-', '−')} %"
 
 
 def format_prob(value: float | None) -> str:

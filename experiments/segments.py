@@ -16,43 +16,16 @@ For fixed (μ, τ) the posterior of θ_s is normal with precision 1/τ² + 1/se_
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from experiments.readout import Z95, SegmentEstimate, segment_comparisons
 from experiments.readout_sql import SEGMENT_DIMS
 from metrics.store import Store
 
-Z95 = 1.959963984540054
 MODEL_KIND = "segment_effects"
-
-
-@dataclass(frozen=True)
-class SegmentEstimate:
-    """One segment's unpooled lift (variant − control, metric units) from the engine."""
-
-    dimension: str
-    level: str
-    n_control: int
-    n_variant: int
-    lift: float
-    ci_low: float
-    ci_high: float
-    prob_variant_better: float
-
-    @property
-    def se(self) -> float:
-        # The engine's 95 % interval, read back as a normal standard error.
-        return (self.ci_high - self.ci_low) / (2 * Z95)
-
-    @property
-    def usable(self) -> bool:
-        return all(math.isfinite(v) for v in (self.lift, self.ci_low, self.ci_high)) and self.se > 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"se": self.se}
 
 
 def shrink_fixed(
@@ -83,7 +56,7 @@ def standardisation(lifts: np.ndarray, ses: np.ndarray) -> tuple[float, float]:
 
 
 def fit_hierarchical(
-    groups: dict[str, tuple[Sequence[float], Sequence[float]]],
+    groups: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     *,
     draws: int = 1000,
     tune: int = 1000,
@@ -175,8 +148,6 @@ def unpooled_segments(
     dims: Sequence[str] = SEGMENT_DIMS,
 ) -> list[SegmentEstimate]:
     """The engine's lift per segment of each dimension (no pooling)."""
-    from experiments.readout import segment_comparisons
-
     return segment_comparisons(store, experiment_id, metric=metric, dims=dims)
 
 

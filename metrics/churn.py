@@ -9,9 +9,8 @@ MIN_SAMPLE, default 30, DESIGN.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
 
 import polars as pl
 
@@ -40,9 +39,17 @@ BREAKDOWN_SCHEMA = {
 }
 
 
-def query_frame(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
-    """Run one aggregate fact-table query ($name parameters) in the engine; the whole result."""
-    return engine_for(store).query(sql, params)
+def query_frame(
+    store: Store, sql: str, params: Sequence[object] | Mapping[str, object] | None = None
+) -> pl.DataFrame:
+    """Run one aggregate fact-table query and return it whole as a Polars frame.
+
+    Named parameters ($name, a mapping) run in the engine (DuckDB, or Spark: metrics.engine);
+    positional `?` parameters (a list) cannot be bound by name and run on the local DuckDB.
+    """
+    if params is None or isinstance(params, Mapping):
+        return engine_for(store).query(sql, params)  # type: ignore[arg-type]
+    return store.cursor().sql(sql, params=list(params)).pl()
 
 
 def data_end(store: Store) -> date | None:

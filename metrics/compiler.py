@@ -275,8 +275,10 @@ def compile_merged(
     multi = len(windows) > 1
     if multi and any(a is None or b is None for a, b in windows):
         raise ValueError("several windows in one query must all be bounded")
-    lo = None if any(a is None for a, _ in windows) else min(a for a, _ in windows)  # type: ignore[type-var]
-    hi = None if any(b is None for _, b in windows) else max(b for _, b in windows)  # type: ignore[type-var]
+    starts = [a for a, _ in windows if a is not None]
+    ends = [b for _, b in windows if b is not None]
+    lo = min(starts) if len(starts) == len(windows) else None  # an open start: no lower bound
+    hi = max(ends) if len(ends) == len(windows) else None
 
     where: list[str] = []
     label: str | None = None
@@ -299,9 +301,10 @@ def compile_merged(
                 where.append(f"{t} < $date_to")
         else:
             conds = []
-            for i, (a, b) in enumerate(windows):
-                params[f"w{i}_from"] = settings.utc_bound(a)  # type: ignore[arg-type]
-                params[f"w{i}_to"] = settings.utc_bound(b)  # type: ignore[arg-type]
+            # Every window is bounded here: several windows with an open end raised above.
+            for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+                params[f"w{i}_from"] = settings.utc_bound(a)
+                params[f"w{i}_to"] = settings.utc_bound(b)
                 conds.append(f"{t} >= $w{i}_from AND {t} < $w{i}_to")
             where.append("(" + " OR ".join(f"({c})" for c in conds) + ")")
             label = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds)) + " END"
@@ -365,14 +368,23 @@ def compile_merged(
 
 
 class RequestLike(Protocol):
-    """What the planner reads from a request (metrics.kpi_query.KpiRequest has these)."""
+    """What the planner reads from a request (metrics.kpi_query.KpiRequest has these).
 
-    kpis: tuple[str, ...]
-    by: tuple[str, ...]
-    grain: str | None
-    date_from: date | None
-    date_to: date | None
-    filters: Any  # tuple[tuple[str, tuple[str, ...]], ...]
+    Read-only properties, so frozen dataclasses match the protocol.
+    """
+
+    @property
+    def kpis(self) -> tuple[str, ...]: ...
+    @property
+    def by(self) -> tuple[str, ...]: ...
+    @property
+    def grain(self) -> str | None: ...
+    @property
+    def date_from(self) -> date | None: ...
+    @property
+    def date_to(self) -> date | None: ...
+    @property
+    def filters(self) -> Any: ...  # tuple[tuple[str, tuple[str, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -427,11 +439,8 @@ def _split(entries: list, is_mix: bool) -> list[list]:
     """Parts of a bucket that one statement can answer (see compile_merged's limits)."""
     windows = list(dict.fromkeys(w for *_, w in entries))
     bounded = all(a is not None and b is not None for a, b in windows)
-    ordered = sorted(windows) if bounded else []  # type: ignore[type-var]
-    disjoint = bounded and all(
-        ordered[j][1] <= ordered[j + 1][0]  # type: ignore[operator]
-        for j in range(len(ordered) - 1)
-    )
+    ordered = sorted(windows) if bounded else []
+    disjoint = bounded and all(ordered[j][1] <= ordered[j + 1][0] for j in range(len(ordered) - 1))
     parts: dict[tuple, list] = {}
     for e in entries:
         key: tuple = ()

@@ -29,7 +29,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -128,12 +128,17 @@ class KpiRequest:
             raise KpiRequestError("; ".join(problems))
         if not self.kpis:
             object.__setattr__(
-                self, "kpis", applicable_kpis(self.by, tuple(d for d, _ in self.filters))
+                self, "kpis", applicable_kpis(self.by, tuple(d for d, _ in self.filter_items))
             )
 
     @property
+    def filter_items(self) -> Filters:
+        """The filters as __post_init__ normalised them: sorted (dimension, values) pairs."""
+        return cast(Filters, self.filters)
+
+    @property
     def filter_map(self) -> dict[str, tuple[str, ...]]:
-        return dict(self.filters)  # type: ignore[arg-type]
+        return dict(self.filter_items)
 
     def problems(self) -> list[str]:
         """Everything wrong with the request, each with the valid choices."""
@@ -141,7 +146,7 @@ class KpiRequest:
         unknown = [k for k in self.kpis if k not in CATALOGUE]
         if unknown:
             out.append(f"unknown KPI {', '.join(unknown)}; valid KPIs: {', '.join(KPI_NAMES)}")
-        filter_dims = tuple(d for d, _ in self.filters)  # type: ignore[misc]
+        filter_dims = tuple(d for d, _ in self.filter_items)
         for label, dims in (("dimension", self.by), ("filter dimension", filter_dims)):
             bad = [d for d in dims if d not in ALL_DIMENSIONS]
             if bad:

@@ -2,22 +2,21 @@
 
 prob_real is the posterior probability that the change has the sign it shows:
 - rates (shares, churn, channel mix): independent Beta(1 + x, 1 + n − x) posteriors (uniform
-  prior) for the two periods; P(p_now > p_before) by quadrature of f_now(t)·F_before(t);
-- NPS and means: normal approximation, Φ(|Δ| / √(se_now² + se_before²));
+  prior) for the two periods; P(p_now > p_before) from the A/B engine (experiments.stats);
+- NPS and means: normal approximation, Φ(|Δ| / √(se_now² + se_before²)), also the engine's;
 - quantiles (medians, p90): no standard error is computed, so prob_real is None.
 `noise` is True when prob_real < 0.9 or unknown: the page shows such a delta muted.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 
-import numpy as np
 import polars as pl
-from scipy import stats
 
+from experiments.stats.binary import prob_b_beats_a
+from experiments.stats.marginals import BetaMarginal, NormalMarginal, prob_diff_greater
 from metrics.catalogue import CATALOGUE, applicable_kpis
 from metrics.kpi_query import KpiRequest, query_detail, query_many_detail
 from metrics.settings import load_settings
@@ -27,22 +26,14 @@ NOISE_BELOW = 0.9
 _RATE_AGGS = ("ratio", "mix", "monthly_churn")
 
 
-def prob_greater_beta(a1: float, b1: float, a2: float, b2: float, points: int = 4001) -> float:
-    """P(X > Y) for independent X ~ Beta(a1, b1), Y ~ Beta(a2, b2), by quadrature.
-
-    Integrates f_X(t)·F_Y(t) on a grid over X's central mass (1e-12 tails dropped), so
-    it stays accurate for the very peaked posteriors of large n.
-    """
-    x = stats.beta(a1, b1)
-    lo, hi = x.ppf(1e-12), x.isf(1e-12)
-    t = np.linspace(lo, hi, points)
-    integrand = x.pdf(t) * stats.beta.cdf(t, a2, b2)
-    return float(min(1.0, max(0.0, np.trapezoid(integrand, t))))
-
-
 def prob_real_rate(x_now: float, n_now: int, x_before: float, n_before: int) -> float:
-    """Posterior probability that the rate moved in the direction the point estimates show."""
-    p_up = prob_greater_beta(1 + x_now, 1 + n_now - x_now, 1 + x_before, 1 + n_before - x_before)
+    """Posterior probability that the rate moved in the direction the point estimates show.
+
+    Each period's rate is Beta(1 + x, 1 + n − x) (uniform prior); P(now > before) is the
+    engine's (experiments.stats.binary.prob_b_beats_a), the same as an experiment's P(better).
+    """
+    before = BetaMarginal(1 + x_before, 1 + n_before - x_before)
+    p_up = prob_b_beats_a(before, BetaMarginal(1 + x_now, 1 + n_now - x_now))
     delta = x_now / n_now - x_before / n_before
     if delta > 0:
         return p_up
@@ -52,13 +43,17 @@ def prob_real_rate(x_now: float, n_now: int, x_before: float, n_before: int) -> 
 
 
 def prob_real_normal(delta: float, se_now: float, se_before: float) -> float:
-    """Φ(|Δ| / se of the difference); 1 for a non-zero change with zero spread, 0.5 for none."""
-    se = math.sqrt(se_now**2 + se_before**2)
+    """P(the change has the sign it shows) under normal approximations of both periods.
+
+    The engine's P(Y − X > 0) for X ~ N(0, se_before²), Y ~ N(|Δ|, se_now²), which is
+    Φ(|Δ| / √(se_now² + se_before²)); 1 for a non-zero change with zero spread, 0.5 for none.
+    """
     if delta == 0:
         return 0.5
-    if se == 0:
+    if se_now == 0 and se_before == 0:
         return 1.0
-    return float(stats.norm.cdf(abs(delta) / se))
+    before, now = NormalMarginal(0.0, se_before), NormalMarginal(abs(delta), se_now)
+    return float(prob_diff_greater(before, now, 0.0))
 
 
 def last_full_month(first: date, last: date) -> tuple[date, date]:

@@ -23,7 +23,7 @@ or `refresh_repeats(cur)` to rebuild every gap (the sample generator, the V6 mig
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -61,7 +61,7 @@ _CONTACTS = "__repeat_contacts"
 
 # Ids travel as Arrow (a polars Series, an Arrow array, or any iterable of str), never as a
 # Python list of a whole batch: a streamed ingest must not grow the Python heap with rows.
-Ids = Iterable[str | None] | pa.Array | pa.ChunkedArray | Any
+Ids: TypeAlias = Iterable[str | None] | pa.Array | pa.ChunkedArray | Any
 
 
 def _arrow_ids(values: Ids) -> pa.Array | pa.ChunkedArray:

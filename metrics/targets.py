@@ -137,10 +137,10 @@ def load_targets(store: Store, settings: KpiSettings | None = None) -> dict[str,
     for key, (v, src) in overrides.items():
         if key not in out:  # a user target scoped to a channel or team
             name, _, scope_text = key.partition("@")
-            dim, _, value = scope_text.partition("=")
+            dim, _, level = scope_text.partition("=")
             if name in CATALOGUE and dim:
                 out[key] = Target(
-                    name, None, v, src or "set by user", None, "no default", True, (dim, value)
+                    name, None, v, src or "set by user", None, "no default", True, (dim, level)
                 )
     return out
 

@@ -129,7 +129,7 @@ def test_browser_overview_then_explore_filter_renders_plotly_without_errors(serv
             page.keyboard.type("phone")
             page.keyboard.press("Enter")
             page.keyboard.press("Escape")
-            channel.get_by_text("phone", exact=True).wait_for(timeout=30_000)
+            channel.get_by_text("Phone", exact=True).wait_for(timeout=30_000)  # shown in words
             _settle(page)
             page.wait_for_function(
                 "() => { const p = document.querySelectorAll('.js-plotly-plot')[1];"

@@ -12,25 +12,22 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import gammaln
 
-from metrics.clv_models import (
+from metrics.clv_models import ClvModelError
+from metrics.clv_models.cache import cached_clv, start_clv_fit
+from metrics.clv_models.closed_forms import (
     BgNbdParams,
-    ClvFit,
-    ClvModelError,
     GammaGammaParams,
     bgnbd_conditional_expected,
     bgnbd_expected_transactions,
     bgnbd_loglik,
     bgnbd_p_alive,
-    cached_clv,
-    fit_bgnbd_map,
-    fit_clv,
-    fit_gamma_gamma_map,
     gg_conditional_spend,
     gg_loglik,
-    rfm_summary,
     simulate_bgnbd,
-    start_clv_fit,
 )
+from metrics.clv_models.fit import ClvFit, fit_clv
+from metrics.clv_models.map_fit import fit_bgnbd_map, fit_gamma_gamma_map
+from metrics.clv_models.rfm import rfm_summary
 
 CDNOW = Path(__file__).parent / "data" / "cdnow"
 # Fader, Hardie & Lee (2005), section 5; Fader & Hardie (2013).
@@ -334,7 +331,7 @@ def test_start_clv_fit_caches_result_without_bumping_data_version(store):
 
 @pytest.mark.parametrize("which", ["bgnbd", "gg"])
 def test_loglik_gradients_match_central_differences(which):
-    from metrics.clv_models import bgnbd_loglik_grad, gg_loglik_grad
+    from metrics.clv_models.closed_forms import bgnbd_loglik_grad, gg_loglik_grad
 
     rng = np.random.default_rng(9)
     if which == "bgnbd":

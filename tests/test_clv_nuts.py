@@ -8,7 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metrics.clv_models import fit_bgnbd_map, fit_gamma_gamma_map, sample_posterior
+from metrics.clv_models.map_fit import fit_bgnbd_map, fit_gamma_gamma_map
+from metrics.clv_models.posterior import sample_posterior
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "cdnow_summary.csv"
 PUBLISHED = {

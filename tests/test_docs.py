@@ -281,7 +281,8 @@ def door_violations(root: Path) -> set[str]:
             forbidden = next((f for folder, f in DOORS if rel.startswith(folder)), ())
             for module, at_top in _imports(path, root):
                 head = module.split(".")[0]
-                allowed_here = rel.startswith("experiments/stats/") and (
+                # The pure engine is the floor: its own modules and metrics/ may use it.
+                allowed_here = rel.startswith(("experiments/stats/", "metrics/")) and (
                     module == "experiments.stats" or module.startswith("experiments.stats.")
                 )
                 if head in forbidden and not allowed_here and _is_real(module, root):
@@ -291,10 +292,54 @@ def door_violations(root: Path) -> set[str]:
                 target = _module_file(module, root) if head in PACKAGES else None
                 if target is not None and target != rel:
                     edges.add((rel, target))
-    for a, b in edges:
-        if a < b and (b, a) in edges:
-            found.add(f"`{a}` and `{b}` import each other")
+    for cycle in import_cycles(edges):
+        if len(cycle) == 2:
+            found.add(f"`{cycle[0]}` and `{cycle[1]}` import each other")
+        else:
+            names = ", ".join(f"`{m}`" for m in cycle[:-1]) + f" and `{cycle[-1]}`"
+            found.add(f"{names} import each other in a cycle")
     return found
+
+
+def import_cycles(edges: set[tuple[str, str]]) -> list[tuple[str, ...]]:
+    """The modules of every import cycle, of any length: each strongly connected component
+    of the import graph with more than one module (Tarjan's algorithm), names sorted."""
+    graph: dict[str, list[str]] = {}
+    for a, b in sorted(edges):
+        graph.setdefault(a, []).append(b)
+        graph.setdefault(b, [])
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[tuple[str, ...]] = []
+
+    def visit(v: str) -> None:
+        # Recursion depth is bounded by the longest import chain (tens of modules).
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(tuple(sorted(component)))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(out)
 
 
 def _is_real(module: str, root: Path) -> bool:
@@ -313,7 +358,9 @@ def documented_exceptions(text: str) -> set[str]:
     for b in bullets:
         b = " ".join(b.split())
         m = re.match(
-            r"(`[^`]+` (?:imports `[^`]+`(?: at module level)?|and `[^`]+` import each other))", b
+            r"(`[^`]+` (?:imports `[^`]+`(?: at module level)?|and `[^`]+` import each other)"
+            r"|(?:`[^`]+`, )+`[^`]+` and `[^`]+` import each other in a cycle)",
+            b,
         )
         assert m, f"docs/architecture.md: cannot read the exception {b!r}"
         out.add(m.group(1))
@@ -343,12 +390,25 @@ def test_door_checker_finds_forbidden_imports_pymc_at_top_and_cycles(tmp_path: P
         "metrics/__init__.py": "",
         "metrics/a.py": "import streamlit\nfrom dashboard.x import f\n",
         "metrics/b.py": "def fit():\n    import pymc\n",
+        "metrics/c.py": "from experiments.stats import binary\nfrom experiments.readout import f\n",
         "experiments/__init__.py": "",
         "experiments/r.py": "from experiments import s\n",
         "experiments/s.py": "def g():\n    from experiments.r import h\n",
+        # A three-module cycle (one edge inside a function), a chain that is no cycle, and a
+        # pair joined only by an import for type checking (it never runs: no cycle).
+        "experiments/c1.py": "from experiments.c2 import x\n",
+        "experiments/c2.py": "from . import c3\n",
+        "experiments/c3.py": "def f():\n    from experiments.c1 import y\n",
+        "experiments/t1.py": "from experiments.t2 import x\n",
+        "experiments/t2.py": "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from experiments.t1 import y\n",
+        "experiments/d1.py": "from experiments import d2\n",
+        "experiments/d2.py": "from experiments.r import h\n",
         "experiments/stats/__init__.py": "",
         "experiments/stats/m.py": "import duckdb\nimport pymc\nfrom experiments.stats import n\n",
         "experiments/stats/n.py": "import numpy\n",
+        "experiments/stats/binary.py": "",
+        "experiments/readout.py": "",
         "dashboard/__init__.py": "",
         "dashboard/x.py": "import streamlit\nimport pymc\n",
         "sample_data/__init__.py": "",
@@ -360,9 +420,26 @@ def test_door_checker_finds_forbidden_imports_pymc_at_top_and_cycles(tmp_path: P
     assert door_violations(tmp_path) == {
         "`metrics/a.py` imports `streamlit`",
         "`metrics/a.py` imports `dashboard.x`",
+        "`metrics/c.py` imports `experiments.readout`",
         "`experiments/stats/m.py` imports `duckdb`",
         "`experiments/stats/m.py` imports `pymc`",
         "`experiments/stats/m.py` imports `pymc` at module level",
         "`dashboard/x.py` imports `pymc` at module level",
         "`experiments/r.py` and `experiments/s.py` import each other",
+        "`experiments/c1.py`, `experiments/c2.py` and `experiments/c3.py` import each other "
+        "in a cycle",
     }
+
+
+def test_import_cycles_finds_each_strongly_connected_group_once() -> None:
+    edges = {("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("d", "e"), ("e", "d"), ("f", "a")}
+    assert import_cycles(edges) == [("a", "b", "c"), ("d", "e")]
+    assert import_cycles({("a", "b"), ("b", "c"), ("a", "c")}) == []
+    # A long ring is one cycle, however long.
+    ring = {(f"m{i:02d}", f"m{(i + 1) % 30:02d}") for i in range(30)}
+    assert import_cycles(ring) == [tuple(f"m{i:02d}" for i in range(30))]
+    listed = documented_exceptions(
+        "Where the code does not follow the doors today\n\n"
+        "- `a.py`, `b.py` and `c.py` import each other in a cycle (why).\n"
+    )
+    assert listed == {"`a.py`, `b.py` and `c.py` import each other in a cycle"}

@@ -10,7 +10,7 @@ from dashboard.figures.experiments import (
     posterior_figure,
     segment_figure,
 )
-from experiments.metrics import get_metric
+from experiments.metric_defs import get_metric
 
 SERIES = [
     {

@@ -7,10 +7,11 @@ from datetime import date, datetime, timedelta
 import polars as pl
 import pytest
 
-from experiments.metrics import ALIASES, METRICS, get_metric
+from experiments.metric_defs import ALIASES, METRICS, get_metric
+from experiments.plan_validation import validate_plan
 from experiments.readout import analyze
 from experiments.readout_sql import Window, query_stats
-from experiments.registry import create_experiment, validate_plan
+from experiments.registry import create_experiment
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.repeats import refresh_repeats

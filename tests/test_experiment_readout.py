@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import sqlglot
 
-from experiments.metrics import METRICS
+from experiments.metric_defs import METRICS
 from experiments.readout import ReadoutError, analyze, engine_input
 from experiments.readout_sql import Window, query_point_in_time, query_stats, readout_sql
 from experiments.registry import create_experiment, start_experiment
@@ -317,6 +317,21 @@ def test_cumulative_last_day_equals_overall(store) -> None:
     assert last["prob_variant_better"] == pytest.approx(
         readout.primary.result.prob_variant_better, abs=1e-12
     )
+
+
+def test_readout_posterior_curves_are_densities_around_the_engines_lift(store) -> None:
+    pre, post, variant = _correlated_store(store)
+    readout = analyze(store, "cup")
+    curves = readout.posterior
+    assert set(curves) == {"x", "control", "variant", "lift_x", "lift"}
+    # Independent checks by the trapezoid rule: each curve is a density (integrates to 1),
+    # and the lift density's mean is the difference of the arms' raw means (numpy).
+    for xs, ys in (("x", "control"), ("x", "variant"), ("lift_x", "lift")):
+        assert np.trapezoid(curves[ys], curves[xs]) == pytest.approx(1.0, abs=2e-3), ys
+    lift_mean = np.trapezoid(np.multiply(curves["lift"], curves["lift_x"]), curves["lift_x"])
+    raw = post[variant == "treatment"].mean() - post[variant == "control"].mean()
+    assert lift_mean == pytest.approx(raw, abs=2e-3 * max(1.0, abs(raw)))
+    assert readout.primary.result.absolute_lift.mean == pytest.approx(raw, rel=1e-9)
 
 
 def test_engine_input_ratio_maps_numerator_to_sum_y() -> None:

@@ -7,21 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from experiments.registry import (
+from experiments.plan_validation import (
     ExperimentNotFound,
     PlanError,
     RegistryError,
+    load_plan_toml,
+    validate_plan,
+)
+from experiments.registry import (
     add_learnings,
     create_experiment,
     get_experiment,
     list_experiments,
-    load_plan_toml,
     record_decision,
     save_plan,
     search_experiments,
     start_experiment,
     update_experiment,
-    validate_plan,
 )
 
 PLAN = {

@@ -129,7 +129,7 @@ def test_heatmap_figure_small_cell_only_in_grey_layer():
 def test_channel_mix_figure_shares_and_counts():
     df = pl.DataFrame({"channel": ["email", "phone"], "value": [0.4, 0.6], "n": [40, 60]})
     pie = fk.channel_mix_figure(df).data[0]
-    assert list(pie.labels) == ["phone", "email"]
+    assert list(pie.labels) == ["Phone", "E-mail"]  # the channels in people's words
     assert list(pie.values) == [0.6, 0.4]
     assert list(pie.customdata) == [60, 40]
     assert pie.hole == pytest.approx(0.55)

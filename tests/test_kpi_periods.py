@@ -9,15 +9,22 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from experiments.stats.binary import prob_b_beats_a
+from experiments.stats.marginals import BetaMarginal
 from metrics.periods import (
     compare_periods,
     previous_window,
-    prob_greater_beta,
     prob_real_normal,
     prob_real_rate,
     sparkline,
 )
 from metrics.store import Store
+
+
+def prob_greater_beta(a1: float, b1: float, a2: float, b2: float) -> float:
+    """P(X > Y) for X ~ Beta(a1, b1), Y ~ Beta(a2, b2): the engine's P(B > A), the one
+    implementation prob_real_rate uses."""
+    return prob_b_beats_a(BetaMarginal(a2, b2), BetaMarginal(a1, b1))
 
 
 def evan_miller_p_b_beats_a(a_a: int, b_a: int, a_b: int, b_b: int) -> float:

@@ -21,7 +21,7 @@ from metrics.churn import (
     data_start,
 )
 from metrics.clv import simple_clv
-from metrics.clv_models import cached_clv, clv_cache_key
+from metrics.clv_models.cache import cached_clv, clv_cache_key
 from metrics.followups import detractor_counts, detractors, history
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.retention.contractual import choose_model, contractual_clv, load_discount
@@ -245,10 +245,11 @@ def test_churn_page_tiny_store_flags_small_samples(tmp_path, monkeypatch):
     assert clv["small_sample"].tolist() == [True]
 
 
+@pytest.mark.slow  # a fresh Python importing the app, or a long simulation (make test-slow)
 def test_churn_page_modules_do_not_import_pymc():
     code = (
         "import sys, json; import dashboard.figures.churn, metrics.churn, metrics.clv, "
-        "metrics.clv_models, metrics.background, metrics.retention.contractual, "
+        "metrics.clv_models.cache, metrics.clv_models.fit, metrics.background, metrics.retention.contractual, "
         "metrics.retention.survival, metrics.retention.drivers, metrics.followups; "
         "print(json.dumps('pymc' in sys.modules))"
     )
@@ -268,7 +269,7 @@ def test_churn_page_stuck_bgnbd_fit_shows_the_note_and_no_table(page_db, monkeyp
     from types import SimpleNamespace
 
     import dashboard.churn_panels as panels
-    from metrics.clv_models import ClvFit
+    from metrics.clv_models.fit import ClvFit
 
     note = "BG/NBD: r, alpha reached the search bound: purchase rates are too regular"
     row = {

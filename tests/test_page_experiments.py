@@ -79,6 +79,7 @@ def test_experiments_page_decide_form_records_decision(app, sample_store) -> Non
     assert any("Recorded: ship by Ann." in s.value for s in app.success)
 
 
+@pytest.mark.slow  # a fresh Python importing the app, or a long simulation (make test-slow)
 def test_experiments_page_does_not_import_pymc_on_load(sample_db, tmp_path) -> None:
     # A fresh interpreter opens the app through its router (as `make run` does) and switches
     # to the Experiments page; PyMC must still not be imported.
@@ -286,7 +287,7 @@ def test_experiments_page_draft_with_bad_split_shows_the_reason(sample_store, mo
 
 
 def test_html_readout_shows_formatted_lifts_units_and_dates(sample_store) -> None:
-    from experiments.report_html import readout_html
+    from dashboard.report_html import readout_html
 
     r = analyze(sample_store, "chatbot_handoff")
     html = readout_html(sample_store, "chatbot_handoff", r)

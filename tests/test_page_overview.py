@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.cli.main import main as cx
 from dashboard.figures.kpi import format_delta, format_value
+from dashboard.i18n import value_label
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import compare_periods
@@ -127,7 +128,9 @@ def test_overview_channel_mix_donut_shares_equal_query(app, sample_store):
     pie = spec["data"][0]
     assert pie["type"] == "pie"
     shown = dict(zip(pie["labels"], pie["values"], strict=True))
-    expected = dict(zip(mix["channel"].to_list(), mix["value"].to_list(), strict=True))
+    # The donut names each channel in people's words (English here): "phone" -> "Phone".
+    labels = [value_label("channel", c) for c in mix["channel"].to_list()]
+    expected = dict(zip(labels, mix["value"].to_list(), strict=True))
     assert shown.keys() == expected.keys()
     for ch, v in expected.items():
         assert shown[ch] == pytest.approx(v, abs=1e-12)

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from experiments.plan_validation import Experiment
 from experiments.readout_view import (
     default_decision,
     format_lift,
@@ -17,7 +18,6 @@ from experiments.readout_view import (
     timeline,
     units_text,
 )
-from experiments.registry import Experiment
 
 
 @pytest.mark.parametrize(

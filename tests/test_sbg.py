@@ -125,6 +125,7 @@ def test_derl_rejects_a_zero_discount_rate():
         derl(0.7, 1.2, 0.0)
 
 
+@pytest.mark.slow  # a fresh Python importing the app, or a long simulation (make test-slow)
 def test_sbg_left_truncated_simulation_recovers_parameters():
     # Seeded world: θ ~ Beta(2, 30), T ~ Geometric(θ); each customer is observed only if still
     # active after a random entry age (0-36 months), censored 24 months later.
@@ -275,7 +276,7 @@ def test_cx_clv_show_does_not_print_a_bgnbd_value_at_the_bound(capsys):
 def test_cx_clv_show_json_flags_a_bgnbd_fit_at_the_bound(db, capsys, monkeypatch):
     # On the full sample (20k customers) monthly invoices push BG/NBD to its search bound; the
     # small test sample stays inside it, so the stored fit gets the note _map writes then.
-    import metrics.clv_models as models
+    import metrics.clv_models.cache as models
 
     assert main(["clv", "fit", "--db", str(db), "--json"]) == 0
     fit = json.loads(capsys.readouterr().out)

@@ -158,7 +158,7 @@ FAMILIES = {
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("segments", [(), ("channel", "segment", "age_band")])
 def test_readout_stats_same_on_spark(engines, family: str, segments: tuple) -> None:
-    from experiments.metrics import METRICS
+    from experiments.metric_defs import METRICS
     from experiments.readout_sql import Window, query_stats
 
     store, duck, spark = engines
@@ -173,7 +173,7 @@ def test_readout_stats_same_on_spark(engines, family: str, segments: tuple) -> N
 
 @pytest.mark.parametrize("metric", ["fcr", "nps", "contacts_per_customer", "churn_rate"])
 def test_planning_baselines_same_on_spark(engines, metric: str) -> None:
-    from experiments.metrics import METRICS
+    from experiments.metric_defs import METRICS
     from experiments.readout_sql import baseline_stats, eligible_units_per_day
 
     store, duck, spark = engines
@@ -188,7 +188,7 @@ def test_planning_baselines_same_on_spark(engines, metric: str) -> None:
 
 # --------------------------------------------------------------------------- churn and CLV
 def _churn_calls():
-    from metrics import churn, clv, clv_models
+    from metrics import churn, clv
 
     return {
         "retention_by_cohort": churn.retention_by_cohort,
@@ -196,7 +196,6 @@ def _churn_calls():
         "churn_after_invoice": churn.churn_after_invoice,
         "churn_by_last_channel": churn.churn_by_last_channel,
         "simple_clv": clv.simple_clv,
-        "rfm_summary": clv_models.rfm_summary,
     }
 
 
@@ -372,7 +371,7 @@ def test_mapping_views_on_spark_answer_like_the_canonical_table(engines) -> None
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_point_in_time_series_same_on_spark(engines, family: str) -> None:
-    from experiments.metrics import METRICS
+    from experiments.metric_defs import METRICS
     from experiments.readout_sql import Window, query_point_in_time
 
     store, duck, spark = engines

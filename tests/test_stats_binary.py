@@ -9,7 +9,7 @@ import pytest
 from scipy import integrate, stats
 
 from experiments.stats import BinaryStats, analyze_binary
-from experiments.stats.binary import prob_b_beats_a_closed
+from experiments.stats.binary import prob_b_beats_a, prob_b_beats_a_closed
 from experiments.stats.marginals import BetaMarginal, prob_diff_greater
 
 CASES = [  # (n_control, x_control, n_variant, x_variant)
@@ -215,3 +215,21 @@ def test_binary_large_counts_quadrature_matches_scipy_quantile_integral(shift):
     if shift == 0.0:
         r = analyze_binary(BinaryStats(100_000, 10_000), BinaryStats(100_000, 10_300))
         assert r.prob_variant_better == pytest.approx(ref, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ((3.5, 7.2), (5.5, 6.1)),  # non-integer: quadrature
+        ((12, 30), (7, 33)),  # integer, short sum: closed form
+        ((1 + 50_400, 1 + 49_600), (1 + 50_000, 1 + 50_000)),  # past the closed form's limit
+    ],
+)
+def test_prob_b_beats_a_matches_scipy_integration(a, b) -> None:
+    # P(B > A) = ∫ f_B(t) F_A(t) dt, integrated by scipy over B's central mass.
+    fa, fb = stats.beta(*a), stats.beta(*b)
+    lo, hi = fb.ppf(1e-13), fb.isf(1e-13)
+    expected, _ = integrate.quad(lambda t: fb.pdf(t) * fa.cdf(t), lo, hi, limit=200, epsabs=1e-12)
+    got = prob_b_beats_a(BetaMarginal(*a), BetaMarginal(*b))
+    assert got == pytest.approx(expected, abs=1e-7)
+    assert prob_b_beats_a(BetaMarginal(*b), BetaMarginal(*a)) == pytest.approx(1 - got, abs=1e-7)

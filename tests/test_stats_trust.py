@@ -257,6 +257,7 @@ def test_decide_degenerate_primary_keeps_running_with_message():
     assert d.action == KEEP_RUNNING and "at least 3 observations" in d.reasons[0]
 
 
+@pytest.mark.slow  # a fresh Python importing the app, or a long simulation (make test-slow)
 def test_stats_package_imports_no_streamlit_duckdb_plotly_or_pymc():
     import subprocess
     import sys

@@ -393,9 +393,7 @@ def test_app_page_that_needs_fresh_data_says_busy_soon_during_a_long_write(
         at = start_page(ROOT / "dashboard" / "app.py", shared_db, monkeypatch, errors_ok=True)
         assert time.monotonic() - started < 30  # the page's own work under load, not 60 s
         assert not at.exception
-        assert any("gave up after 1 s" in e.value for e in at.error), [
-            e.value for e in at.error
-        ]
+        assert any("gave up after 1 s" in e.value for e in at.error), [e.value for e in at.error]
     finally:
         writer.kill()
         writer.wait()

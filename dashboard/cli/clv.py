@@ -93,7 +93,8 @@ def _open(args: argparse.Namespace, *, write: bool):
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from metrics.clv_models import ClvFit, start_clv_fit
+    from metrics.clv_models.cache import start_clv_fit
+    from metrics.clv_models.fit import ClvFit
 
     with _open(args, write=True) as store:
         status = start_clv_fit(store, method=args.method, wait=True, force=args.force)
@@ -144,7 +145,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def run_show(args: argparse.Namespace) -> int:
     from metrics.clv import clv_what_if, simple_clv
-    from metrics.clv_models import cached_clv
+    from metrics.clv_models.cache import cached_clv
     from metrics.retention.contractual import bound_notes
 
     with _open(args, write=False) as store:

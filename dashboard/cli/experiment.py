@@ -83,9 +83,9 @@ def _open(args: argparse.Namespace, *, write: bool):
 
 
 def _registry_call(fn, *a, **kw):
-    from experiments.metrics import UnknownMetricError
+    from experiments.metric_defs import UnknownMetricError
+    from experiments.plan_validation import RegistryError
     from experiments.readout import ReadoutError
-    from experiments.registry import RegistryError
 
     try:
         return fn(*a, **kw)
@@ -94,7 +94,8 @@ def _registry_call(fn, *a, **kw):
 
 
 def _create(args: argparse.Namespace) -> int:
-    from experiments.registry import create_experiment, load_plan_toml, start_experiment
+    from experiments.plan_validation import load_plan_toml
+    from experiments.registry import create_experiment, start_experiment
 
     plan = _registry_call(load_plan_toml, args.file)
     with _open(args, write=True) as store:
@@ -260,7 +261,7 @@ def _segments(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from experiments.report_html import readout_html
+    from dashboard.report_html import readout_html
 
     _check_report_target(args.out)
     with _open(args, write=False) as store:

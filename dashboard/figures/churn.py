@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figures.kpi import GREY, LINE_COLOUR, small_sample_reason
+from dashboard.i18n import month_name, t, t_or, value_label
 
 REFERENCE_COLOUR = "#bf8700"
 PALETTE = ("#0969da", "#1a7f37", "#8250df", "#bf3989", "#cf222e", "#9a6700", "#1b7c83")
@@ -24,6 +25,7 @@ def retention_figure(df: pl.DataFrame, *, max_cohorts: int = 12) -> go.Figure:
     fig = go.Figure()
     cohorts = sorted(df["cohort"].unique().to_list())[-max_cohorts:]
     for i, cohort in enumerate(cohorts):
+        name = f"{month_name(cohort.month)} {cohort.year}"
         part = df.filter(pl.col("cohort") == cohort).sort("months")
         small = part["small_sample"].to_list()
         colour = PALETTE[i % len(PALETTE)]
@@ -37,7 +39,7 @@ def retention_figure(df: pl.DataFrame, *, max_cohorts: int = 12) -> go.Figure:
                     hoverinfo="skip",
                     showlegend=False,
                     line={"color": GREY, "width": 1, "dash": "dot"},
-                    name=f"{cohort:%b %Y} (n<30)",
+                    name=f"{name} (n<30)",
                 )
             )
         fig.add_trace(
@@ -45,7 +47,7 @@ def retention_figure(df: pl.DataFrame, *, max_cohorts: int = 12) -> go.Figure:
                 x=months,
                 y=[None if s else r for r, s in zip(retention, small, strict=True)],
                 mode="lines+markers",
-                name=f"{cohort:%b %Y}",
+                name=name,
                 line={"color": colour, "width": 1.5},
                 marker={"color": colour, "size": 6},
                 connectgaps=False,
@@ -57,10 +59,10 @@ def retention_figure(df: pl.DataFrame, *, max_cohorts: int = 12) -> go.Figure:
                 y=retention,
                 mode="markers",
                 showlegend=False,
-                name=f"{cohort:%b %Y} points",
+                name=t("cfig.points", cohort=name),
                 marker={"color": [GREY if s else colour for s in small], "size": 6},
                 hovertext=[
-                    f"{cohort:%b %Y} cohort, month {m}: {_pct(r)} retained (n = {n})"
+                    t("cfig.cohort_hover", cohort=name, month=m, share=_pct(r), n=n)
                     + (f"<br>{small_sample_reason(n)}" if s else "")
                     for m, r, n, s in zip(
                         part["months"], part["retention"], part["n"], small, strict=True
@@ -70,10 +72,10 @@ def retention_figure(df: pl.DataFrame, *, max_cohorts: int = 12) -> go.Figure:
             )
         )
     fig.update_layout(
-        title="Retention by signup cohort",
+        title=t("churn.cohorts"),
         height=380,
-        xaxis_title="months since signup",
-        yaxis={"title": "still a customer", "tickformat": ".0%"},
+        xaxis_title=t("cfig.months_since_signup"),
+        yaxis={"title": t("cfig.still_customer"), "tickformat": ".0%"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
@@ -93,7 +95,7 @@ def satisfaction_figure(df: pl.DataFrame, reference: dict[str, float]) -> go.Fig
         go.Bar(
             x=bands,
             y=value,
-            name="churned within 90 days (this data)",
+            name=t("cfig.churned_90"),
             marker={"color": [GREY if rows[b]["small_sample"] else LINE_COLOUR for b in bands]},
             error_y={
                 "type": "data",
@@ -104,7 +106,12 @@ def satisfaction_figure(df: pl.DataFrame, reference: dict[str, float]) -> go.Fig
             text=[f"n={rows[b]['n']}" for b in bands],
             textposition="outside",
             hovertext=[
-                f"{b}: {_pct(rows[b]['value'])} churned (n = {rows[b]['n']})"
+                t(
+                    "cfig.sat_hover",
+                    band=value_label("satisfaction_band", b),
+                    share=_pct(rows[b]["value"]),
+                    n=rows[b]["n"],
+                )
                 + (f"<br>{small_sample_reason(rows[b]['n'])}" if rows[b]["small_sample"] else "")
                 for b in bands
             ],
@@ -116,15 +123,20 @@ def satisfaction_figure(df: pl.DataFrame, reference: dict[str, float]) -> go.Fig
             x=bands,
             y=[reference[b] for b in bands],
             marker={"color": REFERENCE_COLOUR},
-            name="think of switching at the invoice (Novus/Billogram)",
+            name=t("cfig.switching"),
             opacity=0.55,
         )
     )
     fig.update_layout(
-        title="Churn after a survey, by satisfaction",
+        title=t("cfig.sat_title"),
         barmode="group",
         height=380,
         yaxis={"tickformat": ".0%"},
+        xaxis={
+            "tickmode": "array",
+            "tickvals": bands,
+            "ticktext": [value_label("satisfaction_band", b) for b in bands],
+        },
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
@@ -147,6 +159,7 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
     """Bars of one breakdown (metrics.churn): rate per band, n on the bar, small samples grey."""
     part = df.filter(pl.col("dimension") == dimension)
     unit = part["rate_unit"][0] if part.height else ""
+    unit = t_or("cfig.rate_unit." + unit.replace(" ", "_").replace("-", "_"), unit)
     fig = go.Figure(
         go.Bar(
             y=part["band"].to_list(),
@@ -157,7 +170,7 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
             textposition="inside",
             insidetextanchor="start",
             hovertext=[
-                f"{b}: {_pct(r)} {unit} ({c} of n = {n})"
+                t("cfig.breakdown_hover", band=b, share=_pct(r), unit=unit, churned=c, n=n)
                 + (f"<br>{small_sample_reason(n)}" if s else "")
                 for b, r, c, n, s in part.select(
                     "band", "rate", "churned", "n", "small_sample"
@@ -167,7 +180,11 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=f"Churn by {dimension} ({unit})",
+        title=t(
+            "cfig.breakdown_title",
+            dim=t(f"churn.breakdown.{dimension.replace(' ', '_')}").lower(),
+            unit=unit,
+        ),
         height=max(220, 32 * part.height + 90),
         xaxis={"tickformat": ".1%"},
         yaxis={"autorange": "reversed"},
@@ -182,7 +199,9 @@ def what_if_figure(what_if: pl.DataFrame) -> go.Figure:
     segments = ok["segment"].unique(maintain_order=True).to_list()
     base = {r["segment"]: r["clv"] for r in ok.iter_rows(named=True)}
     fig = go.Figure(
-        go.Bar(x=segments, y=[base[s] for s in segments], name="today", marker={"color": GREY})
+        go.Bar(
+            x=segments, y=[base[s] for s in segments], name=t("cfig.today"), marker={"color": GREY}
+        )
     )
     for i, d in enumerate(sorted(ok["churn_reduction"].unique().to_list())):
         part = {
@@ -192,14 +211,14 @@ def what_if_figure(what_if: pl.DataFrame) -> go.Figure:
             go.Bar(
                 x=segments,
                 y=[part[s]["clv_after"] for s in segments],
-                name=f"churn −{d:.0%}",
+                name=t("cfig.churn_minus", d=f"{d:.0%}"),
                 marker={"color": PALETTE[i]},
                 text=[f"+{part[s]['change_pct']:.0%}" for s in segments],
                 textposition="outside",
             )
         )
     fig.update_layout(
-        title="Simple CLV per customer: what lower churn is worth",
+        title=t("cfig.what_if_title"),
         barmode="group",
         height=360,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
@@ -233,7 +252,7 @@ def clv_interval_figure(segments: list[dict[str, Any]], horizon_months: float) -
         )
     )
     fig.update_layout(
-        title=f"Expected {horizon_months:g}-month value per customer (90 % interval)",
+        title=t("cfig.clv_title", months=f"{horizon_months:g}"),
         height=340,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
@@ -268,7 +287,7 @@ def survival_figure(
                 hoverinfo="skip",
                 showlegend=False,
                 legendgroup=name,
-                name=f"{name} 95 % band",
+                name=t("cfig.band", name=name),
             )
         )
         fig.add_trace(
@@ -280,8 +299,15 @@ def survival_figure(
                 name=name,
                 legendgroup=name,
                 hovertext=[
-                    f"{g['group']}, month {c['month']}: {_pct(c['survival'])} still customers "
-                    f"[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}], {c['at_risk']:,.0f} at risk"
+                    t(
+                        "cfig.survival_hover",
+                        group=g["group"],
+                        month=c["month"],
+                        share=_pct(c["survival"]),
+                        low=_pct(c["ci_low"]),
+                        high=_pct(c["ci_high"]),
+                        at_risk=f"{c['at_risk']:,.0f}",
+                    )
                     for c in g["curve"]
                 ],
                 hoverinfo="text",
@@ -289,10 +315,10 @@ def survival_figure(
         )
     p_text = "" if logrank_p is None else f" · log-rank p = {_p_value(logrank_p)}"
     fig.update_layout(
-        title=f"Retention by {label} (Kaplan-Meier, 95 % band){p_text}",
+        title=t("cfig.survival_title", label=label) + p_text,
         height=400,
-        xaxis_title="months since signup",
-        yaxis={"title": "still a customer", "tickformat": ".0%", "range": [0, 1.02]},
+        xaxis_title=t("cfig.months_since_signup"),
+        yaxis={"title": t("cfig.still_customer"), "tickformat": ".0%", "range": [0, 1.02]},
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
@@ -323,18 +349,24 @@ def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -
             text=[f"n = {g['active']:,}" for g in ok],
             textposition="inside",
             hovertext=[
-                f"{g['group']}: {_money(g['value_mean'])} {currency} "
-                f"[{_money(g['ci_low'])}, {_money(g['ci_high'])}] per active customer "
-                f"(n = {g['active']:,})"
+                t(
+                    "cfig.sbg_hover",
+                    group=g["group"],
+                    value=_money(g["value_mean"]),
+                    currency=currency,
+                    low=_money(g["ci_low"]),
+                    high=_money(g["ci_high"]),
+                    n=f"{g['active']:,}",
+                )
                 for g in ok
             ],
             hoverinfo="text",
         )
     )
     fig.update_layout(
-        title=f"Residual value per active customer by {label} (90 % interval)",
+        title=t("cfig.sbg_title", label=label),
         height=340,
-        yaxis={"title": f"{currency} per customer", "tickformat": ",.0f"},
+        yaxis={"title": t("cfig.per_customer", currency=currency), "tickformat": ",.0f"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
@@ -356,18 +388,23 @@ def drivers_figure(drivers: list[dict[str, Any]], *, kpi_label: str, n: int) -> 
                 "arrayminus": [d["importance"] - d["ci_low"] for d in rows],
             },
             hovertext=[
-                f"{d['label']}: explains {d['importance']:.2%} of the variance "
-                f"[{d['ci_low']:.2%}, {d['ci_high']:.2%}]"
-                + (f", {d['direction']} it" if d["direction"] else "")
+                t(
+                    "cfig.driver_hover",
+                    label=d["label"],
+                    share=f"{d['importance']:.2%}",
+                    low=f"{d['ci_low']:.2%}",
+                    high=f"{d['ci_high']:.2%}",
+                )
+                + (", " + t(f"cfig.direction.{d['direction']}") if d["direction"] else "")
                 for d in rows
             ],
             hoverinfo="text",
         )
     )
     fig.update_layout(
-        title=f"What drives {kpi_label} (n = {n:,} contacts)",
+        title=t("cfig.drivers_title", kpi=kpi_label, n=f"{n:,}"),
         height=max(260, 34 * len(rows) + 90),
-        xaxis={"title": "share of variance explained (Shapley R²)", "tickformat": ".1%"},
+        xaxis={"title": t("cfig.drivers_axis"), "tickformat": ".1%"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig

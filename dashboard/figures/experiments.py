@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.i18n import t, t_or
 from experiments.readout_view import band_points, display_scale, interval_name, metric_unit
 
 CONTROL = "#6e7781"
@@ -21,6 +22,12 @@ GOOD = "#1a7f37"
 
 def _finite(*values: Any) -> bool:
     return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+
+
+def _scale(unit: str) -> tuple[float, str]:
+    """display_scale with the suffix in the UI language ('pp' is 'p.e.' in Swedish)."""
+    factor, suffix = display_scale(unit)
+    return factor, t_or(f"xfig.suffix.{suffix}", suffix) if suffix else suffix
 
 
 def posterior_figure(
@@ -36,14 +43,16 @@ def posterior_figure(
     In the metric's unit: a share's arms in % and its lift in percentage points. A density
     is rescaled with its x axis, so the curves keep their area of one.
     """
-    factor, suffix = display_scale(unit)
+    factor, suffix = _scale(unit)
     level = "%" if unit == "share" else suffix
     fig = make_subplots(
-        rows=1, cols=2, subplot_titles=(f"{metric} by arm", "lift (variant − control)")
+        rows=1,
+        cols=2,
+        subplot_titles=(t("xfig.by_arm", metric=metric), t("xfig.lift_title")),
     )
     if not posterior:
         fig.add_annotation(
-            text="not enough data for a posterior",
+            text=t("xfig.no_posterior"),
             showarrow=False,
             xref="paper",
             yref="paper",
@@ -79,7 +88,7 @@ def posterior_figure(
         go.Scatter(
             x=lift_x,
             y=[v / factor for v in posterior["lift"]],
-            name="lift",
+            name=t("fig.lift"),
             line={"color": POOLED},
             fill="tozeroy",
             showlegend=False,
@@ -113,22 +122,23 @@ def cumulative_figure(
     from the readout), else "credible interval". The lift is drawn in the metric's unit
     (shares in percentage points).
     """
-    factor, suffix = display_scale(unit)
+    factor, suffix = _scale(unit)
     series = band_points(list(series))
-    band = interval_name(series)
+    name = interval_name(series)
+    band = t_or("xfig.band." + name.replace(" ", "_").replace("%", "pct"), name)
     fig = make_subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.1,
-        subplot_titles=("P(variant better)", f"lift and {band}"),
+        subplot_titles=(t("xfig.p_variant_better"), t("xfig.lift_and", band=band)),
     )
     days = [r["day"] for r in series]
     fig.add_trace(
         go.Scatter(
             x=days,
             y=[r.get("prob_variant_better") for r in series],
-            name="P(better)",
+            name=t("exp.p_better"),
             line={"color": VARIANT},
         ),
         row=1,
@@ -156,10 +166,10 @@ def cumulative_figure(
         go.Scatter(
             x=days,
             y=lift,
-            name="lift",
+            name=t("fig.lift"),
             line={"color": VARIANT},
             customdata=[[rule] for rule in rules],
-            hovertemplate=f"%{{x}}<br>lift %{{y:.3g}} {suffix}<br>%{{customdata[0]}}"
+            hovertemplate=f"%{{x}}<br>{t('fig.lift')} %{{y:.3g}} {suffix}<br>%{{customdata[0]}}"
             "<extra></extra>",
         ),
         row=2,
@@ -188,7 +198,7 @@ def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
     titles = [str(g.get("label") or g["metric"]) for g in guardrails] or [""]
     fig = make_subplots(rows=rows, cols=1, subplot_titles=titles, vertical_spacing=0.25 / rows)
     for i, g in enumerate(guardrails, start=1):
-        factor, suffix = display_scale(metric_unit(g["metric"]))
+        factor, suffix = _scale(metric_unit(g["metric"]))
         lift = g["result"]["absolute_lift"]
         verdict = g.get("guardrail") or {}
         colour = GOOD if verdict.get("passed") else BAD
@@ -210,7 +220,7 @@ def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
                     },
                     name=titles[i - 1],
                     showlegend=False,
-                    hovertemplate=f"lift %{{x:.3g}} {suffix}<extra></extra>",
+                    hovertemplate=f"{t('fig.lift')} %{{x:.3g}} {suffix}<extra></extra>",
                 ),
                 row=i,
                 col=1,
@@ -239,8 +249,8 @@ def segment_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
     fig = go.Figure()
     labels = [f"{r['dimension']}: {r['level']}" for r in rows]
     for key, low, high, name, colour, offset in (
-        ("lift", "ci_low", "ci_high", "unpooled", CONTROL, 0.15),
-        ("pooled_mean", "pooled_ci_low", "pooled_ci_high", "partially pooled", POOLED, -0.15),
+        ("lift", "ci_low", "ci_high", t("xfig.unpooled"), CONTROL, 0.15),
+        ("pooled_mean", "pooled_ci_low", "pooled_ci_high", t("xfig.pooled"), POOLED, -0.15),
     ):
         pts = [(i, r) for i, r in enumerate(rows) if _finite(r.get(key), r.get(low), r.get(high))]
         if not pts:
@@ -259,15 +269,16 @@ def segment_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
                     "arrayminus": [r[key] - r[low] for _, r in pts],
                 },
                 customdata=[[labels[i], r.get("n_control"), r.get("n_variant")] for i, r in pts],
-                hovertemplate="%{customdata[0]}<br>lift %{x:.3g}<br>n %{customdata[1]} / "
-                "%{customdata[2]}<extra></extra>",
+                hovertemplate="%{customdata[0]}<br>"
+                + t("fig.lift")
+                + " %{x:.3g}<br>n %{customdata[1]} / %{customdata[2]}<extra></extra>",
             )
         )
     fig.add_vline(x=0, line={"dash": "dot", "color": "#57606a"})
     fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed")
     fig.update_layout(
         height=140 + 26 * len(rows),
-        xaxis_title="lift (variant − control)",
+        xaxis_title=t("xfig.lift_title"),
         margin={"l": 20, "r": 20, "t": 20, "b": 40},
         legend={"orientation": "h", "y": 1.05},
     )

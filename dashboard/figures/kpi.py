@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from dashboard.i18n import dimension_label, month_name, t, value_label
 from metrics.catalogue import MIN_SAMPLE_DEFAULT
 
 # Status colours follow the usual traffic light; None (no status) is neutral grey.
@@ -28,10 +29,7 @@ DEFAULT_MIN_N = MIN_SAMPLE_DEFAULT  # the catalogue's (one source)
 
 def small_sample_reason(n: int | None, min_n: int = DEFAULT_MIN_N) -> str:
     """Why a cell is greyed, in words a manager reads in the tooltip."""
-    return (
-        f"n = {n or 0} is below the minimum sample of {min_n}: too few to judge, "
-        "so it is greyed and gets no status colour"
-    )
+    return t("fig.small_sample", n=n or 0, min_n=min_n)
 
 
 def format_value(value: float | None, unit: str = "") -> str:
@@ -77,9 +75,10 @@ def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> lis
         head = f"{row[key]}: " if key else ""
         text = f"{head}{format_value(row.get('value'), unit)}<br>n = {row.get('n') or 0}"
         if row.get("ci_low") is not None and row.get("ci_high") is not None:
-            text += (
-                f"<br>95 % interval {format_value(row['ci_low'], unit)} – "
-                f"{format_value(row['ci_high'], unit)}"
+            text += "<br>" + t(
+                "fig.interval_hover",
+                low=format_value(row["ci_low"], unit),
+                high=format_value(row["ci_high"], unit),
             )
         if row.get("small_sample"):
             text += "<br>" + small_sample_reason(row.get("n"), min_n)
@@ -91,6 +90,10 @@ def _finite(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
 
+def _month_label(day: Any) -> str:
+    return f"{month_name(day.month)} {day.year}" if hasattr(day, "month") else str(day)
+
+
 def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
     """A tiny axis-less line of `value` over `period` for a KPI card."""
     df = df.sort("period") if "period" in df.columns else df
@@ -100,7 +103,9 @@ def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
             y=df["value"].to_list(),
             mode="lines",
             line={"color": colour, "width": 2},
-            hovertemplate="%{x|%b %Y}: %{y:.3g}<extra></extra>",
+            # Month names from the catalogue: Plotly's own %b is English only.
+            customdata=[_month_label(p) for p in df["period"].to_list()],
+            hovertemplate="%{customdata}: %{y:.3g}<extra></extra>",
         )
     )
     fig.update_layout(
@@ -169,7 +174,7 @@ def trend_figure(
                 fill="tonexty",
                 fillcolor=RIBBON_COLOUR,
                 hoverinfo="skip",
-                name="95 % interval",
+                name=t("fig.interval"),
             )
         )
     small = (
@@ -200,12 +205,12 @@ def trend_figure(
             fillcolor=BAND_COLOUR,
             line_width=0,
             layer="below",
-            name="target band",
+            name=t("fig.target_band"),
         )
         fig.add_hline(
             y=target,
             line={"color": STATUS_COLOURS["meets"], "dash": "dash", "width": 1},
-            annotation_text=f"target {format_value(target, unit)}",
+            annotation_text=t("fig.target", value=format_value(target, unit)),
             annotation_position="top left",
         )
     fig.update_layout(
@@ -272,13 +277,20 @@ def breakdown_figure(
         fig.add_vline(
             x=target,
             line={"color": STATUS_COLOURS["meets"], "dash": "dash", "width": 1},
-            annotation_text=f"target {format_value(target, unit)}",
+            annotation_text=t("fig.target", value=format_value(target, unit)),
         )
+    categories = [str(v) for v in df[dim].to_list()]
     fig.update_layout(
-        title=f"{label} by {dim.replace('_', ' ')}",
+        title=t("fig.breakdown_title", label=label, dim=dimension_label(dim).lower()),
         height=max(260, 34 * df.height + 80),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        yaxis={"autorange": "reversed"},
+        # The data keeps the stored values; the axis shows them in people's words.
+        yaxis={
+            "autorange": "reversed",
+            "tickmode": "array",
+            "tickvals": categories,
+            "ticktext": [value_label(dim, v) for v in categories],
+        },
     )
     return fig
 
@@ -325,16 +337,18 @@ def heatmap_figure(
                 y=ys,
                 colorscale=[[0, GREY], [1, GREY]],
                 showscale=False,
-                name="below minimum sample",
+                name=t("fig.below_min_sample"),
                 hovertext=text,
                 hoverinfo="x+y+text",
             ),
         ]
     )
     fig.update_layout(
-        title=f"{label}: {y.replace('_', ' ')} × {x.replace('_', ' ')}",
+        title=f"{label}: {dimension_label(y).lower()} × {dimension_label(x).lower()}",
         height=max(300, 30 * len(ys) + 120),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [value_label(x, v) for v in xs]},
+        yaxis={"tickmode": "array", "tickvals": ys, "ticktext": [value_label(y, v) for v in ys]},
     )
     return fig
 
@@ -344,13 +358,15 @@ def channel_mix_figure(df: pl.DataFrame) -> go.Figure:
     df = df.filter(pl.col("channel").is_not_null()).sort("value", descending=True)
     fig = go.Figure(
         go.Pie(
-            labels=df["channel"].to_list(),
+            labels=[value_label("channel", c) for c in df["channel"].to_list()],
             values=df["value"].to_list(),
             hole=0.55,
             customdata=df["n"].to_list(),
-            hovertemplate="%{label}: %{percent} of n = %{customdata:,} contacts<extra></extra>",
+            hovertemplate=t("fig.mix_hover") + "<extra></extra>",
             sort=False,
         )
     )
-    fig.update_layout(title="Channel mix", height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_layout(
+        title=t("fig.mix_title"), height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}
+    )
     return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from dashboard.i18n import t
 from experiments.stats.curves import PosteriorCurves
 from experiments.stats.results import ComparisonResult
 
@@ -13,14 +14,14 @@ CONTROL_COLOR, VARIANT_COLOR, LIFT_COLOR = "#7f8c8d", "#1f77b4", "#2ca02c"
 def arms_figure(
     curves: PosteriorCurves,
     *,
-    title: str = "Where each arm's true value lies",
+    title: str | None = None,
     percent: bool = False,
 ) -> go.Figure:
     """Posterior densities of control and variant on one axis."""
     fig = go.Figure()
     for name, ys, color in (
-        ("control", curves.control, CONTROL_COLOR),
-        ("variant", curves.variant, VARIANT_COLOR),
+        (t("calc.arm.control").lower(), curves.control, CONTROL_COLOR),
+        (t("calc.arm.variant").lower(), curves.variant, VARIANT_COLOR),
     ):
         fig.add_trace(
             go.Scatter(
@@ -33,7 +34,10 @@ def arms_figure(
             )
         )
     fig.update_layout(
-        title=title, yaxis_title="density", height=320, margin={"l": 40, "r": 10, "t": 50, "b": 40}
+        title=title or t("calc.arms_title"),
+        yaxis_title=t("fig.density"),
+        height=320,
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
     )
     if percent:
         fig.update_xaxes(tickformat=".1%")
@@ -44,7 +48,7 @@ def lift_figure(
     curves: PosteriorCurves,
     result: ComparisonResult,
     *,
-    title: str = "Difference: variant − control",
+    title: str | None = None,
     percent: bool = False,
 ) -> go.Figure:
     """Density of the absolute lift, its credible interval shaded, zero marked."""
@@ -52,7 +56,9 @@ def lift_figure(
     xs, ys = list(curves.lift_x), list(curves.lift)
     inside = [(x, y) for x, y in zip(xs, ys, strict=True) if lo <= x <= hi]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=xs, y=ys, name="lift", mode="lines", line={"color": LIFT_COLOR}))
+    fig.add_trace(
+        go.Scatter(x=xs, y=ys, name=t("fig.lift"), mode="lines", line={"color": LIFT_COLOR})
+    )
     if inside:
         fig.add_trace(
             go.Scatter(
@@ -60,14 +66,14 @@ def lift_figure(
                 y=[p[1] for p in inside],
                 fill="tozeroy",
                 mode="none",
-                name=f"{result.ci_level:.0%} interval",
+                name=t("fig.level_interval", level=f"{result.ci_level:.0%}"),
                 fillcolor="rgba(44,160,44,0.3)",
             )
         )
     fig.add_vline(x=0, line_dash="dash", line_color="black")
     fig.update_layout(
-        title=title,
-        yaxis_title="density",
+        title=title or t("calc.lift_title"),
+        yaxis_title=t("fig.density"),
         height=320,
         showlegend=True,
         margin={"l": 40, "r": 10, "t": 50, "b": 40},

@@ -14,34 +14,34 @@ from dashboard.churn_panels import (
     simple_clv_section,
     survival_section,
 )
+from dashboard.i18n import date_text, t
 from dashboard.store_access import cached
 from metrics.churn import MIN_SAMPLE, data_end
 from metrics.clv import load_margin
 from metrics.retention.contractual import load_discount
 
-st.title("Churn & CLV")
+st.title(t("churn.title"))
 end = cached(data_end)
 if end is None:
-    st.info("The store has no customers yet. Load customers and invoices on the Data page.")
+    st.info(t("churn.no_customers"))
     st.stop()
 margin = st.sidebar.number_input(
-    "Gross margin for CLV",
+    t("churn.margin"),
     0.01,
     1.0,
     cached(load_margin),
     0.01,
-    help="Share of revenue kept; stored default: setting clv.margin",
+    help=t("churn.margin_help"),
 )
 annual_discount = st.sidebar.number_input(
-    "Discount rate per year",
+    t("churn.discount"),
     0.01,
     1.0,
     cached(load_discount),
     0.01,
-    help="For the contractual CLV (DERL); stored default: setting clv.discount_rate",
+    help=t("churn.discount_help"),
 )
-small_rule = f"Cells with n below {MIN_SAMPLE} are greyed and marked: too few to judge."
-st.caption(f"Data up to {end:%-d %b %Y}. Money in SEK. {small_rule}")
+st.caption(t("churn.caption", end=date_text(end), min_n=MIN_SAMPLE))
 
 monthly_churn(end)
 satisfaction_and_churn()

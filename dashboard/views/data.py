@@ -12,6 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
+from dashboard.i18n import column_label, t
 from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.ingest import (
@@ -35,25 +36,37 @@ TYPES = ["csv", "tsv", "txt", "xlsx", "parquet"]
 def report_message(report: IngestReport) -> tuple[str, str, str]:
     """Alert kind, its Markdown (counts only: no file-derived text) and the plain-text details
     (file name, personal-data columns, notes, first reasons) for st.code."""
-    summary = (
-        f"Loaded into **{report.table}**: read {report.rows_read:,} rows: "
-        f"{report.inserted:,} inserted, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, "
-        + (f"{report.skipped_older:,} skipped as older, " if report.skipped_older else "")
-        + f"{report.rejected:,} rejected."
+    summary = t(
+        "data.report",
+        table=report.table,
+        read=f"{report.rows_read:,}",
+        inserted=f"{report.inserted:,}",
+        updated=f"{report.updated:,}",
+        unchanged=f"{report.unchanged:,}",
+        skipped=t("data.report_skipped", n=f"{report.skipped_older:,}")
+        if report.skipped_older
+        else "",
+        rejected=f"{report.rejected:,}",
     )
-    lines = [f"{report.file_name} -> {report.table} (batch {report.batch_id})"]
-    lines += [f"- {col} changed in {n:,} row(s)" for col, n in report.changes.items()]
-    lines += [f"- personal data column '{c}' {what}" for c, what in report.pii.items()]
-    lines += [f"- note: {w}" for w in report.warnings]
-    lines += [f"- row {r['row_number']}: {r['reason']}" for r in report.reasons[:5]]
+    lines = [
+        t("data.report_file", file=report.file_name, table=report.table, batch=report.batch_id)
+    ]
+    lines += [t("data.report_changed", column=col, n=f"{n:,}") for col, n in report.changes.items()]
+    lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
+    lines += [t("data.report_note", note=w) for w in report.warnings]
+    lines += [
+        t("data.report_row", row=r["row_number"], reason=r["reason"]) for r in report.reasons[:5]
+    ]
     if report.rejected > 5:
-        lines += [f"- {n:,} × {reason}" for reason, n in list(report.reason_counts.items())[:5]]
+        lines += [
+            t("data.report_reason_count", n=f"{n:,}", reason=reason)
+            for reason, n in list(report.reason_counts.items())[:5]
+        ]
         stored = report.rejected_stored
         lines.append(
-            f"- … see the rejected rows below for all {report.rejected:,}"
+            t("data.report_more", n=f"{report.rejected:,}")
             if stored >= report.rejected
-            else f"- … the first {stored:,} rejected rows are kept below; all are counted above"
+            else t("data.report_kept", stored=f"{stored:,}")
         )
     return ("warning" if report.rejected else "success"), summary, "\n".join(lines)
 
@@ -64,15 +77,15 @@ def show_problem(headline: str, message: str) -> None:
     st.code(message, language=None, wrap_lines=True)
 
 
-st.title("Data")
-st.caption(
-    "Load what your helpdesk, contact-center or survey tool exports. A whole-file "
-    "problem writes nothing; otherwise good rows load (updated by key on re-upload) and "
-    "bad rows are kept with their reason."
-)
+def labels(df: pl.DataFrame) -> dict:
+    return {c: st.column_config.Column(column_label(c)) for c in df.columns}
 
-with st.expander("Example export files"):
-    st.caption("Small files shaped like real exports; download one and upload it below.")
+
+st.title(t("data.title"))
+st.caption(t("data.caption"))
+
+with st.expander(t("data.examples")):
+    st.caption(t("data.examples_caption"))
     for path in sorted(p for p in EXPORTS.glob("*") if p.suffix.lstrip(".") in TYPES):
         st.download_button(
             path.name,
@@ -82,20 +95,26 @@ with st.expander("Example export files"):
             icon=":material/download:",
         )
 
-upload = st.file_uploader("Export file", type=TYPES)
+upload = st.file_uploader(t("data.file"), type=TYPES)
 left, mid, right = st.columns(3)
 preset = mid.selectbox(
-    "Preset",
+    t("data.preset"),
     (AUTO, *PRESETS),
     key="data_preset",
-    format_func=lambda p: p if p == AUTO else f"{p}: {PRESETS[p].description}",
-    help="Without a preset, headers are matched to canonical names and known aliases.",
+    format_func=lambda p: t("data.auto") if p == AUTO else f"{p}: {PRESETS[p].description}",
+    help=t("data.preset_help"),
 )
 preset = None if preset == AUTO else preset
 tables = tuple(INGEST_TABLES)
 default = PRESETS[preset].table if preset and PRESETS[preset].table else "contacts"
-table = left.selectbox("Table", tables, index=tables.index(default), key=f"data_table_{preset}")
-sheet = right.text_input("Sheet (XLSX only)", placeholder="first sheet")
+table = left.selectbox(
+    t("data.table"),
+    tables,
+    index=tables.index(default),
+    key=f"data_table_{preset}",
+    format_func=lambda x: t(f"data.tables.{x}"),
+)
+sheet = right.text_input(t("data.sheet"), placeholder=t("data.first_sheet"))
 options = dict(table=table, preset=preset, sheet=sheet or None)
 
 
@@ -105,20 +124,29 @@ def show_upload(upload) -> None:
     try:
         preview = preview_file(data, file_name=upload.name, **options)
     except IngestError as exc:
-        show_problem("The file cannot be loaded. Nothing was written.", str(exc))
+        show_problem(t("data.cannot_load"), str(exc))
         return
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
         show_problem(
-            "The file could not be previewed. Nothing was written.",
+            t("data.no_preview"),
             f"{upload.name}: {type(exc).__name__}: {exc}",
         )
         return
-    st.subheader("Preview")
-    sep = {None: "none", "\t": "tab"}.get(preview.delimiter, f"'{preview.delimiter}'")
+    st.subheader(t("data.preview"))
+    sep = {None: t("data.sep_none"), "\t": t("data.sep_tab")}.get(
+        preview.delimiter, f"'{preview.delimiter}'"
+    )
     st.markdown(
-        f"**{preview.format.upper()}** · {preview.rows_read:,} rows · encoding "
-        f"`{preview.encoding or 'n/a'}` · delimiter {sep} · decimal '{preview.decimal}' · "
-        f"{preview.header_rows} header row(s) · times without offset read as {preview.timezone}"
+        t(
+            "data.preview_line",
+            format=preview.format.upper(),
+            rows=f"{preview.rows_read:,}",
+            encoding=preview.encoding or t("common.na"),
+            sep=sep,
+            decimal=preview.decimal,
+            header_rows=preview.header_rows,
+            timezone=preview.timezone,
+        )
     )
     for note in preview.warnings:
         st.warning(md_escape(note))  # notes quote file names and headers
@@ -126,18 +154,25 @@ def show_upload(upload) -> None:
         pl.DataFrame(preview.mapping, schema=["file column", "goes to"], orient="row"),
         hide_index=True,
         key="data_mapping",
+        column_config={
+            "file column": st.column_config.Column(t("data.col.file_column")),
+            "goes to": st.column_config.Column(t("data.col.goes_to")),
+        },
     )
     if preview.missing_required:
         st.error(
-            f"Missing required column(s) for {table}: "
-            f"{', '.join(preview.missing_required)}. Nothing can be loaded."
+            t(
+                "data.missing_required",
+                table=table,
+                columns=", ".join(preview.missing_required),
+            )
         )
     st.dataframe(preview.rows, hide_index=True, key="data_rows")
-    if st.button("Ingest", type="primary", disabled=bool(preview.missing_required)):
+    if st.button(t("data.ingest"), type="primary", disabled=bool(preview.missing_required)):
         try:
             report = ingest_file(get_store(), data, file_name=upload.name, **options)
         except Exception as exc:  # IngestError, or a store problem: the transaction rolled back
-            result = ("error", "The file was not loaded. Nothing was written.", str(exc))
+            result = ("error", t("data.not_loaded"), str(exc))
         else:
             result = report_message(report)
         # Kept per file so the report survives reruns but not the next upload.
@@ -148,43 +183,39 @@ def show_upload(upload) -> None:
         st.code(last[3], language=None, wrap_lines=True)
 
 
-st.text(
-    "Personal data: e-mail addresses and phone numbers are stored as HMAC-SHA256 with the "
-    f"key in {key_location()} (kept outside the store; see cx settings show); names, "
-    "addresses, personnummer and IP addresses are dropped."
-)
+st.text(t("data.pii_note", key=key_location()))
 
 
 if upload is not None:
     # A refused file ends this section only: the history below stays on the page.
     show_upload(upload)
 
-st.subheader("Ingest history")
+st.subheader(t("data.history"))
 history = cached(ingest_history)
 if history.is_empty():
-    st.info("Nothing loaded yet.")
+    st.info(t("data.nothing_loaded"))
     st.stop()
 undone = st.session_state.pop("undo_result", None)
 if undone:
     getattr(st, undone[0])(undone[1])
-st.dataframe(history, hide_index=True, key="data_history")
+st.dataframe(history, hide_index=True, key="data_history", column_config=labels(history))
 download_buttons(history, "ingest_history")
 
 undoable = cached(undoable_batches)
 if undoable:
-    with st.expander("Undo a batch"):
+    with st.expander(t("data.undo")):
         names = dict(zip(history["batch_id"], history["file_name"], strict=True))
         to_undo = st.selectbox(
-            "Batch",
+            t("data.batch"),
             undoable,
             key="data_undo_batch",
             format_func=lambda b: f"{b} ({names.get(b, '?')})",
         )
         sure = st.checkbox(
-            "Remove the rows this batch inserted and restore the rows it updated",
+            t("data.undo_confirm"),
             key="data_undo_confirm",
         )
-        if st.button("Undo batch", disabled=not sure, key="data_undo"):
+        if st.button(t("data.undo_button"), disabled=not sure, key="data_undo"):
             try:
                 done = undo_batch(get_store(), to_undo, by="app")
             except BatchError as exc:
@@ -196,8 +227,8 @@ if undoable:
 
 with_rejects = history.filter(pl.col("rejected") > 0)["batch_id"].to_list()
 if with_rejects:
-    st.subheader("Rejected rows")
-    batch = st.selectbox("Batch", with_rejects, key="data_batch")
+    st.subheader(t("data.rejected"))
+    batch = st.selectbox(t("data.batch"), with_rejects, key="data_batch")
     rejects = cached(rejected_rows, batch)
-    st.dataframe(rejects, hide_index=True, key="data_rejects")
+    st.dataframe(rejects, hide_index=True, key="data_rejects", column_config=labels(rejects))
     download_buttons(rejects, f"rejected_{batch}")

@@ -8,62 +8,78 @@ import streamlit as st
 from dashboard.experiment_sections import (
     decide_section,
     draft_section,
+    header_text,
     headline_section,
+    metric_rows,
     segment_section,
     show_flash,
 )
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
+from dashboard.i18n import metric_label, t, t_or
+from dashboard.report_html import readout_html
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
-from experiments.readout_view import metric_table, metric_unit, timeline, units_text
+from experiments.readout_view import metric_unit
 from experiments.registry import list_experiments, search_experiments
-from experiments.report_html import readout_html
 from experiments.segments import segment_fit_status
 
-st.title("Experiments")
+
+def labelled(df: pl.DataFrame, group: str) -> dict:
+    """Column labels in the UI language; the frame keeps its names (tests, downloads)."""
+    return {c: st.column_config.Column(t_or(f"{group}.{c}", c)) for c in df.columns}
+
+
+st.title(t("exp.title"))
 show_flash()
-query = st.text_input("Search past experiments", placeholder="e.g. callback, invoice, churn")
+query = st.text_input(t("exp.search"), placeholder=t("exp.search_placeholder"))
 items = cached(search_experiments, query) if query.strip() else cached(list_experiments)
 if not items:
-    st.info(
-        "No experiment matches."
-        if query.strip()
-        else "No experiments yet: plan one on the Plan page or `cx experiment create`."
-    )
+    st.info(t("exp.no_match") if query.strip() else t("exp.none_yet"))
     st.stop()
-st.dataframe(pl.DataFrame([e.summary() for e in items]), hide_index=True, width="stretch")
+summary = pl.DataFrame([e.summary() for e in items])
+st.dataframe(summary, hide_index=True, width="stretch", column_config=labelled(summary, "exp.col"))
 
 by_id = {e.experiment_id: e for e in items}
-chosen = st.selectbox("Read out", list(by_id), format_func=lambda i: f"{i} ({by_id[i].status})")
+chosen = st.selectbox(
+    t("exp.read_out"),
+    list(by_id),
+    format_func=lambda i: f"{i} ({t_or(f'xstatus.{by_id[i].status}', by_id[i].status)})",
+)
 exp = by_id[chosen]
 if exp.status == "draft":
     draft_section(exp)
     st.stop()
 # With more than one treatment arm, each is read out against control in turn.
-arm = st.selectbox("Variant", exp.variants[1:]) if len(exp.variants) > 2 else exp.variants[1]
+arm = st.selectbox(t("exp.variant"), exp.variants[1:]) if len(exp.variants) > 2 else exp.variants[1]
 try:
     r = cached(analyze, chosen, variant=arm)
 except ReadoutError as exc:
-    st.info(f"No readout yet for {chosen}: {exc}.")
+    st.info(t("exp.no_readout", id=chosen, error=exc))
     st.stop()
 except Exception as exc:  # noqa: BLE001 - shown as a sentence, never a traceback
-    st.error(f"Cannot read out {chosen}: {exc}")
+    st.error(t("exp.cannot_read_out", id=chosen, error=exc))
     st.stop()
 
 unit = metric_unit(r.primary.metric)
-st.subheader(f"Decision: {r.decision.action}")
-st.caption(f"{timeline(r.experiment).text} · {units_text(r.n_by_variant)}")
+action = r.decision.action
+st.subheader(t("exp.decision", action=t_or(f"xdecision.{action.replace(' ', '_')}", action)))
+st.caption(header_text(r))
 for reason in r.decision.reasons:
     st.markdown(f"- {reason}")
 for note in r.messages:
     st.warning(note)
 headline_section(r)
-st.dataframe(pl.DataFrame(metric_table(r)), hide_index=True, width="stretch")
+table = pl.DataFrame(metric_rows(r))
+st.dataframe(table, hide_index=True, width="stretch", column_config=labelled(table, "exp.mcol"))
 
 d = r.to_dict()
 st.plotly_chart(
     posterior_figure(
-        d["posterior"], control=r.control, variant=r.variant, metric=r.primary.label, unit=unit
+        d["posterior"],
+        control=r.control,
+        variant=r.variant,
+        metric=metric_label(r.primary.metric, r.primary.label),
+        unit=unit,
     ),
     width="stretch",
 )
@@ -72,18 +88,22 @@ st.plotly_chart(
     width="stretch",
 )
 if d["guardrails"]:
-    st.markdown("**Guardrails**")
-    st.plotly_chart(guardrail_figure(d["guardrails"]), width="stretch")
+    st.markdown("**" + t("exp.guardrails") + "**")
+    guards = [
+        g | {"label": metric_label(g["metric"], str(g.get("label") or g["metric"]))}
+        for g in d["guardrails"]
+    ]
+    st.plotly_chart(guardrail_figure(guards), width="stretch")
 
-st.subheader("Segment effects")
+st.subheader(t("exp.segments"))
 _state = segment_fit_status(get_store(), chosen)["status"]
 # Poll only while a fit runs, so an idle page does not re-query every few seconds.
 st.fragment(run_every=2.0 if _state == "running" else None)(segment_section)(chosen)
 
-st.subheader("Decide and remember")
+st.subheader(t("exp.decide"))
 decide_section(r.experiment, r.decision.action, list(r.decision.reasons))
 st.download_button(
-    "Download HTML readout",
+    t("exp.download_html"),
     cached(readout_html, chosen),
     file_name=f"{chosen}_readout.html",
     mime="text/html",

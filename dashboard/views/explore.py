@@ -10,6 +10,14 @@ import streamlit as st
 from dashboard.downloads import download_buttons
 from dashboard.figures.kpi import breakdown_figure, heatmap_figure, trend_figure
 from dashboard.filters import month_start, sidebar_filters
+from dashboard.i18n import (
+    column_label,
+    dimension_label,
+    interval_text,
+    kpi_definition,
+    kpi_label,
+    t,
+)
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE, GRAINS
 from metrics.kpi_query import KpiRequest, query_kpis
@@ -18,29 +26,54 @@ from metrics.targets import targets_frame
 # Mix and band KPIs are always split by their own dimension; the Overview and Churn pages
 # show them. Everything else can be explored here.
 KPIS = {k.label: k for k in CATALOGUE.values() if not k.implicit_dim}
-TREND_WINDOWS = ("12 months to the period's end", "the selected period")
+TREND_WINDOWS = ("12 months", "period")  # keys: explore.window.<key>
 
-st.title("Explore")
+st.title(t("explore.title"))
 flt = sidebar_filters()
 if flt.date_from is None:
-    st.info("The store has no contacts or surveys yet. Load an export on the Data page.")
+    st.info(t("common.no_data"))
     st.stop()
 left, mid, right = st.columns([2, 1, 1])
-kpi = KPIS[left.selectbox("KPI", tuple(KPIS), key="ex_kpi")]
-grain = mid.selectbox("Grain", GRAINS, index=GRAINS.index("week"), key="ex_grain")
-window = right.selectbox("Trend over", TREND_WINDOWS, key="ex_window")
-st.caption(f"{kpi.definition} Period: **{flt.label}**. Interval: {kpi.interval}.")
+kpi = KPIS[
+    left.selectbox(
+        t("explore.kpi"), tuple(KPIS), key="ex_kpi", format_func=lambda k: kpi_label(KPIS[k].name)
+    )
+]
+grain = mid.selectbox(
+    t("explore.grain"),
+    GRAINS,
+    index=GRAINS.index("week"),
+    key="ex_grain",
+    format_func=lambda g: t(f"grain.{g}"),
+)
+window = right.selectbox(
+    t("explore.trend_over"),
+    TREND_WINDOWS,
+    key="ex_window",
+    format_func=lambda w: t(f"explore.window.{w.replace(' ', '_')}"),
+)
+st.caption(
+    t(
+        "explore.caption",
+        definition=(d := kpi_definition(kpi.name))[:1].upper() + d[1:],
+        period=flt.label,
+        interval=interval_text(kpi.interval),
+    )
+)
 
 # A filter on a dimension this KPI cannot be cut by would be refused; say so and drop it.
 ignored = [d for d, _ in flt.filters if d not in kpi.dimensions]
 if ignored:
     st.warning(
-        f"{kpi.label} cannot be filtered by {', '.join(ignored)}; that filter is "
-        "ignored on this page."
+        t(
+            "explore.filter_ignored",
+            kpi=kpi_label(kpi.name),
+            dims=", ".join(dimension_label(d).lower() for d in ignored),
+        )
     )
 filters = tuple((d, v) for d, v in flt.filters if d in kpi.dimensions)
 dim = st.selectbox(
-    "Break down by", kpi.dimensions, key="ex_dim", format_func=lambda d: d.replace("_", " ")
+    t("explore.break_down_by"), kpi.dimensions, key="ex_dim", format_func=dimension_label
 )
 trend_from = (
     month_start(flt.date_to - timedelta(days=365)) if window == TREND_WINDOWS[0] else flt.date_from
@@ -57,25 +90,31 @@ try:
     # The direction after settings (CES read as agreement is higher-is-better).
     direction = cached(targets_frame).filter(pl.col("kpi") == kpi.name)["direction"][0]
 except ValueError as exc:
-    st.error(f"{kpi.label} could not be computed for this selection: {exc}")
+    st.error(t("explore.error", kpi=kpi_label(kpi.name), error=exc))
     st.stop()
 
-# The small-sample flag explains itself on hover in every table.
+# The small-sample flag explains itself on hover in every table; every column has a label.
 flag = {
     "small_sample": st.column_config.CheckboxColumn(
-        "small sample", help=f"n below {kpi.min_n}: too few to judge; greyed in the charts"
+        t("explore.small_sample"), help=t("explore.small_sample_help", min_n=kpi.min_n)
     )
 }
+
+
+def labels(df: pl.DataFrame) -> dict:
+    return {c: st.column_config.Column(column_label(c)) for c in df.columns}
+
+
 # A scoped target (chat first response) applies only once the filters select that scope.
 target = trend["target"].drop_nulls().first() if not trend.is_empty() else None
-st.subheader("Trend")
+st.subheader(t("explore.trend"))
 if trend.is_empty():
-    st.info("No data for this KPI in the trend window with these filters.")
+    st.info(t("explore.no_trend"))
 else:
     st.plotly_chart(
         trend_figure(
             trend,
-            label=kpi.label,
+            label=kpi_label(kpi.name),
             unit=kpi.unit,
             target=target,
             direction=direction,
@@ -83,33 +122,37 @@ else:
         ),
         key="trend",
     )
-    st.dataframe(trend, hide_index=True, key="trend_table", column_config=flag)
+    st.dataframe(trend, hide_index=True, key="trend_table", column_config=labels(trend) | flag)
     download_buttons(trend, f"{kpi.name}_trend_{grain}", key="trend")
 
-st.subheader(f"By {dim.replace('_', ' ')}")
+st.subheader(t("explore.by", dim=dimension_label(dim).lower()))
 if breakdown.is_empty():
-    st.info("No data for this KPI in the selected period with these filters.")
+    st.info(t("explore.no_breakdown"))
 else:
     st.plotly_chart(
         breakdown_figure(
             breakdown,
             dim,
-            label=kpi.label,
+            label=kpi_label(kpi.name),
             unit=kpi.unit,
             target=None if kpi.target_scope else target,
             min_n=kpi.min_n,
         ),
         key="breakdown",
     )
-    st.caption(f"Grey bars have fewer than {kpi.min_n} observations: too few to judge.")
-    st.dataframe(breakdown, hide_index=True, key="breakdown_table", column_config=flag)
+    st.caption(t("explore.grey_bars", min_n=kpi.min_n))
+    st.dataframe(
+        breakdown, hide_index=True, key="breakdown_table", column_config=labels(breakdown) | flag
+    )
     download_buttons(breakdown, f"{kpi.name}_by_{dim}", key="breakdown")
 
 if cross is not None and not cross.is_empty():
-    st.subheader("Channel × issue type")
+    st.subheader(t("explore.cross"))
     st.plotly_chart(
-        heatmap_figure(cross, label=kpi.label, unit=kpi.unit, direction=direction, min_n=kpi.min_n),
+        heatmap_figure(
+            cross, label=kpi_label(kpi.name), unit=kpi.unit, direction=direction, min_n=kpi.min_n
+        ),
         key="heatmap",
     )
-    st.dataframe(cross, hide_index=True, key="cross_table", column_config=flag)
+    st.dataframe(cross, hide_index=True, key="cross_table", column_config=labels(cross) | flag)
     download_buttons(cross, f"{kpi.name}_channel_issue", key="cross")

@@ -16,30 +16,39 @@ from dashboard.figures.kpi import (
     sparkline,
 )
 from dashboard.filters import month_start, previous_period, sidebar_filters
+from dashboard.i18n import current_language, date_text, kpi_definition, kpi_label, t, value_label
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import overview
-from metrics.targets import STATUS_RULE, near_tolerance, status_text, targets_frame
+from metrics.targets import near_tolerance, status_text, targets_frame
 
 BADGE = {
-    "meets": ":green-badge[meets target]",
-    "near": ":orange-badge[near target]",
-    "misses": ":red-badge[misses target]",
-    "unclear": ":gray-badge[unclear vs target]",
-    None: ":gray-badge[no status]",
+    "meets": ":green-badge[{}]",
+    "near": ":orange-badge[{}]",
+    "misses": ":red-badge[{}]",
+    "unclear": ":gray-badge[{}]",
 }
 
-st.title("Overview")
+
+def badge(status: str | None) -> str:
+    return BADGE.get(status, ":gray-badge[{}]").format(t(f"status.{status or 'none'}.badge"))
+
+
+st.title(t("overview.title"))
 flt = sidebar_filters()
 if flt.date_from is None:
-    st.info("The store has no contacts or surveys yet. Load an export on the Data page.")
+    st.info(t("common.no_data"))
     st.stop()
 prev_from, prev_to = previous_period(flt.date_from, flt.date_to)
 st.caption(
-    f"Current period **{flt.label}** (the last full month in the data unless you pick "
-    f"dates in the sidebar), compared with {prev_from:%-d %b} – "
-    f"{prev_to - timedelta(days=1):%-d %b %Y}. {STATUS_RULE}."
+    t(
+        "overview.caption",
+        period=flt.label,
+        prev_from=date_text(prev_from, year=False),
+        prev_to=date_text(prev_to - timedelta(days=1)),
+        rule=t("status.rule"),
+    )
 )
 req = dict(date_from=flt.date_from, date_to=flt.date_to, filters=flt.filters)
 try:
@@ -50,7 +59,7 @@ try:
     # The direction after settings (CES read as agreement is higher-is-better).
     direction = dict(cached(targets_frame).select("kpi", "direction").iter_rows())
 except ValueError as exc:
-    st.error(f"The KPIs could not be computed for this selection: {exc}")
+    st.error(t("overview.error", error=exc))
     st.stop()
 
 cards = now.filter(pl.col("kpi").is_in([k for k, v in CATALOGUE.items() if not v.implicit_dim]))
@@ -59,28 +68,29 @@ for start in range(0, cards.height, 4):
         kpi, prob = CATALOGUE[row["kpi"]], row["prob_real"]
         box = col.container(border=True)
         box.metric(
-            kpi.label,
+            kpi_label(kpi.name),
             format_value(row["value"], kpi.unit),
             delta=format_delta(row["delta"], kpi.unit),
             # A change that is probably noise is shown muted, not red or green.
             delta_color="off"
             if row["noise"]
             else ("normal" if direction[row["kpi"]] == "higher" else "inverse"),
-            help=f"{kpi.definition}\n\nChange vs the previous period: "
-            + ("probably noise" if row["noise"] else "probably real")
-            + (f" (P(real) = {prob:.0%})." if prob is not None else "."),
+            help=kpi_definition(kpi.name)
+            + "\n\n"
+            + t("overview.change_noise" if row["noise"] else "overview.change_real")
+            + (t("overview.p_real", p=f"{prob:.0%}") if prob is not None else "."),
         )
         target = (
-            "no target"
+            t("overview.no_target")
             if row["target"] is None
-            else ("target " + format_value(row["target"], kpi.unit))
+            else t("overview.target", value=format_value(row["target"], kpi.unit))
         )
-        box.markdown(f"{BADGE[row['status']]} {target} · n = {row['n']:,}")
+        box.markdown(f"{badge(row['status'])} {target} · n = {row['n']:,}")
         if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
-            box.caption(status_text(row))
+            box.caption(status_text(row, current_language()))
         if row["small_sample"]:
             box.caption(
-                f":gray[n below the minimum of {kpi.min_n}: not judged]",
+                ":gray[" + t("overview.not_judged", min_n=kpi.min_n) + "]",
                 help=small_sample_reason(row["n"], kpi.min_n),
             )
         series = trend.filter(pl.col("kpi") == row["kpi"])
@@ -89,7 +99,7 @@ for start in range(0, cards.height, 4):
                 sparkline(series), key=f"spark_{row['kpi']}", config={"displayModeBar": False}
             )
 
-st.subheader("Missing target")
+st.subheader(t("overview.missing_target"))
 cols = ["kpi", "value", "n", "target", "status"]
 cells = pl.concat(
     [
@@ -97,28 +107,29 @@ cells = pl.concat(
         by_channel.filter(pl.col("kpi").is_in(cards["kpi"].to_list())).select(*cols, "channel"),
     ]
 )
+OFF_BY = t("overview.col.off_by")
 slipping = [
     {
-        "KPI": kpi.label,
-        "channel": r["channel"],
-        "value": format_value(r["value"], kpi.unit),
-        "target": format_value(r["target"], kpi.unit),
-        "status": r["status"],
+        t("overview.col.kpi"): kpi_label(kpi.name),
+        t("overview.col.channel"): t("overview.all_channels")
+        if r["channel"] == "all"
+        else value_label("channel", r["channel"]),
+        t("overview.col.value"): format_value(r["value"], kpi.unit),
+        t("overview.col.target"): format_value(r["target"], kpi.unit),
+        t("overview.col.status"): t(f"status.{r['status']}.word"),
         "n": r["n"],
         # Gaps in different units compare once measured in each KPI's "near" tolerance.
-        "off by (× near tolerance)": round(
-            abs(r["value"] - r["target"]) / (near_tolerance(kpi, r["target"]) or 1.0), 2
-        ),
+        OFF_BY: round(abs(r["value"] - r["target"]) / (near_tolerance(kpi, r["target"]) or 1.0), 2),
     }
     for r in cells.filter(pl.col("status").is_in(["near", "misses"])).iter_rows(named=True)
     if (kpi := CATALOGUE[r["kpi"]])
 ]
 if slipping:
-    missing = pl.DataFrame(slipping).sort("off by (× near tolerance)", descending=True)
+    missing = pl.DataFrame(slipping).sort(OFF_BY, descending=True)
     st.dataframe(missing, hide_index=True)
     download_buttons(missing, "missing_target")
 else:
-    st.success("Every KPI with a target and enough data meets it in this period.")
+    st.success(t("overview.all_meet"))
 
 mix = by_channel.filter(pl.col("kpi") == "channel_mix")
 if not mix.is_empty():

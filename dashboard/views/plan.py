@@ -7,42 +7,54 @@ from datetime import date, timedelta
 
 import streamlit as st
 
+from dashboard.i18n import metric_label, t, t_or
 from dashboard.store_access import cached, get_store
-from experiments.metrics import METRICS, metric_choices
+from experiments.metric_defs import METRICS, metric_choices
 from experiments.plan import PlanningError, check_plan, parse_split, plan_experiment, split_problems
+from experiments.plan_validation import RegistryError
 from experiments.readout_view import format_lift, format_value, input_hint
-from experiments.registry import RegistryError, save_plan
+from experiments.registry import save_plan
 
-LABELS = dict(metric_choices())
+LABELS = {k: metric_label(k, v) for k, v in metric_choices()}
 
-st.title("Plan an experiment")
-name = st.text_input("Name", placeholder="Callback instead of phone queue")
-hypothesis = st.text_area("Hypothesis", placeholder="Offering a callback raises FCR because …")
+
+def hint(unit: str) -> str:
+    return t_or(f"hint.{unit}", input_hint(unit))
+
+
+st.title(t("plan.title"))
+name = st.text_input(t("common.name"), placeholder=t("plan.name_placeholder"))
+hypothesis = st.text_area(t("common.hypothesis"), placeholder=t("plan.hypothesis_placeholder"))
 left, right = st.columns(2)
 unit = left.selectbox(
-    "Unit", ("customer",), help="Customers are randomised; metrics are per customer."
+    t("plan.unit"),
+    ("customer",),
+    help=t("plan.unit_help"),
+    format_func=lambda u: t(f"plan.unit_{u}"),
 )
 primary = right.selectbox(
-    "Primary metric (OEC)", list(LABELS), format_func=LABELS.get, index=list(LABELS).index("fcr")
+    t("common.primary_metric"),
+    list(LABELS),
+    format_func=LABELS.get,
+    index=list(LABELS).index("fcr"),
 )
 metric = METRICS[primary]
 left, right = st.columns(2)
-relative = left.toggle("MDE as % of baseline", value=True)
+relative = left.toggle(t("plan.mde_relative"), value=True)
 mde = right.number_input(
-    "Minimum detectable effect"
-    + (" (fraction, 0.05 = 5 %)" if relative else f" ({input_hint(metric.unit)})"),
+    t("plan.mde") + (t("plan.mde_fraction") if relative else f" ({hint(metric.unit)})"),
     min_value=0.0,
     value=0.05 if relative else 0.03,
     step=0.01,
     format="%.4f",
 )
 left, right = st.columns(2)
-variants_text = left.text_input("Variants (control first)", value="control, treatment")
-split_text = right.text_input("Split", value="0.5, 0.5")
+variants_text = left.text_input(t("common.variants"), value="control, treatment")
+split_text = right.text_input(t("common.split"), value="0.5, 0.5")
 variants = [v.strip() for v in variants_text.split(",") if v.strip()]
 
 guard_names = st.multiselect(
-    "Guardrails",
+    t("plan.guardrails"),
     [m for m in LABELS if m != primary],
     format_func=LABELS.get,
     default=["csat"] if primary != "csat" else [],
@@ -50,7 +62,7 @@ guard_names = st.multiselect(
 guardrails = []
 for g in guard_names:
     tol = st.number_input(
-        f"Tolerance for {LABELS[g]} ({input_hint(METRICS[g].unit)})",
+        t("plan.tolerance", metric=LABELS[g], hint=hint(METRICS[g].unit)),
         min_value=0.0,
         value=0.02,
         step=0.01,
@@ -59,8 +71,8 @@ for g in guard_names:
     )
     guardrails.append({"metric": g, "tolerance": tol})
 left, right = st.columns(2)
-start = left.date_input("Start", value=date.today())
-end = right.date_input("End", value=date.today() + timedelta(days=42))
+start = left.date_input(t("common.start"), value=date.today())
+end = right.date_input(t("common.end"), value=date.today() + timedelta(days=42))
 
 try:
     split = parse_split(split_text)
@@ -73,7 +85,7 @@ if not split_problems(variants, split):
     try:
         estimate = cached(plan_experiment, primary, mde, mde_relative=relative, split=tuple(split))
     except (PlanningError, ValueError) as exc:
-        st.error(f"Cannot size this experiment: {exc}")
+        st.error(t("plan.cannot_size", error=exc))
 check = check_plan(variants, split, start, end, estimate)
 for problem in check.errors:
     st.error(problem[0].upper() + problem[1:])
@@ -81,24 +93,32 @@ for warning in check.warnings:
     st.warning(warning[0].upper() + warning[1:])
 if estimate is not None:
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Sample size per arm", f"{estimate.n_per_arm:,}")
-    c2.metric("Total units", f"{estimate.n_total:,}")
+    c1.metric(t("plan.n_per_arm"), f"{estimate.n_per_arm:,}")
+    c2.metric(t("plan.n_total"), f"{estimate.n_total:,}")
     days = estimate.expected_days
     c3.metric(
-        "Expected duration",
-        "n/a" if not math.isfinite(days) else f"{math.ceil(days)} days",
-        help=f"{estimate.eligible_per_day:.1f} eligible customers per day over the last "
-        f"four weeks of data ({estimate.lookback.get('from')} to {estimate.lookback.get('to')})",
+        t("plan.duration"),
+        t("common.na") if not math.isfinite(days) else t("plan.days", days=math.ceil(days)),
+        help=t(
+            "plan.duration_help",
+            per_day=f"{estimate.eligible_per_day:.1f}",
+            start=estimate.lookback.get("from"),
+            end=estimate.lookback.get("to"),
+        ),
     )
     c4.metric(
-        "Assurance",
+        t("plan.assurance"),
         f"{estimate.assurance:.0%}",
-        help="Chance the decision rule says ship at this size if the true effect is the MDE",
+        help=t("plan.assurance_help"),
     )
     st.caption(
-        f"Baseline {metric.display_label}: {format_value(estimate.baseline, metric.unit)} "
-        f"(MDE {format_lift(estimate.mde, metric.unit).lstrip('+')} = "
-        f"{estimate.mde_relative:.1%} of baseline)."
+        t(
+            "plan.baseline",
+            metric=LABELS.get(primary, metric.display_label),
+            value=format_value(estimate.baseline, metric.unit),
+            mde=format_lift(estimate.mde, metric.unit).lstrip("+"),
+            relative=f"{estimate.mde_relative:.1%}",
+        )
     )
 
 plan = {
@@ -115,10 +135,21 @@ plan = {
     "end_date": end,
 }
 save, launch = st.columns(2)
-for button, run in ((save.button("Save as draft"), False), (launch.button("Start"), True)):
+for button, run in (
+    (save.button(t("plan.save_draft")), False),
+    (launch.button(t("plan.start")), True),
+):
     if button:
         try:
             exp = save_plan(get_store(), plan, start=run, problems=check.errors)
-            st.success(f"Saved {exp.experiment_id} ({exp.status}), {start} to {end}.")
+            st.success(
+                t(
+                    "plan.saved",
+                    id=exp.experiment_id,
+                    status=t_or(f"xstatus.{exp.status}", exp.status),
+                    start=start,
+                    end=end,
+                )
+            )
         except RegistryError as exc:
-            st.error(f"Not saved: {exc}")
+            st.error(t("plan.not_saved", error=exc))

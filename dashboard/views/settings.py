@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.i18n import t, t_or
 from dashboard.store_access import cached, get_store
 from metrics.settings import (
     CES_READINGS,
@@ -27,8 +28,8 @@ LABELS = {
     "ui.language": "Language",
 }
 
-st.title("Settings")
-st.caption("Changes apply to every page and to `cx`; nothing is saved while a value is wrong.")
+st.title(t("settings.title"))
+st.caption(t("settings.caption"))
 if flash := st.session_state.pop("settings_flash", None):
     st.success(flash)
 
@@ -36,11 +37,16 @@ rows = {r["key"]: r for r in cached(settings_frame_rows)}
 entered: dict[str, object] = {}
 with st.form("settings_form"):
     for key in SETTINGS:
-        row, label = rows[key], LABELS.get(key, key)
+        row, label = rows[key], t_or(f"settings.label.{key}", LABELS.get(key, key))
         if key in CHOICES:
             options = CHOICES[key]
             entered[key] = st.selectbox(
-                label, options, index=options.index(row["value"]), help=row["help"], key=key
+                label,
+                options,
+                index=options.index(row["value"]),
+                help=row["help"],
+                key=key,
+                format_func=lambda o: t_or(f"settings.choice.{o}", o),
             )
         elif isinstance(row["default"], int | float):
             entered[key] = st.text_input(
@@ -48,7 +54,7 @@ with st.form("settings_form"):
             )
         else:
             entered[key] = st.text_input(label, value=str(row["value"]), help=row["help"], key=key)
-    saved = st.form_submit_button("Save settings", type="primary")
+    saved = st.form_submit_button(t("settings.save"), type="primary")
 
 if saved:
     changed = {k: v for k, v in entered.items() if str(v) != str(rows[k]["value"])}
@@ -60,12 +66,18 @@ if saved:
     try:
         write_settings(get_store(), changed)
     except SettingError as exc:
-        st.error(f"Not saved: {exc}")
+        st.error(t("settings.not_saved", error=exc))
     else:
         st.session_state["settings_flash"] = (
-            "Saved: " + ", ".join(f"{LABELS.get(k, k)} = {v}" for k, v in changed.items())
+            t(
+                "settings.saved",
+                changes=", ".join(
+                    f"{t_or(f'settings.label.{k}', LABELS.get(k, k))} = {v}"
+                    for k, v in changed.items()
+                ),
+            )
             if changed
-            else "Nothing changed."
+            else t("settings.nothing_changed")
         )
         st.cache_data.clear()
         st.rerun()

@@ -18,7 +18,7 @@ from scipy.special import betaln
 
 from experiments.stats.comparison import build_comparison
 from experiments.stats.inputs import BinaryStats
-from experiments.stats.marginals import BetaMarginal
+from experiments.stats.marginals import BetaMarginal, prob_diff_greater
 from experiments.stats.results import ComparisonResult
 
 # Above this many terms the sum costs more than the quadrature (which agrees to ~1e-12).
@@ -77,6 +77,18 @@ def prob_b_beats_a_closed(a: BetaMarginal, b: BetaMarginal) -> float | None:
     if terms > MAX_CLOSED_FORM_TERMS:
         return None
     return min(max(fn(), 0.0), 1.0)
+
+
+def prob_b_beats_a(a: BetaMarginal, b: BetaMarginal) -> float:
+    """P(B > A) for two Beta posteriors: the closed form when it applies, else quadrature.
+
+    The one implementation of P(B > A) for rates; analyze_binary and the period-over-period
+    comparison (metrics.periods) both use it.
+    """
+    p = prob_b_beats_a_closed(a, b)
+    if p is None:
+        p = float(prob_diff_greater(a, b, 0.0))
+    return min(max(p, 0.0), 1.0)
 
 
 def expected_excess_closed(a: BetaMarginal, b: BetaMarginal) -> float | None:

@@ -125,7 +125,7 @@ class RateEstimate:
         return f"{self.rate:6.2%} ± {self.se:.2%}"
 
 
-def _rate(hits: np.ndarray) -> RateEstimate:
+def _rate(hits: np.ndarray | np.bool_) -> RateEstimate:
     p = float(np.mean(hits))
     return RateEstimate(p, float(np.sqrt(p * (1 - p) / hits.size)), int(hits.size))
 
@@ -261,7 +261,9 @@ def cuped_new_units(
     from experiments.stats.cuped import covariate_stats, cuped
 
     rng = np.random.default_rng(seed)
-    red_ind, red_zero, cover = [], [], []
+    red_ind: list[float] = []
+    red_zero: list[float] = []
+    cover: list[bool] = []
     for _ in range(simulations):
         arms = []
         for _arm in range(2):
@@ -272,8 +274,8 @@ def cuped_new_units(
         raw = sum(np.var(y, ddof=1) for y, _, _ in arms)
         with_ind = cuped(*(covariate_stats(y, x, new) for y, x, new in arms))
         zero = cuped(*(covariate_stats(y, np.where(new, 0.0, x)) for y, x, new in arms))
-        red_ind.append(1 - (with_ind[0].variance + with_ind[1].variance) / raw)
-        red_zero.append(1 - (zero[0].variance + zero[1].variance) / raw)
+        red_ind.append(float(1 - (with_ind[0].variance + with_ind[1].variance) / raw))
+        red_zero.append(float(1 - (zero[0].variance + zero[1].variance) / raw))
         r = analyze_mean(with_ind[0], with_ind[1])
         cover.append(r.absolute_lift.ci_low <= 0 <= r.absolute_lift.ci_high)
     return {

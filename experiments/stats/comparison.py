@@ -71,7 +71,7 @@ def build_comparison(
             notes.append(
                 "relative lift is not reported: the control's value can be zero or negative"
             )
-        elif relative:
+        elif relative and rel_ci is not None:
             rel_lift = Interval(rel_lift.mean, *rel_ci)
     prob_rope = None
     if rope is not None:

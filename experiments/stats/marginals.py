@@ -31,19 +31,28 @@ _w = _gl_w * _Z * np.exp(-0.5 * Z_NODES**2) / math.sqrt(2 * math.pi)
 W_NODES = _w / _w.sum()
 
 
+# Where a marginal is evaluated: one point or an array of points (the result has its shape).
+Values = float | np.ndarray
+
+
 class Marginal:
     """A one-dimensional posterior with vectorised cdf, sf, pdf and partial expectations."""
 
-    mean: float
-    sd: float
-
-    def cdf(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def mean(self) -> float:
         raise NotImplementedError
 
-    def sf(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def sd(self) -> float:
+        raise NotImplementedError
+
+    def cdf(self, x: Values) -> np.ndarray:
+        raise NotImplementedError
+
+    def sf(self, x: Values) -> np.ndarray:
         return 1.0 - self.cdf(x)
 
-    def pdf(self, x: np.ndarray) -> np.ndarray:
+    def pdf(self, x: Values) -> np.ndarray:
         raise NotImplementedError
 
     lower: float = -math.inf  # support bounds: a kink of the integrand sits where a
@@ -67,11 +76,11 @@ class Marginal:
         """Quadrature nodes and weights for E[g(V)]."""
         return self.nodes, W_NODES
 
-    def upper_partial(self, x: np.ndarray) -> np.ndarray:
+    def upper_partial(self, x: Values) -> np.ndarray:
         """E[(V − x)⁺]."""
         raise NotImplementedError
 
-    def lower_partial(self, x: np.ndarray) -> np.ndarray:
+    def lower_partial(self, x: Values) -> np.ndarray:
         """E[(x − V)⁺] = x − E[V] + E[(V − x)⁺]."""
         return x - self.mean + self.upper_partial(x)
 
@@ -364,7 +373,7 @@ def _expect(
         c = float(m.cdf(k))
         cuts.append(float(sc.ndtri(c)) if c < 0.5 else -float(sc.ndtri(float(m.sf(k)))))
     edges = [-_Z, *sorted(min(max(c, -_Z), _Z) for c in cuts), _Z]
-    total = 0.0
+    total = np.zeros(())
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         if b - a <= 1e-12:
             continue
@@ -374,18 +383,22 @@ def _expect(
     return total / _w.sum()
 
 
-def _per_value(
-    values: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], kinks_of: Callable
-) -> np.ndarray:
+# fn(values, kinks): values are a column of points (shape (..., 1)) or one point, kinks the
+# sharp points of the integrand for that point; kinks_of(point) finds them.
+PerValueFn = Callable[[Values, tuple[float, ...]], np.ndarray]
+KinksOf = Callable[[float], tuple[float, ...]]
+
+
+def _per_value(values: Values, fn: PerValueFn, kinks_of: KinksOf) -> np.ndarray:
     """Evaluate fn vectorised when no value puts a kink inside the range, else one by one."""
-    values = np.asarray(values, dtype=float)
-    if not any(kinks_of(v) for v in values.reshape(-1)):
-        return fn(values[..., None], ())
-    flat = [float(fn(float(v), kinks_of(float(v)))) for v in values.reshape(-1)]
-    return np.asarray(flat).reshape(values.shape)
+    arr = np.asarray(values, dtype=float)
+    if not any(kinks_of(v) for v in arr.reshape(-1)):
+        return fn(arr[..., None], ())
+    flat = [float(fn(float(v), kinks_of(float(v)))) for v in arr.reshape(-1)]
+    return np.asarray(flat).reshape(arr.shape)
 
 
-def prob_diff_greater(x: Marginal, y: Marginal, t: float | np.ndarray = 0.0) -> np.ndarray:
+def prob_diff_greater(x: Marginal, y: Marginal, t: Values = 0.0) -> np.ndarray:
     """P(Y − X > t), vectorised over t."""
     if x.spread <= y.spread:
         return _per_value(
@@ -400,7 +413,7 @@ def prob_diff_greater(x: Marginal, y: Marginal, t: float | np.ndarray = 0.0) -> 
     )
 
 
-def diff_pdf(x: Marginal, y: Marginal, d: np.ndarray) -> np.ndarray:
+def diff_pdf(x: Marginal, y: Marginal, d: Values) -> np.ndarray:
     """Density of D = Y − X at d (0 if both arms are point masses)."""
     if x.spread <= y.spread:
         return _per_value(
@@ -415,17 +428,17 @@ def diff_pdf(x: Marginal, y: Marginal, d: np.ndarray) -> np.ndarray:
     )
 
 
-def _ratio_over_x(x: Marginal, y: Marginal, r: np.ndarray) -> bool:
+def _ratio_over_x(x: Marginal, y: Marginal, r: Values) -> bool:
     return x.spread <= y.spread or bool(np.any(np.asarray(r) <= 0))
 
 
-def _ratio_kinks(x: Marginal, y: Marginal, over_x: bool) -> Callable:
+def _ratio_kinks(x: Marginal, y: Marginal, over_x: bool) -> KinksOf:
     if over_x:
         return lambda rv: tuple(b / rv for b in y.sharp_bounds()) if rv > 0 else ()
     return lambda rv: tuple(b * rv for b in x.sharp_bounds())
 
 
-def ratio_cdf(x: Marginal, y: Marginal, r: np.ndarray) -> np.ndarray:
+def ratio_cdf(x: Marginal, y: Marginal, r: Values) -> np.ndarray:
     """P(Y/X ≤ r) for X > 0."""
     over_x = _ratio_over_x(x, y, r)
     if over_x:
@@ -435,7 +448,7 @@ def ratio_cdf(x: Marginal, y: Marginal, r: np.ndarray) -> np.ndarray:
     return _per_value(r, fn, _ratio_kinks(x, y, over_x))
 
 
-def ratio_pdf(x: Marginal, y: Marginal, r: np.ndarray) -> np.ndarray:
+def ratio_pdf(x: Marginal, y: Marginal, r: Values) -> np.ndarray:
     over_x = _ratio_over_x(x, y, r)
     if over_x:
         fn = lambda rr, k: _expect(x, lambda v: v * y.pdf(rr * v), k)  # noqa: E731

@@ -21,7 +21,8 @@ from experiments.stats.results import ComparisonResult
 def _check_prior(prior: tuple[float, float, float]) -> tuple[float, float, float]:
     if len(prior) != 3 or not all(float(v) > 0 and math.isfinite(v) for v in prior):
         raise ValueError(f"prior must be three positive numbers (Dirichlet), got {prior!r}")
-    return tuple(float(v) for v in prior)  # type: ignore[return-value]
+    a, b, c = (float(v) for v in prior)
+    return a, b, c
 
 
 def nps_moments(

@@ -15,14 +15,30 @@ from experiments.stats.results import ComparisonResult
 Stats = BinaryStats | MeanStats | CategoryCounts | RatioStats
 
 
+def _beta_prior(prior: tuple[float, ...] | None) -> tuple[float, float]:
+    if not prior:
+        return (1.0, 1.0)
+    if len(prior) != 2:
+        raise ValueError(f"prior must be two positive numbers (Beta a, b), got {prior!r}")
+    return (prior[0], prior[1])
+
+
+def _dirichlet_prior(prior: tuple[float, ...] | None) -> tuple[float, float, float]:
+    if not prior:
+        return (1.0, 1.0, 1.0)
+    if len(prior) != 3:
+        raise ValueError(f"prior must be three positive numbers (Dirichlet), got {prior!r}")
+    return (prior[0], prior[1], prior[2])
+
+
 def arm_posterior(stats: Stats, prior: tuple[float, ...] | None = None) -> Marginal:
     """Posterior of one arm's metric; raises ValueError when the arm has too little data."""
     if isinstance(stats, BinaryStats):
-        return binary_posterior(stats, prior or (1.0, 1.0))
+        return binary_posterior(stats, _beta_prior(prior))
     if isinstance(stats, MeanStats):
         return mean_posterior(stats)
     if isinstance(stats, CategoryCounts):
-        return nps_posterior(stats, prior or (1.0, 1.0, 1.0))
+        return nps_posterior(stats, _dirichlet_prior(prior))
     if isinstance(stats, RatioStats):
         return ratio_posterior(stats)
     raise TypeError(f"unsupported statistics type {type(stats).__name__}")
@@ -45,16 +61,17 @@ def compare(
             f"{type(control).__name__} and {type(variant).__name__}"
         )
     kw: dict[str, Any] = dict(ci=ci, rope=rope, intervals=intervals)
-    if isinstance(control, BinaryStats):
+    # Both arms are of one type (checked above); each test names both so the type narrows.
+    if isinstance(control, BinaryStats) and isinstance(variant, BinaryStats):
         return analyze_binary(
-            control, variant, prior=prior or (1.0, 1.0), lower_is_better=lower_is_better, **kw
+            control, variant, prior=_beta_prior(prior), lower_is_better=lower_is_better, **kw
         )
-    if isinstance(control, MeanStats):
+    if isinstance(control, MeanStats) and isinstance(variant, MeanStats):
         return analyze_mean(control, variant, lower_is_better=lower_is_better, **kw)
-    if isinstance(control, CategoryCounts):
+    if isinstance(control, CategoryCounts) and isinstance(variant, CategoryCounts):
         if lower_is_better:
             raise ValueError("NPS is higher-is-better; lower_is_better does not apply")
-        return analyze_nps(control, variant, prior=prior or (1.0, 1.0, 1.0), **kw)
-    if isinstance(control, RatioStats):
+        return analyze_nps(control, variant, prior=_dirichlet_prior(prior), **kw)
+    if isinstance(control, RatioStats) and isinstance(variant, RatioStats):
         return analyze_ratio(control, variant, lower_is_better=lower_is_better, **kw)
     raise TypeError(f"unsupported statistics type {type(control).__name__}")

@@ -20,8 +20,10 @@ from experiments.stats.continuous import analyze_mean
 from experiments.stats.decision import decide
 from experiments.stats.guardrails import guardrail_check
 from experiments.stats.inputs import BinaryStats, MeanStats
+from experiments.stats.results import GuardrailResult
 from experiments.stats.sequential import (
     SEQUENTIAL,
+    SequentialLook,
     effective_n,
     estimate_and_se,
     sequential_look,
@@ -183,7 +185,8 @@ def evaluate_look(
             lower_is_better=look.lower_is_better,
             analysis=analysis,
         )
-    g_results, g_looks = [], []
+    g_results: list[GuardrailResult] = []
+    g_looks: list[SequentialLook | None] = []
     for g in look.guardrails:
         g_results.append(
             guardrail_check(

@@ -35,6 +35,9 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
 
+# A sequence of numbers: a list, a tuple or a numpy array (the callers pass all three).
+Floats = Sequence[float] | np.ndarray
+
 SEQUENTIAL, FIXED = "sequential", "fixed"
 ANALYSES = (SEQUENTIAL, FIXED)
 OBF, CS, SINGLE = "O'Brien–Fleming", "confidence sequence", "single look"
@@ -159,7 +162,7 @@ def _boundaries_cached(fractions: tuple[float, ...], alpha: float) -> tuple[floa
         bounds, state = list(prefix[0]), prefix[1]
     else:
         start, bounds, state = 0, [], (None, None, None, 0.0, 0.0)
-    spent = obf_spending(np.asarray(fractions), alpha)
+    spent = np.asarray(obf_spending(np.asarray(fractions), alpha))
     for k in range(start, len(fractions)):
         c, state = _step(state, fractions[k], float(spent[k]))
         bounds.append(c)
@@ -170,7 +173,7 @@ def _boundaries_cached(fractions: tuple[float, ...], alpha: float) -> tuple[floa
     return tuple(bounds)
 
 
-def obf_boundaries(fractions: Sequence[float], alpha: float = ALPHA_SHIP) -> np.ndarray:
+def obf_boundaries(fractions: Floats, alpha: float = ALPHA_SHIP) -> np.ndarray:
     """One-sided upper z boundaries at looks with information fractions `fractions` (≤ 1).
 
     Fractions must increase; a look with no new information (same fraction) spends nothing and
@@ -266,7 +269,7 @@ class SequentialLook:
 def sequential_look(
     estimate: float,
     se: float,
-    n_history: Sequence[float],
+    n_history: Floats,
     *,
     planned_n: float | None = None,
     alpha: float = ALPHA_SHIP,
@@ -339,7 +342,7 @@ def sequential_look(
     )
 
 
-def _fractions(n_history: Sequence[float], planned_n: float) -> list[float]:
+def _fractions(n_history: Floats, planned_n: float) -> list[float]:
     """Increasing fractions of the looks so far; looks with no new units are dropped."""
     out: list[float] = []
     for n in n_history:
@@ -377,7 +380,7 @@ def inflation_factor(alpha: float = ALPHA_SHIP, power: float = 0.8, looks: int =
 
 
 def crossing_probability(
-    fractions: Sequence[float], bounds: Sequence[float], drift: float = 0.0, draws: int = 0
+    fractions: Floats, bounds: Floats, drift: float = 0.0, draws: int = 0
 ) -> float:
     """P(Z crosses an upper boundary at some look) when E[Z_k] = drift·√t_k.
 
@@ -390,7 +393,9 @@ def crossing_probability(
         b = np.cumsum(inc, axis=1) + drift * fr
         return float(np.mean((b / np.sqrt(fr) >= np.asarray(bounds)).any(axis=1)))
     total = 0.0
-    z = w = dens = None
+    # The grid, its weights and the density on it; None until the first look.
+    z: np.ndarray | None = None
+    w = dens = np.zeros(0)
     t_prev = 0.0
     for t, c in zip(fr, bounds, strict=True):
         mean_shift = drift * math.sqrt(t)

@@ -30,13 +30,8 @@ from metrics.ingest.mapping import (
     wrong_table_message,
 )
 from metrics.ingest.merge import MergeResult, merge_stage
-from metrics.ingest.pii import (
-    PiiKey,
-    check_store_key,
-    load_key,
-    protect_frame,
-    record_store_key,
-)
+from metrics.ingest.pii import PiiKey, check_store_key, load_key, record_store_key
+from metrics.ingest.protect import protect_frame
 from metrics.ingest.readers import (
     DEFAULT_LIMITS,
     EncodingChanged,
@@ -92,7 +87,13 @@ def _open(
     sheet: str | None,
     limits: Limits,
     strict_columns: bool,
-) -> tuple[SourceStream, pl.DataFrame, Iterator[pl.DataFrame], Plan, str | None]:
+) -> tuple[
+    SourceStream,
+    pl.DataFrame,
+    Iterator[pl.DataFrame],
+    Plan,
+    tuple[str, list[str], list[str]] | None,
+]:
     """Open the source, read its first chunk and map it: every whole-file check up front.
 
     Returns the stream, the first chunk, the iterator of the remaining chunks, the plan and
@@ -143,12 +144,13 @@ def _first_rows(
         checked = validate(stream.raw(first), plan, tz, lookup=lookup)
         if checked.rows_read:
             return first, checked
-        first = next(rest, None)
-        if first is None:
+        following = next(rest, None)
+        if following is None:
             raise IngestError(
                 f"{stream.file_name}: the file has a header but no data rows; "
                 "expected at least one row under the header"
             )
+        first = following
 
 
 def _limits(limits: Limits | None, max_bytes: int | None) -> Limits:

@@ -508,7 +508,7 @@ def resolve(
         if action == "dropped":
             pii[s] = "dropped"
             dropped.append(s)
-        elif action == "hashed":
+        elif action == "hashed" and cls is not None:  # an action implies a class
             pii[s] = "hashed"
             pii_kind[s] = cls
         else:

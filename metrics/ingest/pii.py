@@ -12,7 +12,6 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -20,10 +19,6 @@ import polars as pl
 from metrics.ingest.errors import IngestError
 from metrics.ingest.spec import normalise_name
 from metrics.ingest.vocab import PII_HEADER_MARKERS, PII_HEADERS, PII_NAME_NOT_PERSON
-
-if TYPE_CHECKING:
-    from metrics.ingest.mapping import Plan
-    from metrics.ingest.readers import RawFile
 
 # -- the key --------------------------------------------------------------------------------
 KEY_ENV = "CX_PII_KEY"  # the key itself (any text of at least MIN_KEY_CHARS characters)
@@ -449,50 +444,6 @@ def mask_reason(reasons: pl.Series) -> pl.Series:
     return out.str.replace_all(r"'(?:\d{1,3}\.){3}\d{1,3}'", f"'{MASK}'")
 
 
-DROPPED_VALUE = "(dropped)"
-HASH_PLACEHOLDER = "(hashed on load)"
-
-
-def protect_frame(frame: pl.DataFrame, plan: Plan, key: PiiKey | None) -> pl.DataFrame:
-    """One (chunk of a) file with personal data made safe before anything reads its values.
-
-    Dropped columns keep only "(dropped)" where a value was (so a row with just a name is
-    still a row, not a blank one), hashed columns become their HMAC (or a placeholder when
-    `key` is None, for a preview), and single stray values of personal-data shape in the
-    columns bound for `extras` and in free-text comments are masked (mask_text). Call it per
-    chunk: it is row-wise.
-    """
-    present = set(frame.columns)
-    dropped = [c for c in plan.dropped if c in present]
-    hashed = {c: plan.pii_kind.get(c, "generic") for c in plan.hashed if c in present}
-    exprs = [
-        pl.when(pl.col(c).cast(pl.String).str.strip_chars().str.len_bytes() > 0)
-        .then(pl.lit(DROPPED_VALUE))
-        .alias(c)
-        for c in dropped
-    ]
-    if key is None:
-        exprs += [
-            pl.when(pl.col(c).is_not_null()).then(pl.lit(HASH_PLACEHOLDER)).alias(c) for c in hashed
-        ]
-    out = frame.with_columns(exprs) if exprs else frame
-    if key is not None and hashed:
-        out = hash_columns(out, hashed, key)
-    texts = [c for c in plan.extras if c not in plan.keep]
-    texts += [src for canon, src in plan.columns.items() if canon == "comment"]
-    texts = [c for c in texts if c in present and out[c].dtype == pl.String]
-    if texts:
-        out = out.with_columns(mask_text(out[c]).alias(c) for c in texts)
-    return out
-
-
-def protect_raw(raw: RawFile, plan: Plan, key: PiiKey | None) -> RawFile:
-    """The RawFile with its frame passed through protect_frame."""
-    from metrics.ingest.readers import RawFile
-
-    return RawFile(**{**raw.__dict__, "frame": protect_frame(raw.frame, plan, key)})
-
-
 __all__ = [
     "ACTIONS",
     "EMAIL_RE",
@@ -514,8 +465,6 @@ __all__ = [
     "mask_text",
     "mask_values",
     "normalise_for_hash",
-    "protect_frame",
-    "protect_raw",
     "record_store_key",
     "store_key_id",
 ]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -236,10 +237,11 @@ def open_source(
     """Detect the format from the first bytes and check the limits; no rows are read yet."""
     if isinstance(source, bytes | bytearray | memoryview):
         name = file_name or "uploaded file"
-        data: Path | bytes = bytes(source)
-        size = len(data)
+        content = bytes(source)
+        data: Path | bytes = content
+        size = len(content)
         _check_size(name, size, limits.max_bytes)
-        head = data[: _SAMPLE + 3]
+        head = content[: _SAMPLE + 3]
     else:
         path = Path(source)
         name = file_name or path.name
@@ -815,7 +817,9 @@ def _open_parquet(name: str, data: Path | bytes, size: int, limits: Limits) -> S
         offset = 1
         try:
             for batch in pf.iter_batches(batch_size=stream.chunk_rows or CHUNK_ROWS):
-                frame = _strings(pl.from_arrow(pa.Table.from_batches([batch])))
+                # A pyarrow Table (not an Array) always comes back as a DataFrame.
+                chunk = cast(pl.DataFrame, pl.from_arrow(pa.Table.from_batches([batch])))
+                frame = _strings(chunk)
                 frame = frame.with_row_index("__row", offset=offset).with_columns(
                     pl.col("__row").cast(pl.Int64)
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -130,7 +130,7 @@ def verify_decimal(
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _nulls(n: int, dtype: pl.DataType) -> pl.Series:
+def _nulls(n: int, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
     return pl.repeat(None, n, dtype=dtype, eager=True)
 
 
@@ -165,7 +165,7 @@ def _merge(errors: dict[str, pl.Series], column: str, reason: pl.Series | None) 
     errors[column] = reason if prev is None else prev.fill_null(reason)
 
 
-def _mapping_of_uniques(s: pl.Series, table: dict[str, object]) -> dict[str, object]:
+def _mapping_of_uniques(s: pl.Series, table: Mapping[str, object]) -> dict[str, object]:
     """{distinct raw value: mapped value or None}; each distinct value is normalised once."""
     uniq = s.drop_nulls().unique()
     norm = (
@@ -177,7 +177,9 @@ def _mapping_of_uniques(s: pl.Series, table: dict[str, object]) -> dict[str, obj
     return dict(zip(uniq.to_list(), [table.get(k) for k in norm.to_list()], strict=True))
 
 
-def _map_values(s: pl.Series, table: dict[str, object], dtype: pl.DataType) -> pl.Series:
+def _map_values(
+    s: pl.Series, table: Mapping[str, object], dtype: pl.DataType | type[pl.DataType]
+) -> pl.Series:
     """Map raw values through `table`; unknown values become null."""
     found = _mapping_of_uniques(s, table)
     if dtype == pl.Boolean:
@@ -541,8 +543,9 @@ def _drop_blank_rows(
     # those few rows is checked.
     kinds = {c.name: c.kind for c in columns_of(plan.table)}
     texts = [c for c in cleaned.columns if kinds[c] in ("id", "text", "category")]
-    candidate = cleaned.select(pl.all_horizontal(pl.col(texts or cleaned.columns).is_null()))
-    candidate = candidate.to_series()
+    candidate = cleaned.select(
+        pl.all_horizontal(pl.col(texts or cleaned.columns).is_null())
+    ).to_series()
     if not candidate.any():
         return raw.frame, cleaned
     idx = candidate.arg_true()

@@ -147,5 +147,5 @@ def active_base(store: Store, dimension: str = "segment") -> pl.DataFrame:
         GROUP BY ALL ORDER BY grp, months
     """
     params = {"start": win[0], "end": win[1], "dpm": DAYS_PER_MONTH}
-    df = query_frame(store, sql, params)  # type: ignore[arg-type]
-    return df.cast(schema).select(list(schema))
+    df = query_frame(store, sql, params)
+    return df.select(pl.col(c).cast(t) for c, t in schema.items())

@@ -133,14 +133,16 @@ def survival_by(store: Store, by: str = "segment", *, max_months: int = 60) -> S
     if by not in DIMENSIONS:
         raise ValueError(f"unknown dimension {by!r}; expected one of: {', '.join(DIMENSIONS)}")
     counts = lifetime_counts(store, by)
-    top = int(counts["time"].max() or 0) if counts.height else 0
+    top = int(counts.select(pl.col("time").max()).item() or 0) if counts.height else 0
     groups, tables = [], []
     for grp in sorted(counts["grp"].unique().to_list()):
         part = counts.filter(pl.col("grp") == grp)
-        args = [part[c].to_numpy() for c in ("entry", "time", "event", "customers")]
-        months, n, d = risk_table(*args, max_month=top)
+        entry, t, event, weight = (
+            part[c].to_numpy() for c in ("entry", "time", "event", "customers")
+        )
+        months, n, d = risk_table(entry, t, event, weight, max_month=top)
         tables.append((n, d))
-        km = kaplan_meier(*args)
+        km = kaplan_meier(entry, t, event, weight)
         shown = km.month <= max_months
         curve = [
             {

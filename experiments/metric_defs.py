@@ -95,6 +95,7 @@ def _from_catalogue(
     m = kpi.measure
     if as_mean and not (name and label and name != kpi_name):
         raise ValueError(f"a mean of {kpi_name!r} needs its own name and label")
+    family: Family
     if m.aggregation == "ratio":
         family, numerator = "ratio", f"CASE WHEN {m.numerator} THEN 1.0 ELSE 0.0 END"
     elif m.aggregation == "mean" or (as_mean and m.aggregation == "quantile"):

@@ -7,6 +7,17 @@ import math
 from datetime import datetime
 from typing import Any
 
+from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
+from experiments.readout import analyze
+from experiments.readout_view import (
+    format_p,
+    format_prob,
+    lift_summary,
+    metric_table,
+    metric_unit,
+    timeline,
+    units_text,
+)
 from metrics.store import Store
 
 
@@ -18,18 +29,6 @@ def _fmt(v: Any) -> str:
 
 def readout_html(store: Store, experiment_id: str, readout: Any = None) -> str:
     """The readout of `experiment_id` as one HTML document with its figures embedded."""
-    from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
-    from experiments.readout import analyze
-    from experiments.readout_view import (
-        format_p,
-        format_prob,
-        lift_summary,
-        metric_table,
-        metric_unit,
-        timeline,
-        units_text,
-    )
-
     r = readout if readout is not None else analyze(store, experiment_id)
     d = r.to_dict()
     e, p = d["experiment"], d["primary"]
