@@ -29,13 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file", type=Path, help="the exported file")
     p.add_argument("--table", required=True, choices=list(INGEST_TABLES))
-    group = p.add_mutually_exclusive_group()
+    group = p  # --preset and --mapping combine: the mapping overrides the preset
     group.add_argument(
         "--preset",
         choices=list(PRESETS),
         help="; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()),
     )
-    group.add_argument("--mapping", type=Path, help="TOML mapping file for any other export")
+    group.add_argument(
+        "--mapping", type=Path, help="TOML mapping file (with --preset: overrides the preset)"
+    )
     p.add_argument("--sheet", help="XLSX sheet name (default: the first sheet)")
     p.add_argument(
         "--tz",

@@ -48,7 +48,7 @@ from metrics.ingest.report import (
     Preview,
 )
 from metrics.ingest.spec import keys_of
-from metrics.ingest.validate import Validated, choose_timezone, validate
+from metrics.ingest.validate import Validated, choose_timezone, filter_notes, validate
 from metrics.lake import lake_dir, publish_batch
 from metrics.repeats import customers_of, refresh_for_contacts
 from metrics.store import Store
@@ -718,7 +718,9 @@ def _finish(
         decimal=staged.decimal,
         timezone=staged.timezone,
         checksum=stream.checksum,
-        warnings=staged.warnings + _reference_warnings(table, staged.missing_refs),
+        warnings=staged.warnings
+        + _reference_warnings(table, staged.missing_refs)
+        + filter_notes(plan),  # issue 10 [filter] (validate.py)
         reason_counts=reason_counts,
         rejected_stored=int(stored),
         skipped_older=merged.skipped_older,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -19,7 +20,13 @@ from metrics.ingest.spec import (
     normalise_name,
     normalise_value,
 )
-from metrics.ingest.vocab import BOOL_VALUES, CHANNEL_VALUES, COLUMN_ALIASES, ISSUE_VALUES
+from metrics.ingest.vocab import (
+    BOOL_VALUES,
+    CHANNEL_VALUES,
+    COLUMN_ALIASES,
+    INVERTED_ALIASES,
+    ISSUE_VALUES,
+)
 from metrics.schema import INGEST_TABLES
 
 EXTRAS = "extras"
@@ -55,6 +62,96 @@ class Preset:
     decimal: str | None = None
     ces_scale: str = "effort"
     header_rows: int | None = None
+    dayfirst: bool | None = None  # slashed dates: True day/month, False month/day, None detect
+    formats: dict[str, str] = field(default_factory=dict)  # canonical column -> strptime format
+    constants: dict[str, str] = field(default_factory=dict)  # canonical column -> every row's value
+    combine: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> (date, time)
+    durations: dict[str, tuple[str, str]] = field(default_factory=dict)  # column -> (from, to)
+    # file header -> values whose rows are left out (counted as filtered); "" = empty cell
+    filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The mapping-file structure of this preset: load_mapping(p.to_dict()) gives it back."""
+        columns: dict[str, object] = {}
+        for col, headers in self.aliases.items():
+            for h in headers:
+                prev = columns.get(h)
+                columns[h] = (
+                    col if prev is None else [*(prev if isinstance(prev, list) else [prev]), col]
+                )
+        columns.update({h: "drop" for h in self.drop})
+        columns.update({h: "hash" for h in self.hash})
+        out: dict[str, object] = {"description": self.description}
+        scalars = {
+            "table": self.table,
+            "timezone": self.timezone,
+            "decimal": self.decimal,
+            "ces_scale": None if self.ces_scale == "effort" else self.ces_scale,
+            "header_rows": self.header_rows,
+            "dayfirst": self.dayfirst,
+        }
+        out.update({k: v for k, v in scalars.items() if v is not None})
+        sections = {
+            "columns": columns,
+            "values": {c: dict(v) for c, v in self.values.items()},
+            "scale": dict(self.scale),
+            "formats": dict(self.formats),
+            "constants": dict(self.constants),
+            "combine": {c: list(v) for c, v in self.combine.items()},
+            "durations": {c: {"from": a, "to": b} for c, (a, b) in self.durations.items()},
+            "filter": {h: list(v) for h, v in self.filter.items()},
+            "pii": {"keep": list(self.keep)} if self.keep else {},
+        }
+        out.update({k: v for k, v in sections.items() if v})
+        return out
+
+    def to_toml(self) -> str:
+        """This preset as a TOML mapping file (the Data page's mapping download)."""
+        return mapping_to_toml(self.to_dict())
+
+
+QUALTRICS_NOT_RESPONSES = (
+    *("1", "2", "4", "8", "9", "16", "17"),
+    *("survey preview", "survey test", "spam", "imported", "offline", "offline preview"),
+)
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(type(v))
+
+
+def _toml_key(k: str) -> str:
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
+
+
+def mapping_to_toml(spec: dict) -> str:
+    """A mapping dict (load_mapping's structure) as TOML text for `cx ingest --mapping`."""
+    lines = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in spec.items() if not isinstance(v, dict)
+    ]
+    for section, body in spec.items():
+        if not isinstance(body, dict):
+            continue
+        nested = {k: v for k, v in body.items() if isinstance(v, dict) and section == "values"}
+        flat = {k: v for k, v in body.items() if k not in nested}
+        if flat:
+            lines += ["", f"[{section}]"] + [
+                f"{_toml_key(k)} = {_toml_value(v)}" for k, v in flat.items()
+            ]
+        for k, v in nested.items():
+            lines += ["", f"[{section}.{_toml_key(k)}]"]
+            lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in v.items()]
+    return "\n".join(lines) + "\n"
 
 
 _ZENDESK_VIA = {
@@ -170,17 +267,18 @@ PRESETS: dict[str, Preset] = {
             },
             "resolved": {"closed": "true", "open": "false", "snoozed": "false"},
         },
+        dayfirst=False,  # the UI export writes US dates (03/06/2026 2:02 PM)
         timezone="UTC",
     ),
     "qualtrics": Preset(
         name="qualtrics",
-        description="Qualtrics survey export (CSV with three header rows: column names, "
-        "question text, ImportId JSON); questions matched by their text; CES 2.0 agreement "
+        description="Qualtrics survey export (CSV with 1, 2 or 3 header rows: column names, "
+        "question text, ImportId JSON; legacy V1…Vn exports too); questions matched by their text; CES 2.0 agreement "
         "(7 = easy) flipped to effort (1 = very easy); respondent names, IP and location "
         "dropped, e-mails hashed; the zone comes from the ImportId row",
         table="surveys",
         aliases={
-            "response_id": ("ResponseId", "Response ID"),
+            "response_id": ("ResponseId", "Response ID", "ResponseID"),
             "answered_at": ("RecordedDate", "EndDate", "Recorded Date", "End Date"),
             "customer_id": (
                 "CustomerId",
@@ -197,7 +295,14 @@ PRESETS: dict[str, Preset] = {
             "comment": r"why|tell us|comment|anything else|varför|kommentar",
         },
         ces_scale="agreement",
-        header_rows=3,
+        header_rows=None,  # 1, 2 or 3 header rows, detected by content (readers.py)
+        # Preview, test, spam, imported and offline responses (Status other than 0 / "IP
+        # Address"), preview distributions and unfinished responses are left out, counted.
+        filter={
+            "Status": QUALTRICS_NOT_RESPONSES,
+            "DistributionChannel": ("preview", "test"),
+            "Finished": ("0", "false"),
+        },
     ),
     "swedish": Preset(
         name="swedish",
@@ -275,6 +380,12 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         "values",
         "scale",
         "pii",
+        "dayfirst",
+        "formats",
+        "constants",
+        "combine",
+        "durations",
+        "filter",
     }
     unknown = sorted(set(spec) - allowed)
     if unknown:
@@ -285,7 +396,14 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
     aliases: dict[str, list[str]] = {}
     drop: list[str] = []
     hashed: list[str] = []
-    for header, target in dict(spec.get("columns", {})).items():
+    one_to_many = [
+        (h, str(t))
+        for h, ts in dict(spec.get("columns", {})).items()
+        if isinstance(ts, list)
+        for t in ts
+    ]
+    singles = [(h, t) for h, t in dict(spec.get("columns", {})).items() if not isinstance(t, list)]
+    for header, target in singles + one_to_many:
         target = str(target)
         if target == "drop":
             drop.append(header)
@@ -320,6 +438,19 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
     decimal = spec.get("decimal")
     if decimal not in (None, ",", "."):
         raise IngestError(f"{name}: decimal {decimal!r}; expected ',' or '.'")
+    dayfirst = spec.get("dayfirst")
+    if dayfirst is not None and not isinstance(dayfirst, bool):
+        raise IngestError(f"{name}: dayfirst {dayfirst!r}; expected true or false")
+    formats = _formats(name, table, spec.get("formats", {}))
+    constants, combine, durations = _derived(name, table, spec)
+    filters = {}
+    for header, vals in dict(spec.get("filter", {})).items():
+        if not isinstance(vals, list) or not all(isinstance(v, str | int) for v in vals):
+            raise IngestError(
+                f'{name}: [filter] {header!r}; expected a list of values, e.g. "{header}" = '
+                '["deleted", "spam"] ("" = an empty cell)'
+            )
+        filters[str(header)] = tuple(str(v) for v in vals)
     return Preset(
         name=name,
         description=str(spec.get("description", f"mapping file {name}")),
@@ -334,7 +465,80 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         decimal=decimal,
         ces_scale=ces_scale,
         header_rows=spec.get("header_rows"),
+        dayfirst=dayfirst,
+        formats=formats,
+        constants=constants,
+        combine=combine,
+        durations=durations,
+        filter=filters,
     )
+
+
+def _derived(
+    name: str, table: str, spec: dict
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[str, tuple[str, str]]]:
+    """[constants], [combine] and [durations]: canonical columns made from other values."""
+    kinds = {c.name: c.kind for c in columns_of(table)}
+
+    def known(section: str, col: str, want: tuple[str, ...] | None = None) -> None:
+        if col not in kinds:
+            raise IngestError(
+                f"{name}: [{section}] {col!r} is not a column of {table}; expected one of "
+                f"{', '.join(kinds)}"
+            )
+        if want is not None and kinds[col] not in want:
+            raise IngestError(
+                f"{name}: [{section}] {col} is not a {' or '.join(want)} column; expected one "
+                f"of {', '.join(c for c, k in kinds.items() if k in want)}"
+            )
+
+    constants = {}
+    for col, value in dict(spec.get("constants", {})).items():
+        known("constants", col)
+        constants[col] = str(value).lower() if isinstance(value, bool) else str(value)
+    combine = {}
+    for col, parts in dict(spec.get("combine", {})).items():
+        known("combine", col, ("timestamp",))
+        if (
+            not isinstance(parts, list)
+            or len(parts) != 2
+            or not all(isinstance(p, str) for p in parts)
+        ):
+            raise IngestError(
+                f'{name}: [combine] {col}; expected {col} = ["Date column", "Time column"]'
+            )
+        combine[col] = tuple(parts)
+    durations = {}
+    for col, pair in dict(spec.get("durations", {})).items():
+        known("durations", col, ("seconds",))
+        if not isinstance(pair, dict) or set(pair) != {"from", "to"}:
+            raise IngestError(
+                f'{name}: [durations] {col}; expected {col} = {{ from = "Start column", '
+                'to = "End column" }'
+            )
+        durations[col] = (str(pair["from"]), str(pair["to"]))
+    return constants, combine, durations
+
+
+def _formats(name: str, table: str, section: object) -> dict[str, str]:
+    """`[formats] column = "%d/%m/%Y %H:%M"`: a strptime format for a date/time column."""
+    if not isinstance(section, dict):
+        raise IngestError(f'{name}: [formats] must be a table; expected issued_at = "%d/%m/%Y"')
+    kinds = {c.name: c.kind for c in columns_of(table)}
+    out = {}
+    for col, fmt in section.items():
+        if kinds.get(col) not in ("timestamp", "date"):
+            dated = ", ".join(c for c, k in kinds.items() if k in ("timestamp", "date"))
+            raise IngestError(
+                f"{name}: [formats] {col!r} is not a date or time column of {table}; "
+                f"expected one of {dated}"
+            )
+        if not isinstance(fmt, str) or "%" not in fmt:
+            raise IngestError(
+                f'{name}: [formats] {col} = {fmt!r}; expected a strptime format like "%d/%m/%Y"'
+            )
+        out[str(col)] = fmt
+    return out
 
 
 def _pii_keep(name: str, section: object) -> tuple[str, ...]:
@@ -364,14 +568,14 @@ def choose_options(
         raise IngestError(
             f"{file_name}: unknown table {table!r}; expected one of {', '.join(INGEST_TABLES)}"
         )
-    if preset is not None and mapping is not None:
-        raise IngestError(f"{file_name}: give a preset or a mapping file, not both")
     if preset is not None:
         if preset not in PRESETS:
             raise IngestError(
                 f"{file_name}: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}"
             )
         opts = PRESETS[preset]
+        if mapping is not None:
+            opts = combine_options(opts, load_mapping(mapping, table))
     elif mapping is not None:
         opts = load_mapping(mapping, table)
     else:
@@ -382,6 +586,42 @@ def choose_options(
             f"expected --table {opts.table}"
         )
     return opts
+
+
+def combine_options(preset: Preset, mapping: Preset) -> Preset:
+    """`--preset` and `--mapping` together: the mapping's keys override the preset's."""
+    aliases = dict(preset.aliases)
+    for col, headers in mapping.aliases.items():
+        aliases[col] = tuple(headers) + tuple(h for h in aliases.get(col, ()) if h not in headers)
+    values = {c: dict(v) for c, v in preset.values.items()}
+    for col, vmap in mapping.values.items():
+        values.setdefault(col, {}).update(vmap)
+
+    def pick(a: object, b: object, default: object = None) -> object:
+        return a if a is not None and a != default else b
+
+    return Preset(
+        name=f"{preset.name} + {mapping.name}",
+        description=f"{preset.description}; overridden by {mapping.name}",
+        table=mapping.table or preset.table,
+        aliases=aliases,
+        values=values,
+        scale={**preset.scale, **mapping.scale},
+        questions={**preset.questions, **mapping.questions},
+        drop=tuple(dict.fromkeys(preset.drop + mapping.drop)),
+        hash=tuple(dict.fromkeys(preset.hash + mapping.hash)),
+        keep=tuple(dict.fromkeys(preset.keep + mapping.keep)),
+        timezone=pick(mapping.timezone, preset.timezone),
+        decimal=pick(mapping.decimal, preset.decimal),
+        ces_scale=pick(mapping.ces_scale, preset.ces_scale, "effort"),
+        header_rows=pick(mapping.header_rows, preset.header_rows),
+        dayfirst=pick(mapping.dayfirst, preset.dayfirst),
+        formats={**preset.formats, **mapping.formats},
+        constants={**preset.constants, **mapping.constants},
+        combine={**preset.combine, **mapping.combine},
+        durations={**preset.durations, **mapping.durations},
+        filter={**preset.filter, **mapping.filter},
+    )
 
 
 # -- resolution -----------------------------------------------------------------------------
@@ -406,6 +646,27 @@ class Plan:
     # hashed column is normalised before hashing, so one person gives one hash.
     pii_kind: dict[str, str] = field(default_factory=dict)
     keep: list[str] = field(default_factory=list)  # source headers exempt from detection
+    dayfirst: bool | None = None
+    formats: dict[str, str] = field(default_factory=dict)
+    # Decisions made on the first chunk that shows them and kept for the whole file (the
+    # validator fills them): canonical column -> "dmy" | "mdy" for slashed dates, and the
+    # seconds columns read as Excel fractions of a day.
+    date_order: dict[str, str] = field(default_factory=dict)
+    day_fraction: dict[str, bool] = field(default_factory=dict)
+    date_notes: dict[str, str] = field(default_factory=dict)  # column -> warning or evidence
+    inverted: list[str] = field(default_factory=list)  # bool columns read with yes/no swapped
+    # canonical column -> how it is made when no single file column holds it: ("constant",
+    # value), ("combine", date column, time column) or ("duration", from column, to column).
+    # Its plan.columns source is the synthetic name derived_name(column).
+    derived: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    filter: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> lowered values
+    filter_missing: list[str] = field(default_factory=list)  # [filter] headers not in the file
+    filtered: dict[str, int] = field(default_factory=dict)  # source -> rows left out so far
+
+
+def derived_name(column: str) -> str:
+    """The synthetic source name of a column made by [constants], [combine] or [durations]."""
+    return f"<{column} from the mapping>"
 
 
 def _normalised_values(column: str, kind: str, opts: Preset | None) -> dict[str, str]:
@@ -446,25 +707,53 @@ def resolve(
             pii[s] = "hashed"
             pii_kind[s] = classify_values(frame[s]) or "generic"
 
-    def claim(canonical: str, headers: tuple[str, ...] | list[str]) -> None:
+    shared = set()  # headers the mapping sends to several columns ([columns] h = [a, b])
+    if opts is not None:
+        counts: dict[str, int] = {}
+        for hs in opts.aliases.values():
+            for h in hs:
+                counts[normalise_name(h)] = counts.get(normalise_name(h), 0) + 1
+        shared = {h for h, n in counts.items() if n > 1}
+
+    def claim(canonical: str, headers: tuple[str, ...] | list[str], explicit: bool = False) -> None:
         if canonical in columns:
             return
         for h in headers:
             src = by_norm.get(normalise_name(h))
-            if src is not None and src not in taken:
+            reuse = explicit and normalise_name(h) in shared
+            if src is not None and (src not in taken or reuse):
                 columns[canonical] = src
                 taken.add(src)
                 return
 
     canon = columns_of(table)
+    derived: dict[str, tuple[str, ...]] = {}
+    if opts is not None:
+        derived.update({c: ("constant", v) for c, v in opts.constants.items()})
+        derived.update({c: ("combine", *v) for c, v in opts.combine.items()})
+        derived.update({c: ("duration", *v) for c, v in opts.durations.items()})
+        for col, how in derived.items():
+            for src in how[1:] if how[0] != "constant" else ():
+                if normalise_name(src) not in by_norm:
+                    raise IngestError(
+                        f"{col} is made from the file column {src!r}, which the file does not "
+                        f"have; expected one of {', '.join(repr(s) for s in sources)}"
+                    )
+            columns[col] = derived_name(col)
     # Priority: preset / mapping file, then canonical names, then the built-in aliases.
     if opts is not None:
         for col in canon:
-            claim(col.name, opts.aliases.get(col.name, ()))
+            claim(col.name, opts.aliases.get(col.name, ()), explicit=True)
     for col in canon:
         claim(col.name, (col.name,))
     for col in canon:
         claim(col.name, COLUMN_ALIASES.get(col.name, ()))
+    inverted = []
+    for canonical, headers in INVERTED_ALIASES.items():
+        if canonical in {c.name for c in canon} and canonical not in columns:
+            claim(canonical, headers)
+            if canonical in columns:
+                inverted.append(canonical)
     if opts is not None and opts.questions and questions:
         for col in canon:
             pattern = opts.questions.get(col.name)
@@ -483,6 +772,8 @@ def resolve(
 
     kinds = {c.name: c.kind for c in canon}
     for canonical, src in columns.items():
+        if canonical in derived:
+            continue
         # An id or text column full of e-mail addresses, personnummer or phone numbers is
         # stored hashed in place (it still joins); strict shapes, so plain ids are left alone.
         if kinds[canonical] in ("id", "text", "category") and src not in keep:
@@ -532,7 +823,7 @@ def resolve(
     missing = [c.name for c in canon if c.required and c.name not in columns]
     if table == "surveys" and not any(s in columns for s in SURVEY_SCORES):
         missing.append(" or ".join(SURVEY_SCORES))
-    return Plan(
+    plan = Plan(
         table=table,
         columns=columns,
         entries=entries,
@@ -548,7 +839,29 @@ def resolve(
         missing_required=missing,
         pii_kind=pii_kind,
         keep=keep,
+        dayfirst=opts.dayfirst if opts else None,
+        formats=dict(opts.formats) if opts else {},
+        inverted=inverted,
+        filter={
+            by_norm[normalise_name(h)]: tuple(v.strip().casefold() for v in vals)
+            for h, vals in (opts.filter.items() if opts else ())
+            if normalise_name(h) in by_norm
+        },
+        filter_missing=[  # a preset's filters apply when the file has the column
+            h
+            for h in (opts.filter if opts else ())
+            if normalise_name(h) not in by_norm and not any(h in p.filter for p in PRESETS.values())
+        ],
+        derived={
+            c: (how[0], *(by_norm[normalise_name(x)] for x in how[1:]))
+            if how[0] != "constant"
+            else how
+            for c, how in derived.items()
+        },
     )
+    for canonical in inverted:
+        plan.values[canonical] = {k: "false" if v else "true" for k, v in BOOLS.items()}
+    return plan
 
 
 def expected_headers(table: str, column: str, opts: Preset | None) -> list[str]:

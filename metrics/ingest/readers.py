@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import codecs
 import csv
 import hashlib
@@ -19,6 +20,7 @@ from typing import cast
 import polars as pl
 
 from metrics.ingest.errors import IngestError
+from metrics.ingest.spec import normalise_name
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB: far above any export a person uploads by hand
 DELIMITERS = (",", ";", "\t", "|")
@@ -99,6 +101,7 @@ class SourceStream:
     import_meta: dict[str, dict] = field(default_factory=dict)
     chunk_rows: int = 0  # XLSX and Parquet: rows per chunk; 0 = CHUNK_ROWS when read
     header_width: int = 0  # fields in the header row as sniffed (text files)
+    renames: dict[str, str] = field(default_factory=dict)  # legacy V1…Vn -> row-2 names
 
     _checksum: Future[str] | None = None
 
@@ -377,17 +380,17 @@ def _open_text(
     questions: dict[str, str] = {}
     import_meta: dict[str, dict] = {}
     if header_rows is None:
-        header_rows = 3 if _is_qualtrics(first) else 1
-    if header_rows == 3 and len(first) >= 3:
-        cols = [c.strip() for c in first[0]]
-        questions = {c: q for c, q in zip(cols, first[1], strict=False)}
-        for c, meta in zip(cols, first[2], strict=False):
-            try:
-                parsed = json.loads(meta)
-            except ValueError:
-                continue
-            if isinstance(parsed, dict):
-                import_meta[c] = parsed
+        header_rows = survey_header_rows(first)
+    renames = _legacy_renames(first) if header_rows >= 2 else {}
+    cols = [renames.get(c.strip(), c.strip()) for c in first[0]] if first else []
+    for row in first[1:header_rows]:
+        if _import_id_row(row):
+            for c, meta in zip(cols, row, strict=False):
+                parsed = _import_meta(meta)
+                if parsed is not None:
+                    import_meta[c] = parsed
+        else:
+            questions = {c: q for c, q in zip(cols, row, strict=False)}
     return SourceStream(
         file_name=name,
         format="csv",
@@ -401,6 +404,7 @@ def _open_text(
         questions=questions,
         import_meta=import_meta,
         header_width=len(first[0]) if first else 0,
+        renames=renames,
     )
 
 
@@ -435,6 +439,10 @@ def _text_chunks(stream: SourceStream, data: Path | bytes) -> Iterator[pl.DataFr
                     "short lines); expected rows with a field per column"
                 )
             frame = _parse_block(stream, buf, skip)
+            if stream.renames:
+                frame = frame.rename(
+                    {k: v for k, v in stream.renames.items() if k in frame.columns}
+                )
             frame = frame.with_row_index("__row", offset=offset).with_columns(
                 pl.col("__row").cast(pl.Int64)
             )
@@ -568,8 +576,84 @@ def _show(delim: str) -> str:
     return {"\t": "tab", ",": "','", ";": "';'", "|": "'|'"}.get(delim, repr(delim))
 
 
-def _is_qualtrics(head: list[list[str]]) -> bool:
-    return len(head) >= 3 and any(c.lstrip().startswith('{"ImportId"') for c in head[2])
+_SURVEY_META = {
+    "startdate",
+    "enddate",
+    "status",
+    "ipaddress",
+    "progress",
+    "finished",
+    "recordeddate",
+    "responseid",
+    "distributionchannel",
+}
+_LEGACY_NAME = re.compile(r"V\d+")
+
+
+def _import_id_row(row: list[str]) -> bool:
+    """Qualtrics' third header row: {"ImportId": ...} (or single quotes, older exports)."""
+    return any(c.lstrip().startswith(('{"ImportId"', "{'ImportId'")) for c in row)
+
+
+def _import_meta(cell: str) -> dict | None:
+    try:
+        parsed = json.loads(cell)
+    except ValueError:
+        try:  # {'ImportId': 'QID1'} is a Python literal, not JSON
+            parsed = ast.literal_eval(cell.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def survey_header_rows(head: list[list[str]]) -> int:
+    """1, 2 or 3 header rows of a Qualtrics-style export, decided by content.
+
+    A row under the names is a header row when it is the ImportId row, or when the cell
+    under StartDate / ResponseId does not look like data (a question label such as "Start
+    Date" instead of 2026-03-05 or R_1a). Any other file has one header row, so a data row
+    is never taken for a header.
+    """
+    if not head or not head[0]:
+        return 1
+    names = [normalise_name(c) for c in head[0]]
+    legacy = bool(_LEGACY_NAME.fullmatch(head[0][0].strip()))
+    if legacy and len(head) > 1:
+        names = [normalise_name(c) for c in head[1]]  # V1..Vn: the names are in row 2
+    if not (legacy or len(_SURVEY_META.intersection(names)) >= 2 or _any_import_row(head)):
+        return 1
+    probes = [
+        (names.index(n), pat)
+        for n, pat in (("startdate", r"^\s*\d"), ("responseid", r"^\s*R_"))
+        if n in names
+    ]
+    rows = 1
+    for row in head[1:3]:
+        if _import_id_row(row):
+            return rows + 1
+        data_like = any(i < len(row) and re.match(pat, row[i]) for i, pat in probes)
+        if data_like or not probes:
+            break
+        rows += 1
+    return rows
+
+
+def _any_import_row(head: list[list[str]]) -> bool:
+    return any(_import_id_row(r) for r in head[1:3])
+
+
+def _legacy_renames(head: list[list[str]]) -> dict[str, str]:
+    """Legacy exports name columns V1…Vn and put the real names (ResponseID…) in row 2."""
+    if len(head) < 2 or not head[0] or not _LEGACY_NAME.fullmatch(head[0][0].strip()):
+        return {}
+    taken = {c.strip() for c in head[0]}
+    out = {}
+    for v, real in zip(head[0], head[1], strict=False):
+        v, real = v.strip(), real.strip()
+        if _LEGACY_NAME.fullmatch(v) and real and " " not in real and real not in taken:
+            out[v] = real
+            taken.add(real)
+    return out
 
 
 def _clean_renames(columns: list[str]) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zoneinfo
 from collections.abc import Callable, Mapping
@@ -47,7 +48,14 @@ TIMESTAMP_FORMATS: tuple[tuple[str, str], ...] = (
 )
 TIMESTAMP_EXAMPLES = "e.g. 2026-03-05 14:02, 2026-03-05T14:02:00Z or 03/05/2026 2:02 PM"
 DATE_EXAMPLES = "e.g. 2026-03-05, 05.03.2026 or 03/05/2026"
-YEAR_RANGE = (1990, 2100)  # catches Excel's 1900 zero dates and typos like 20026
+YEAR_RANGE = (1990, 2100)
+MAX_DURATION_S = 10 * 366 * 86400  # longer is a typo or 1e300, not a handle time
+_SLASHED = r"^\s*(\d{1,2})/(\d{1,2})/(\d{2,4})"
+# Excel time/duration cells as some readers print them: day 0 is 1899-12-30 or -31.
+_EXCEL_TIME = r"^(1899-12-3[01]|1900-01-(\d{2}))[ T](\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$"
+_UNIX_MINUS_EXCEL_DAYS = (
+    25569  # 1970-01-01 minus 1899-12-30  # catches Excel's 1900 zero dates and typos like 20026
+)
 _NUMERIC = {"seconds", "money", "count", "nps", "csat", "ces"}
 
 
@@ -215,28 +223,115 @@ def _number(s: pl.Series, decimal: str) -> pl.Series:
     return out
 
 
-def _duration(s: pl.Series, decimal: str) -> pl.Series:
-    """Seconds from a number or from h:mm:ss / mm:ss."""
+def _duration(s: pl.Series, decimal: str, day_fraction: bool = False) -> pl.Series:
+    """Seconds from a number, h:mm:ss / mm:ss, or an Excel time cell (1899-12-31 00:05:30).
+
+    Minutes and seconds past 59 after an hour (1:99:99) and values over ten years (1e300)
+    are null, so the caller rejects them.
+    """
     num = _number(s, decimal)
+    if day_fraction:
+        num = num * 86400  # Excel stores a duration as a fraction of a day
     retry = s.is_not_null() & num.is_null()
-    if not retry.any():
-        return num
-    idx = retry.arg_true()
-    parts = s.gather(idx).str.extract_groups(r"^(?:(\d+):)?(\d{1,2}):(\d{2})$")
-    h = parts.struct.field("1").cast(pl.Float64).fill_null(0)
-    m = parts.struct.field("2").cast(pl.Float64)
-    sec = parts.struct.field("3").cast(pl.Float64)
-    num.scatter(idx, h * 3600 + m * 60 + sec)
+    if retry.any():
+        idx = retry.arg_true()
+        raw = s.gather(idx).str.strip_chars()
+        parts = raw.str.extract_groups(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)$")
+        h = parts.struct.field("1").cast(pl.Float64)
+        m = parts.struct.field("2").cast(pl.Float64)
+        sec = parts.struct.field("3").cast(pl.Float64)
+        ok = (sec < 60) & (h.is_null() | (m < 60))
+        clock = pl.select(
+            pl.when(pl.lit(ok)).then(pl.lit(h).fill_null(0) * 3600 + pl.lit(m) * 60 + pl.lit(sec))
+        ).to_series()
+        xl = raw.str.extract_groups(_EXCEL_TIME)
+        day = xl.struct.field("2").cast(pl.Float64).fill_null(0)
+        xh = xl.struct.field("3").cast(pl.Float64)
+        xm = xl.struct.field("4").cast(pl.Float64)
+        xs = xl.struct.field("5").cast(pl.Float64)
+        excel = day * 86400 + xh * 3600 + xm * 60 + xs
+        num.scatter(idx, clock.fill_null(excel))
+    too_big = (num.abs() > MAX_DURATION_S).fill_null(False)
+    if too_big.any():
+        num = pl.select(pl.when(~pl.lit(too_big)).then(pl.lit(num))).to_series()
     return num
 
 
-def _parse_datetime(s: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """(naive wall-clock times, naive UTC times for values carrying Z/UTC/an offset)."""
+def excel_day_fraction(s: pl.Series, decimal: str) -> bool:
+    """True when a seconds column of a workbook holds Excel durations (fractions of a day).
+
+    Every value a number in [0, 1) and some not whole: no handle time in seconds looks
+    like that, while an Excel [h]:mm:ss cell read as a number always does.
+    """
+    num = _number(s.drop_nulls(), decimal)
+    if num.len() == 0 or num.null_count() > 0:
+        return False
+    return bool(((num >= 0) & (num < 1)).all() and (num.round(0) != num).any())
+
+
+def date_order(name: str, s: pl.Series, plan: Plan) -> str | None:
+    """ "dmy" or "mdy" for a column's slashed dates, decided once per file and kept in `plan`.
+
+    A `dayfirst` declared by the preset or mapping is followed. Otherwise day-first when
+    some value's first part exceeds 12, month-first when its second part does, else
+    month-first with a warning. The first
+    chunk with slashed values decides; later values that contradict it are rejected.
+    """
+    if name in plan.date_order:
+        return plan.date_order[name]
+    if plan.dayfirst is not None:  # declared by the preset or mapping: values do not vote
+        order = "dmy" if plan.dayfirst else "mdy"
+        plan.date_notes[name] = f"dayfirst = {str(plan.dayfirst).lower()} in the preset or mapping"
+        plan.date_order[name] = order
+        return order
+    parts = s.str.extract_groups(_SLASHED)
+    a = parts.struct.field("1").cast(pl.Int32)
+    b = parts.struct.field("2").cast(pl.Int32)
+    if a.null_count() == a.len():
+        return None
+    day_first = (a > 12).fill_null(False)
+    month_first = (b > 12).fill_null(False)
+    n_day, n_month = int(day_first.cast(pl.Int64).sum()), int(month_first.cast(pl.Int64).sum())
+    if n_day or n_month:
+        # Both kinds in one column: the larger share decides and the others are rejected.
+        order = "dmy" if n_day >= n_month else "mdy"
+        hit = day_first if order == "dmy" else month_first
+        example = s.filter(hit)[0]
+        side = "first" if order == "dmy" else "second"
+        plan.date_notes[name] = f"{example!r} has a {side} part over 12"
+    else:
+        order = "mdy"
+        plan.date_notes[name] = (
+            f"warning: {name}: every slashed date could be month/day or day/month; read as "
+            "month/day/year (set dayfirst = true in a mapping file if they are day/month)"
+        )
+    plan.date_order[name] = order
+    return order
+
+
+def _formats_for(order: str | None, fmt: str | None) -> tuple[tuple[str, str], ...]:
+    if fmt is not None:
+        return ((fmt, "offset" if "%z" in fmt else "local"),)
+    if order != "dmy":
+        return TIMESTAMP_FORMATS
+    return tuple((f.replace("%m/%d/", "%d/%m/"), how) for f, how in TIMESTAMP_FORMATS)
+
+
+def _parse_datetime(
+    s: pl.Series, order: str | None = None, fmt: str | None = None
+) -> tuple[pl.Series, pl.Series]:
+    """(naive wall-clock times, naive UTC times for values carrying Z/UTC/an offset).
+
+    `order` "dmy" reads slashed dates day first; `fmt` (from [formats]) is the only format
+    tried. Without a format, YYYYMMDD and Excel serial day numbers are understood too.
+    """
+    formats = _formats_for(order, fmt)
     sample = s.drop_nulls().head(2000)
     # Formats in order of how many sampled values they fit; each later format only sees the
     # values still unparsed, so a clean column costs one pass and a messy one a few small ones.
     scored = []
-    for i, (fmt, how) in enumerate(TIMESTAMP_FORMATS):
+    for i, (fmt_i, how) in enumerate(formats):
+        fmt = fmt_i
         parsed = sample.str.strptime(pl.Datetime("us"), fmt, strict=False, cache=False)
         hits = sample.len() - parsed.null_count()
         scored.append((hits, -i, fmt, how))
@@ -258,7 +353,30 @@ def _parse_datetime(s: pl.Series) -> tuple[pl.Series, pl.Series]:
         target = local if how == "local" else utc
         target.scatter(todo.filter(hit), parsed.filter(hit))
         todo = todo.filter(~hit)
+    if todo.len() and len(formats) > 1:
+        _compact_dates(s, todo, local)
     return local, utc
+
+
+def _compact_dates(s: pl.Series, todo: pl.Series, local: pl.Series) -> None:
+    """YYYYMMDD and Excel serial dates (40179 = 2010-01-01, 40179.5 at noon) into `local`."""
+    part = s.gather(todo).str.strip_chars()
+    ymd = pl.select(
+        pl.when(pl.lit(part).str.contains(r"^\d{8}$")).then(
+            pl.lit(part).str.strptime(pl.Datetime("us"), "%Y%m%d", strict=False)
+        )
+    ).to_series()
+    days = pl.select(
+        pl.when(pl.lit(part).str.contains(r"^\d{5}(\.\d+)?$")).then(
+            pl.lit(part).cast(pl.Float64, strict=False)
+        )
+    ).to_series()
+    us = ((days - _UNIX_MINUS_EXCEL_DAYS) * 86_400_000_000).round(0).cast(pl.Int64)
+    serial = us.cast(pl.Datetime("us"))
+    got = ymd.fill_null(serial)
+    hit = got.is_not_null()
+    if hit.any():
+        local.scatter(todo.filter(hit), got.filter(hit))
 
 
 def _to_utc(local: pl.Series, utc: pl.Series, tz: str) -> pl.Series:
@@ -274,6 +392,105 @@ def _to_utc(local: pl.Series, utc: pl.Series, tz: str) -> pl.Series:
 
 
 # -- the validator --------------------------------------------------------------------------
+def _filtered(raw: RawFile, plan: Plan) -> RawFile:
+    """Rows matching [filter] left out before validation; counted per column in `plan`.
+
+    Values compare trimmed and case-insensitively; "" matches an empty cell. The rows are
+    not rejected and not counted as read.
+    """
+    out = pl.repeat(False, raw.frame.height, eager=True)
+    for src, values in plan.filter.items():
+        s = raw.frame[src].cast(pl.String).str.strip_chars().str.to_lowercase()
+        hit = s.is_in(list(values)).fill_null(False)
+        if "" in values:
+            hit = hit | s.is_null()
+        hit = hit & ~out
+        plan.filtered[src] = plan.filtered.get(src, 0) + int(hit.cast(pl.Int64).sum())
+        out = out | hit
+    if not out.any():
+        return raw
+    return dataclasses.replace(raw, frame=raw.frame.filter(~out))
+
+
+def filter_notes(plan: Plan) -> list[str]:
+    """Report lines for [filter]: rows left out per column, and headers the file lacks."""
+    notes = [
+        f"{n:,} row{'' if n == 1 else 's'} left out by [filter] on {src!r} (filtered, not rejected)"
+        for src, n in plan.filtered.items()
+        if n
+    ]
+    notes += [f"[filter] {h!r}: the file has no such column" for h in plan.filter_missing]
+    return notes
+
+
+def _derive(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """Columns the mapping makes ([constants], [combine], [durations]) added as text.
+
+    A duration is written as seconds; when either end does not parse, the two raw values
+    are kept ("09:12 → x") so the row is rejected with both values in its reason.
+    """
+    if not plan.derived:
+        return frame
+    adds = []
+    for col, how in plan.derived.items():
+        name = plan.columns[col]
+        if how[0] == "constant":
+            adds.append(pl.lit(how[1], pl.String).alias(name))
+        elif how[0] == "combine":
+            adds.append(
+                pl.concat_str(
+                    [pl.col(how[1]).str.strip_chars(), pl.col(how[2]).str.strip_chars()],
+                    separator=" ",
+                ).alias(name)
+            )
+        else:
+            adds.append(_seconds_between(frame[how[1]], frame[how[2]]).alias(name))
+    return frame.with_columns(adds)
+
+
+def _clock_seconds(s: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(instants in seconds, or null; seconds since midnight for time-only values, or null)."""
+    local, utc = _parse_datetime(s.cast(pl.String).str.strip_chars())
+    instant = utc.fill_null(local).dt.epoch("us").cast(pl.Float64) / 1e6
+    parts = (
+        s.cast(pl.String)
+        .str.strip_chars()
+        .str.extract_groups(r"^(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?$")
+    )
+    h = parts.struct.field("1").cast(pl.Float64)
+    m = parts.struct.field("2").cast(pl.Float64)
+    sec = parts.struct.field("3").cast(pl.Float64).fill_null(0)
+    ok = (h < 24) & (m < 60) & (sec < 60)
+    clock = pl.select(pl.when(pl.lit(ok)).then(pl.lit(h) * 3600 + pl.lit(m) * 60 + pl.lit(sec)))
+    return instant, clock.to_series()
+
+
+def _seconds_between(start: pl.Series, end: pl.Series) -> pl.Series:
+    a_at, a_clock = _clock_seconds(start)
+    b_at, b_clock = _clock_seconds(end)
+    both_at = b_at - a_at
+    # Times of day only: an end before the start is past midnight.
+    clock = b_clock - a_clock
+    clock = pl.select(
+        pl.when(pl.lit(clock) < 0).then(pl.lit(clock) + 86400).otherwise(pl.lit(clock))
+    )
+    secs = both_at.fill_null(clock.to_series())
+    raw = pl.select(
+        pl.concat_str(
+            [pl.lit(start.cast(pl.String)), pl.lit(" → "), pl.lit(end.cast(pl.String))],
+            ignore_nulls=True,
+        )
+    ).to_series()
+    text = secs.cast(pl.String)
+    either = start.is_not_null() | end.is_not_null()
+    return pl.select(
+        pl.when(pl.lit(secs).is_not_null())
+        .then(pl.lit(text))
+        .when(pl.lit(either))
+        .then(pl.lit(raw))
+    ).to_series()
+
+
 def _clean(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     """Mapped columns under canonical names; ids and text trimmed, blank values null.
 
@@ -362,7 +579,11 @@ def _convert_once(
             value = (8 - value).cast(pl.Int16)  # CES 2.0 (7 = easy) -> effort (1 = very easy)
         return value, bad
     if kind in ("seconds", "money", "count"):
-        value = _duration(s, decimal) if kind == "seconds" else _number(s, decimal)
+        value = (
+            _duration(s, decimal, plan.day_fraction.get(name, False))
+            if kind == "seconds"
+            else _number(s, decimal)
+        )
         if name in plan.scale:
             value = value * plan.scale[name]
         wrong = present & value.is_null()
@@ -371,7 +592,7 @@ def _convert_once(
         if kind == "count":
             wrong = wrong | (value.round(0) != value).fill_null(False)
         what = {
-            "seconds": "a number of seconds ≥ 0 (or h:mm:ss)",
+            "seconds": "a number of seconds ≥ 0 (or h:mm:ss)",  # and under ten years
             "money": "a number" + ("" if name == "amount" else " ≥ 0"),
             "count": "a whole number ≥ 0",
         }[kind]
@@ -382,7 +603,9 @@ def _convert_once(
             value = value.cast(pl.Int32, strict=False)
         return value, bad
     if kind in ("timestamp", "date"):
-        local, utc = _parse_datetime(s)
+        fmt = plan.formats.get(name)
+        order = None if fmt else date_order(name, s, plan)
+        local, utc = _parse_datetime(s, order, fmt)
         lo_year, hi_year = YEAR_RANGE
         if kind == "timestamp":
             value = _to_utc(local, utc, tz)
@@ -397,6 +620,15 @@ def _convert_once(
             f"{name} {{v}} is not {word}; expected {examples}",
             s,
         )
+        if fmt is not None:
+            bad = _reason(
+                present & value.is_null(),
+                f"{name} {{v}} does not match the format {fmt} given in [formats]; expected "
+                "that format throughout the column",
+                s,
+            )
+        elif order is not None:
+            bad = _combine(_contradicts(name, s, order, plan), bad)
         if gap is not None:
             tail = f"does not exist in {tz} (clocks went forward); expected a real local time"
             bad = _combine(bad, _reason(gap, f"{name} {{v}} {tail}", s))
@@ -411,6 +643,21 @@ def _convert_once(
         )
         return value, bad
     raise AssertionError(kind)  # pragma: no cover - every kind is handled above
+
+
+def _contradicts(name: str, s: pl.Series, order: str, plan: Plan) -> pl.Series | None:
+    """Reasons for slashed dates that contradict the order decided for the column."""
+    parts = s.str.extract_groups(_SLASHED)
+    other = parts.struct.field("2" if order == "dmy" else "1").cast(pl.Int32)
+    evidence = plan.date_notes.get(name, "")
+    why = f" ({evidence})" if evidence and not evidence.startswith("warning") else ""
+    read = "day/month/year" if order == "dmy" else "month/day/year"
+    return _reason(
+        (other > 12).fill_null(False),
+        f"{name} {{v}} contradicts the column's date order: it is read as {read}{why}; "
+        "expected one order throughout the column",
+        s,
+    )
 
 
 def _combine(a: pl.Series | None, b: pl.Series | None) -> pl.Series | None:
@@ -437,7 +684,9 @@ def validate(
     keys are resolved within the chunk; across chunks the caller does it on the stage.
     A chunk of only blank rows gives empty frames (the whole-file check is the caller's).
     """
-    frame, cleaned = _drop_blank_rows(raw, _clean(raw.frame, plan), plan)
+    if plan.filter:
+        raw = _filtered(raw, plan)
+    frame, cleaned = _drop_blank_rows(raw, _clean(_derive(raw.frame, plan), plan), plan)
     if raw.format == "parquet":
         decimal = "."
     elif decimal is None:
@@ -447,6 +696,11 @@ def validate(
     out: dict[str, pl.Series] = {}
     errors: dict[str, pl.Series] = {}
     cols = [c for c in columns_of(plan.table) if c.name in plan.columns]
+    if raw.format == "xlsx":
+        for col in cols:
+            seen = col.kind == "seconds" and col.name not in plan.day_fraction
+            if seen and cleaned[col.name].drop_nulls().len():  # the first rows with values decide
+                plan.day_fraction[col.name] = excel_day_fraction(cleaned[col.name], decimal)
 
     def convert(col: Column) -> tuple[pl.Series, pl.Series | None]:
         s = cleaned[col.name]
@@ -616,7 +870,18 @@ def _cross_checks(out: dict[str, pl.Series], errors: dict[str, pl.Series]) -> No
 
 
 def _warnings(plan: Plan) -> list[str]:
-    notes = []
+    notes = [
+        n.removeprefix("warning: ") for n in plan.date_notes.values() if n.startswith("warning")
+    ]
+    notes += [
+        f"{c} read as Excel durations (fractions of a day, 0.5 = 12 h)"
+        for c, yes in plan.day_fraction.items()
+        if yes
+    ]
+    notes += [
+        f"{c} read from {plan.columns[c]!r} with yes and no swapped (answered = not {c})"
+        for c in plan.inverted
+    ]
     if plan.ces_scale == "agreement" and "ces" in plan.columns:
         notes.append(
             "ces read as CES 2.0 agreement (7 = easy) and stored as effort 8 - x (1 = very easy)"

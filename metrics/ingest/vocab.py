@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# canonical bool column -> headers that say the opposite ("Answered (Y/N)" = not abandoned):
+# the column is read with yes and no swapped.
+INVERTED_ALIASES: dict[str, tuple[str, ...]] = {
+    "abandoned": ("answered", "answered y n", "call answered", "besvarat", "besvarad"),
+}
+
 # canonical column -> header aliases, compared with case, spaces and punctuation ignored.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "customer_id": (
@@ -27,8 +33,11 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "ärendenummer",
         "ärendenr",
         "ärende",
+        "call id",
+        "call number",
+        "samtals id",
     ),
-    "channel": ("channel", "via", "source", "kanal", "kontaktväg"),
+    "channel": ("channel", "via", "source", "kanal", "kontaktväg", "ticket channel"),
     "issue_type": (
         "issue type",
         "type",
@@ -47,6 +56,9 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "opened at",
         "start time",
         "started at",
+        "call date",
+        "call start",
+        "date",
         "skapad",
         "skapat",
         "öppnad",
@@ -57,6 +69,9 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "wait time",
         "wait seconds",
         "queue time",
+        "speed of answer",
+        "speed of answer seconds",
+        "asa",
         "väntetid",
         "väntetid s",
         "kötid",
@@ -77,6 +92,9 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "hanteringstid",
         "hanteringstid s",
         "samtalstid",
+        "talk duration",
+        "avg talk duration",
+        "average talk duration",
     ),
     "abandoned": ("abandoned", "avbrutet", "avbruten", "lagt på"),
     "bot_handled": ("bot", "bot handled", "handled by bot", "automated", "hanterad av bot"),
@@ -111,7 +129,14 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "svarsdatum",
     ),
     "nps": ("nps score", "likelihood to recommend", "rekommendation"),
-    "csat": ("csat score", "satisfaction", "nöjdhet", "betyg"),
+    "csat": (
+        "csat score",
+        "satisfaction",
+        "satisfaction rating",
+        "satisfaction score",
+        "nöjdhet",
+        "betyg",
+    ),
     "ces": ("ces score", "effort", "customer effort", "ansträngning"),
     "comment": ("comment", "comments", "verbatim", "free text", "kommentar", "fritext"),
     "signup_date": (
