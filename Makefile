@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= $(or $(CX_DB),data/cx.duckdb)
 PORT   ?= 8501
 
-.PHONY: run test test-slow test-all test-nightly lint typecheck bench sample clean
+.PHONY: run test test-slow test-all test-nightly test-spark lint typecheck bench sample clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ run: $(STAMP) $(DB)
 # The quick suite, on both cores: everything but the `slow` tests (calibration by simulation,
 # tests that start a Python which imports the whole app), the `browser` ones (a real Chromium
 # against a running app) and the `nightly` ones (long MCMC fits).
-QUICK := not slow and not browser and not nightly
+QUICK := not slow and not browser and not nightly and not spark
 test: $(STAMP) $(DB)
 	$(BIN)/python -m pytest -n 2 -m "$(QUICK)"
 
@@ -39,6 +39,27 @@ test-slow: $(STAMP) $(DB)
 # Every test: the quick suite, the slow and browser tiers and the nightly MCMC fits.
 test-all: $(STAMP) $(DB)
 	$(BIN)/python -m pytest -n 2
+
+# Spark Connect for `make test-spark`: pyspark (the server's JARs come in its wheel, built
+# once from the sdist into .cache/wheels, ~2-6 min cold, then reused), deltalake, and Java
+# 17 from Debian when there is no `java`. Nothing is fetched from Maven or apache.org.
+SPARK_VERSION ?= 4.3.0
+WHEELS        := .cache/wheels
+SPARK_STAMP   := $(VENV)/.spark-$(SPARK_VERSION)
+
+$(SPARK_STAMP): $(STAMP)
+	@mkdir -p $(WHEELS)
+	@ls $(WHEELS)/pyspark-$(SPARK_VERSION)-*.whl >/dev/null 2>&1 || \
+	  $(BIN)/python -m pip wheel --quiet --no-deps pyspark==$(SPARK_VERSION) -w $(WHEELS)
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --find-links $(WHEELS) \
+	  'pyspark[connect]==$(SPARK_VERSION)' 'deltalake>=0.25'
+	@command -v java >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@touch $@
+
+# The `spark` tests: a local Spark Connect server (127.0.0.1), DuckDB vs Spark on the sample.
+test-spark: $(SPARK_STAMP)
+	bash scripts/test-spark.sh
 
 test-nightly: $(STAMP)
 	$(BIN)/python -m pytest -m "nightly"

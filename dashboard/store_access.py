@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from metrics.engine import engine_cache_token
 from metrics.store import Store, default_db_path, open_store, store_timeout
 
 T = TypeVar("T")
@@ -57,7 +58,7 @@ def _cached_call(
     _fn: Callable[..., Any],
     fn_key: str,
     store_path: str,
-    version: tuple[int, int],
+    version: tuple,
     args: tuple,
     kwargs_items: tuple,
 ) -> Any:
@@ -71,10 +72,17 @@ def cached(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     The key holds the store's path and its version token (data version and file identity,
     read from a side file without opening the store): a hit never touches the store, so
     pages keep serving while another program writes, and every cached query is recomputed
-    after a write (or when CX_DB points elsewhere).
+    after a write (or when CX_DB points elsewhere). With CX_ENGINE=spark the key also holds
+    the engine's token: aggregates of the Spark tables are kept for one TTL bucket
+    (CX_SPARK_CACHE_TTL, default 300 s), so a page never repeats Spark round trips it made.
     """
     store = get_store()
     key = f"{fn.__module__}.{fn.__qualname__}"
     return _cached_call(
-        fn, key, str(store.path), store.version_token(), args, tuple(sorted(kwargs.items()))
+        fn,
+        key,
+        str(store.path),
+        (store.version_token(), engine_cache_token()),
+        args,
+        tuple(sorted(kwargs.items())),
     )

@@ -21,6 +21,7 @@ import polars as pl
 
 from experiments.metric_defs import PRE_PERIOD_DAYS, REPEAT_COLUMNS, ExperimentMetric
 from metrics.catalogue import NPS_DETRACTOR_MAX, NPS_PROMOTER_MIN
+from metrics.engine import engine_for
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
 
@@ -30,8 +31,10 @@ _TIME = {"contacts": "opened_at", "surveys": "answered_at"}
 _ALIAS = {"contacts": "c", "surveys": "s"}
 
 # The far past and far future stand in for an open window, so the SQL has one shape.
+# The end stays before 2262-04-11, the last instant of nanosecond timestamps (pandas,
+# which Spark client paths such as toPandas/createDataFrame(pandas) go through).
 OPEN_START = datetime(1900, 1, 1)
-OPEN_END = datetime(9999, 1, 1)
+OPEN_END = datetime(2200, 1, 1)
 _ZERO, _ONE = "CAST(0 AS DOUBLE)", "CAST(1 AS DOUBLE)"
 # The catalogue's default FCR window (metrics.settings.KpiSettings), in seconds.
 DEFAULT_FCR_WINDOW_S = KpiSettings().fcr_window_days * 86400.0
@@ -430,9 +433,11 @@ def query_stats(
         "window_start": window.start,
         "window_end": window.end,
     }
-    cur = store.cursor()
+    engine = engine_for(store)
+    # Assignments live in the local store; a Spark engine receives this experiment's.
+    uploads = {"assignments": lambda: _assignments(store, experiment_id)}
     keys = ["grouping", "variant", "day", "level"]
-    frames = [cur.sql(sql, params=params).pl() for sql in statements]
+    frames = [engine.query(sql, params, uploads=uploads) for sql in statements]
     df = frames[0]
     for part in frames[1:]:
         # Groups with no events are missing from a source's result: they add zeros.
@@ -453,6 +458,24 @@ def query_stats(
     return df
 
 
+def _assignments(store: Store, experiment_id: str) -> pl.DataFrame:
+    """One experiment's assignments from the local store (what the readout joins with)."""
+    return (
+        store.cursor()
+        .sql(
+            "SELECT experiment_id, unit_id, variant, assigned_at FROM assignments "
+            "WHERE experiment_id = $experiment_id",
+            params={"experiment_id": experiment_id},
+        )
+        .pl()
+    )
+
+
+def _row(store: Store, sql: str, params: dict | None = None) -> tuple:
+    """The one row of an aggregate fact-table query, run in the engine."""
+    return engine_for(store).query(sql, params).row(0)
+
+
 def eligible_units_per_day(store: Store, metric: ExperimentMetric, days: int = 28) -> dict:
     """Customers with an event the metric counts, per day, over the last `days` of data.
 
@@ -463,16 +486,16 @@ def eligible_units_per_day(store: Store, metric: ExperimentMetric, days: int = 2
     source = metric.source if metric.source != "customers" else "contacts"
     time_col = _TIME[source]
     where = metric.where if metric.source == source else "TRUE"
-    cur = store.cursor()
-    last = cur.execute(f"SELECT max({time_col}) FROM {source}").fetchall()[0][0]
+    (last,) = _row(store, f"SELECT max({time_col}) AS last FROM {source}")
     if last is None:
         return {"units": 0, "days": days, "per_day": 0.0, "from": None, "to": None}
     start = last - timedelta(days=days)
-    units = cur.execute(
-        f"SELECT COUNT(DISTINCT customer_id) FROM {source} "
-        f"WHERE {time_col} > ? AND {time_col} <= ? AND ({where})",
-        [start, last],
-    ).fetchall()[0][0]
+    (units,) = _row(
+        store,
+        f"SELECT COUNT(DISTINCT customer_id) AS units FROM {source} "
+        f"WHERE {time_col} > $start AND {time_col} <= $last AND ({where})",
+        {"start": start, "last": last},
+    )
     return {
         "units": int(units),
         "days": days,
@@ -490,51 +513,50 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     """
     source: str = metric.source if metric.source != "customers" else "contacts"
     time_col = _TIME[source]
-    cur = store.cursor()
-    last = cur.execute(f"SELECT max({time_col}) FROM {source}").fetchall()[0][0]
+    (last,) = _row(store, f"SELECT max({time_col}) AS last FROM {source}")
     if last is None:
         return {"n": 0.0}
     start = last - timedelta(days=days)
     if metric.source == "customers":
         # Churn baseline: share of customers active at the start who churned within the horizon.
         horizon = metric.horizon_days or 30
-        row = cur.execute(
-            "SELECT COUNT(*), SUM(CASE WHEN churned_at < CAST(? AS DATE) + INTERVAL "
-            f"{horizon} DAY THEN 1 ELSE 0 END) FROM customers "
-            "WHERE signup_date <= CAST(? AS DATE) AND (churned_at IS NULL OR churned_at >= "
-            "CAST(? AS DATE))",
-            [
-                start - timedelta(days=horizon),
-                start - timedelta(days=horizon),
-                start - timedelta(days=horizon),
-            ],
-        ).fetchall()[0]
+        row = _row(
+            store,
+            "SELECT COUNT(*) AS n, SUM(CASE WHEN churned_at < CAST($at AS DATE) + INTERVAL "
+            f"{int(horizon)} DAY THEN 1 ELSE 0 END) AS x FROM customers "
+            "WHERE signup_date <= CAST($at AS DATE) AND (churned_at IS NULL OR churned_at >= "
+            "CAST($at AS DATE))",
+            {"at": start - timedelta(days=horizon)},
+        )
         n, x = float(row[0] or 0), float(row[1] or 0)
         return {"n": n, "sx": x, "sxx": x}
     num, den = f"COALESCE({metric.numerator}, 0)", f"COALESCE({metric.denominator}, 0)"
-    params: list[object] = [start, last]
+    params = {"start": start, "last": last}
     if metric.needs_repeats:
         window_s = load_settings(store).fcr_window_days * 86400.0
-        rel = repeats_relation("TRUE", "?", "?", window_s, metric.repeat_columns)
+        rel = repeats_relation("TRUE", "$start", "$last", window_s, metric.repeat_columns)
         source = rel + " AS contacts_rep"
-        params = [start, last, start, last]  # the relation's bounds come first in the text
     if metric.family == "nps":
-        row = cur.execute(
-            f"SELECT SUM(CASE WHEN nps >= {NPS_PROMOTER_MIN} THEN 1 ELSE 0 END), "
+        row = _row(
+            store,
+            f"SELECT SUM(CASE WHEN nps >= {NPS_PROMOTER_MIN} THEN 1 ELSE 0 END) AS p, "
             f"SUM(CASE WHEN nps BETWEEN {NPS_DETRACTOR_MAX + 1} AND {NPS_PROMOTER_MIN - 1} "
-            f"THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN nps <= {NPS_DETRACTOR_MAX} THEN 1 ELSE 0 END) FROM {source} "
-            f"WHERE {time_col} > ? AND {time_col} <= ? AND ({metric.where})",
+            f"THEN 1 ELSE 0 END) AS pa, "
+            f"SUM(CASE WHEN nps <= {NPS_DETRACTOR_MAX} THEN 1 ELSE 0 END) AS d FROM {source} "
+            f"WHERE {time_col} > $start AND {time_col} <= $last AND ({metric.where})",
             params,
-        ).fetchall()[0]
+        )
         p, pa, d = (float(v or 0) for v in row)
         return {"n": p + pa + d, "promoters": p, "passives": pa, "detractors": d}
-    row = cur.execute(
-        f"SELECT COUNT(*), SUM(x), SUM(y), SUM(x * x), SUM(y * y), SUM(x * y) FROM ("
+    row = _row(
+        store,
+        "SELECT COUNT(*) AS n, SUM(x) AS sx, SUM(y) AS sy, SUM(x * x) AS sxx, "
+        "SUM(y * y) AS syy, SUM(x * y) AS sxy FROM ("
         f"SELECT customer_id, SUM({num}) AS x, SUM({den}) AS y FROM {source} "
-        f"WHERE {time_col} > ? AND {time_col} <= ? AND ({metric.where}) GROUP BY customer_id) t",
+        f"WHERE {time_col} > $start AND {time_col} <= $last AND ({metric.where}) "
+        "GROUP BY customer_id) t",
         params,
-    ).fetchall()[0]
+    )
     keys = ("n", "sx", "sy", "sxx", "syy", "sxy")
     return {k: float(v or 0) for k, v in zip(keys, row, strict=True)}
 
@@ -638,12 +660,13 @@ def query_point_in_time(
         "window_start": window.start,
         "window_end": window.end,
     }
-    cur = store.cursor()
+    engine = engine_for(store)
+    uploads = {"assignments": lambda: _assignments(store, experiment_id)}
     keys = ["variant", "day"]
     frames = []
     window_s = load_settings(store).fcr_window_days * 86400.0
     for sql in point_in_time_statements(metrics, window_s):
-        df = cur.sql(sql, params=params).pl()
+        df = engine.query(sql, params, uploads=uploads)
         value_cols = [c for c in df.columns if "__" in c]
         df = df.with_columns([pl.col(c).cast(pl.Float64).fill_null(0.0) for c in value_cols])
         cum = df.filter(pl.col("part") == "cum").drop("part")

@@ -2,8 +2,9 @@
 
 The monthly churn rate and churn by satisfaction band are catalogue KPIs (`churn_rate`,
 `churn_by_satisfaction` through metrics.kpi_query); this module covers the rest. Every
-breakdown is aggregated in DuckDB with bound parameters and comes back one row per cell
-with its n and a small-sample flag (n below MIN_SAMPLE, default 30, DESIGN.md).
+breakdown is aggregated in the engine (DuckDB or Spark, metrics.engine) with named
+parameters and comes back one row per cell with its n and a small-sample flag (n below
+MIN_SAMPLE, default 30, DESIGN.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from metrics.catalogue import CATALOGUE, MIN_SAMPLE_DEFAULT
+from metrics.engine import engine_for
 from metrics.store import Store
 
 MIN_SAMPLE = MIN_SAMPLE_DEFAULT  # the catalogue's minimum sample (DESIGN.md)
@@ -38,12 +40,16 @@ BREAKDOWN_SCHEMA = {
 
 
 def query_frame(
-    store: Store, sql: str, params: Sequence[object] | Mapping[str, object]
+    store: Store, sql: str, params: Sequence[object] | Mapping[str, object] | None = None
 ) -> pl.DataFrame:
-    """Run one aggregate query with bound parameters ($name or ?) and return a Polars frame."""
-    # duckdb 2: a relation's .pl() fetches every row (no unread result left on the
-    # thread's cursor) without the extra copy of execute(...).to_arrow_table().
-    return store.cursor().sql(sql, params=params).pl()
+    """Run one aggregate fact-table query and return it whole as a Polars frame.
+
+    Named parameters ($name, a mapping) run in the engine (DuckDB, or Spark: metrics.engine);
+    positional `?` parameters (a list) cannot be bound by name and run on the local DuckDB.
+    """
+    if params is None or isinstance(params, Mapping):
+        return engine_for(store).query(sql, params)  # type: ignore[arg-type]
+    return store.cursor().sql(sql, params=list(params)).pl()
 
 
 def data_end(store: Store) -> date | None:
@@ -61,7 +67,7 @@ def data_end(store: Store) -> date | None:
             UNION ALL SELECT max(CAST(answered_at AS DATE)) FROM surveys
         )
     """
-    last = store.cursor().execute(sql).fetchall()[0][0]
+    last = query_frame(store, sql).item(0, 0)
     return None if last is None else last + timedelta(days=1)
 
 
@@ -79,7 +85,7 @@ def data_start(store: Store) -> date | None:
             UNION ALL SELECT min(churned_at) FROM customers
         )
     """
-    return store.cursor().execute(sql).fetchall()[0][0]
+    return query_frame(store, sql).item(0, 0)
 
 
 def analysis_window(
@@ -140,20 +146,20 @@ def retention_by_cohort(
     sql = """
         WITH c AS (
             SELECT signup_date, churned_at, CAST(date_trunc('month', signup_date) AS DATE) AS cohort
-            FROM customers WHERE signup_date IS NOT NULL AND signup_date < ?
+            FROM customers WHERE signup_date IS NOT NULL AND signup_date < $end
         ), grid AS (
             SELECT c.cohort, k.months, c.churned_at,
-                   CAST(c.signup_date + to_months(CAST(k.months AS INTEGER)) AS DATE) AS at_k
-            FROM c CROSS JOIN range(0, ? + 1) AS k(months)
+                   CAST(c.signup_date + INTERVAL 1 MONTH * k.months AS DATE) AS at_k
+            FROM c CROSS JOIN generate_series(0, $max_months) AS k(months)
         )
         SELECT cohort, CAST(months AS BIGINT) AS months, COUNT(*) AS n,
                SUM(CASE WHEN churned_at IS NULL OR churned_at > at_k THEN 1 ELSE 0 END)
                    AS retained
-        FROM grid WHERE at_k <= ?
+        FROM grid WHERE at_k <= $end
         GROUP BY cohort, months
         ORDER BY cohort, months
     """
-    df = query_frame(store, sql, [end, max_months, end])
+    df = query_frame(store, sql, {"end": end, "max_months": int(max_months)})
     return df.with_columns(
         pl.col("n").cast(pl.Int64),
         pl.col("retained").cast(pl.Int64),
@@ -179,20 +185,20 @@ def churn_by_tenure(
     sql = """
         WITH c AS (
             SELECT signup_date AS s,
-                   signup_date + INTERVAL (?) DAY AS split,
-                   least(COALESCE(churned_at, CAST(? AS DATE)), CAST(? AS DATE)) AS stop,
+                   signup_date + INTERVAL {split} DAY AS split,
+                   least(COALESCE(churned_at, CAST($w1 AS DATE)), CAST($w1 AS DATE)) AS stop,
                    churned_at
-            FROM customers WHERE signup_date IS NOT NULL AND signup_date < ?
+            FROM customers WHERE signup_date IS NOT NULL AND signup_date < $w1
         ), parts AS (
             SELECT '≤ 2 years' AS band,
-                   date_diff('day', greatest(s, CAST(? AS DATE)), least(stop, CAST(split AS DATE)))
-                       AS days,
-                   churned_at >= ? AND churned_at < ? AND churned_at < split AS churned
+                   date_diff('day', greatest(s, CAST($w0 AS DATE)),
+                             least(stop, CAST(split AS DATE))) AS days,
+                   churned_at >= $w0 AND churned_at < $w1 AND churned_at < split AS churned
             FROM c
             UNION ALL
             SELECT '> 2 years',
-                   date_diff('day', greatest(CAST(split AS DATE), CAST(? AS DATE)), stop),
-                   churned_at >= ? AND churned_at < ? AND churned_at >= split
+                   date_diff('day', greatest(CAST(split AS DATE), CAST($w0 AS DATE)), stop),
+                   churned_at >= $w0 AND churned_at < $w1 AND churned_at >= split
             FROM c
         )
         SELECT 'tenure' AS dimension, band,
@@ -200,9 +206,8 @@ def churn_by_tenure(
                SUM(CASE WHEN churned THEN 1 ELSE 0 END) AS churned,
                SUM(CASE WHEN days > 0 THEN days ELSE 0 END) AS days
         FROM parts GROUP BY band ORDER BY band DESC
-    """
-    params = [TENURE_SPLIT_DAYS, w1, w1, w1, w0, w0, w1, w0, w0, w1]
-    df = query_frame(store, sql, params)
+    """.replace("{split}", str(int(TENURE_SPLIT_DAYS)))  # a code constant, not user input
+    df = query_frame(store, sql, {"w0": w0, "w1": w1})
     df = df.with_columns(
         pl.when(pl.col("days") > 0)
         .then(pl.col("churned").cast(pl.Float64) / (pl.col("days") / DAYS_PER_MONTH))
@@ -231,12 +236,12 @@ def churn_after_invoice(store: Store, *, as_of: date | None = None) -> pl.DataFr
                         WHEN i.reminders = 1 THEN '1' ELSE '2+' END AS reminder_band,
                    c.churned_at
             FROM invoices i JOIN customers c USING (customer_id)
-            WHERE CAST(i.issued_at AS DATE) + INTERVAL (?) DAY < ?
+            WHERE CAST(i.issued_at AS DATE) + INTERVAL {days} DAY < $end
               AND (c.churned_at IS NULL OR c.churned_at >= CAST(i.issued_at AS DATE))
         ), flagged AS (
             SELECT fee_band, reminder_band,
                    CASE WHEN churned_at IS NOT NULL
-                         AND churned_at <= d + INTERVAL (?) DAY THEN 1 ELSE 0 END AS churned
+                         AND churned_at <= d + INTERVAL {days} DAY THEN 1 ELSE 0 END AS churned
             FROM i
         )
         SELECT 'invoice fee' AS dimension, fee_band AS band, COUNT(*) AS n,
@@ -246,8 +251,8 @@ def churn_after_invoice(store: Store, *, as_of: date | None = None) -> pl.DataFr
         SELECT 'reminders', reminder_band, COUNT(*), SUM(churned)
         FROM flagged GROUP BY reminder_band
         ORDER BY dimension, band
-    """
-    df = query_frame(store, sql, [FOLLOW_UP_DAYS, end, FOLLOW_UP_DAYS])
+    """.replace("{days}", str(int(FOLLOW_UP_DAYS)))  # a code constant, not user input
+    df = query_frame(store, sql, {"end": end})
     df = df.with_columns(
         (pl.col("churned").cast(pl.Float64) / pl.col("n")).alias("rate"),
         pl.lit("within 90 days").alias("rate_unit"),
@@ -270,10 +275,10 @@ def churn_by_last_channel(
     sql = """
         WITH c AS (
             SELECT customer_id,
-                   least(COALESCE(churned_at, CAST(? AS DATE)), CAST(? AS DATE)) AS stop,
-                   churned_at >= ? AND churned_at < ? AS churned
+                   least(COALESCE(churned_at, CAST($w1 AS DATE)), CAST($w1 AS DATE)) AS stop,
+                   churned_at >= $w0 AND churned_at < $w1 AS churned
             FROM customers
-            WHERE (churned_at IS NULL OR churned_at >= ?) AND signup_date < ?
+            WHERE (churned_at IS NULL OR churned_at >= $w0) AND signup_date < $w1
         ), last_contact AS (
             SELECT c.customer_id, c.churned,
                    arg_max(k.channel, k.opened_at) AS channel
@@ -285,7 +290,7 @@ def churn_by_last_channel(
                SUM(CASE WHEN churned THEN 1 ELSE 0 END) AS churned
         FROM last_contact GROUP BY channel ORDER BY n DESC, channel
     """
-    df = query_frame(store, sql, [w1, w1, w0, w1, w0, w1])
+    df = query_frame(store, sql, {"w0": w0, "w1": w1})
     df = df.with_columns(
         (pl.col("churned").cast(pl.Float64) / pl.col("n")).alias("rate"),
         pl.lit("churned in window").alias("rate_unit"),

@@ -89,30 +89,30 @@ def simple_clv(
         WITH c AS (
             SELECT customer_id, COALESCE(segment, 'unknown') AS segment, signup_date,
                    churned_at, monthly_revenue,
-                   greatest(signup_date, CAST(? AS DATE)) AS start,
-                   least(COALESCE(churned_at, CAST(? AS DATE)), CAST(? AS DATE)) AS stop
-            FROM customers WHERE signup_date IS NOT NULL AND signup_date < ?
+                   greatest(signup_date, CAST($w0 AS DATE)) AS start,
+                   least(COALESCE(churned_at, CAST($w1 AS DATE)), CAST($w1 AS DATE)) AS stop
+            FROM customers WHERE signup_date IS NOT NULL AND signup_date < $w1
         ), inv AS (
             SELECT c.segment, SUM(i.amount) AS amount
             FROM invoices i JOIN c USING (customer_id)
-            WHERE CAST(i.issued_at AS DATE) >= ? AND CAST(i.issued_at AS DATE) < ?
+            WHERE CAST(i.issued_at AS DATE) >= $w0 AND CAST(i.issued_at AS DATE) < $w1
             GROUP BY c.segment
         ), agg AS (
             SELECT segment,
-                   SUM(CASE WHEN churned_at IS NULL OR churned_at >= ? THEN 1 ELSE 0 END)
+                   SUM(CASE WHEN churned_at IS NULL OR churned_at >= $w1 THEN 1 ELSE 0 END)
                        AS customers,
                    SUM(CASE WHEN stop > start THEN date_diff('day', start, stop) ELSE 0 END)
-                       / ? AS customer_months,
-                   SUM(CASE WHEN churned_at >= ? AND churned_at < ? THEN 1 ELSE 0 END)
+                       / $days_per_month AS customer_months,
+                   SUM(CASE WHEN churned_at >= $w0 AND churned_at < $w1 THEN 1 ELSE 0 END)
                        AS churned,
-                   AVG(CASE WHEN churned_at IS NULL OR churned_at >= ? THEN monthly_revenue END)
+                   AVG(CASE WHEN churned_at IS NULL OR churned_at >= $w1 THEN monthly_revenue END)
                        AS arpu_revenue
             FROM c GROUP BY segment
         )
         SELECT agg.*, inv.amount AS invoiced FROM agg LEFT JOIN inv USING (segment)
         ORDER BY segment
     """
-    params = [w0, w1, w1, w1, w0, w1, w1, DAYS_PER_MONTH, w0, w1, w1]
+    params = {"w0": w0, "w1": w1, "days_per_month": DAYS_PER_MONTH}
     raw = query_frame(store, sql, params).iter_rows()
     rows = []
     for segment, customers, cm, churned, arpu_rev, invoiced in raw:

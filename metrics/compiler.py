@@ -6,8 +6,8 @@ of metrics.repeats (no per-query sort of all contacts), named parameters ($name)
 value that is not catalogue text. Periods are cut in the business time zone: date windows
 become UTC instants in Python (a plain range on the stored UTC timestamps) and the period of a
 row is DATE_TRUNC of its local time, `(ts AT TIME ZONE 'UTC') AT TIME ZONE $tz`, which
-sqlglot writes for Spark as FROM_UTC_TIMESTAMP. `to_dialect` moves a
-query to another engine through sqlglot (Spark is checked by the tests).
+sqlglot writes for Spark as FROM_UTC_TIMESTAMP. This is the reference SQL; `to_dialect`
+(metrics.dialect, re-exported here) is the one exit to an engine's dialect.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
-
-import sqlglot
-from sqlglot import exp
 
 from metrics.catalogue import (
     CATALOGUE,
@@ -31,6 +28,7 @@ from metrics.catalogue import (
     Kpi,
     kpi_levels,
 )
+from metrics.dialect import to_dialect as to_dialect  # re-exported: the one exit
 from metrics.settings import KpiSettings
 
 
@@ -64,25 +62,6 @@ def quantile_sql(expr: str, q: float | tuple[float, ...]) -> str:
 def local_time_sql(column: str) -> str:
     """The stored naive-UTC `column` as naive local time in the business zone ($tz)."""
     return f"(({column} AT TIME ZONE 'UTC') AT TIME ZONE $tz)"
-
-
-def to_dialect(sql: str, dialect: str, pretty: bool = True, strict: bool = False) -> str:
-    """Transpile compiled DuckDB SQL to another engine's dialect (e.g. "spark").
-
-    strict: raise instead of warning when the target dialect lacks a construct.
-    """
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    if dialect == "spark":
-        # Spark's exact interpolated quantile is percentile(x, q).
-        tree = tree.transform(
-            lambda n: (
-                exp.Anonymous(this="PERCENTILE", expressions=[n.this, n.expression])
-                if isinstance(n, exp.PercentileCont) and n.expression is not None
-                else n
-            )
-        )
-    level = sqlglot.ErrorLevel.RAISE if strict else sqlglot.ErrorLevel.WARN
-    return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=level)
 
 
 _CUSTOMER_COLS = CUSTOMER_DIMS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from metrics.engine import engine_for
 from metrics.schema import MIGRATIONS
 from metrics.store import Store
 
@@ -53,12 +54,8 @@ def distinct_values(store: Store, dimension: str) -> tuple[str, ...]:
             f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSION_SOURCES)}"
         )
     table, column = DIMENSION_SOURCES[dimension]
-    rows = (
-        store.cursor()
-        .execute(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY 1")
-        .fetchall()
-    )
-    return tuple(str(r[0]) for r in rows)
+    sql = f"SELECT DISTINCT {column} AS v FROM {table} WHERE {column} IS NOT NULL ORDER BY 1"
+    return tuple(str(v) for v in engine_for(store).query(sql)["v"].to_list())
 
 
 def date_extent(store: Store) -> tuple[date, date] | None:
@@ -67,8 +64,8 @@ def date_extent(store: Store) -> tuple[date, date] | None:
     parts = " UNION ALL ".join(
         f"SELECT min({c}) AS lo, max({c}) AS hi FROM {t}" for t, c in EVENT_TIMES
     )
-    rows = store.cursor().execute(f"SELECT min(lo), max(hi) FROM ({parts})").fetchall()
-    lo, hi = rows[0]
+    # Fact tables: through the engine (DuckDB, or Spark with CX_ENGINE=spark).
+    lo, hi = engine_for(store).query(f"SELECT min(lo) AS lo, max(hi) AS hi FROM ({parts}) t").row(0)
     if lo is None or hi is None:
         return None
     # Days in the business time zone (timestamps are stored in UTC).

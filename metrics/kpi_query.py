@@ -15,7 +15,8 @@ business days: both dates and periods are cut in the business time zone (setting
 Intervals (95 %): Wilson score for shares (csat, fcr, rates, channel_mix, churn); normal for
 means (mean ± 1.96·sd/√n) and for NPS (Var = [(p+d) − (p−d)²]/n); distribution-free order-
 statistic intervals for quantiles. status / p_meets / p_misses: metrics.targets.judge.
-All aggregation runs in DuckDB; Python only turns the per-group sums into values.
+All aggregation runs in the engine (DuckDB, or Spark: metrics.engine); Python only turns the
+per-group sums into values.
 
 query_many(store, [request, ...]) answers several requests with shared scans (GROUPING SETS
 and window labels; see compiler.plan); metrics.periods.overview uses it for the Overview.
@@ -43,6 +44,7 @@ from metrics.catalogue import (
     kpi_levels,
 )
 from metrics.compiler import CompiledQuery, plan
+from metrics.engine import engine_for
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
 from metrics.targets import (
@@ -280,12 +282,8 @@ def _target_for(
 
 
 def _run(store: Store, q: CompiledQuery) -> list[dict[str, Any]]:
-    cur = store.cursor()
-    cur.execute(q.sql, q.params)
-    names = [c[0] for c in cur.description]
-    # fetchall: the result is one row per group (aggregates only), and duckdb refuses new
-    # work on a cursor with unread results.
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    # One row per group (aggregates only), from the store's DuckDB or the Spark engine.
+    return engine_for(store).query(q.sql, q.params).to_dicts()
 
 
 # One piece of a request's answer: (kpis, dims of its grouping set, result rows).

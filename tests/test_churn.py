@@ -187,7 +187,7 @@ def test_churn_and_clv_sql_transpiles_to_spark(sample_store, monkeypatch):
     captured: list[str] = []
     real = churn.query_frame
 
-    def spy(store, sql, params):
+    def spy(store, sql, params=None):
         captured.append(sql)
         return real(store, sql, params)
 
@@ -197,7 +197,8 @@ def test_churn_and_clv_sql_transpiles_to_spark(sample_store, monkeypatch):
     churn.retention_by_cohort(sample_store)
     clv.simple_clv(sample_store)
     clv_rfm.rfm_summary(sample_store)
-    assert len(captured) == 6
+    # 6 breakdown/CLV statements, plus their data-end lookups (in the engine too).
+    assert len(captured) >= 6
     for sql in captured:
         spark = to_dialect(sql, "spark", strict=True)
         assert sqlglot.parse_one(spark, read="spark") is not None

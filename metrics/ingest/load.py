@@ -51,6 +51,7 @@ from metrics.ingest.report import (
 )
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, filter_notes, validate
+from metrics.lake import lake_dir, publish_batch
 from metrics.repeats import customers_of, refresh_for_contacts
 from metrics.store import Store
 
@@ -381,6 +382,10 @@ def ingest_file(
         _trim_rejected(cur, batch_id)
         report = _finish(cur, stream, plan, batch_id, staged, merged, insert_only)
         cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        lake = lake_dir()
+        if lake is not None:
+            # Same transaction: a failed Delta commit rolls the local batch back (lake.py).
+            publish_batch(cur, lake, table, batch_id)
         record(cur, who, "ingest", f"table:{table}", _audit_details(report))
     return report
 
