@@ -17,9 +17,12 @@ if TYPE_CHECKING:
 class Who(Protocol):
     """What the log needs of an actor (metrics.auth.Actor; not imported: auth imports this)."""
 
-    name: str
-    role: str
-    source: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def source(self) -> str: ...
 
 
 # Actions written by the write paths (documented for `cx audit --action`).
@@ -106,12 +109,13 @@ def entries(
     if target:
         where.append("(target = ? OR starts_with(target, ?))")
         params += [target, target]
+    args: list[object] = list(params)
     sql = f"SELECT {', '.join(COLUMNS)} FROM audit_log"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY audit_id DESC"
     if limit is not None:
         sql += " LIMIT ?"
-        params.append(int(limit))
-    frame = store.cursor().sql(sql, params=params or None).pl()
+        args.append(int(limit))
+    frame = store.cursor().sql(sql, params=args or None).pl()
     return frame.with_columns(pl.col("details").cast(pl.Utf8))

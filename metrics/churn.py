@@ -48,7 +48,7 @@ def query_frame(
     positional `?` parameters (a list) cannot be bound by name and run on the local DuckDB.
     """
     if params is None or isinstance(params, Mapping):
-        return engine_for(store).query(sql, params)  # type: ignore[arg-type]
+        return engine_for(store).query(sql, params)
     return store.cursor().sql(sql, params=list(params)).pl()
 
 

@@ -7,6 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -34,6 +35,9 @@ DROPPED_PII = "dropped: personal data"
 HASHED_PII = "hashed: personal data"
 DROPPED = "dropped: by mapping"
 CES_SCALES = ("effort", "agreement")
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -597,7 +601,7 @@ def combine_options(preset: Preset, mapping: Preset) -> Preset:
     for col, vmap in mapping.values.items():
         values.setdefault(col, {}).update(vmap)
 
-    def pick(a: object, b: object, default: object = None) -> object:
+    def pick(a: _T, b: _T, default: object = None) -> _T:
         return a if a is not None and a != default else b
 
     return Preset(
@@ -732,14 +736,14 @@ def resolve(
         derived.update({c: ("constant", v) for c, v in opts.constants.items()})
         derived.update({c: ("combine", *v) for c, v in opts.combine.items()})
         derived.update({c: ("duration", *v) for c, v in opts.durations.items()})
-        for col, how in derived.items():
+        for target, how in derived.items():
             for src in how[1:] if how[0] != "constant" else ():
                 if normalise_name(src) not in by_norm:
                     raise IngestError(
-                        f"{col} is made from the file column {src!r}, which the file does not "
-                        f"have; expected one of {', '.join(repr(s) for s in sources)}"
+                        f"{target} is made from the file column {src!r}, which the file does "
+                        f"not have; expected one of {', '.join(repr(s) for s in sources)}"
                     )
-            columns[col] = derived_name(col)
+            columns[target] = derived_name(target)
     # Priority: preset / mapping file, then canonical names, then the built-in aliases.
     if opts is not None:
         for col in canon:

@@ -444,7 +444,7 @@ def _derive(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
                 ).alias(name)
             )
         else:
-            adds.append(_seconds_between(frame[how[1]], frame[how[2]]).alias(name))
+            adds.append(pl.lit(_seconds_between(frame[how[1]], frame[how[2]]).alias(name)))
     return frame.with_columns(adds)
 
 
@@ -470,11 +470,11 @@ def _seconds_between(start: pl.Series, end: pl.Series) -> pl.Series:
     b_at, b_clock = _clock_seconds(end)
     both_at = b_at - a_at
     # Times of day only: an end before the start is past midnight.
-    clock = b_clock - a_clock
+    diff = b_clock - a_clock
     clock = pl.select(
-        pl.when(pl.lit(clock) < 0).then(pl.lit(clock) + 86400).otherwise(pl.lit(clock))
-    )
-    secs = both_at.fill_null(clock.to_series())
+        pl.when(pl.lit(diff) < 0).then(pl.lit(diff) + 86400).otherwise(pl.lit(diff))
+    ).to_series()
+    secs = both_at.fill_null(clock)
     raw = pl.select(
         pl.concat_str(
             [pl.lit(start.cast(pl.String)), pl.lit(" → "), pl.lit(end.cast(pl.String))],
