@@ -32,19 +32,11 @@ from metrics.auth import Actor, require
 from metrics.store import Store
 
 # -- store access --------------------------------------------------------------------------
+# The stored columns: the id, the plan's editable fields (one list, in plan_validation), then
+# the lifecycle and bookkeeping columns.
 _COLUMNS = (
     "experiment_id",
-    "name",
-    "hypothesis",
-    "unit",
-    "primary_metric",
-    "guardrails",
-    "variants",
-    "split",
-    "mde",
-    "planned_n",
-    "start_date",
-    "end_date",
+    *EDITABLE,
     "status",
     "decision",
     "decision_reasons",
