@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from metrics.catalogue import CATALOGUE
-from metrics.periods import default_period, overview
+from metrics.report import overview_report
 from metrics.store import Store
 from metrics.targets import PROBABLE, near_tolerance
 
@@ -62,14 +62,11 @@ def check_alerts(
 ) -> AlertCheck | None:
     """The alerts for [date_from, date_to) (default: the Overview's default period, the last
     full month of the data); None for a store without contacts or surveys."""
-    if date_from is None or date_to is None:
-        period = default_period(store)
-        if period is None:
-            return None
-        date_from, date_to = date_from or period[0], date_to or period[1]
-    compare, by_channel = overview(store, date_from, date_to, filters)
+    report = overview_report(store, date_from, date_to, filters)  # the Overview's numbers
+    if report is None:
+        return None
     alerts = []
-    for frame, has_channel in ((compare, False), (by_channel, True)):
+    for frame, has_channel in ((report.compare, False), (report.by_channel, True)):
         for r in frame.iter_rows(named=True):
             kpi = CATALOGUE[r["kpi"]]
             if kpi.implicit_dim or r["status"] != "misses":
@@ -89,4 +86,4 @@ def check_alerts(
                 )
             )
     alerts.sort(key=lambda a: (-a.off_by_tolerances, a.kpi, a.channel or ""))
-    return AlertCheck(date_from, date_to, tuple(alerts))
+    return AlertCheck(report.date_from, report.date_to, tuple(alerts))
