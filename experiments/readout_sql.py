@@ -298,6 +298,30 @@ def repeats_relation(
     )
 
 
+def _events_cte(
+    source: str, ms: Sequence[ExperimentMetric], lower: str, fcr_window_s: float
+) -> str:
+    """`e`: the events of `source` in [lower, $window_end) of the units in `a`, reduced to
+    what the sums need (unit, time, the metrics' values); contacts carry the catalogue's
+    repeat-check columns when a metric needs them."""
+    alias, time_col = _ALIAS[source], _TIME[source]
+    table = source
+    if any(m.needs_repeats for m in ms):
+        table = repeats_relation(
+            "cc.customer_id IN (SELECT unit_id FROM a)",
+            lower,
+            "$window_end",
+            fcr_window_s,
+            [c for m in ms for c in m.repeat_columns],
+        )
+    values = [f"{expr} AS {name}" for m in ms for name, expr in _event_values(m)]
+    return (
+        f"e AS (SELECT {alias}.customer_id, {alias}.{time_col} AS event_at, "
+        f"{', '.join(values)} FROM {table} {alias} "
+        f"WHERE {alias}.{time_col} >= {lower} AND {alias}.{time_col} < $window_end)"
+    )
+
+
 def readout_statements(
     metrics: Sequence[ExperimentMetric],
     *,
@@ -353,27 +377,11 @@ def readout_statements(
         ms = [m for m in event_metrics if m.source == source]
         if not ms:
             continue
-        alias, time_col = _ALIAS[source], _TIME[source]
         pre = any(m.cuped for m in ms)
         # A constant bound on the scan as well, so it skips events far outside the window.
         const_lower = f"$window_start - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "$window_start"
         lower = f"a.assigned_at - INTERVAL {PRE_PERIOD_DAYS} DAY" if pre else "a.assigned_at"
-        table = source
-        if any(m.needs_repeats for m in ms):
-            table = repeats_relation(
-                "cc.customer_id IN (SELECT unit_id FROM a)",
-                const_lower,
-                "$window_end",
-                fcr_window_s,
-                [c for m in ms for c in m.repeat_columns],
-            )
-        # The events reduced to what the sums need: unit, time and the metrics' values.
-        values = [f"{expr} AS {name}" for m in ms for name, expr in _event_values(m)]
-        events = (
-            f"e AS (SELECT {alias}.customer_id, {alias}.{time_col} AS event_at, "
-            f"{', '.join(values)} FROM {table} {alias} "
-            f"WHERE {alias}.{time_col} >= {const_lower} AND {alias}.{time_col} < $window_end)"
-        )
+        events = _events_cte(source, ms, const_lower, fcr_window_s)
         sums = [s for m in ms for s in _unit_sums(m)]
         statements.append(
             "WITH " + ",\n".join([*units, events]) + ",\n"
@@ -603,22 +611,7 @@ def point_in_time_statements(
         ms = [m for m in plain if m.source == source]
         if not ms:
             continue
-        alias, time_col = _ALIAS[source], _TIME[source]
-        table = source
-        if any(m.needs_repeats for m in ms):
-            table = repeats_relation(
-                "cc.customer_id IN (SELECT unit_id FROM a)",
-                "$window_start",
-                "$window_end",
-                fcr_window_s,
-                [c for m in ms for c in m.repeat_columns],
-            )
-        values = [f"{expr} AS {name}" for m in ms for name, expr in _event_values(m)]
-        events = (
-            f"e AS (SELECT {alias}.customer_id, {alias}.{time_col} AS event_at, "
-            f"{', '.join(values)} FROM {table} {alias} "
-            f"WHERE {alias}.{time_col} >= $window_start AND {alias}.{time_col} < $window_end)"
-        )
+        events = _events_cte(source, ms, "$window_start", fcr_window_s)
         sums = [s for m in ms for s in _unit_sums(m)]
         names = [s.rsplit(" AS ", 1)[1] for s in sums]
         running = ", ".join(
