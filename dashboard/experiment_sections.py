@@ -26,6 +26,7 @@ from experiments.readout_view import (
     lift_summary,
     metric_table,
     metric_unit,
+    segment_table,
     timeline,
 )
 from experiments.registry import record_decision, start_experiment, update_experiment
@@ -207,7 +208,15 @@ def segment_section(experiment_id: str) -> None:
         )
     if state in ("done", "stale"):
         st.caption(t("exp.segments_caption"))
-        st.plotly_chart(segment_figure(status["result"]["segments"]), width="stretch")
+        rows = status["result"]["segments"]
+        st.plotly_chart(segment_figure(rows), width="stretch")
+        table = segment_table(rows)
+        st.dataframe(
+            table,
+            hide_index=True,
+            key="segment_table",
+            column_config={k: t(f"exp.segcol.{k}") for k in (table[0] if table else {})},
+        )
     # When a fit we watched finishes, rerun the page once so the polling stops.
     was_running = st.session_state.get("segment_fit_running", False)
     st.session_state["segment_fit_running"] = state == "running"

@@ -234,3 +234,27 @@ def interval_name(series: list[dict[str, Any]]) -> str:
     if any(p.get("interval") == "sequential" for p in series):
         return "sequential 95 % interval"
     return "credible interval"
+
+
+def segment_table(rows: list[dict[str, Any]], factor: float = 1.0) -> list[dict[str, Any]]:
+    """Segment effects led by the partially pooled estimate, the unpooled one beside it and
+    marked when it lies outside the pooled interval (an extreme the pooling pulls in).
+
+    `factor` scales lifts for display (100 for shares in pp). Rows without a pooled
+    estimate (an older fit) keep the unpooled estimate only.
+    """
+    out = []
+    for r in rows:
+        pooled = r.get("pooled_mean")
+        out.append(
+            {
+                "segment": f"{r.get('dimension')}: {r.get('level')}",
+                "pooled": None if pooled is None else pooled * factor,
+                "pooled_low": None if pooled is None else r["pooled_ci_low"] * factor,
+                "pooled_high": None if pooled is None else r["pooled_ci_high"] * factor,
+                "unpooled": r["lift"] * factor,
+                "unpooled_extreme": bool(r.get("unpooled_extreme", False)),
+                "n": int(r.get("n_control", 0)) + int(r.get("n_variant", 0)),
+            }
+        )
+    return out

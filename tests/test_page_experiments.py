@@ -136,6 +136,12 @@ def test_experiments_page_fit_button_runs_segment_model_in_background(app, monke
     ]
     assert len(app.get("plotly_chart")) == charts_before + 1
     assert any(b.label == "Refit segment model" for b in app.button)
+    # The table leads with the pooled estimate (the stand-in pools every lift to 0 ± 0.01),
+    # and marks an unpooled lift outside that interval as an extreme.
+    table = next(d.value for d in app.dataframe if "pooled" in d.value.columns)
+    assert list(table.columns[:2]) == ["segment", "pooled"]
+    assert (table["pooled"] == 0.0).all()
+    assert (table["unpooled_extreme"] == ~table["unpooled"].between(-0.01, 0.01)).all()
 
 
 def test_experiments_page_three_arms_reads_out_the_chosen_variant(sample_store, monkeypatch):
