@@ -26,6 +26,7 @@ import numpy as np
 
 from experiments.metric_defs import ExperimentMetric, get_metric
 from experiments.readout_sql import baseline_stats, eligible_units_per_day
+from metrics.settings import load_settings
 from metrics.store import Store
 
 LOOKBACK_DAYS = 28
@@ -112,7 +113,7 @@ def plan_experiment(
     from experiments.stats.planning import MAX_PLANNED_LOOKS, sequential_sample_size
     from experiments.stats.sequential import ship_alpha
 
-    metric = get_metric(primary_metric)
+    metric = get_metric(primary_metric, load_settings(store))
     if not (mde > 0 and math.isfinite(mde)):
         raise PlanningError(f"the MDE must be a positive number, got {mde!r}")
     if len(split) < 2 or any(s <= 0 for s in split):

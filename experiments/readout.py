@@ -49,6 +49,7 @@ from experiments.stats.sequential import (
     ship_alpha,
     stop_alpha,
 )
+from metrics.settings import load_settings
 from metrics.store import Store
 
 
@@ -340,9 +341,11 @@ def analyze(
             f"variant {variant!r} is not a treatment arm of {experiment_id}; expected one of "
             f"{', '.join(exp.variants[1:])}"
         )
-    primary = get_metric(exp.primary_metric)
+    # Read under the settings in force, as the KPIs are (CES as agreement: higher is better).
+    settings = load_settings(store)
+    primary = get_metric(exp.primary_metric, settings)
     # Only the primary metric is CUPED-adjusted: the guardrails need no pre-period sums.
-    guards = [(replace(get_metric(g.metric), cuped=False), g) for g in exp.guardrails]
+    guards = [(replace(get_metric(g.metric, settings), cuped=False), g) for g in exp.guardrails]
     metrics = [primary] + [m for m, _ in guards]
     window = _window(store, exp)
     df = query_stats(store, experiment_id, metrics, window, by_day=cumulative, cuped=cuped)
@@ -699,7 +702,7 @@ def segment_comparisons(
 ) -> list[SegmentEstimate]:
     """Unpooled lift per segment level of each dimension (engine comparison per segment)."""
     exp = get_experiment(store, experiment_id)
-    m = get_metric(metric or exp.primary_metric)
+    m = get_metric(metric or exp.primary_metric, load_settings(store))
     control, variant = exp.control, variant or exp.variants[1]
     df = query_stats(
         store,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import sqlglot
 from sqlglot import exp
@@ -57,6 +57,12 @@ SATISFACTION_BANDS: tuple[str, ...] = (
     "fairly satisfied",
     "very satisfied",
 )
+
+
+class SettingReader(Protocol):
+    """What a KPI reads of the settings (metrics.settings.KpiSettings): a value by its name."""
+
+    def as_setting(self, name: str) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,14 @@ class Kpi:
     # (setting, value): under that setting's value the scale is read the other way round:
     # the direction flips and the target is mirrored within `scale` (CES read as agreement).
     flips_when: tuple[str, str] | None = None
+
+    def direction_under(self, settings: SettingReader) -> Direction:
+        """The direction after settings: under flips_when's value the scale reads the other way."""
+        if self.flips_when is not None:
+            name, value = self.flips_when
+            if settings.as_setting(name) == value:
+                return "lower" if self.direction == "higher" else "higher"
+        return self.direction
 
     def min_sample(self, setting: int | None = None) -> int:
         """The minimum n in force: the kpi.min_n setting when given, else the catalogue's."""
@@ -804,9 +818,10 @@ def kpi_levels(kpi: Kpi) -> tuple[float, ...]:
         k.measure.q
         for k in KPIS
         if k.measure.aggregation == "quantile"
+        and k.measure.q is not None  # validate() requires q of a quantile measure
         and (k.measure.expr, k.measure.denominator) == (m.expr, m.denominator)
     ]
-    return tuple(sorted({lv for q in same for lv in quantile_levels(q)}))  # type: ignore[arg-type]
+    return tuple(sorted({lv for q in same for lv in quantile_levels(q)}))
 
 
 def get_kpi(name: str) -> Kpi:

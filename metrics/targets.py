@@ -73,11 +73,7 @@ def target_key(kpi: str, band: str | None = None, scope: Scope = None) -> str:
 
 def effective_direction(kpi: Kpi, settings: KpiSettings) -> Direction:
     """The KPI's direction after settings (the catalogue's flips_when, e.g. CES as agreement)."""
-    if kpi.flips_when is not None:
-        name, value = kpi.flips_when
-        if getattr(settings, name) == value:
-            return "lower" if kpi.direction == "higher" else "higher"
-    return kpi.direction
+    return kpi.direction_under(settings)
 
 
 def _flipped(kpi: Kpi, settings: KpiSettings) -> bool:

@@ -198,3 +198,87 @@ def test_old_metric_names_resolve_to_the_renamed_metrics():
     )
     assert plan.primary_metric == "churn_90d"
     assert plan.guardrails[0].metric == "mean_resolution_time"
+
+
+# -- CES: the experiment metric reads the scale as the KPI does (the ces_reading setting) ------
+# 120 customers a side (the decision needs 100 per arm) answer once each in March: control 2, 3, 4 in turn, treatment 4, 5, 6.
+CES_ANSWERS = {"control": (2, 3, 4), "treatment": (4, 5, 6)}
+
+
+@pytest.fixture
+def ces_store(store):
+    with store.write() as cur:
+        for arm, answers in CES_ANSWERS.items():
+            for i in range(120):
+                unit = f"{arm[0]}{i}"
+                cur.execute("INSERT INTO customers (customer_id) VALUES (?)", [unit])
+                cur.execute(
+                    "INSERT INTO assignments (experiment_id, unit_id, variant, assigned_at) "
+                    "VALUES ('ces', ?, ?, ?)",
+                    [unit, arm, T0],
+                )
+                cur.execute(
+                    "INSERT INTO surveys (response_id, customer_id, answered_at, ces) "
+                    "VALUES (?, ?, ?, ?)",
+                    [f"r{unit}", unit, _at(2 + i / 20), answers[i % 3]],
+                )
+    create_experiment(
+        store,
+        {
+            "experiment_id": "ces",
+            "name": "Effort",
+            "primary_metric": "ces",
+            "variants": ["control", "treatment"],
+            "start_date": START.isoformat(),
+            "end_date": END.isoformat(),
+            "status": "running",
+            "analysis": "fixed",
+        },
+    )
+    return store
+
+
+def test_ces_readout_direction_and_decision_follow_the_ces_reading_setting(ces_store):
+    kpi = CATALOGUE["ces"]
+    reads = {}
+    for reading in ("effort", "agreement"):
+        settings = KpiSettings(ces_reading=reading)
+        save_settings(ces_store, settings)
+        reads[reading] = analyze(ces_store, "ces", cumulative=False, cuped=False)
+        # The KPI and the experiment metric agree on the direction under each reading.
+        assert reads[reading].primary.lower_is_better == (kpi.direction_under(settings) == "lower")
+    effort, agreement = reads["effort"], reads["agreement"]
+    assert effort.primary.lower_is_better and not agreement.primary.lower_is_better
+    # Treatment answers 2 points higher: worse effort, better agreement.
+    p_effort = effort.primary.result.prob_variant_better
+    p_agree = agreement.primary.result.prob_variant_better
+    assert p_effort < 1e-6 and p_agree > 1 - 1e-6
+    assert p_effort + p_agree == pytest.approx(1.0, abs=1e-9)
+    assert effort.primary.result.variant.mean == pytest.approx(5.0)  # the same data, read twice
+    assert (effort.decision.action, agreement.decision.action) == ("stop", "ship"), (
+        effort.decision.reasons,
+        agreement.decision.reasons,
+    )
+
+
+def test_get_metric_under_settings_flips_only_the_kpi_that_flips():
+    agreement = KpiSettings(ces_reading="agreement")
+    assert get_metric("ces").direction == CATALOGUE["ces"].direction == "lower"
+    assert get_metric("ces", agreement).direction == "higher"
+    assert get_metric("ces", KpiSettings()).direction == "lower"
+    for name, m in METRICS.items():
+        if name != "ces":
+            assert get_metric(name, agreement).direction == m.direction, name
+
+
+def test_a_kpi_metric_cannot_restate_the_catalogue_and_an_own_metric_must_state_all():
+    from experiments.metric_defs import ExperimentMetric
+
+    with pytest.raises(ValueError, match="direction and unit come from catalogue KPI 'ces'"):
+        ExperimentMetric("x", "ratio", "surveys", "ces", kpi="ces", own_unit="score")
+    with pytest.raises(ValueError, match="needs a label, direction, unit"):
+        ExperimentMetric("x", "mean", "contacts", "1.0", own_label="X", own_direction="lower")
+    with pytest.raises(ValueError, match="not in the catalogue"):
+        ExperimentMetric("x", "mean", "contacts", "1.0", kpi="joy")
+    own = METRICS["contacts_per_customer"]
+    assert (own.unit, own.direction, own.kpi) == ("contacts", "lower", None)

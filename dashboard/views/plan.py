@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 
 import streamlit as st
 
-from dashboard.i18n import metric_label, t, t_or
-from dashboard.store_access import cached, get_store
-from experiments.metric_defs import METRICS, metric_choices
+from dashboard.i18n import t
+from dashboard.plan_sections import (
+    estimate_section,
+    guardrail_inputs,
+    metric_labels,
+    save_buttons,
+    sentence,
+    unit_hint,
+)
+from dashboard.store_access import cached
+from experiments.metric_defs import METRICS
 from experiments.plan import PlanningError, check_plan, parse_split, plan_experiment, split_problems
-from experiments.plan_validation import RegistryError
-from experiments.readout_view import format_lift, format_value, input_hint
-from experiments.registry import save_plan
 
-LABELS = {k: metric_label(k, v) for k, v in metric_choices()}
-
-
-def hint(unit: str) -> str:
-    return t_or(f"hint.{unit}", input_hint(unit))
-
+LABELS = metric_labels()
 
 st.title(t("plan.title"))
 name = st.text_input(t("common.name"), placeholder=t("plan.name_placeholder"))
@@ -42,7 +41,7 @@ metric = METRICS[primary]
 left, right = st.columns(2)
 relative = left.toggle(t("plan.mde_relative"), value=True)
 mde = right.number_input(
-    t("plan.mde") + (t("plan.mde_fraction") if relative else f" ({hint(metric.unit)})"),
+    t("plan.mde") + (t("plan.mde_fraction") if relative else f" ({unit_hint(metric.unit)})"),
     min_value=0.0,
     value=0.05 if relative else 0.03,
     step=0.01,
@@ -59,17 +58,7 @@ guard_names = st.multiselect(
     format_func=LABELS.get,
     default=["csat"] if primary != "csat" else [],
 )
-guardrails = []
-for g in guard_names:
-    tol = st.number_input(
-        t("plan.tolerance", metric=LABELS[g], hint=hint(METRICS[g].unit)),
-        min_value=0.0,
-        value=0.02,
-        step=0.01,
-        format="%.4f",
-        key=f"tol_{g}",
-    )
-    guardrails.append({"metric": g, "tolerance": tol})
+guardrails = guardrail_inputs(LABELS, guard_names)
 left, right = st.columns(2)
 start = left.date_input(t("common.start"), value=date.today())
 end = right.date_input(t("common.end"), value=date.today() + timedelta(days=42))
@@ -77,7 +66,7 @@ end = right.date_input(t("common.end"), value=date.today() + timedelta(days=42))
 try:
     split = parse_split(split_text)
 except ValueError as exc:
-    st.error(str(exc)[0].upper() + str(exc)[1:])
+    st.error(sentence(exc))
     st.stop()
 
 estimate = None
@@ -88,38 +77,11 @@ if not split_problems(variants, split):
         st.error(t("plan.cannot_size", error=exc))
 check = check_plan(variants, split, start, end, estimate)
 for problem in check.errors:
-    st.error(problem[0].upper() + problem[1:])
+    st.error(sentence(problem))
 for warning in check.warnings:
-    st.warning(warning[0].upper() + warning[1:])
+    st.warning(sentence(warning))
 if estimate is not None:
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric(t("plan.n_per_arm"), f"{estimate.n_per_arm:,}")
-    c2.metric(t("plan.n_total"), f"{estimate.n_total:,}")
-    days = estimate.expected_days
-    c3.metric(
-        t("plan.duration"),
-        t("common.na") if not math.isfinite(days) else t("plan.days", days=math.ceil(days)),
-        help=t(
-            "plan.duration_help",
-            per_day=f"{estimate.eligible_per_day:.1f}",
-            start=estimate.lookback.get("from"),
-            end=estimate.lookback.get("to"),
-        ),
-    )
-    c4.metric(
-        t("plan.assurance"),
-        f"{estimate.assurance:.0%}",
-        help=t("plan.assurance_help"),
-    )
-    st.caption(
-        t(
-            "plan.baseline",
-            metric=LABELS.get(primary, metric.display_label),
-            value=format_value(estimate.baseline, metric.unit),
-            mde=format_lift(estimate.mde, metric.unit).lstrip("+"),
-            relative=f"{estimate.mde_relative:.1%}",
-        )
-    )
+    estimate_section(estimate, metric, LABELS.get(primary, metric.display_label))
 
 plan = {
     "name": name,
@@ -134,22 +96,4 @@ plan = {
     "start_date": start,
     "end_date": end,
 }
-save, launch = st.columns(2)
-for button, run in (
-    (save.button(t("plan.save_draft")), False),
-    (launch.button(t("plan.start")), True),
-):
-    if button:
-        try:
-            exp = save_plan(get_store(), plan, start=run, problems=check.errors)
-            st.success(
-                t(
-                    "plan.saved",
-                    id=exp.experiment_id,
-                    status=t_or(f"xstatus.{exp.status}", exp.status),
-                    start=start,
-                    end=end,
-                )
-            )
-        except RegistryError as exc:
-            st.error(t("plan.not_saved", error=exc))
+save_buttons(plan, check.errors, start, end)
