@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 Language = Literal["sv", "en"]
 LANGUAGES: tuple[Language, ...] = ("sv", "en")
@@ -203,22 +203,28 @@ def setting_language() -> str | None:
     return lang if lang in LANGUAGES else None
 
 
+def is_language(value: object) -> TypeGuard[Language]:
+    """Whether `value` is one of LANGUAGES (and so typed as a Language)."""
+    return value in LANGUAGES
+
+
 def current_language() -> Language:
     """The UI language now: forced context, sidebar choice, ?lang=, setting, English."""
     forced = _forced.get()
-    if forced in LANGUAGES:
-        return forced  # type: ignore[return-value]
+    if is_language(forced):
+        return forced
     if not _in_streamlit():
         return DEFAULT_LANGUAGE
     import streamlit as st
 
     chosen = st.session_state.get(SESSION_KEY)
-    if chosen in LANGUAGES:
+    if is_language(chosen):
         return chosen
     url = st.query_params.get(QUERY_PARAM)
-    if url in LANGUAGES:
-        return url  # type: ignore[return-value]
-    return setting_language() or DEFAULT_LANGUAGE  # type: ignore[return-value]
+    if is_language(url):
+        return url
+    setting = setting_language()
+    return setting if is_language(setting) else DEFAULT_LANGUAGE
 
 
 def language_switch() -> Language:

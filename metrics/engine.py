@@ -191,7 +191,10 @@ class SparkEngine:
             for name, make in (uploads or {}).items():
                 spark.createDataFrame(make().to_arrow()).createOrReplaceTempView(name)
             table = spark.sql(text, args=args).toArrow()
-        return _naive_utc(pl.from_arrow(table))  # type: ignore[arg-type]
+        frame = pl.from_arrow(table)
+        if not isinstance(frame, pl.DataFrame):  # from_arrow gives a Series only for an array
+            raise TypeError(f"Spark returned {type(table).__name__}, not a table")
+        return _naive_utc(frame)
 
     def cache_token(self) -> tuple:
         # Spark tables have no cheap version counter common to parquet, Delta and views:

@@ -234,7 +234,9 @@ def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
             out["spread"] = Spread("normal", n, value=mean, se=se)
     elif agg == "quantile":
         values = row.get(f"{k}__g")
-        q = float(kpi.measure.q)  # type: ignore[arg-type]
+        if kpi.measure.q is None:  # catalogue.validate requires it; narrows the type
+            raise ValueError(f"{kpi.name}: a quantile KPI needs its level q")
+        q = float(kpi.measure.q)
         if values is not None and None not in values:
             grid = tuple(zip(kpi_levels(kpi), (float(v) for v in values), strict=True))
             half = Z95 * math.sqrt(q * (1 - q) / n)

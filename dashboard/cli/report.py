@@ -46,16 +46,15 @@ def _no_report(parser: argparse.ArgumentParser) -> int:
 def _formatters() -> dict[str, Any]:
     """The pages' own formatters and labels, so the file reads like the page."""
     from dashboard.figures.kpi import format_delta, format_value
+    from dashboard.i18n import kpi_label, use_language
 
-    out: dict[str, Any] = {"fmt_value": format_value, "fmt_delta": format_delta}
-    try:  # Swedish KPI labels where the UI has them
-        from dashboard import i18n  # type: ignore[attr-defined]
-
-        out["kpi_label"] = i18n.kpi_label
-        out["_use_language"] = i18n.use_language
-    except (ImportError, AttributeError):
-        pass
-    return out
+    # Swedish KPI labels where the UI has them.
+    return {
+        "fmt_value": format_value,
+        "fmt_delta": format_delta,
+        "kpi_label": kpi_label,
+        "_use_language": use_language,
+    }
 
 
 def run_overview(args: argparse.Namespace) -> int:

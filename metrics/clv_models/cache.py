@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from metrics.background import JobStatus, job_status, start_job
 from metrics.clv_models import ClvModelError, ProgressFn
@@ -23,9 +23,10 @@ def start_clv_fit(
     if method not in ("map", "nuts"):
         raise ClvModelError(f"method must be 'map' or 'nuts', got {method!r}")
 
+    fit_method: Literal["map", "nuts"] = "nuts" if method == "nuts" else "map"
+
     def job(progress: ProgressFn) -> dict[str, Any]:
-        # method is "map" or "nuts" (checked above); mypy cannot narrow a str by `in`.
-        return fit_clv(store, method=method, progress=progress).to_json()  # type: ignore[arg-type]
+        return fit_clv(store, method=fit_method, progress=progress).to_json()
 
     return start_job(store, clv_cache_key(method), CLV_KIND, job, wait=wait, force=force)
 
