@@ -26,6 +26,7 @@ import numpy as np
 
 from experiments.metric_defs import ExperimentMetric, get_metric
 from experiments.readout_sql import baseline_stats, eligible_units_per_day
+from metrics.catalogue import MIN_SAMPLE_DEFAULT
 from metrics.settings import load_settings
 from metrics.store import Store
 
@@ -62,16 +63,19 @@ class PlanEstimate:
         return asdict(self) | {"notes": list(self.notes)}
 
 
-def _baseline(metric: ExperimentMetric, b: dict[str, float]) -> tuple[float, float]:
-    """(baseline value, per-unit sd) of the metric from the lookback's unit-level sums."""
+def _baseline(
+    metric: ExperimentMetric, b: dict[str, float], min_n: int = MIN_SAMPLE_DEFAULT
+) -> tuple[float, float]:
+    """(baseline value, per-unit sd) of the metric from the lookback's unit-level sums; at
+    least `min_n` units (the KPIs' minimum sample, the kpi.min_n setting)."""
     from experiments.stats import CategoryCounts, MeanStats, RatioStats, nps_moments
     from experiments.stats.ratio import ratio_moments
 
     n = int(b.get("n", 0))
-    if n < 30:
+    if n < min_n:
         raise PlanningError(
             f"only {n} units have {metric.name} data in the last {LOOKBACK_DAYS} days; at least "
-            "30 are needed to plan from the store's own traffic"
+            f"{min_n} are needed to plan from the store's own traffic"
         )
     if metric.family == "nps":
         counts = CategoryCounts(int(b["promoters"]), int(b["passives"]), int(b["detractors"]))
@@ -113,13 +117,14 @@ def plan_experiment(
     from experiments.stats.planning import MAX_PLANNED_LOOKS, sequential_sample_size
     from experiments.stats.sequential import ship_alpha
 
-    metric = get_metric(primary_metric, load_settings(store))
+    settings = load_settings(store)
+    metric = get_metric(primary_metric, settings)
     if not (mde > 0 and math.isfinite(mde)):
         raise PlanningError(f"the MDE must be a positive number, got {mde!r}")
     if len(split) < 2 or any(s <= 0 for s in split):
         raise PlanningError(f"split {list(split)} must have at least two positive shares")
     b = baseline_stats(store, metric, LOOKBACK_DAYS)
-    base, sd = _baseline(metric, b)
+    base, sd = _baseline(metric, b, settings.min_n)
     if mde_relative:
         if base == 0:
             raise PlanningError(

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from metrics.catalogue import CATALOGUE, SATISFACTION_BANDS
 from metrics.schema import CHANNELS, ISSUE_TYPES
 
 # -- customers -------------------------------------------------------------------------------
@@ -187,7 +188,9 @@ COMMENTS_BY_CSAT: tuple[tuple[str, ...], ...] = (
 # invoices fall in the 90 days after an answer). Churn within 90 days of an answer then keeps
 # the table's order and rough ratios (measured at 100k customers: 25/22/11/8/4 % for CSAT
 # 1..5) while monthly churn stays realistic (about 2.6 %, flat from the first window month).
-SWITCH_BY_CSAT = np.array([0.73, 0.67, 0.35, 0.21, 0.04])
+# The table is the catalogue's reference for churn_by_satisfaction (one copy), in CSAT order.
+_SWITCHING = CATALOGUE["churn_by_satisfaction"].band_targets
+SWITCH_BY_CSAT = np.array([_SWITCHING[band] for band in SATISFACTION_BANDS])
 SWITCH_HAZARD = -np.log1p(-SWITCH_BY_CSAT)
 SURVEY_CHURN_SCALE = 0.08
 SURVEY_LOOKBACK_DAYS = 75

@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_survival(args: argparse.Namespace) -> int:
+    from metrics.churn import MIN_SAMPLE
     from metrics.retention.survival import survival_by
 
     if not 1 <= args.max_months <= 600:
@@ -67,7 +68,7 @@ def run_survival(args: argparse.Namespace) -> int:
                 else f"{pt['survival']:.1%} [{pt['ci_low']:.1%}, {pt['ci_high']:.1%}]"
             )
         med = "—" if g["median_months"] is None else str(g["median_months"])
-        flag = " (n < 30)" if g["small_sample"] else ""
+        flag = f" (n < {MIN_SAMPLE})" if g["small_sample"] else ""
         print(
             f"  {g['group']:<22} {g['n']:>8,} {g['events']:>8,} {med:>7} {cells[0]:>22} "
             f"{cells[1]:>22}{flag}"

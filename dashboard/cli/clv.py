@@ -144,6 +144,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from metrics.churn import MIN_SAMPLE
     from metrics.clv import clv_what_if, simple_clv
     from metrics.clv_models.cache import cached_clv
     from metrics.retention.contractual import bound_notes
@@ -184,7 +185,7 @@ def run_show(args: argparse.Namespace) -> int:
     for rec in simple.iter_rows(named=True):
         rows = what_if.filter(what_if["segment"] == rec["segment"]).sort("churn_reduction")
         after = rows["clv_after"].to_list()
-        flag = " (n < 30)" if rec["small_sample"] else ""
+        flag = f" (n < {MIN_SAMPLE})" if rec["small_sample"] else ""
         churn = _fmt(rec["monthly_churn"] and rec["monthly_churn"] * 100, ".2f")
         print(
             f"  {rec['segment']:<12} {rec['customers']:>9,} {churn:>8}% "

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from metrics.churn import data_end
+from metrics.churn import MIN_SAMPLE, data_end
 from metrics.store import Store
 
 Kpi = Literal["csat", "nps", "churn"]
@@ -245,8 +245,8 @@ def drivers_from_rows(
     """Importance rows (one per present group) and R² with its bootstrap interval."""
     z, groups, keys, names = design(df, outcome)
     n = z.shape[0]
-    if n < 30 or not groups:
-        raise ValueError(f"too few rows to estimate drivers: {n} (need at least 30)")
+    if n < MIN_SAMPLE or not groups:
+        raise ValueError(f"too few rows to estimate drivers: {n} (need at least {MIN_SAMPLE})")
     rng = np.random.default_rng(seed)
     stats = BlockStats.of(z, BOOT_BLOCKS, rng)
     cov = stats.cov()
@@ -385,10 +385,10 @@ def key_drivers(
     """Importance of each contact attribute for `kpi` with 95 % intervals and fix-first rank."""
     started = time.perf_counter()
     df = driver_sample(store, kpi, limit=limit, seed=seed)
-    if df.height < 30:
+    if df.height < MIN_SAMPLE:
         raise ValueError(
             f"{KPIS.get(kpi, kpi)}: {df.height} contacts with an outcome; drivers need at "
-            "least 30 (load contacts and surveys first)"
+            f"least {MIN_SAMPLE} (load contacts and surveys first)"
         )
     rows, r2, r2_ci = drivers_from_rows(df, "y", boots=boots, seed=seed)
     targets = _targets(store)
