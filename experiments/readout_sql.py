@@ -13,7 +13,7 @@ window functions) so that it transpiles to Spark SQL with sqlglot.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -37,7 +37,12 @@ OPEN_START = datetime(1900, 1, 1)
 OPEN_END = datetime(2200, 1, 1)
 _ZERO, _ONE = "CAST(0 AS DOUBLE)", "CAST(1 AS DOUBLE)"
 # The catalogue's default FCR window (metrics.settings.KpiSettings), in seconds.
-DEFAULT_FCR_WINDOW_S = KpiSettings().fcr_window_days * 86400.0
+DEFAULT_FCR_WINDOW_S = float(KpiSettings().sql_params()["fcr_window_s"])
+
+
+def _fcr_window_s(store: Store) -> float:
+    """The store's fcr_window_days setting in seconds: the catalogue's $fcr_window_s."""
+    return float(load_settings(store).sql_params()["fcr_window_s"])
 
 
 @dataclass(frozen=True)
@@ -427,7 +432,7 @@ def query_stats(
     setting, as the catalogue does. new_units_only: the same sums over the units without a
     full pre-period only.
     """
-    window_s = load_settings(store).fcr_window_days * 86400.0
+    window_s = _fcr_window_s(store)
     statements = readout_statements(
         metrics,
         by_day=by_day,
@@ -436,16 +441,9 @@ def query_stats(
         fcr_window_s=window_s,
         new_units_only=new_units_only,
     )
-    params = {
-        "experiment_id": experiment_id,
-        "window_start": window.start,
-        "window_end": window.end,
-    }
-    engine = engine_for(store)
-    # Assignments live in the local store; a Spark engine receives this experiment's.
-    uploads = {"assignments": lambda: _assignments(store, experiment_id)}
+    run = _runner(store, experiment_id, window)
     keys = ["grouping", "variant", "day", "level"]
-    frames = [engine.query(sql, params, uploads=uploads) for sql in statements]
+    frames = [run(sql) for sql in statements]
     df = frames[0]
     for part in frames[1:]:
         # Groups with no events are missing from a source's result: they add zeros.
@@ -464,6 +462,19 @@ def query_stats(
         )
         df = pl.concat([totals, df])
     return df
+
+
+def _runner(store: Store, experiment_id: str, window: Window) -> Callable[[str], pl.DataFrame]:
+    """Runs one readout statement on the store's engine with the experiment's parameters."""
+    params = {
+        "experiment_id": experiment_id,
+        "window_start": window.start,
+        "window_end": window.end,
+    }
+    engine = engine_for(store)
+    # Assignments live in the local store; a Spark engine receives this experiment's.
+    uploads = {"assignments": lambda: _assignments(store, experiment_id)}
+    return lambda sql: engine.query(sql, params, uploads=uploads)
 
 
 def _assignments(store: Store, experiment_id: str) -> pl.DataFrame:
@@ -541,7 +552,7 @@ def baseline_stats(store: Store, metric: ExperimentMetric, days: int = 28) -> di
     num, den = f"COALESCE({metric.numerator}, 0)", f"COALESCE({metric.denominator}, 0)"
     params = {"start": start, "last": last}
     if metric.needs_repeats:
-        window_s = load_settings(store).fcr_window_days * 86400.0
+        window_s = _fcr_window_s(store)
         rel = repeats_relation("TRUE", "$start", "$last", window_s, metric.repeat_columns)
         source = rel + " AS contacts_rep"
     if metric.family == "nps":
@@ -648,18 +659,12 @@ def query_point_in_time(
     event of a source has zeros there. Add the by-day unit counts and cumulate to read the
     experiment as it stood on each day.
     """
-    params = {
-        "experiment_id": experiment_id,
-        "window_start": window.start,
-        "window_end": window.end,
-    }
-    engine = engine_for(store)
-    uploads = {"assignments": lambda: _assignments(store, experiment_id)}
+    run = _runner(store, experiment_id, window)
     keys = ["variant", "day"]
     frames = []
-    window_s = load_settings(store).fcr_window_days * 86400.0
+    window_s = _fcr_window_s(store)
     for sql in point_in_time_statements(metrics, window_s):
-        df = engine.query(sql, params, uploads=uploads)
+        df = run(sql)
         value_cols = [c for c in df.columns if "__" in c]
         df = df.with_columns([pl.col(c).cast(pl.Float64).fill_null(0.0) for c in value_cols])
         cum = df.filter(pl.col("part") == "cum").drop("part")

@@ -32,32 +32,21 @@ def guardrail_check(
         raise ValueError(f"tolerance must be zero or more, got {tolerance!r}")
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be between 0 and 1, got {threshold!r}")
+
+    def unchecked(why: str) -> GuardrailResult:
+        """Not passed, with no probability: the check could not be made."""
+        return GuardrailResult(
+            name, tolerance, relative, threshold, math.nan, False, lower_is_better, f"{name}: {why}"
+        )
+
     try:
         x = arm_posterior(control, prior)
         y = arm_posterior(variant, prior)
     except ValueError as exc:
-        return GuardrailResult(
-            name,
-            tolerance,
-            relative,
-            threshold,
-            math.nan,
-            False,
-            lower_is_better,
-            message=f"{name}: not enough data to check ({exc})",
-        )
+        return unchecked(f"not enough data to check ({exc})")
     if relative:
         if x.mean <= 0 or float(x.cdf(0.0)) > 1e-9:
-            return GuardrailResult(
-                name,
-                tolerance,
-                relative,
-                threshold,
-                math.nan,
-                False,
-                lower_is_better,
-                message=f"{name}: a relative tolerance needs a positive control value",
-            )
+            return unchecked("a relative tolerance needs a positive control value")
         if lower_is_better:
             p = 1.0 - float(ratio_cdf(x, y, 1.0 + tolerance))
         else:

@@ -398,34 +398,31 @@ def _per_value(values: Values, fn: PerValueFn, kinks_of: KinksOf) -> np.ndarray:
     return np.asarray(flat).reshape(arr.shape)
 
 
+def _diff_kinks(x: Marginal, y: Marginal, over_x: bool) -> KinksOf:
+    # Integrating over X, Y's kinks b sit at v = b − d; over Y, X's at v = b + d.
+    if over_x:
+        return lambda dv: tuple(b - dv for b in y.sharp_bounds())
+    return lambda dv: tuple(b + dv for b in x.sharp_bounds())
+
+
 def prob_diff_greater(x: Marginal, y: Marginal, t: Values = 0.0) -> np.ndarray:
-    """P(Y − X > t), vectorised over t."""
-    if x.spread <= y.spread:
-        return _per_value(
-            t,
-            lambda tt, k: _expect(x, lambda v: y.sf(v + tt), k),
-            lambda tv: tuple(b - tv for b in y.sharp_bounds()),
-        )
-    return _per_value(
-        t,
-        lambda tt, k: _expect(y, lambda v: x.cdf(v - tt), k),
-        lambda tv: tuple(b + tv for b in x.sharp_bounds()),
-    )
+    """P(Y − X > t), vectorised over t (integrated over the narrower arm)."""
+    over_x = x.spread <= y.spread
+    if over_x:
+        fn = lambda tt, k: _expect(x, lambda v: y.sf(v + tt), k)  # noqa: E731
+    else:
+        fn = lambda tt, k: _expect(y, lambda v: x.cdf(v - tt), k)  # noqa: E731
+    return _per_value(t, fn, _diff_kinks(x, y, over_x))
 
 
 def diff_pdf(x: Marginal, y: Marginal, d: Values) -> np.ndarray:
     """Density of D = Y − X at d (0 if both arms are point masses)."""
-    if x.spread <= y.spread:
-        return _per_value(
-            d,
-            lambda dd, k: _expect(x, lambda v: y.pdf(v + dd), k),
-            lambda dv: tuple(b - dv for b in y.sharp_bounds()),
-        )
-    return _per_value(
-        d,
-        lambda dd, k: _expect(y, lambda v: x.pdf(v - dd), k),
-        lambda dv: tuple(b + dv for b in x.sharp_bounds()),
-    )
+    over_x = x.spread <= y.spread
+    if over_x:
+        fn = lambda dd, k: _expect(x, lambda v: y.pdf(v + dd), k)  # noqa: E731
+    else:
+        fn = lambda dd, k: _expect(y, lambda v: x.pdf(v - dd), k)  # noqa: E731
+    return _per_value(d, fn, _diff_kinks(x, y, over_x))
 
 
 def _ratio_over_x(x: Marginal, y: Marginal, r: Values) -> bool:
