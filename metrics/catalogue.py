@@ -233,8 +233,8 @@ KPIS: tuple[Kpi, ...] = (
         name="nps",
         label="Net Promoter Score",
         definition=(
-            "% promoters (9-10) minus % detractors (0-6) among survey answers with an NPS "
-            "score, -100..+100"
+            f"% promoters ({NPS_PROMOTER_MIN}-10) minus % detractors (0-{NPS_DETRACTOR_MAX}) "
+            "among survey answers with an NPS score, -100..+100"
         ),
         type="derived",
         measure=Measure("nps", expr="nps", denominator="nps IS NOT NULL"),

@@ -9,7 +9,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from metrics.catalogue import KPIS, SETTING_PARAMS, SOURCES, Kpi, Measure, Source
+from metrics.catalogue import (
+    KPIS,
+    NPS_DETRACTOR_MAX,
+    NPS_PROMOTER_MIN,
+    SETTING_PARAMS,
+    SOURCES,
+    Kpi,
+    Measure,
+    Source,
+)
 
 REFRESH_COMMAND = "python -m metrics.catalogue_docs > docs/kpi-reference.md"
 
@@ -18,7 +27,8 @@ _AGGREGATIONS: dict[str, str] = {
     "mean": "mean of the expression over the rows the denominator admits (nulls skipped)",
     "quantile": "interpolated quantile of the expression over the rows the denominator admits",
     "ratio": "share of the rows the denominator admits for which the numerator holds",
-    "nps": "% promoters (9-10) minus % detractors (0-6) of the score",
+    "nps": f"% promoters ({NPS_PROMOTER_MIN}-10) minus % detractors (0-{NPS_DETRACTOR_MAX}) of "
+    "the score",
     "mix": "share of the rows (where the denominator holds) in each value of the implicit "
     "dimension",
     "monthly_churn": "customers lost in the month / customers active at its start",

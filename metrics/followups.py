@@ -16,6 +16,7 @@ import polars as pl
 
 from metrics.audit import record
 from metrics.auth import Actor, require
+from metrics.catalogue import NPS_DETRACTOR_MAX
 from metrics.store import Store
 
 Status = Literal["open", "done", "all"]
@@ -39,7 +40,10 @@ LIST_SCHEMA = {
     "marks": pl.Int64,
 }
 
-_DETRACTOR = "(s.nps BETWEEN 0 AND 6 OR s.csat BETWEEN 1 AND 2)"
+# The catalogue's NPS detractors; CSAT 1-2 are its two dissatisfied bands.
+_NPS_LOW = f"s.nps BETWEEN 0 AND {NPS_DETRACTOR_MAX}"
+_CSAT_LOW = "s.csat BETWEEN 1 AND 2"
+_DETRACTOR = f"({_NPS_LOW} OR {_CSAT_LOW})"
 
 
 class FollowupError(ValueError):
@@ -65,9 +69,9 @@ def detractors(store: Store, *, status: Status = "open", limit: int = 500) -> pl
             FROM followups GROUP BY response_id
         )
         SELECT s.response_id, s.answered_at,
-               CASE WHEN s.nps BETWEEN 0 AND 6 AND s.csat BETWEEN 1 AND 2
+               CASE WHEN {_NPS_LOW} AND {_CSAT_LOW}
                         THEN 'NPS ' || s.nps || ', CSAT ' || s.csat
-                    WHEN s.nps BETWEEN 0 AND 6 THEN 'NPS ' || s.nps
+                    WHEN {_NPS_LOW} THEN 'NPS ' || s.nps
                     ELSE 'CSAT ' || s.csat END AS reason,
                CAST(s.nps AS BIGINT) AS nps, CAST(s.csat AS BIGINT) AS csat, s.comment,
                k.channel, k.issue_type, k.team, s.customer_id,
@@ -129,8 +133,8 @@ def mark_done(
             raise FollowupError(f"no survey answer with response_id {response_id!r}")
         if not rows[0][0]:
             raise FollowupError(
-                f"response {response_id!r} is not a detractor (NPS 0-6 or CSAT 1-2); "
-                "only detractors are on the follow-up list"
+                f"response {response_id!r} is not a detractor (NPS 0-{NPS_DETRACTOR_MAX} or "
+                "CSAT 1-2); only detractors are on the follow-up list"
             )
         next_id, previous = cur.execute(
             "SELECT COALESCE(MAX(followup_id), 0) + 1, "
