@@ -8,6 +8,7 @@ absolute lift, checked against the true difference.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ from experiments.stats.binary import analyze_binary
 from experiments.stats.continuous import analyze_mean
 from experiments.stats.inputs import BinaryStats, CategoryCounts, MeanStats
 from experiments.stats.nps import analyze_nps
+from experiments.stats.results import ComparisonResult
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,16 @@ class CalibrationResult:
         return asdict(self)
 
 
-def _summarise(family, sims, seed, truth, probs, lows, highs) -> CalibrationResult:
-    probs, lows, highs = map(np.asarray, (probs, lows, highs))
+def _summarise(
+    family: str, seed: int, truth: float, results: Sequence[ComparisonResult]
+) -> CalibrationResult:
+    """The rules' firing rates and the intervals' coverage over one simulation's results."""
+    probs = np.array([r.prob_variant_better for r in results])
+    lows = np.array([r.absolute_lift.ci_low for r in results])
+    highs = np.array([r.absolute_lift.ci_high for r in results])
     return CalibrationResult(
         family,
-        sims,
+        len(results),
         seed,
         truth,
         float(np.mean(probs > 0.95)),
@@ -56,13 +63,11 @@ def binary_calibration(
     rng = np.random.default_rng(seed)
     xc = rng.binomial(n, p_control, simulations)
     xv = rng.binomial(n, p_variant, simulations)
-    probs, lows, highs = [], [], []
-    for a, b in zip(xc, xv, strict=True):
-        r = analyze_binary(BinaryStats(n, int(a)), BinaryStats(n, int(b)))
-        probs.append(r.prob_variant_better)
-        lows.append(r.absolute_lift.ci_low)
-        highs.append(r.absolute_lift.ci_high)
-    return _summarise("binary", simulations, seed, p_variant - p_control, probs, lows, highs)
+    results = [
+        analyze_binary(BinaryStats(n, int(a)), BinaryStats(n, int(b)))
+        for a, b in zip(xc, xv, strict=True)
+    ]
+    return _summarise("binary", seed, p_variant - p_control, results)
 
 
 def mean_calibration(
@@ -75,18 +80,17 @@ def mean_calibration(
 ) -> CalibrationResult:
     """Simulate normal arms (small n, where the Student-t matters) and analyse with analyze_mean."""
     rng = np.random.default_rng(seed)
-    probs, lows, highs = [], [], []
+    results = []
     for _ in range(simulations):
         c = rng.normal(mu_control, sd, n)
         v = rng.normal(mu_variant, sd, n)
-        r = analyze_mean(
-            MeanStats(n, float(c.sum()), float((c * c).sum())),
-            MeanStats(n, float(v.sum()), float((v * v).sum())),
+        results.append(
+            analyze_mean(
+                MeanStats(n, float(c.sum()), float((c * c).sum())),
+                MeanStats(n, float(v.sum()), float((v * v).sum())),
+            )
         )
-        probs.append(r.prob_variant_better)
-        lows.append(r.absolute_lift.ci_low)
-        highs.append(r.absolute_lift.ci_high)
-    return _summarise("mean", simulations, seed, mu_variant - mu_control, probs, lows, highs)
+    return _summarise("mean", seed, mu_variant - mu_control, results)
 
 
 def nps_calibration(
@@ -100,16 +104,14 @@ def nps_calibration(
     rng = np.random.default_rng(seed)
     cc = rng.multinomial(n, shares_control, simulations)
     vv = rng.multinomial(n, shares_variant, simulations)
-    probs, lows, highs = [], [], []
-    for c, v in zip(cc, vv, strict=True):
-        r = analyze_nps(CategoryCounts(*map(int, c)), CategoryCounts(*map(int, v)))
-        probs.append(r.prob_variant_better)
-        lows.append(r.absolute_lift.ci_low)
-        highs.append(r.absolute_lift.ci_high)
+    results = [
+        analyze_nps(CategoryCounts(*map(int, c)), CategoryCounts(*map(int, v)))
+        for c, v in zip(cc, vv, strict=True)
+    ]
     truth = 100 * (
         (shares_variant[0] - shares_variant[2]) - (shares_control[0] - shares_control[2])
     )
-    return _summarise("nps", simulations, seed, truth, probs, lows, highs)
+    return _summarise("nps", seed, truth, results)
 
 
 # -- peeking: daily looks under the sequential rule, vectorised over simulations -------------
