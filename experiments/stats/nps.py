@@ -17,6 +17,11 @@ from experiments.stats.inputs import CategoryCounts
 from experiments.stats.marginals import NormalMarginal
 from experiments.stats.results import ComparisonResult
 
+# Below this many answers the normal shape of an arm's NPS posterior is a rough guide (the
+# usual CLT rule of thumb; a statement about the engine's approximation, not the KPIs'
+# minimum sample in the catalogue).
+NORMAL_SHAPE_MIN_N = 30
+
 
 def _check_prior(prior: tuple[float, float, float]) -> tuple[float, float, float]:
     if len(prior) != 3 or not all(float(v) > 0 and math.isfinite(v) for v in prior):
@@ -60,7 +65,7 @@ def analyze_nps(
     for arm, c in (("control", control), ("variant", variant)):
         if c.n == 0:
             notes.append(f"{arm} has no answers: its NPS posterior is the prior's")
-        elif c.n < 30:
+        elif c.n < NORMAL_SHAPE_MIN_N:
             notes.append(f"{arm} has only {c.n} answers: the normal shape is a rough guide")
     return build_comparison(
         "nps",
