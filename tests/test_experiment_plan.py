@@ -173,3 +173,31 @@ def test_check_plan_window_shorter_than_needed_reports_units_reached_by_the_end_
         ("c", "v"), (0.5, 0.5), date(2026, 1, 1), date(2026, 2, 19), _estimate(1000, 40.0)
     )
     assert enough.warnings == ()
+
+
+def test_plan_needs_the_kpi_minimum_sample_setting_of_units(store, traffic) -> None:
+    from metrics.settings import KpiSettings, save_settings
+
+    plan_experiment(store, "fcr", 0.05)  # 80 customers: above the default 30
+    save_settings(store, KpiSettings(min_n=100))
+    with pytest.raises(PlanningError, match="only 80 units have fcr data .* at least 100 are"):
+        plan_experiment(store, "fcr", 0.05)
+
+
+def test_plan_ces_direction_follows_the_ces_reading_setting(store) -> None:
+    from metrics.settings import KpiSettings, save_settings
+
+    rng = np.random.default_rng(5)
+    with store.write() as cur:
+        for u in range(60):
+            cur.execute(
+                "INSERT INTO surveys (response_id, customer_id, answered_at, ces) "
+                "VALUES (?, ?, ?, ?)",
+                [f"r{u}", f"u{u}", LAST - timedelta(days=u / 3), int(rng.integers(1, 8))],
+            )
+    effort = plan_experiment(store, "ces", 0.10, mde_relative=True)
+    save_settings(store, KpiSettings(ces_reading="agreement"))
+    agreement = plan_experiment(store, "ces", 0.10, mde_relative=True)
+    assert (effort.lower_is_better, agreement.lower_is_better) == (True, False)
+    # The reading turns the good side, not the size needed to see a 10 % change.
+    assert (effort.baseline, effort.n_per_arm) == (agreement.baseline, agreement.n_per_arm)
