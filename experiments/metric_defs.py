@@ -98,8 +98,9 @@ class ExperimentMetric:
     @property
     def direction(self) -> Direction:
         k = self.catalogue_kpi
-        # __post_init__ guarantees own_direction without a KPI; "higher" only satisfies mypy.
-        base = k.direction if k is not None else (self.own_direction or "higher")
+        base = k.direction if k is not None else self.own_direction
+        if base is None:  # refused by __post_init__; narrows the type
+            raise ValueError(f"{self.name}: no direction")
         if self.flipped:
             return "lower" if base == "higher" else "higher"
         return base
