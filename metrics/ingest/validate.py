@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from metrics.ingest.errors import IngestError
-from metrics.ingest.mapping import BOOLS, Plan
+from metrics.ingest.mapping import BOOLS, ID_PLACEHOLDER, ORDER_COLUMN, Plan
 from metrics.ingest.pii import mask_reason, mask_text, mask_values
 from metrics.ingest.readers import RawFile
 from metrics.ingest.spec import SCORE_RANGES, VOCABULARIES, Column, columns_of, keys_of
@@ -436,6 +436,10 @@ def _derive(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
         name = plan.columns[col]
         if how[0] == "constant":
             adds.append(pl.lit(how[1], pl.String).alias(name))
+        elif how[0] == "ids":
+            adds.append(pl.lit(ID_PLACEHOLDER, pl.String).alias(name))  # filled on the stage
+        elif how[0] == "product":
+            adds.append(pl.lit(_product(frame[how[1]], frame[how[2]], plan)).alias(name))
         elif how[0] == "combine":
             adds.append(
                 pl.concat_str(
@@ -446,6 +450,47 @@ def _derive(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
         else:
             adds.append(pl.lit(_seconds_between(frame[how[1]], frame[how[2]]).alias(name)))
     return frame.with_columns(adds)
+
+
+def _product(a: pl.Series, b: pl.Series, plan: Plan) -> pl.Series:
+    """[multiply]: a × b as text (quantity × unit price); when either is not a number the
+    two raw values are kept ("2 × x") so the row is rejected with both in its reason."""
+    decimal = plan.decimal or "."
+    x, y = _number(a.cast(pl.String), decimal), _number(b.cast(pl.String), decimal)
+    prod = x * y
+    raw = pl.select(
+        pl.concat_str(
+            [pl.lit(a.cast(pl.String)), pl.lit(" × "), pl.lit(b.cast(pl.String))],
+            ignore_nulls=True,
+        )
+    ).to_series()
+    either = a.is_not_null() | b.is_not_null()
+    return pl.select(
+        pl.when(pl.lit(prod).is_not_null())
+        .then(pl.lit(prod).cast(pl.String))
+        .when(pl.lit(either))
+        .then(pl.lit(raw))
+    ).to_series()
+
+
+def _order_values(s: pl.Series, plan: Plan, tz: str) -> tuple[pl.Series, pl.Series | None]:
+    """A [dedupe] order_by column that maps to nothing: numbers as they are, else times (as
+    seconds since 1970, UTC); (values, reasons for those that are neither)."""
+    text = s.cast(pl.String).str.strip_chars()
+    text = pl.select(pl.when(pl.lit(text).str.len_bytes() > 0).then(pl.lit(text))).to_series()
+    num = _number(text, plan.decimal or ".")
+    if num.is_not_null().sum() < text.is_not_null().sum():
+        local, utc = _parse_datetime(text, date_order(ORDER_COLUMN, text, plan))
+        at = _to_utc(local, utc, tz).dt.epoch("us").cast(pl.Float64) / 1e6
+        num = num.fill_null(at)
+    src = plan.order_source
+    bad = _reason(
+        text.is_not_null() & num.is_null(),
+        f"[dedupe] order_by {src!r} {{v}} is not a time or a number; expected values that "
+        "order the rows of a key (a time such as 2026-03-05 14:02, or a number)",
+        text,
+    )
+    return num.alias(ORDER_COLUMN), bad
 
 
 def _clock_seconds(s: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -717,6 +762,9 @@ def validate(
             out[col.name] = value
             _merge(errors, col.name, bad)
 
+    if plan.order_source is not None:
+        out[ORDER_COLUMN], bad = _order_values(frame[plan.order_source], plan, tz)
+        _merge(errors, ORDER_COLUMN, bad)
     _cross_checks(out, errors)
     if lookup is not None:
         for column in list(out):
@@ -754,7 +802,8 @@ def validate(
         work = work.with_columns(
             pl.lit(None, pl.String).alias("reason"), pl.lit(None, pl.String).alias("column_name")
         )
-    work = _reject_duplicates(work, list(keys_of(plan.table)))
+    if not plan.keys_on_stage:  # [dedupe], [aggregate] and [ids] settle keys on the stage
+        work = _reject_duplicates(work, list(keys_of(plan.table)))
 
     is_bad = work["reason"].is_not_null()
     any_bad = bool(is_bad.any())
