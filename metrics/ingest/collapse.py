@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import polars as pl
 
-from metrics.ingest.mapping import ORDER_COLUMN, Plan
+from metrics.ingest.mapping import FILTER_COLUMN, ORDER_COLUMN, Plan
 from metrics.ingest.spec import keys_of
 
 # Not data: the stage's bookkeeping columns.
-_BOOKKEEPING = ("__row", "batch_id", ORDER_COLUMN)
+_BOOKKEEPING = ("__row", "batch_id", ORDER_COLUMN, FILTER_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Settled:
 
     superseded: int = 0
     folded: int = 0
+    filtered: int = 0  # kept rows of keys left out by [filter] (with [dedupe]); in plan.filtered
 
 
 def _q(name: str) -> str:
@@ -34,7 +35,10 @@ def _columns(cur: duckdb.DuckDBPyConnection, stage: str) -> list[str]:
 
 def stage_extra_columns(plan: Plan) -> dict[str, str]:
     """Columns the stage needs besides the table's: {name: SQL type}."""
-    return {ORDER_COLUMN: "DOUBLE"} if plan.order_source is not None else {}
+    out = {ORDER_COLUMN: "DOUBLE"} if plan.order_source is not None else {}
+    if plan.filter and plan.dedupe is not None:
+        out[FILTER_COLUMN] = "VARCHAR"
+    return out
 
 
 def settle_stage(
@@ -58,9 +62,24 @@ def settle_stage(
             settled = Settled(superseded=_dedupe(cur, plan, stage, keys))
         elif plan.aggregate:
             settled = Settled(folded=_aggregate(cur, plan, stage, keys, reject))
-    if ORDER_COLUMN in _columns(cur, stage):
-        cur.execute(f"ALTER TABLE {_q(stage)} DROP COLUMN {ORDER_COLUMN}")
+    if FILTER_COLUMN in _columns(cur, stage):
+        settled = replace(settled, filtered=_drop_filtered(cur, plan, stage))
+    for col in (ORDER_COLUMN, FILTER_COLUMN):
+        if col in _columns(cur, stage):
+            cur.execute(f"ALTER TABLE {_q(stage)} DROP COLUMN {col}")
     return settled
+
+
+def _drop_filtered(cur: duckdb.DuckDBPyConnection, plan: Plan, stage: str) -> int:
+    """Keys whose kept row matches [filter]: left out, counted in plan.filtered per header."""
+    counts = cur.execute(
+        f"SELECT {FILTER_COLUMN}, count(*) FROM {_q(stage)} WHERE {FILTER_COLUMN} IS NOT NULL "
+        "GROUP BY 1"
+    ).fetchall()
+    for src, n in counts:
+        plan.filtered[src] = plan.filtered.get(src, 0) + int(n)
+    cur.execute(f"DELETE FROM {_q(stage)} WHERE {FILTER_COLUMN} IS NOT NULL")
+    return sum(int(n) for _, n in counts)
 
 
 def _repeats(cur: duckdb.DuckDBPyConnection, stage: str, keys: list[str]) -> bool:
@@ -155,7 +174,7 @@ def _aggregate(
             f"FROM {stg} GROUP BY ALL HAVING count(*) > 1) WHERE w <> ''"
         )
         on = " AND ".join(f"s.{_q(k)} = d.{_q(k)}" for k in keys)
-        refused = cur.execute(
+        refused = cur.sql(
             f"SELECT s.__row, d.n AS column_name, '{label} ''' || {key_text}"
             f" || ''': its rows disagree on ' || d.w || '; expected one value per {label} "
             "in the rows [aggregate] folds (or an [aggregate] rule for the column)' AS reason "

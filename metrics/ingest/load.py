@@ -684,6 +684,7 @@ def _settle_keys(
         _record_rejected(cur, batch_id, staged, _with_staged_values(cur, refused))
 
     staged.settled = settle_stage(cur, plan, STAGE, reject)
+    staged.rows_read -= staged.settled.filtered  # filtered rows are not counted as read
 
 
 def _reject_cross_chunk_duplicates(

@@ -734,6 +734,10 @@ class Plan:
 
 
 ORDER_COLUMN = "__order"  # the stage column of a [dedupe] order_by that maps to nothing
+# With [dedupe], [filter] applies to the row each key keeps (a ticket whose latest state is
+# "deleted" is left out whole, not just its last row): the validator marks the rows in this
+# stage column (the filter's header) and the stage drops the kept rows so marked.
+FILTER_COLUMN = "__filtered"
 ID_PLACEHOLDER = "(generated on load)"  # an [ids] column before the stage fills it
 
 

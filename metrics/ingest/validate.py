@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from metrics.ingest.errors import IngestError
-from metrics.ingest.mapping import BOOLS, ID_PLACEHOLDER, ORDER_COLUMN, Plan
+from metrics.ingest.mapping import BOOLS, FILTER_COLUMN, ID_PLACEHOLDER, ORDER_COLUMN, Plan
 from metrics.ingest.pii import mask_reason, mask_text, mask_values
 from metrics.ingest.readers import RawFile
 from metrics.ingest.spec import SCORE_RANGES, VOCABULARIES, Column, columns_of, keys_of
@@ -412,6 +412,19 @@ def _filtered(raw: RawFile, plan: Plan) -> RawFile:
     return dataclasses.replace(raw, frame=raw.frame.filter(~out))
 
 
+def _filter_marks(frame: pl.DataFrame, plan: Plan) -> pl.Series:
+    """With [dedupe]: the [filter] header each row matches (or null), for the stage to drop
+    the keys whose kept row matches."""
+    mark = _nulls(frame.height, pl.String)
+    for src, values in plan.filter.items():
+        s = frame[src].cast(pl.String).str.strip_chars().str.to_lowercase()
+        hit = s.is_in(list(values)).fill_null(False)
+        if "" in values:
+            hit = hit | s.is_null()
+        mark = pl.select(pl.when(pl.lit(hit)).then(pl.lit(src)).otherwise(pl.lit(mark))).to_series()
+    return mark.alias(FILTER_COLUMN)
+
+
 def filter_notes(plan: Plan) -> list[str]:
     """Report lines for [filter]: rows left out per column, and headers the file lacks."""
     notes = [
@@ -729,7 +742,7 @@ def validate(
     keys are resolved within the chunk; across chunks the caller does it on the stage.
     A chunk of only blank rows gives empty frames (the whole-file check is the caller's).
     """
-    if plan.filter:
+    if plan.filter and plan.dedupe is None:
         raw = _filtered(raw, plan)
     frame, cleaned = _drop_blank_rows(raw, _clean(_derive(raw.frame, plan), plan), plan)
     if raw.format == "parquet":
@@ -762,6 +775,8 @@ def validate(
             out[col.name] = value
             _merge(errors, col.name, bad)
 
+    if plan.filter and plan.dedupe is not None:
+        out[FILTER_COLUMN] = _filter_marks(frame, plan)
     if plan.order_source is not None:
         out[ORDER_COLUMN], bad = _order_values(frame[plan.order_source], plan, tz)
         _merge(errors, ORDER_COLUMN, bad)
@@ -801,6 +816,18 @@ def validate(
     else:
         work = work.with_columns(
             pl.lit(None, pl.String).alias("reason"), pl.lit(None, pl.String).alias("column_name")
+        )
+    if FILTER_COLUMN in work.columns and err_cols:
+        # A row [filter] marks (a deleted ticket's last version, "status = deleted" is no
+        # yes/no) is left out if its key keeps it, or superseded: its values do not matter,
+        # only its key and order do.
+        keys = [k for k in keys_of(plan.table) if k in work.columns]
+        spared = pl.col(FILTER_COLUMN).is_not_null() & pl.all_horizontal(
+            pl.col(k).is_not_null() for k in keys
+        )
+        work = work.with_columns(
+            pl.when(spared).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("reason", "column_name")
         )
     if not plan.keys_on_stage:  # [dedupe], [aggregate] and [ids] settle keys on the stage
         work = _reject_duplicates(work, list(keys_of(plan.table)))
