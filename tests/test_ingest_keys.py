@@ -185,12 +185,12 @@ def test_dedupe_latest_keeps_each_tickets_latest_version(store):
 
 def test_dedupe_first_and_an_order_by_column_the_mapping_does_not_map(store):
     body = (
-        "Ticket,Seq,Channel,Created\n"
-        "T1,2,chat,2026-03-01 10:00\n"
-        "T1,1,email,2026-03-01 09:00\n"
-        "T1,3,phone,2026-03-01 11:00\n"
-        "T2,1,chat,2026-03-02 10:00\n"
-    ).encode()
+        b"Ticket,Seq,Channel,Created\n"
+        b"T1,2,chat,2026-03-01 10:00\n"
+        b"T1,1,email,2026-03-01 09:00\n"
+        b"T1,3,phone,2026-03-01 11:00\n"
+        b"T2,1,chat,2026-03-02 10:00\n"
+    )
     for keep, want in (("first", "email"), ("latest", "phone")):
         mapping = {"columns": {"Ticket": "contact_id"}, "dedupe": {"keep": keep, "order_by": "Seq"}}
         report = ingest_file(store, body, file_name="t.csv", table="contacts", mapping=mapping)
