@@ -23,6 +23,7 @@ from metrics.auth import Actor, require
 from metrics.ingest.collapse import Settled, settle_stage, stage_extra_columns
 from metrics.ingest.errors import IngestError
 from metrics.ingest.mapping import (
+    NO_HEADER,
     Plan,
     Preset,
     better_table,
@@ -183,7 +184,8 @@ def _missing_message(raw: RawFile, plan: Plan, opts: Preset | None) -> str:
     noun = "column" if len(parts) == 1 else "columns"
     return (
         f"{name}: missing required {noun} for table {table}: {'; '.join(parts)}. "
-        f"Columns found: {shown}" + (preset_hint(found) if opts is None else "")
+        f"Columns found: {shown}"
+        + (NO_HEADER if raw.header_rows == 0 else preset_hint(found) if opts is None else "")
     )
 
 

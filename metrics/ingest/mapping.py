@@ -601,6 +601,12 @@ def suggest_preset(headers: list[str] | tuple[str, ...]) -> str | None:
     return best[2] if best else None
 
 
+NO_HEADER = (
+    " (the file has no header row: map its columns by these names in a mapping file's "
+    '[columns], e.g. column_1 = "customer_id")'
+)
+
+
 def preset_hint(headers: list[str] | tuple[str, ...]) -> str:
     """ "; looks like a Zendesk export: try --preset zendesk" when a preset fits, else ""."""
     name = suggest_preset(headers)
