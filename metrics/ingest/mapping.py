@@ -855,11 +855,11 @@ def resolve(
                     taken.add(s)
                     break
 
-    for col, how in opts.aggregate.items() if opts else ():
+    for counted, how in opts.aggregate.items() if opts else ():
         # a count needs no file column: each row counts one
-        if how == "count" and col not in columns and col in {c.name for c in canon}:
-            derived[col] = ("constant", "1")
-            columns[col] = derived_name(col)
+        if how == "count" and counted not in columns and counted in {c.name for c in canon}:
+            derived[counted] = ("constant", "1")
+            columns[counted] = derived_name(counted)
     dedupe, order_source = _dedupe_order(opts, columns, by_norm, sources)
     kinds = {c.name: c.kind for c in canon}
     for canonical, src in columns.items():
