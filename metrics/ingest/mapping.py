@@ -855,9 +855,9 @@ def resolve(
                     taken.add(s)
                     break
 
-    for counted, how in opts.aggregate.items() if opts else ():
+    for counted, agg in opts.aggregate.items() if opts else ():
         # a count needs no file column: each row counts one
-        if how == "count" and counted not in columns and counted in {c.name for c in canon}:
+        if agg == "count" and counted not in columns and counted in {c.name for c in canon}:
             derived[counted] = ("constant", "1")
             columns[counted] = derived_name(counted)
     dedupe, order_source = _dedupe_order(opts, columns, by_norm, sources)
