@@ -345,3 +345,42 @@ def test_bad_key_sections_say_what_to_write(store, mapping, message):
         )
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_intercom_api_history_keeps_latest_and_reads_unix_times(store):
+    """Intercom's API writes times as Unix seconds; a sync keeps one row per version."""
+    path = SHAPES / "intercom_conversation_history.csv"
+    report = ingest_file(store, path, table="contacts", preset="intercom_api")
+    got = _rows(
+        store,
+        "SELECT contact_id, customer_id, channel, resolved, agent_id, team, opened_at, "
+        "updated_at FROM contacts ORDER BY 1",
+    )
+    # 1772359200 s after 1970-01-01 UTC = 2026-03-01 10:00 (datetime.fromtimestamp, UTC).
+    assert got == [
+        (
+            "215001",
+            "u-81",
+            "chat",
+            True,
+            "5521",
+            "88",
+            datetime(2026, 3, 1, 10),
+            datetime(2026, 3, 1, 12),
+        ),
+        (
+            "215002",
+            "u-82",
+            "email",
+            False,
+            "5521",
+            "87",
+            datetime(2026, 3, 2, 8),
+            datetime(2026, 3, 2, 8),
+        ),
+    ]
+    assert (report.inserted, report.superseded, report.rejected, report.rows_read) == (2, 1, 0, 3)
+    assert (
+        "1 row left out by [filter] on '_fivetran_deleted' (filtered, not rejected)"
+        in report.warnings
+    )

@@ -354,12 +354,13 @@ def _parse_datetime(
         target.scatter(todo.filter(hit), parsed.filter(hit))
         todo = todo.filter(~hit)
     if todo.len() and len(formats) > 1:
-        _compact_dates(s, todo, local)
+        _compact_dates(s, todo, local, utc)
     return local, utc
 
 
-def _compact_dates(s: pl.Series, todo: pl.Series, local: pl.Series) -> None:
-    """YYYYMMDD and Excel serial dates (40179 = 2010-01-01, 40179.5 at noon) into `local`."""
+def _compact_dates(s: pl.Series, todo: pl.Series, local: pl.Series, utc: pl.Series) -> None:
+    """YYYYMMDD, Excel serial dates (40179 = 2010-01-01, 40179.5 at noon) and Unix seconds
+    or milliseconds into `local`."""
     part = s.gather(todo).str.strip_chars()
     ymd = pl.select(
         pl.when(pl.lit(part).str.contains(r"^\d{8}$")).then(
@@ -373,10 +374,22 @@ def _compact_dates(s: pl.Series, todo: pl.Series, local: pl.Series) -> None:
     ).to_series()
     us = ((days - _UNIX_MINUS_EXCEL_DAYS) * 86_400_000_000).round(0).cast(pl.Int64)
     serial = us.cast(pl.Datetime("us"))
+    # Unix time as APIs write it (Intercom's created_at = 1772359200): 10 digits are seconds,
+    # 13 milliseconds (2001-09-09 to 2286); always UTC.
+    epoch = pl.select(
+        pl.when(pl.lit(part).str.contains(r"^\d{10}$"))
+        .then(pl.lit(part).cast(pl.Int64, strict=False) * 1_000_000)
+        .when(pl.lit(part).str.contains(r"^\d{13}$"))
+        .then(pl.lit(part).cast(pl.Int64, strict=False) * 1_000)
+    ).to_series()
     got = ymd.fill_null(serial)
     hit = got.is_not_null()
     if hit.any():
         local.scatter(todo.filter(hit), got.filter(hit))
+    at = epoch.cast(pl.Datetime("us"))
+    hit = at.is_not_null() & ~hit
+    if hit.any():
+        utc.scatter(todo.filter(hit), at.filter(hit))
 
 
 def _to_utc(local: pl.Series, utc: pl.Series, tz: str) -> pl.Series:
@@ -857,7 +870,7 @@ def validate(
     return Validated(
         good=good,
         rejected=rejected,
-        checked=work,
+        checked=work.drop(ORDER_COLUMN, FILTER_COLUMN, strict=False),  # the preview's rows
         decimal=decimal,
         timezone=tz,
         rows_read=frame.height,
