@@ -653,6 +653,8 @@ def combine_options(preset: Preset, mapping: Preset) -> Preset:
     for col, vmap in mapping.values.items():
         values.setdefault(col, {}).update(vmap)
 
+    own_keys = bool(mapping.dedupe or mapping.aggregate or mapping.ids)
+
     def pick(a: _T, b: _T, default: object = None) -> _T:
         return a if a is not None and a != default else b
 
@@ -677,9 +679,11 @@ def combine_options(preset: Preset, mapping: Preset) -> Preset:
         combine={**preset.combine, **mapping.combine},
         durations={**preset.durations, **mapping.durations},
         filter={**preset.filter, **mapping.filter},
-        dedupe=mapping.dedupe or preset.dedupe,
-        aggregate={**preset.aggregate, **mapping.aggregate},
-        ids={**preset.ids, **mapping.ids},
+        # How rows sharing a key are settled is one choice: a mapping that makes it replaces
+        # the preset's whole ([ids] in the mapping over a preset's [dedupe]).
+        dedupe=mapping.dedupe if own_keys else preset.dedupe,
+        aggregate=dict(mapping.aggregate if own_keys else preset.aggregate),
+        ids=dict(mapping.ids if own_keys else preset.ids),
         multiply={**preset.multiply, **mapping.multiply},
         label=preset.label,
         signature=preset.signature,
