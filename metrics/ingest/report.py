@@ -39,8 +39,8 @@ class IngestReport:
     """Counts and reasons of one ingest.
 
     rows_read = inserted + updated + unchanged + skipped_older + rejected + superseded +
-    folded. `changes` counts
-    updated rows per changed column, `change_examples` a few of their keys.
+    folded. `changes` counts updated rows per changed column, `change_examples` a few of
+    their keys.
 
     Row numbers count data rows: 1 is the first row under the header row(s).
     """

@@ -506,7 +506,7 @@ def _order_values(s: pl.Series, plan: Plan, tz: str) -> tuple[pl.Series, pl.Seri
     text = pl.select(pl.when(pl.lit(text).str.len_bytes() > 0).then(pl.lit(text))).to_series()
     num = _number(text, plan.decimal or ".")
     if num.is_not_null().sum() < text.is_not_null().sum():
-        local, utc = _parse_datetime(text, date_order(ORDER_COLUMN, text, plan))
+        local, utc = _parse_datetime(text, date_order(str(plan.order_source), text, plan))
         at = _to_utc(local, utc, tz).dt.epoch("us").cast(pl.Float64) / 1e6
         num = num.fill_null(at)
     src = plan.order_source
