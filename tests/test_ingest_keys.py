@@ -114,7 +114,7 @@ def test_aggregate_across_chunks_equals_one_chunk(tmp_path, monkeypatch):
             "InvoiceDate": "issued_at",
         },
         "multiply": {"amount": ["Quantity", "UnitPrice"]},
-        "aggregate": {"amount": "sum", "issued_at": "min", "paid_at": "max"},
+        "aggregate": {"amount": "sum", "issued_at": "min"},
     }
     results = []
     for name, chunk in (("one", None), ("many", 2_000)):
@@ -141,6 +141,38 @@ def test_aggregate_across_chunks_equals_one_chunk(tmp_path, monkeypatch):
     first = {str(k): min(date(2010, 12, i % 9 + 1) for i in range(k, 4_000, 40)) for k in range(40)}
     for invoice, amount, issued in rows:
         assert amount == pytest.approx(want[invoice]) and issued == first[invoice]
+
+
+def test_aggregate_first_last_and_max_skip_blank_cells(store):
+    body = (
+        b"invoice_id,customer_id,issued_at,amount,fee,paid_at,reminders\n"
+        b"I1,C1,2026-01-05,10,2,2026-01-20,0\n"
+        b"I1,C1,2026-01-05,5,,2026-01-25,2\n"
+        b"I1,C1,2026-01-05,-3,1,,1\n"
+    )
+    mapping = {
+        "aggregate": {"amount": "sum", "fee": "first", "paid_at": "last", "reminders": "max"}
+    }
+    report = ingest_file(store, body, file_name="i.csv", table="invoices", mapping=mapping)
+    assert (report.inserted, report.folded, report.rejected) == (1, 2, 0)
+    # By hand: 10 + 5 - 3; the first fee written (2); the last paid date written; max 2.
+    assert _rows(store, "SELECT customer_id, amount, fee, paid_at, reminders FROM invoices") == [
+        ("C1", 12.0, 2.0, date(2026, 1, 25), 2)
+    ]
+
+
+def test_mapping_ids_replace_a_presets_dedupe(store):
+    """--preset zendesk_api (which dedupes) with a mapping's [ids]: the mapping's choice wins."""
+    report = ingest_file(
+        store,
+        HISTORY,
+        table="contacts",
+        preset="zendesk_api",
+        mapping={"ids": {"contact_id": "row"}},
+    )
+    # Every version is its own row now; only 105 (_fivetran_deleted) and 103's deleted row
+    # are filtered (row by row, as without [dedupe]).
+    assert (report.inserted, report.superseded) == (7, 0)
 
 
 # -- [dedupe] -------------------------------------------------------------------------------
