@@ -344,3 +344,16 @@ def test_headerless_file_without_mapping_names_its_columns(store):
         ingest_file(store, SHAPES / "cdnow_master.txt", table="invoices")
     assert "Columns found: 'column_1', 'column_2', 'column_3', 'column_4'" in str(err.value)
     assert "no header row" in str(err.value)
+
+
+def test_unix_seconds_and_milliseconds_are_utc_whatever_the_zone(store):
+    body = b"contact_id,channel,opened_at\nU1,chat,1772359200\nU2,chat,1772359200123\n"
+    report = ingest_file(
+        store, body, file_name="u.csv", table="contacts", timezone="Europe/Stockholm"
+    )
+    assert report.inserted == 2
+    # datetime.fromtimestamp(1772359200, UTC) = 2026-03-01 10:00:00 (stored as naive UTC)
+    assert _rows(store, "SELECT opened_at FROM contacts ORDER BY 1") == [
+        (datetime(2026, 3, 1, 10, 0),),
+        (datetime(2026, 3, 1, 10, 0, 0, 123000),),
+    ]
