@@ -151,9 +151,15 @@ def test_aggregate_first_last_and_max_skip_blank_cells(store):
         b"I1,C1,2026-01-05,-3,1,,1\n"
     )
     mapping = {
-        "aggregate": {"amount": "sum", "fee": "first", "paid_at": "last", "reminders": "max"}
+        "aggregate": {
+            **{"amount": "sum", "fee": "first", "paid_at": "last", "reminders": "max"},
+            "updated_at": "max",  # not in the file: said, not an error
+        }
     }
     report = ingest_file(store, body, file_name="i.csv", table="invoices", mapping=mapping)
+    assert report.warnings == [
+        "[aggregate] updated_at: the file has no such column; the rule is not used"
+    ]
     assert (report.inserted, report.folded, report.rejected) == (1, 2, 0)
     # By hand: 10 + 5 - 3; the first fee written (2); the last paid date written; max 2.
     assert _rows(store, "SELECT customer_id, amount, fee, paid_at, reminders FROM invoices") == [
@@ -213,6 +219,7 @@ def test_dedupe_latest_keeps_each_tickets_latest_version(store):
         in report.warnings
     )
     assert "4 superseded by [dedupe]" in report.to_text()
+    assert "[dedupe] keeps the latest row of each key by 'updated_at'" in report.warnings
 
 
 def test_dedupe_first_and_an_order_by_column_the_mapping_does_not_map(store):
@@ -237,6 +244,10 @@ def test_dedupe_without_order_keeps_file_order(store):
     )
     assert (report.inserted, report.superseded, report.rejected) == (1, 1, 0)
     assert _rows(store, "SELECT channel FROM contacts") == [("phone",)]
+    assert (
+        "[dedupe] keeps the latest row of each key in file order (no order_by, no updated_at "
+        "column)" in report.warnings
+    )
 
 
 def test_dedupe_across_chunks_equals_one_chunk(tmp_path, monkeypatch):

@@ -971,6 +971,18 @@ def _warnings(plan: Plan) -> list[str]:
         f"{c} read from {plan.columns[c]!r} with yes and no swapped (answered = not {c})"
         for c in plan.inverted
     ]
+    if plan.dedupe is not None:
+        keep, order = plan.dedupe
+        by = plan.order_source if order == ORDER_COLUMN else order
+        notes.append(
+            f"[dedupe] keeps the {keep} row of each key "
+            + (f"by {by!r}" if by else "in file order (no order_by, no updated_at column)")
+        )
+    notes += [
+        f"[aggregate] {c}: the file has no such column; the rule is not used"
+        for c in plan.aggregate
+        if c not in plan.columns
+    ]
     if plan.ces_scale == "agreement" and "ces" in plan.columns:
         notes.append(
             "ces read as CES 2.0 agreement (7 = easy) and stored as effort 8 - x (1 = very easy)"
