@@ -48,7 +48,8 @@ def settle_stage(
     reject: Callable[[pl.DataFrame], None],
 ) -> Settled:
     """Apply [ids], [dedupe] or [aggregate] to the whole staged file (every chunk), in the
-    caller's transaction; afterwards every key is staged once and ORDER_COLUMN is gone.
+    caller's transaction; afterwards every key is staged once (with [dedupe], a key whose
+    kept row [filter] marks is gone) and the bookkeeping columns are dropped.
 
     `reject(frame)` receives rows refused (__row, column_name, reason) while they are still
     on the stage, so their staged values can be kept as the raw values.

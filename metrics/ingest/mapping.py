@@ -51,6 +51,8 @@ class Preset:
     `questions` matches a Qualtrics question text (regular expression) when no header does.
     `ces_scale="agreement"` flips a CES 2.0 answer (7 = easy) to the stored effort scale
     (1 = very easy) as 8 - x. `timezone` is the zone of times written without an offset.
+    The other fields are the mapping language's sections of the same names (README.md);
+    presets are read from metrics/ingest/presets/<name>.toml by the same loader.
     """
 
     name: str
