@@ -66,13 +66,13 @@ def test_data_page_swedish_export_report_and_rows_in_store(app, sample_store):
         >= rejected
         > 0
     )
-    text = app.warning[0].value  # some rows were rejected: a warning, not a success
+    text = app.warning[-1].value  # some rows were rejected: a warning, not a success
     assert (
         f"read {len(rows)} rows: {inserted} inserted, 0 updated, 0 unchanged, "
         f"{rejected} rejected" in text
     )
     # File-derived text (column names, reasons) is plain text in a code element, not Markdown.
-    assert "personal data column 'Namn' dropped" in app.code[0].value
+    assert "personal data column 'Namn' dropped" in app.code[-1].value
     # The first data row, read by hand: Telefon / Fakturafråga / wait 12,5 s (decimal comma).
     first = rows[0]
     assert first["Kanal"] == "Telefon" and first["Väntetid (s)"] == "12,5"
@@ -103,7 +103,7 @@ def test_data_page_reupload_same_file_is_unchanged(app, sample_store):
     app.button[0].click().run()
     assert not app.exception and not app.error
     assert _count(sample_store, "SELECT count(*) FROM contacts") == count
-    assert f"0 inserted, 0 updated, {inserted} unchanged" in app.warning[0].value
+    assert f"0 inserted, 0 updated, {inserted} unchanged" in app.warning[-1].value
 
 
 def test_data_page_binary_file_shows_error_and_writes_nothing(app, sample_store):
@@ -161,7 +161,7 @@ def test_data_page_xlsx_and_parquet_exports_land_in_store(
         .fetchall()[0]
     )
     assert read == frame.height == ins + upd + same + rej
-    alert = (app.warning if rej else app.success)[0].value
+    alert = (app.warning if rej else app.success)[-1].value
     assert (
         f"read {read} rows: {ins} inserted, {upd} updated, {same} unchanged, {rej} rejected"
         in alert
