@@ -196,13 +196,17 @@ def show_upload(upload, options: dict) -> None:
     """Preview (and the mapping editor), the load button, the load's report or confirmation."""
     try:
         auto = _preview(upload, options, None)
-        mapping = mapping_editor(upload.getvalue(), upload.name, options, auto)
-        preview = auto if mapping is None else _preview(upload, options, mapping)
-    except IngestError as exc:  # an unreadable file, or a mapping choice the language refuses
+    except IngestError as exc:  # unreadable, empty, oversized, hostile: one line, no traceback
         show_problem(t("data.cannot_load"), str(exc))
         return
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
         show_problem(t("data.no_preview"), f"{upload.name}: {type(exc).__name__}: {exc}")
+        return
+    try:
+        mapping = mapping_editor(upload.getvalue(), upload.name, options, auto)
+        preview = auto if mapping is None else _preview(upload, options, mapping)
+    except IngestError as exc:  # a choice the mapping language refuses (a format without %)
+        show_problem(t("mapping_editor.bad_choice"), str(exc))
         return
     show_preview(preview)
     if mapping is not None:

@@ -66,7 +66,7 @@ _ISSUES = set(ISSUE_VALUES)
 # How well a value shape fits a canonical column's kind (spec.Column.kind); 0 when it does
 # not fit. Score columns (nps, csat, ces) fit integers inside their range, see _shape_fit.
 KIND_FIT: dict[str, dict[str, float]] = {
-    "id": {"id": 0.5, "integer": 0.4, "email": 0.4},
+    "id": {"id": 0.4, "integer": 0.2, "email": 0.4},
     "timestamp": {"datetime": 0.6, "date": 0.4},
     "date": {"date": 0.6, "datetime": 0.4},
     "seconds": {"duration": 0.6, "time": 0.3, "number": 0.3, "integer": 0.3},
@@ -79,7 +79,7 @@ KIND_FIT: dict[str, dict[str, float]] = {
     "count": {"integer": 0.4},
 }
 NAME_WEIGHT = 1.0
-SUGGEST_AT = 0.45  # a combined score from here on is suggested (a shape alone can reach it)
+SUGGEST_AT = 0.4  # a combined score from here on is suggested (a telling shape alone reaches it)
 
 
 @dataclass(frozen=True)
@@ -149,18 +149,17 @@ def value_shape(values: Sequence[str | None]) -> Shape:
     if holds(lambda v: normalise_value(v) in _BOOLS) and len(set(norm)) <= 4:
         return Shape("bool", distinct_share=distinct)
     if holds(_full("integer")):
+        # Integers stay integers (seconds, amounts and ticket numbers look alike); their
+        # range tells a score (0-10, 1-5, 1-7) from the rest.
         ints = [int(v) for v in vals if _PATTERNS["integer"].fullmatch(v)]
-        # Many distinct integers (ticket numbers) are ids; few in a small range are scores.
-        small = max(ints) - min(ints) <= 100 and len(set(ints)) <= 12
-        kind = "integer" if small or distinct < 0.9 else "id"
-        return Shape(kind, float(min(ints)), float(max(ints)), distinct)
+        return Shape("integer", float(min(ints)), float(max(ints)), distinct)
     if holds(_full("number")):
         return Shape("number", distinct_share=distinct)
     if holds(lambda v: normalise_value(v) in _CHANNELS, norm):
         return Shape("channel", distinct_share=distinct)
     if holds(lambda v: normalise_value(v) in _ISSUES, norm):
         return Shape("issue_type", distinct_share=distinct)
-    if holds(_full("id")) and distinct >= 0.9:
+    if holds(_full("id")):  # letters and digits, no spaces: ids repeat (a customer's contacts)
         return Shape("id", distinct_share=distinct)
     if len(set(norm)) <= max(12, len(vals) // 5) and distinct < 0.5:
         return Shape("category", distinct_share=distinct)
