@@ -171,7 +171,10 @@ def _shape_fit(kind: str, shape: Shape) -> float:
         low, high = SCORE_RANGES[kind]
         if shape.kind != "integer" or shape.low is None or shape.high is None:
             return 0.0
-        return 0.5 if low <= shape.low and shape.high <= high else 0.0
+        if not (low <= shape.low and shape.high <= high):
+            return 0.0
+        # 1-5 fits csat, ces and nps: the scale whose span the values fill most fits best.
+        return 0.3 + 0.2 * (shape.high - shape.low) / (high - low)
     return KIND_FIT.get(kind, {}).get(shape.kind, 0.0)
 
 
