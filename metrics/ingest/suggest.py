@@ -190,7 +190,7 @@ def name_score(header: str, column: str) -> float:
         n = normalise_name(name)
         if h == n:
             return 1.0
-        if len(n) >= 4 and (n in h or h in n):
+        if (len(n) >= 4 and n in h) or (len(h) >= 4 and h in n):  # "Väg" is no "kontaktväg"
             best = max(best, 0.7)
         else:
             ratio = SequenceMatcher(None, h, n).ratio()
