@@ -136,12 +136,10 @@ def show_preview(preview: Preview) -> None:
             )
         )
     st.dataframe(preview.rows, hide_index=True, key="data_rows")
-    bad = preview.rows.filter(pl.col("problem").is_not_null())
-    if bad.height:
-        st.warning(t("data.rows_with_problems", n=bad.height, shown=preview.rows.height))
-        first = bad.row(0, named=True)
-        st.code(
-            t("data.report_row", row=first["row_number"], reason=first["problem"]), language=None
+    bad = preview.rows.filter(pl.col("problem").is_not_null()).height
+    if bad:  # counts only (Markdown); each row's reason quotes the file: it is in the table
+        st.markdown(
+            ":orange[" + t("data.rows_with_problems", n=bad, shown=preview.rows.height) + "]"
         )
 
 

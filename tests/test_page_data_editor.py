@@ -130,8 +130,11 @@ def test_editor_maps_previews_typed_and_validated_and_loads(app, store):
     assert first["handle_s"] == 67.0  # "0:01:07", typed
     bad = preview[preview["row_number"] == BAD_ROW].iloc[0]
     assert "wait_s" in bad["problem"] and "soon" in bad["problem"]
-    assert app.warning[0].value.startswith("1 of the first 20 rows have a problem")
-    assert app.code[0].value.startswith(f"- row {BAD_ROW}: ") and "soon" in app.code[0].value
+    shown = [m.value for m in app.markdown if m.value.startswith(":orange[")]
+    assert shown == [
+        ":orange[1 of the first 20 rows have a problem and would be rejected: see the problem "
+        "column.]"
+    ]
 
     app.button(key="data_ingest").click().run()
     assert not app.exception and not app.error
