@@ -9,6 +9,7 @@ stays text.
 from __future__ import annotations
 
 import json
+import math
 
 import polars as pl
 import streamlit as st
@@ -162,6 +163,12 @@ def _ingest(upload, options: dict, mapping: dict | None, share: float | None) ->
     return report_message(report)
 
 
+def accepted_share(share: float) -> float:
+    """The share to accept for a batch that rejected `share` of its rows: rounded up to four
+    decimals (as `cx ingest` suggests), since 1/12 * 12 rows compares just over one row."""
+    return min(1.0, math.ceil(share * 10_000) / 10_000)
+
+
 def _confirm(upload, options: dict, mapping: dict | None, exc) -> None:
     """Too many rows rejected: the reasons grouped by cause, and 'Load anyway'."""
     st.error(
@@ -170,7 +177,7 @@ def _confirm(upload, options: dict, mapping: dict | None, exc) -> None:
             rejected=f"{exc.rejected:,}",
             rows=f"{exc.rows:,}",
             share=f"{exc.share:.1%}",
-            limit=f"{exc.limit:.0%}",
+            limit=f"{exc.limit:.1%}",
         )
     )
     groups = pl.DataFrame(
@@ -185,7 +192,7 @@ def _confirm(upload, options: dict, mapping: dict | None, exc) -> None:
         column_config={c: st.column_config.Column(t(f"data.group.{c}")) for c in groups.columns},
     )
     if st.button(t("data.load_anyway", n=f"{exc.rejected:,}"), key="data_load_anyway"):
-        result = _ingest(upload, options, mapping, exc.share)
+        result = _ingest(upload, options, mapping, accepted_share(exc.share))
         st.session_state["ingest_result"] = (upload.file_id, *result)
         st.rerun()
 

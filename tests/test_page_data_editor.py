@@ -15,6 +15,7 @@ from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
 import dashboard.data_sections as sections
+from dashboard.data_sections import accepted_share
 from dashboard.cli.main import main
 from metrics.store import open_store
 
@@ -262,7 +263,9 @@ def test_reject_share_over_the_limit_asks_then_loads_anyway(app, store, gate):
     app.button(key="data_ingest").click().run()
     assert not app.exception
     message = app.error[0].value
-    assert message.startswith("Not loaded: 1 of 10 rows (10.0%) would be rejected")
+    assert message.startswith(
+        "Not loaded: 1 of 10 rows (10.0%) would be rejected, more than the 1.0% allowed."
+    )
     groups = _frame(app, "examples")
     assert groups["column"].tolist() == ["wait_s"] and groups["count"].tolist() == [1]
     assert str(BAD_ROW) in groups["examples"][0]
@@ -273,3 +276,9 @@ def test_reject_share_over_the_limit_asks_then_loads_anyway(app, store, gate):
     assert not app.exception and not app.error
     assert "read 10 rows: 9 inserted, 0 updated, 0 unchanged, 1 rejected" in app.warning[-1].value
     assert _stored(store) == sorted(expected(i) for i in range(1, 11) if i != BAD_ROW)
+
+
+def test_accepted_share_rounds_up_so_the_same_batch_passes():
+    share = 1 / 12  # 0.08333…: accepting exactly it can leave 12 x share just under one row
+    assert accepted_share(share) == 0.0834 >= share
+    assert accepted_share(0.01) == 0.01 and accepted_share(1.0) == 1.0
