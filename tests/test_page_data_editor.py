@@ -15,8 +15,8 @@ from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
 import dashboard.data_sections as sections
-from dashboard.data_sections import accepted_share
 from dashboard.cli.main import main
+from dashboard.data_sections import accepted_share
 from metrics.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
