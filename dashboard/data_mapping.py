@@ -48,7 +48,8 @@ def preset_hint(headers: list[str], preset: str | None) -> None:
     if not name or name not in ingest.PRESETS:
         return
     left, right = st.columns([3, 1])
-    left.info(t("mapping_editor.looks_like", preset=name))
+    label = getattr(ingest.PRESETS[name], "label", None) or name  # wt-mapping's presets have one
+    left.info(t("mapping_editor.looks_like", preset=label))
     right.button(
         t("mapping_editor.use_preset", preset=name),
         key="me_use_preset",

@@ -282,3 +282,25 @@ def test_accepted_share_rounds_up_so_the_same_batch_passes():
     share = 1 / 12  # 0.08333…: accepting exactly it can leave 12 x share just under one row
     assert accepted_share(share) == 0.0834 >= share
     assert accepted_share(0.01) == 0.01 and accepted_share(1.0) == 1.0
+
+
+ZENDESK = (
+    b"Id,Requester,Via,Ticket type,Created at,Solved at,Group,Priority\n"
+    b"101,Ann Berg,Web form,question,2026-03-05 10:00,2026-03-05 12:00,Support,normal\n"
+    b"102,Bo Lind,Email,incident,2026-03-05 11:00,,Billing,high\n"
+)
+
+
+def test_editor_offers_the_preset_the_headers_match(app):
+    import metrics.ingest as ingest
+
+    if not hasattr(ingest, "suggest_preset"):
+        pytest.skip("suggest_preset (wt-mapping) is not merged in this tree")
+    app.file_uploader[0].upload("tickets.csv", ZENDESK, "text/csv").run()
+    assert not app.exception
+    assert [i.value for i in app.info] == ["This looks like a Zendesk export."]
+    app.button(key="me_use_preset").click().run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="data_preset").value == "zendesk"
+    mapping = dict(_frame(app, "goes to").itertuples(index=False, name=None))
+    assert mapping["Id"] == "contact_id" and mapping["Via"] == "channel"
