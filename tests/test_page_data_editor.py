@@ -298,7 +298,7 @@ def test_editor_offers_the_preset_the_headers_match(app):
         pytest.skip("suggest_preset (wt-mapping) is not merged in this tree")
     app.file_uploader[0].upload("tickets.csv", ZENDESK, "text/csv").run()
     assert not app.exception
-    assert [i.value for i in app.info] == ["This looks like a Zendesk export."]
+    assert app.info[0].value == "This looks like a Zendesk export."
     app.button(key="me_use_preset").click().run()
     assert not app.exception and not app.error
     assert app.selectbox(key="data_preset").value == "zendesk"
