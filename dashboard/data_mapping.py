@@ -16,7 +16,7 @@ import metrics.ingest as ingest
 from dashboard.i18n import column_label, t
 from metrics.ingest import Preview
 from metrics.ingest.head import file_head
-from metrics.ingest.mapping import load_mapping
+from metrics.ingest.mapping import DROPPED_PII, load_mapping
 from metrics.ingest.spec import VOCABULARIES, columns_of
 from metrics.ingest.suggest import (
     build_mapping,
@@ -95,6 +95,9 @@ def mapping_editor(data: bytes, file_name: str, options: dict, auto: Preview) ->
         data, file_name=file_name, table=table, preset=options["preset"], sheet=options["sheet"]
     )
     preset_hint(list(samples), options["preset"])
+    # Names, addresses, personnummer, IPs are dropped whatever the mapping says they are:
+    # offering them would let a choice store them in clear (e-mails and phones stay: hashed).
+    samples = {h: v for h, v in samples.items() if (h, DROPPED_PII) not in auto.mapping}
     shapes = {h: t(f"mapping_editor.shape.{value_shape(v).kind}") for h, v in samples.items()}
     current, suggested = _current(auto), suggest_columns(table, samples)
     label = _option_label(shapes)

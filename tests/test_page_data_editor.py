@@ -204,6 +204,16 @@ def test_editor_declared_format_decides_ambiguous_dates_in_the_preview(app):
     assert _frame(app, "problem").iloc[0]["opened_at"] == datetime(2026, 3, 2, 1, 1)
 
 
+def test_editor_never_offers_a_column_dropped_as_personal_data(app):
+    lines = call_log(5).decode().splitlines()
+    body = "\n".join([lines[0] + ";Namn", *(line + ";Ann Berg" for line in lines[1:])]) + "\n"
+    app.file_uploader[0].upload(NAME, body.encode(), "text/csv").run()
+    assert not app.exception
+    offered = app.selectbox(key=f"{PREFIX}_team").options  # labels: "header · shape"
+    assert not [o for o in offered if o.startswith("Namn")]
+    assert [o for o in offered if o.startswith("Client")]
+
+
 def test_editor_is_offered_for_a_file_that_maps(app):
     body = b"contact_id,channel,opened_at\nA1,phone,2026-03-05 10:00\nA2,chat,2026-03-05 11:00\n"
     app.file_uploader[0].upload("ok.csv", body, "text/csv").run()
@@ -298,6 +308,8 @@ def test_editor_offers_the_preset_the_headers_match(app):
         pytest.skip("suggest_preset (wt-mapping) is not merged in this tree")
     app.file_uploader[0].upload("tickets.csv", ZENDESK, "text/csv").run()
     assert not app.exception
+    offered = app.selectbox(key="me_contacts_tickets.csv_team").options
+    assert not [o for o in offered if o.startswith("Requester")]
     assert app.info[0].value == "This looks like a Zendesk export."
     app.button(key="me_use_preset").click().run()
     assert not app.exception and not app.error
