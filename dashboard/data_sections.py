@@ -86,9 +86,14 @@ def labels(df: pl.DataFrame) -> dict:
     return {c: st.column_config.Column(column_label(c)) for c in df.columns}
 
 
+def _choices(upload, options: dict, mapping: dict | None) -> tuple[str, str]:
+    """One upload with one set of choices: what a preview or a load result belongs to."""
+    return upload.file_id, json.dumps([options, mapping], sort_keys=True, default=str)
+
+
 def _preview(upload, options: dict, mapping: dict | None) -> Preview:
     """preview_file, remembered per upload and choices for this session."""
-    key = (upload.file_id, json.dumps([options, mapping], sort_keys=True, default=str))
+    key = _choices(upload, options, mapping)
     memo = st.session_state.setdefault("data_previews", {})
     if key not in memo:
         while len(memo) >= PREVIEWS_KEPT:
@@ -193,7 +198,7 @@ def _confirm(upload, options: dict, mapping: dict | None, exc) -> None:
     )
     if st.button(t("data.load_anyway", n=f"{exc.rejected:,}"), key="data_load_anyway"):
         result = _ingest(upload, options, mapping, accepted_share(exc.share))
-        st.session_state["ingest_result"] = (upload.file_id, *result)
+        st.session_state["ingest_result"] = (_choices(upload, options, mapping), *result)
         st.rerun()
 
 
@@ -218,12 +223,11 @@ def show_upload(upload, options: dict) -> None:
         download_mapping(mapping, options["table"], upload.name)
     ready = not preview.missing_required
     if st.button(t("data.ingest"), type="primary", disabled=not ready, key="data_ingest"):
-        st.session_state["ingest_result"] = (
-            upload.file_id,
-            *_ingest(upload, options, mapping, None),
-        )
+        result = _ingest(upload, options, mapping, None)
+        st.session_state["ingest_result"] = (_choices(upload, options, mapping), *result)
     last = st.session_state.get("ingest_result")
-    if not last or last[0] != upload.file_id:
+    # Kept per file and choices: it survives reruns, not the next upload or a new mapping.
+    if not last or last[0] != _choices(upload, options, mapping):
         return
     if last[1] == "confirm":
         _confirm(upload, options, mapping, last[2])
