@@ -316,3 +316,24 @@ def test_editor_offers_the_preset_the_headers_match(app):
     assert app.selectbox(key="data_preset").value == "zendesk"
     mapping = dict(_frame(app, "goes to").itertuples(index=False, name=None))
     assert mapping["Id"] == "contact_id" and mapping["Via"] == "channel"
+
+
+def test_editor_in_swedish(store, monkeypatch, pii_key_file):
+    from dashboard.i18n import use_language
+
+    monkeypatch.setenv("CX_DB", str(store.path))
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.query_params["lang"] = "sv"
+    at.run()
+    with use_language("sv"):  # format_func runs in the test's thread
+        _upload(at, call_log(10))
+        assert at.subheader[0].value == "Mappning"
+        box = at.selectbox(key=f"{PREFIX}_handle_s")
+        assert box.format_func("Talk time") == "Talk time · tidslängder"
+        assert box.format_func("\x00none") == "— finns inte i filen"
+        assert at.radio(key=f"{PREFIX}_dayfirst").options == [
+            "avgör per kolumn",
+            "dag/månad",
+            "månad/dag",
+        ]
+        assert at.button(key="data_ingest").label == "Läs in"
