@@ -14,6 +14,7 @@ import streamlit as st
 
 import metrics.ingest as ingest
 from dashboard.i18n import column_label, t
+from dashboard.safe_text import md_escape
 from metrics.ingest import Preview
 from metrics.ingest.head import file_head
 from metrics.ingest.mapping import DROPPED_PII, load_mapping
@@ -30,6 +31,7 @@ NONE = "\x00none"  # sentinels: no file column holds it / a value for every row
 CONSTANT = "\x00constant"
 DATED = ("timestamp", "date")
 DAYFIRST = {"detect": None, "dmy": True, "mdy": False}
+BOOL_CONSTANTS = ("true", "false")
 
 
 def preset_hint(headers: list[str], preset: str | None) -> None:
@@ -106,7 +108,9 @@ def mapping_editor(data: bytes, file_name: str, options: dict, auto: Preview) ->
     constants: dict[str, str] = {}
     formats: dict[str, str] = {}
     for col in columns_of(table):
-        first = current.get(col.name) or (s.source if (s := suggested.get(col.name)) else None)
+        # A column the preset makes ([constants], [combine]) has no file header to pick.
+        first = current.get(col.name) if current.get(col.name) in samples else None
+        first = first or (s.source if (s := suggested.get(col.name)) else None)
         constant = suggest_constant(table, col.name, file_name)
         choices = [NONE, *ranked_sources(table, col.name, samples), CONSTANT]
         default = first or (CONSTANT if constant else NONE)
@@ -121,7 +125,7 @@ def mapping_editor(data: bytes, file_name: str, options: dict, auto: Preview) ->
             label_visibility="collapsed",
         )
         if chosen == CONSTANT:
-            vocab = VOCABULARIES.get(col.kind)
+            vocab = VOCABULARIES.get(col.kind) or (BOOL_CONSTANTS if col.kind == "bool" else None)
             key = f"{prefix}_{col.name}_constant"
             if vocab:
                 constants[col.name] = extra.selectbox(
@@ -170,4 +174,4 @@ def download_mapping(mapping: dict, table: str, file_name: str) -> None:
         key="me_download",
         icon=":material/download:",
     )
-    st.caption(t("mapping_editor.download_help", table=table, file=file_name))
+    st.caption(t("mapping_editor.download_help", table=table, file=md_escape(file_name)))

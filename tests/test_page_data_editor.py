@@ -337,3 +337,11 @@ def test_editor_in_swedish(store, monkeypatch, pii_key_file):
             "månad/dag",
         ]
         assert at.button(key="data_ingest").label == "Läs in"
+
+
+def test_editor_shows_a_hostile_file_name_as_text(app):
+    name = "[click](http://evil.example)![x](http://evil.example/i.png).csv"
+    app.file_uploader[0].upload(name, call_log(5), "text/csv").run()
+    assert not app.exception
+    help_line = next(c.value for c in app.caption if c.value.startswith("Reuse it"))
+    assert "](http" not in help_line and "\\[click\\]" in help_line
