@@ -35,22 +35,17 @@ BOOL_CONSTANTS = ("true", "false")
 
 
 def preset_hint(headers: list[str], preset: str | None) -> None:
-    """'Looks like a Zendesk export' with a button choosing that preset.
-
-    suggest_preset comes from wt-mapping (metrics.ingest); until it is merged this shows
-    nothing, hence the getattr.
-    """
-    suggest = getattr(ingest, "suggest_preset", None)
-    if suggest is None or preset is not None:
+    """'Looks like a Zendesk export' with a button choosing that preset."""
+    if preset is not None:
         return
     try:
-        name = suggest(headers)
+        name = ingest.suggest_preset(headers)
     except Exception:  # a hint must never cost the page
         name = None
     if not name or name not in ingest.PRESETS:
         return
     left, right = st.columns([3, 1])
-    label = getattr(ingest.PRESETS[name], "label", None) or name  # wt-mapping's presets have one
+    label = ingest.PRESETS[name].label or name
     left.info(t("mapping_editor.looks_like", preset=label))
     right.button(
         t("mapping_editor.use_preset", preset=name),

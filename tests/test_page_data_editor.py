@@ -302,10 +302,6 @@ ZENDESK = (
 
 
 def test_editor_offers_the_preset_the_headers_match(app):
-    import metrics.ingest as ingest
-
-    if not hasattr(ingest, "suggest_preset"):
-        pytest.skip("suggest_preset (wt-mapping) is not merged in this tree")
     app.file_uploader[0].upload("tickets.csv", ZENDESK, "text/csv").run()
     assert not app.exception
     offered = app.selectbox(key="me_contacts_tickets.csv_team").options
