@@ -141,6 +141,13 @@ def mapping_editor(data: bytes, file_name: str, options: dict, auto: Preview) ->
                 )
                 if fmt.strip():
                     formats[col.name] = fmt.strip()
+    # The mapping language has no "not this column": a header whose name matches a column
+    # the analyst left out still fills it, so say so rather than let the preview surprise.
+    kept = [
+        c for c, h in current.items() if h in samples and c not in sources and c not in constants
+    ]
+    if kept:
+        st.caption(t("mapping_editor.still_matched", columns=", ".join(kept)))
     order = st.radio(
         t("mapping_editor.dayfirst"),
         list(DAYFIRST),

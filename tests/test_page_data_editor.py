@@ -222,6 +222,13 @@ def test_editor_is_offered_for_a_file_that_maps(app):
     assert not app.exception and not app.error
     box = app.selectbox(key="me_contacts_ok.csv_channel")
     assert box.value == "channel"  # starts from the automatic mapping
+    assert not [c for c in app.caption if c.value.startswith("Still filled")]
+    box.select("\x00none").run()  # the header still matches channel by its name: say so
+    assert not app.exception
+    assert [c.value for c in app.caption if c.value.startswith("Still filled")] == [
+        "Still filled by a file column whose name matches it: channel. To leave one out, pick "
+        "a value for it, or rename that column in the file."
+    ]
 
 
 # -- too many rejected rows: grouped reasons, then "Load anyway" ------------------------------
