@@ -22,9 +22,9 @@ from metrics.ingest.spec import VOCABULARIES, columns_of
 from metrics.ingest.suggest import (
     build_mapping,
     ranked_sources,
+    shapes_of,
     suggest_columns,
     suggest_constant,
-    value_shape,
 )
 
 NONE = "\x00none"  # sentinels: no file column holds it / a value for every row
@@ -95,9 +95,9 @@ def mapping_editor(data: bytes, file_name: str, options: dict, auto: Preview) ->
     # Names, addresses, personnummer, IPs are dropped whatever the mapping says they are:
     # offering them would let a choice store them in clear (e-mails and phones stay: hashed).
     samples = {h: v for h, v in samples.items() if (h, DROPPED_PII) not in auto.mapping}
-    shapes = {h: t(f"mapping_editor.shape.{value_shape(v).kind}") for h, v in samples.items()}
-    current, suggested = _current(auto), suggest_columns(table, samples)
-    label = _option_label(shapes)
+    shapes = shapes_of(samples)
+    current, suggested = _current(auto), suggest_columns(table, shapes)
+    label = _option_label({h: t(f"mapping_editor.shape.{s.kind}") for h, s in shapes.items()})
     prefix = f"me_{table}_{file_name}"
     sources: dict[str, str] = {}
     constants: dict[str, str] = {}
@@ -107,7 +107,7 @@ def mapping_editor(data: bytes, file_name: str, options: dict, auto: Preview) ->
         first = current.get(col.name) if current.get(col.name) in samples else None
         first = first or (s.source if (s := suggested.get(col.name)) else None)
         constant = suggest_constant(table, col.name, file_name)
-        choices = [NONE, *ranked_sources(table, col.name, samples), CONSTANT]
+        choices = [NONE, *ranked_sources(table, col.name, shapes), CONSTANT]
         default = first or (CONSTANT if constant else NONE)
         name, pick, extra = st.columns([2, 3, 2], vertical_alignment="bottom")
         name.text(column_label(col.name) + (" *" if col.required else ""))

@@ -16,6 +16,7 @@ from metrics.ingest.suggest import (
     build_mapping,
     name_score,
     ranked_sources,
+    shapes_of,
     suggest_columns,
     suggest_constant,
     value_shape,
@@ -81,7 +82,7 @@ def test_suggest_columns_by_name_and_by_shape_each_file_column_once():
         # seconds column in the table's order takes it, and a file column is used once
         "Längd": ["0:00:20", "0:01:05", "0:00:10"],
     }
-    got = suggest_columns("contacts", samples)
+    got = suggest_columns("contacts", shapes_of(samples))
     assert {c: s.source for c, s in got.items()} == {
         "contact_id": "Ärende",
         "opened_at": "När",
@@ -97,19 +98,19 @@ def test_suggest_columns_by_name_and_by_shape_each_file_column_once():
 def test_suggest_columns_prefers_the_score_scale_the_range_fills():
     # 1-5 fits csat, ces (1-7) and nps (0-10); csat's span is the tightest fit.
     samples = {"Q1": ["1", "5", "3", "4"], "Q2": ["0", "10", "9", "6"], "Q3": ["1", "7", "2"]}
-    got = {c: s.source for c, s in suggest_columns("surveys", samples).items()}
+    got = {c: s.source for c, s in suggest_columns("surveys", shapes_of(samples)).items()}
     assert got["csat"] == "Q1" and got["nps"] == "Q2" and got["ces"] == "Q3"
 
 
 def test_suggest_columns_doubts_a_name_over_values_that_do_not_fit():
     samples = {"Created": ["ann@example.se", "bo@firma.com"], "Logged": ["2026-03-05 10:00"] * 2}
-    got = suggest_columns("contacts", samples)
+    got = suggest_columns("contacts", shapes_of(samples))
     assert got["opened_at"].source == "Logged"  # 0.6 by shape beats 1.0 x 0.5 by name
 
 
 def test_ranked_sources_puts_the_best_fit_first_then_file_order():
     samples = {"A": ["x y z"], "B": ["2026-03-05 10:00"], "C": ["q r"], "Created": ["2026-01-01"]}
-    assert ranked_sources("contacts", "opened_at", samples) == ["Created", "B", "A", "C"]
+    assert ranked_sources("contacts", "opened_at", shapes_of(samples)) == ["Created", "B", "A", "C"]
 
 
 @pytest.mark.parametrize(

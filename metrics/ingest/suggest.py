@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from metrics.ingest.mapping import load_mapping
 from metrics.ingest.spec import SCORE_RANGES, columns_of, normalise_name, normalise_value
@@ -178,6 +179,7 @@ def _shape_fit(kind: str, shape: Shape) -> float:
     return KIND_FIT.get(kind, {}).get(shape.kind, 0.0)
 
 
+@lru_cache(maxsize=8192)  # the page asks for every header x column on every rerun
 def name_score(header: str, column: str) -> float:
     """How much a header's name says it is `column`: 1 for the canonical name or a built-in
     alias, less for one containing the other or a close spelling, 0 for none."""
@@ -213,17 +215,19 @@ def score(column: str, kind: str, header: str, shape: Shape) -> tuple[float, str
     return by_name + by_shape, why
 
 
-def suggest_columns(
-    table: str, samples: Mapping[str, Sequence[str | None]]
-) -> dict[str, Suggestion]:
-    """For each canonical column of `table`, the best file column (header -> sample values),
-    each file column used once: pairs are taken best score first, ties in table order then
-    file order. Columns scoring under SUGGEST_AT get no suggestion."""
-    shapes = {h: value_shape(v) for h, v in samples.items()}
+def shapes_of(samples: Mapping[str, Sequence[str | None]]) -> dict[str, Shape]:
+    """{header: value shape} of a file's sample ({header: first values})."""
+    return {h: value_shape(v) for h, v in samples.items()}
+
+
+def suggest_columns(table: str, shapes: Mapping[str, Shape]) -> dict[str, Suggestion]:
+    """For each canonical column of `table`, the best file column (header -> its shape,
+    from shapes_of), each file column used once: pairs are taken best score first, ties in
+    table order then file order. Columns scoring under SUGGEST_AT get no suggestion."""
     pairs = []
     for ci, col in enumerate(columns_of(table)):
-        for hi, header in enumerate(samples):
-            s, why = score(col.name, col.kind, header, shapes[header])
+        for hi, (header, shape) in enumerate(shapes.items()):
+            s, why = score(col.name, col.kind, header, shape)
             if s >= SUGGEST_AT:
                 pairs.append((-s, ci, hi, col.name, header, why))
     out: dict[str, Suggestion] = {}
@@ -236,14 +240,11 @@ def suggest_columns(
     return out
 
 
-def ranked_sources(
-    table: str, column: str, samples: Mapping[str, Sequence[str | None]]
-) -> list[str]:
+def ranked_sources(table: str, column: str, shapes: Mapping[str, Shape]) -> list[str]:
     """File columns ordered for `column`'s choice list: best score first, then file order."""
     kind = next(c.kind for c in columns_of(table) if c.name == column)
     scored = [
-        (-score(column, kind, h, value_shape(v))[0], i, h)
-        for i, (h, v) in enumerate(samples.items())
+        (-score(column, kind, h, shape)[0], i, h) for i, (h, shape) in enumerate(shapes.items())
     ]
     return [h for _, _, h in sorted(scored)]
 
