@@ -218,6 +218,9 @@ def show_upload(upload, options: dict) -> None:
     except IngestError as exc:  # a choice the mapping language refuses (a format without %)
         show_problem(t("mapping_editor.bad_choice"), str(exc))
         return
+    except Exception as exc:  # as above: a sentence, and the history below stays
+        show_problem(t("data.no_preview"), f"{upload.name}: {type(exc).__name__}: {exc}")
+        return
     show_preview(preview)
     if mapping is not None:
         download_mapping(mapping, options["table"], upload.name)
