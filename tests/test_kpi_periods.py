@@ -12,6 +12,7 @@ from scipy import special, stats
 
 from experiments.stats.binary import prob_b_beats_a
 from experiments.stats.marginals import BetaMarginal
+from metrics.kpi_query import KpiRequest
 from metrics.periods import (
     compare_periods,
     comparison_window,
@@ -27,7 +28,6 @@ from metrics.periods import (
     sparkline,
     window_instants,
 )
-from metrics.kpi_query import KpiRequest
 from metrics.store import Store
 
 
