@@ -15,6 +15,7 @@ from dashboard.auth import gate, sidebar_identity
 from dashboard.i18n import language_switch, t
 from dashboard.safe_text import md_escape
 from dashboard.store_access import page_reads, release_store
+from dashboard.url_state import keep_page_params
 from metrics.auth import PermissionDenied, acting_as, can
 from metrics.store import StoreError, default_db_path, describe_store_error
 
@@ -57,6 +58,7 @@ for file, title, icon, section, permission in PAGES:
         st.Page(str(PAGES_DIR / file), title=label, icon=icon, url_path=Path(file).stem)
     )
 page = st.navigation(sections)
+keep_page_params(page.url_path)  # a link's Explore KPI does not follow a person to Overview
 try:
     # every write below is checked against this actor and audited
     with acting_as(actor), page_reads():

@@ -1,0 +1,145 @@
+"""Explore's sections: its controls (kept in the URL), tables, and the rows behind a cell."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+import streamlit as st
+
+from dashboard import url_state
+from dashboard.downloads import download_buttons
+from dashboard.filters import FilterState, month_start
+from dashboard.i18n import column_label, date_text, dimension_label, kpi_label, t, value_label
+from dashboard.store_access import cached
+from metrics.catalogue import CATALOGUE, GRAINS, Kpi
+from metrics.drill import DrillRequest, drill_rows, drillable
+from metrics.periods import period_end
+
+# Mix and band KPIs are always split by their own dimension; the Overview and Churn pages
+# show them. Everything else can be explored here.
+KPIS: dict[str, Kpi] = {k.name: k for k in CATALOGUE.values() if not k.implicit_dim}
+TREND_WINDOWS = ("12_months", "period")  # keys: explore.window.<key>
+DRILL_ROWS = 1000  # rows shown and downloaded; the caption gives the cell's total
+
+
+def _select(where, label: str, options, key: str, param: str, default, **kw):
+    """A selectbox whose value is the URL's `param` (adopted when new, published after)."""
+    options = tuple(options)
+    url_state.adopt(param, key, url_state.choice(options))
+    if st.session_state.get(key) not in options:  # a KPI change may drop the old dimension
+        st.session_state[key] = default
+    value = where.selectbox(label, options, key=key, **kw)
+    url_state.publish(param, None if value == default else value)
+    return value
+
+
+def controls() -> tuple[Kpi, str, str, str]:
+    """The KPI, grain, trend window and breakdown dimension, each in the URL."""
+    left, mid, right = st.columns([2, 1, 1])
+    name = _select(left, t("explore.kpi"), KPIS, "ex_kpi", "kpi", "nps", format_func=kpi_label)
+    grain = _select(
+        mid, t("explore.grain"), GRAINS, "ex_grain", "grain", "week",
+        format_func=lambda g: t(f"grain.{g}"),
+    )  # fmt: skip
+    window = _select(
+        right, t("explore.trend_over"), TREND_WINDOWS, "ex_window", "trend", "12_months",
+        format_func=lambda w: t(f"explore.window.{w}"),
+    )  # fmt: skip
+    kpi = KPIS[name]
+    dim = _select(
+        st, t("explore.break_down_by"), kpi.dimensions, "ex_dim", "by", kpi.dimensions[0],
+        format_func=dimension_label,
+    )  # fmt: skip
+    return kpi, grain, window, dim
+
+
+def trend_start(flt: FilterState, window: str) -> date | None:
+    """Where the trend starts: 12 months before the period's end, or the period's start."""
+    assert flt.date_to is not None
+    if window == TREND_WINDOWS[0]:
+        return month_start(flt.date_to - timedelta(days=365))
+    return flt.date_from
+
+
+def table(df: pl.DataFrame, key: str, kpi: Kpi, **kw) -> object:
+    """A result table with every column in people's words and the flags explained on hover."""
+    config = {c: st.column_config.Column(column_label(c)) for c in df.columns}
+    config["small_sample"] = st.column_config.CheckboxColumn(
+        t("explore.small_sample"), help=t("explore.small_sample_help", min_n=kpi.min_n)
+    )
+    if "partial" in df.columns:
+        config["partial"] = st.column_config.CheckboxColumn(
+            t("links.partial"), help=t("links.partial_help")
+        )
+    return st.dataframe(df, hide_index=True, key=key, column_config=config, **kw)
+
+
+def drill_section(
+    kpi: Kpi,
+    dim: str,
+    breakdown: pl.DataFrame,
+    trend: pl.DataFrame,
+    grain: str,
+    flt: FilterState,
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+) -> None:
+    """The contacts or answers behind one breakdown cell (a value of `dim`, in the whole
+    period or one of its trend periods), with CSV and XLSX downloads."""
+    st.subheader(t("links.drill"))
+    if not drillable(kpi.name):
+        st.caption(t("links.drill_not_available", kpi=kpi_label(kpi.name)))
+        return
+    values = [None, *breakdown[dim].to_list()]
+    left, right = st.columns(2)
+    value = left.selectbox(
+        dimension_label(dim),
+        range(len(values)),
+        key="ex_drill_value",
+        format_func=lambda i: t("links.drill_none") if i == 0 else value_label(dim, values[i]),
+    )
+    assert flt.date_from is not None and flt.date_to is not None
+    inside = [
+        p
+        for p in trend["period"].to_list()
+        if p < flt.date_to and period_end(p, grain) > flt.date_from
+    ]
+    periods = [None, *inside]
+    period = right.selectbox(
+        t("links.drill_period"),
+        range(len(periods)),
+        key="ex_drill_period",
+        format_func=lambda i: t("links.drill_whole") if i == 0 else date_text(periods[i]),
+    )
+    if value == 0:
+        return
+    request = DrillRequest(
+        kpi.name,
+        cell=((dim, values[value]),),
+        grain=grain if period else None,
+        period=periods[period],
+        date_from=flt.date_from,
+        date_to=flt.date_to,
+        filters=filters,
+        limit=DRILL_ROWS,
+    )
+    result = cached(drill_rows, request)
+    if result.total == 0:
+        st.info(t("links.drill_empty"))
+        return
+    cell = value_label(dim, values[value]) + (
+        f", {date_text(periods[period])}" if period else f", {flt.label}"
+    )
+    st.caption(
+        t(
+            "links.drill_caption",
+            shown=f"{result.rows.height:,}",
+            total=f"{result.total:,}",
+            kpi=kpi_label(kpi.name),
+            cell=cell,
+        )
+    )
+    rows = result.rows
+    config = {c: st.column_config.Column(column_label(c)) for c in rows.columns}
+    st.dataframe(rows, hide_index=True, key="drill_table", column_config=config)
+    download_buttons(rows, f"{kpi.name}_{dim}_{values[value]}_rows", key="drill")
