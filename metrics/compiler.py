@@ -147,20 +147,25 @@ def _month_start(d: date) -> date:
 def _customer_months(params: dict[str, Any], date_from: date | None, date_to: date | None) -> str:
     """Months overlapping [date_from, date_to), and each customer active at a month's start.
 
-    Without a start date the months begin where the store can observe churn: the month of
+    The months begin no earlier than where the store can observe churn: the month of
     its first recorded activity (a churn, a contact or an invoice), not the oldest signup —
     a customer base signed up in 2000 but exported in 2026 has no churn record for 2001,
     and reporting 0 % churn for those months would be a false figure.
     """
     params["m_from"] = _month_start(date_from) if date_from else None
     params["m_to"] = _month_start(date_to - timedelta(days=1)) if date_to else None
-    months = (
-        "SELECT CAST(g.m AS DATE) AS month_start FROM generate_series("
-        "CAST(COALESCE(CAST($m_from AS DATE), (SELECT CAST(DATE_TRUNC('month', LEAST("
+    observed = (
+        "COALESCE((SELECT CAST(DATE_TRUNC('month', LEAST("
         "(SELECT MIN(churned_at) FROM customers), (SELECT MIN(opened_at) FROM contacts), "
         "(SELECT MIN(issued_at) FROM invoices))) AS DATE)), "
         "(SELECT CAST(DATE_TRUNC('month', MIN(signup_date)) + INTERVAL 1 MONTH AS DATE) "
-        "FROM customers)) AS TIMESTAMP), "
+        "FROM customers))"
+    )
+    # An explicit start before the first observed month starts there too (a comparison with
+    # the same month last year must not read a month without records as 0 % churn).
+    months = (
+        "SELECT CAST(g.m AS DATE) AS month_start FROM generate_series("
+        f"CAST(GREATEST(COALESCE(CAST($m_from AS DATE), {observed}), {observed}) AS TIMESTAMP), "
         "CAST(COALESCE(CAST($m_to AS DATE), (SELECT CAST(DATE_TRUNC('month', "
         "MAX(GREATEST(signup_date, COALESCE(churned_at, signup_date)))) AS DATE) FROM customers)) "
         "AS TIMESTAMP), INTERVAL 1 MONTH) AS g(m)"
