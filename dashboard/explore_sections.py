@@ -23,13 +23,15 @@ TREND_WINDOWS = ("12_months", "period")  # keys: explore.window.<key>
 DRILL_ROWS = 1000  # rows shown and downloaded; the caption gives the cell's total
 
 
-def _select(where, label: str, options, key: str, param: str, default, **kw):
+def _select(where, label: str, options, key: str, param: str, default, labels):
     """A selectbox whose value is the URL's `param` (adopted when new, published after)."""
     options = tuple(options)
     url_state.adopt(param, key, url_state.choice(options))
     if st.session_state.get(key) not in options:  # a KPI change may drop the old dimension
         st.session_state[key] = default
-    value = where.selectbox(label, options, key=key, **kw)
+    # Labels fixed at this run (in its language), not looked up when the widget is read back.
+    shown = {o: labels(o) for o in options}
+    value = where.selectbox(label, options, key=key, format_func=shown.get)
     url_state.publish(param, None if value == default else value)
     return value
 
@@ -37,19 +39,19 @@ def _select(where, label: str, options, key: str, param: str, default, **kw):
 def controls() -> tuple[Kpi, str, str, str]:
     """The KPI, grain, trend window and breakdown dimension, each in the URL."""
     left, mid, right = st.columns([2, 1, 1])
-    name = _select(left, t("explore.kpi"), KPIS, "ex_kpi", "kpi", "nps", format_func=kpi_label)
+    name = _select(left, t("explore.kpi"), KPIS, "ex_kpi", "kpi", "nps", kpi_label)
     grain = _select(
         mid, t("explore.grain"), GRAINS, "ex_grain", "grain", "week",
-        format_func=lambda g: t(f"grain.{g}"),
+        lambda g: t(f"grain.{g}"),
     )  # fmt: skip
     window = _select(
         right, t("explore.trend_over"), TREND_WINDOWS, "ex_window", "trend", "12_months",
-        format_func=lambda w: t(f"explore.window.{w}"),
+        lambda w: t(f"explore.window.{w}"),
     )  # fmt: skip
     kpi = KPIS[name]
     dim = _select(
         st, t("explore.break_down_by"), kpi.dimensions, "ex_dim", "by", kpi.dimensions[0],
-        format_func=dimension_label,
+        dimension_label,
     )  # fmt: skip
     return kpi, grain, window, dim
 
@@ -96,7 +98,7 @@ def drill_section(
         dimension_label(dim),
         range(len(values)),
         key="ex_drill_value",
-        format_func=lambda i: t("links.drill_none") if i == 0 else value_label(dim, values[i]),
+        format_func=[t("links.drill_none"), *(value_label(dim, v) for v in values[1:])].__getitem__,
     )
     assert flt.date_from is not None and flt.date_to is not None
     inside = [
@@ -109,7 +111,7 @@ def drill_section(
         t("links.drill_period"),
         range(len(periods)),
         key="ex_drill_period",
-        format_func=lambda i: t("links.drill_whole") if i == 0 else date_text(periods[i]),
+        format_func=[t("links.drill_whole"), *(date_text(p) for p in periods[1:])].__getitem__,
     )
     if value == 0:
         return

@@ -199,11 +199,11 @@ def comparison_picker() -> str:
     year), kept in the URL as ?compare=; returns the kind."""
     url_state.adopt("compare", "flt_compare", url_state.choice(COMPARISONS), st.sidebar)
     _seed("flt_compare", COMPARISONS[0])
+    # Labels fixed at this run: a format function reading the language later would label the
+    # options in another language than the one they were drawn in.
+    labels = {c: t(f"links.compare_{c}") for c in COMPARISONS}
     kind = st.sidebar.selectbox(
-        t("links.compare"),
-        COMPARISONS,
-        key="flt_compare",
-        format_func=lambda c: t(f"links.compare_{c}"),
+        t("links.compare"), COMPARISONS, key="flt_compare", format_func=labels.get
     )
     _keep("flt_compare")
     url_state.publish("compare", None if kind == COMPARISONS[0] else kind)
