@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -21,6 +22,7 @@ from metrics.periods import period_end
 KPIS: dict[str, Kpi] = {k.name: k for k in CATALOGUE.values() if not k.implicit_dim}
 TREND_WINDOWS = ("12_months", "period")  # keys: explore.window.<key>
 DRILL_ROWS = 1000  # rows shown and downloaded; the caption gives the cell's total
+Cell = tuple[tuple[str, str | None], ...]
 
 
 def _select(where, label: str, options, key: str, param: str, default, labels):
@@ -77,6 +79,15 @@ def table(df: pl.DataFrame, key: str, kpi: Kpi, **kw) -> object:
     return st.dataframe(df, hide_index=True, key=key, column_config=config, **kw)
 
 
+def picked_cell(event: Any, frame: pl.DataFrame, dims: tuple[str, ...]) -> Cell | None:
+    """The (dimension, value) pairs of the row selected in a table shown with on_select."""
+    rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    if not rows or rows[0] >= frame.height:
+        return None
+    row = frame.row(rows[0], named=True)
+    return tuple((d, row[d]) for d in dims)
+
+
 def drill_section(
     kpi: Kpi,
     dim: str,
@@ -85,13 +96,16 @@ def drill_section(
     grain: str,
     flt: FilterState,
     filters: tuple[tuple[str, tuple[str, ...]], ...],
+    picked: Cell | None = None,
 ) -> None:
-    """The contacts or answers behind one breakdown cell (a value of `dim`, in the whole
-    period or one of its trend periods), with CSV and XLSX downloads."""
+    """The contacts or answers behind one cell, with CSV and XLSX downloads: a row picked in
+    the breakdown or channel × issue table (`picked`), else the value of `dim` chosen here;
+    in the whole period or one of its trend periods."""
     st.subheader(t("links.drill"))
     if not drillable(kpi.name):
         st.caption(t("links.drill_not_available", kpi=kpi_label(kpi.name)))
         return
+    st.caption(t("links.drill_help"))
     values = [None, *breakdown[dim].to_list()]
     left, right = st.columns(2)
     value = left.selectbox(
@@ -113,11 +127,12 @@ def drill_section(
         key="ex_drill_period",
         format_func=[t("links.drill_whole"), *(date_text(p) for p in periods[1:])].__getitem__,
     )
-    if value == 0:
+    cell = picked or (((dim, values[value]),) if value else None)
+    if cell is None:
         return
     request = DrillRequest(
         kpi.name,
-        cell=((dim, values[value]),),
+        cell=cell,
         grain=grain if period else None,
         period=periods[period],
         date_from=flt.date_from,
@@ -129,7 +144,7 @@ def drill_section(
     if result.total == 0:
         st.info(t("links.drill_empty"))
         return
-    cell = value_label(dim, values[value]) + (
+    where = ", ".join(value_label(d, v) for d, v in cell) + (
         f", {date_text(periods[period])}" if period else f", {flt.label}"
     )
     st.caption(
@@ -138,10 +153,11 @@ def drill_section(
             shown=f"{result.rows.height:,}",
             total=f"{result.total:,}",
             kpi=kpi_label(kpi.name),
-            cell=cell,
+            cell=where,
         )
     )
     rows = result.rows
     config = {c: st.column_config.Column(column_label(c)) for c in rows.columns}
     st.dataframe(rows, hide_index=True, key="drill_table", column_config=config)
-    download_buttons(rows, f"{kpi.name}_{dim}_{values[value]}_rows", key="drill")
+    slug = "_".join(str(v) for _, v in cell)
+    download_buttons(rows, f"{kpi.name}_{slug}_rows", key="drill")

@@ -41,6 +41,12 @@ def _frame(element) -> pl.DataFrame:
     return pl.from_pandas(element.value).with_columns(pl.col(pl.Datetime).cast(pl.Date))
 
 
+def _drilled(at: AppTest) -> pl.DataFrame:
+    """The table of rows behind a cell (the one with a measure column per row)."""
+    (table,) = [d for d in at.dataframe if {"kpi_counts", "kpi_value"} & set(d.value.columns)]
+    return _frame(table)
+
+
 def test_link_opens_explore_with_kpi_grain_breakdown_filter_and_dates(sample_store, monkeypatch):
     at = _open(
         EXPLORE,
@@ -157,7 +163,7 @@ def test_drill_down_rows_count_is_the_cell_n_and_downloadable(sample_store, monk
     index = breakdown["channel"].to_list().index("chat") + 1
     at.selectbox(key="ex_drill_value").select(index).run()
     assert not at.exception and not at.error
-    rows = _frame(at.dataframe[2])  # trend, breakdown, the rows behind the cell
+    rows = _drilled(at)
     assert rows.height == chat["n"]
     assert rows["kpi_counts"].mean() == pytest.approx(chat["value"], abs=1e-12)
     assert f"{chat['n']:,} of {chat['n']:,} rows behind CSAT" in " ".join(
@@ -202,3 +208,21 @@ def test_router_switching_pages_keeps_filters_and_drops_explore_params(sample_st
     assert at.title[0].value == "Overview"
     assert "kpi" not in at.query_params and at.query_params["channel"] == "chat"
     assert at.multiselect(key="flt_channel").value == ["chat"]
+
+
+def test_picking_a_channel_issue_row_shows_the_rows_behind_that_cell(sample_store, monkeypatch):
+    at = _open(EXPLORE, sample_store.path, monkeypatch, kpi="escalation_rate")
+    cross = _frame(at.dataframe[2])
+    index = next(
+        i
+        for i, r in enumerate(cross.iter_rows(named=True))
+        if r["channel"] == "phone" and r["issue_type"] == "billing"
+    )
+    at.session_state["cross_table"] = {"selection": {"rows": [index], "columns": []}}
+    at.run()
+    assert not at.exception and not at.error
+    rows = _drilled(at)
+    cell = cross.row(index, named=True)
+    assert rows.height == cell["n"]
+    assert set(zip(rows["channel"], rows["issue_type"], strict=True)) == {("phone", "billing")}
+    assert rows["kpi_counts"].mean() == pytest.approx(cell["value"], abs=1e-12)

@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
-from dashboard.explore_sections import controls, drill_section, table, trend_start
+from dashboard.explore_sections import controls, drill_section, picked_cell, table, trend_start
 from dashboard.figures.kpi import breakdown_figure, heatmap_figure, trend_figure
 from dashboard.filters import sidebar_filters
 from dashboard.i18n import dimension_label, interval_text, kpi_definition, kpi_label, t
@@ -15,6 +15,9 @@ from dashboard.store_access import cached
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import kpi_series
 from metrics.targets import targets_frame
+
+PICK = dict(on_select="rerun", selection_mode="single-row")
+picked = None
 
 st.title(t("explore.title"))
 flt = sidebar_filters()
@@ -94,9 +97,9 @@ else:
         key="breakdown",
     )
     st.caption(t("explore.grey_bars", min_n=kpi.min_n))
-    table(breakdown, "breakdown_table", kpi)
+    # A row picked in this table (or the channel × issue one) shows the rows behind it.
+    picked = picked_cell(table(breakdown, "breakdown_table", kpi, **PICK), breakdown, (dim,))
     download_buttons(breakdown, f"{kpi.name}_by_{dim}", key="breakdown")
-    drill_section(kpi, dim, breakdown, trend, grain, flt, filters)
 
 if cross is not None and not cross.is_empty():
     st.subheader(t("explore.cross"))
@@ -106,5 +109,8 @@ if cross is not None and not cross.is_empty():
         ),
         key="heatmap",
     )
-    table(cross, "cross_table", kpi)
+    event = table(cross, "cross_table", kpi, **PICK)
+    picked = picked_cell(event, cross, ("channel", "issue_type")) or picked
     download_buttons(cross, f"{kpi.name}_channel_issue", key="cross")
+if not breakdown.is_empty():
+    drill_section(kpi, dim, breakdown, trend, grain, flt, filters, picked)
