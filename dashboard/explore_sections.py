@@ -11,7 +11,16 @@ import streamlit as st
 from dashboard import url_state
 from dashboard.downloads import download_buttons
 from dashboard.filters import FilterState, month_start
-from dashboard.i18n import column_label, date_text, dimension_label, kpi_label, t, value_label
+from dashboard.i18n import (
+    column_label,
+    date_text,
+    dimension_label,
+    interval_text,
+    kpi_definition,
+    kpi_label,
+    t,
+    value_label,
+)
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE, GRAINS, Kpi
 from metrics.drill import DrillRequest, drill_rows, drillable
@@ -56,6 +65,30 @@ def controls() -> tuple[Kpi, str, str, str]:
         dimension_label,
     )  # fmt: skip
     return kpi, grain, window, dim
+
+
+def header(kpi: Kpi, flt: FilterState) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The KPI's definition and period; the filters it can take (a warning names the rest)."""
+    definition = kpi_definition(kpi.name)
+    st.caption(
+        t(
+            "explore.caption",
+            definition=definition[:1].upper() + definition[1:],
+            period=flt.label,
+            interval=interval_text(kpi.interval),
+        )
+    )
+    # A filter on a dimension this KPI cannot be cut by would be refused; say so and drop it.
+    ignored = [d for d, _ in flt.filters if d not in kpi.dimensions]
+    if ignored:
+        st.warning(
+            t(
+                "explore.filter_ignored",
+                kpi=kpi_label(kpi.name),
+                dims=", ".join(dimension_label(d).lower() for d in ignored),
+            )
+        )
+    return tuple((d, v) for d, v in flt.filters if d in kpi.dimensions)
 
 
 def trend_start(flt: FilterState, window: str) -> date | None:

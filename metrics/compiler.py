@@ -504,6 +504,12 @@ ROW_COLUMNS: dict[str, tuple[str, ...]] = {
 _LOCAL_TIMES = ("opened_at", "resolved_at", "answered_at")
 
 
+def _row_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"the row limit must be a positive whole number, got {limit!r}")
+    return limit
+
+
 def compile_rows(
     kpi_name: str,
     cell: tuple[tuple[str, str | None], ...],
@@ -538,7 +544,7 @@ def compile_rows(
     if unknown or (grain is not None and grain not in GRAINS):
         raise ValueError(f"not a dimension or grain of {source.name}: {unknown or grain}")
     texts = [t for t in (m.expr, m.numerator, m.denominator) if t]
-    params: dict[str, Any] = {"tz": settings.time_zone, "row_limit": int(limit)}
+    params: dict[str, Any] = {"tz": settings.time_zone}
     for name, value in settings.sql_params().items():
         if _uses(texts, f"${name}"):
             params[name] = value
@@ -586,7 +592,8 @@ def compile_rows(
     id_col = ROW_COLUMNS[source.name][0]
     sql = (
         f"WITH {ctes} SELECT {', '.join(cols)} FROM base WHERE {' AND '.join(where)} "
-        f"ORDER BY {t}, {id_col} LIMIT $row_limit"
+        # An int (checked here) inlined: not every engine binds a parameter in LIMIT.
+        f"ORDER BY {t}, {id_col} LIMIT {_row_limit(limit)}"
     )
     return CompiledQuery(source.name, (kpi_name,), tuple(dims), grain, sql, params)
 

@@ -111,3 +111,20 @@ def test_drill_request_refuses_bad_cells() -> None:
     with pytest.raises(KpiRequestError, match="a period needs its grain"):
         DrillRequest("nps", period=date(2026, 9, 1))
     assert drillable("csat") and not drillable("churn_rate") and not drillable("channel_mix")
+
+
+def test_drill_rows_download_neutralises_formula_looking_ids(store: Store) -> None:
+    from datetime import datetime
+
+    from dashboard.downloads import to_csv_bytes
+
+    with store.write() as cur:
+        cur.execute(
+            "INSERT INTO contacts (contact_id, customer_id, channel, opened_at, escalated) "
+            "VALUES ('c1', '=HYPERLINK(\"http://x\")', 'phone', ?, TRUE)",
+            [datetime(2026, 9, 2, 10)],
+        )
+    got = drill_rows(store, DrillRequest("escalation_rate", cell=(("channel", "phone"),)))
+    assert got.total == 1 and got.rows["customer_id"][0].startswith("=HYPERLINK")
+    csv = to_csv_bytes(got.rows).decode("utf-8-sig")
+    assert "'=HYPERLINK" in csv and ",=HYPERLINK" not in csv

@@ -7,10 +7,17 @@ import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
-from dashboard.explore_sections import controls, drill_section, picked_cell, table, trend_start
+from dashboard.explore_sections import (
+    controls,
+    drill_section,
+    header,
+    picked_cell,
+    table,
+    trend_start,
+)
 from dashboard.figures.kpi import breakdown_figure, heatmap_figure, trend_figure
 from dashboard.filters import sidebar_filters
-from dashboard.i18n import dimension_label, interval_text, kpi_definition, kpi_label, t
+from dashboard.i18n import dimension_label, kpi_label, t
 from dashboard.store_access import cached
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import kpi_series
@@ -25,26 +32,7 @@ if flt.date_from is None or flt.date_to is None:
     st.info(t("common.no_data"))
     st.stop()
 kpi, grain, window, dim = controls()
-st.caption(
-    t(
-        "explore.caption",
-        definition=(d := kpi_definition(kpi.name))[:1].upper() + d[1:],
-        period=flt.label,
-        interval=interval_text(kpi.interval),
-    )
-)
-
-# A filter on a dimension this KPI cannot be cut by would be refused; say so and drop it.
-ignored = [d for d, _ in flt.filters if d not in kpi.dimensions]
-if ignored:
-    st.warning(
-        t(
-            "explore.filter_ignored",
-            kpi=kpi_label(kpi.name),
-            dims=", ".join(dimension_label(d).lower() for d in ignored),
-        )
-    )
-filters = tuple((d, v) for d, v in flt.filters if d in kpi.dimensions)
+filters = header(kpi, flt)  # the definition, and filters this KPI cannot take dropped
 base = dict(kpis=(kpi.name,), filters=filters, date_to=flt.date_to)
 try:
     # The series marks periods the dates or the data cover only in part (`partial`).
