@@ -226,3 +226,11 @@ def test_picking_a_channel_issue_row_shows_the_rows_behind_that_cell(sample_stor
     assert rows.height == cell["n"]
     assert set(zip(rows["channel"], rows["issue_type"], strict=True)) == {("phone", "billing")}
     assert rows["kpi_counts"].mean() == pytest.approx(cell["value"], abs=1e-12)
+
+
+def test_swedish_link_warns_in_swedish(sample_store, monkeypatch):
+    at = _open(EXPLORE, sample_store.path, monkeypatch, lang="sv", kpi="färg", period="igår")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Länkens kpi = ”färg” användes inte: förväntade ett av nps" in warnings
+    assert "Länkens period = ”igår” användes inte" in warnings
+    assert at.title[0].value == "Utforska"
