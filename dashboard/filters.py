@@ -96,7 +96,7 @@ def sidebar_filters() -> FilterState:
     else:  # the user has picked only the first day so far
         day = picked[0] if isinstance(picked, tuple) and picked else start
         date_from, date_to = day, day + timedelta(days=1)
-    _dates_to_url(date_from, date_to, last)
+    _dates_to_url(date_from, date_to)
     chosen: list[tuple[str, tuple[str, ...]]] = []
     for dim, _ in FILTER_DIMENSIONS:
         options = cached(distinct_values, dim)
@@ -159,7 +159,9 @@ def _dates_from_url(first: date, last: date, sb) -> None:
     try:
         lo = _iso(raw_from[-1]) if raw_from else st.session_state["flt_dates"][0]
         hi = _iso(raw_to[-1]) if raw_to else st.session_state["flt_dates"][-1]
-        if not (first <= lo <= hi <= last):
+        # A range reaching past the data is cut to it (the period label shows what is used).
+        lo, hi = max(lo, first), min(hi, last)
+        if lo > hi:
             raise url_state.UrlValueError(t("links.outside", first=first, last=last))
     except ValueError as exc:
         url_state.warn("from/to", [*(raw_from or []), *(raw_to or [])], str(exc), sb)
@@ -168,7 +170,7 @@ def _dates_from_url(first: date, last: date, sb) -> None:
     st.session_state.pop(_NAMED, None)
 
 
-def _dates_to_url(date_from: date, date_to: date, last: date) -> None:
+def _dates_to_url(date_from: date, date_to: date) -> None:
     """The period into the URL: its name while the dates are still the named period's."""
     named = st.session_state.get(_NAMED)
     if named is not None and named[1] == (date_from, date_to - timedelta(days=1)):

@@ -122,6 +122,14 @@ def test_bad_link_values_are_ignored_with_one_line_warnings(sample_store, monkey
     assert "kpi" not in at.query_params and at.query_params["from"] == "2026-09-01"
 
 
+def test_date_link_past_the_data_is_cut_to_it(sample_store, monkeypatch):
+    at = _open(
+        EXPLORE, sample_store.path, monkeypatch, **{"from": "2026-08-01", "to": "2027-03-31"}
+    )
+    assert at.date_input(key="flt_dates").value == (date(2026, 8, 1), date(2026, 10, 1))
+    assert not at.warning and at.query_params["to"] == "2026-10-01"
+
+
 def test_named_period_link_stays_named_and_resolves_against_the_data(sample_store, monkeypatch):
     # The sample's last business day is 1 October 2026: last_quarter is July-September.
     at = _open(EXPLORE, sample_store.path, monkeypatch, period="last_quarter")
