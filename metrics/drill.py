@@ -21,7 +21,7 @@ import polars as pl
 from metrics.catalogue import CATALOGUE
 from metrics.compiler import compile_rows
 from metrics.engine import engine_for
-from metrics.kpi_query import Filters, KpiRequestError, _normalise_filters
+from metrics.kpi_query import Filters, KpiRequest, KpiRequestError
 from metrics.settings import load_settings
 from metrics.store import Store
 
@@ -48,12 +48,12 @@ class DrillRequest:
     limit: int = DEFAULT_LIMIT
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "filters", _normalise_filters(self.filters))
+        # The KPI request's own checks and normal form (unknown KPI, filters it cannot take).
+        kpi_request = KpiRequest(kpis=(self.kpi,), filters=self.filters)
+        object.__setattr__(self, "filters", kpi_request.filter_items)
         object.__setattr__(self, "cell", tuple((str(d), v) for d, v in self.cell))
-        kpi = CATALOGUE.get(self.kpi)
-        if kpi is None:
-            raise KpiRequestError(f"unknown KPI {self.kpi!r}")
-        bad = [d for d, _ in (*self.cell, *self.filters) if d not in kpi.dimensions]
+        kpi = CATALOGUE[self.kpi]
+        bad = [d for d, _ in self.cell if d not in kpi.dimensions]
         if bad:
             raise KpiRequestError(
                 f"{self.kpi} cannot be cut or filtered by {', '.join(dict.fromkeys(bad))} "

@@ -104,10 +104,12 @@ def test_drill_limit_keeps_the_total_and_says_truncated(sample_store: Store) -> 
 
 
 def test_drill_request_refuses_bad_cells() -> None:
-    with pytest.raises(KpiRequestError, match="unknown KPI 'colour'"):
+    with pytest.raises(KpiRequestError, match="unknown KPI colour; valid KPIs: nps"):
         DrillRequest("colour")
     with pytest.raises(KpiRequestError, match="churn_rate cannot be cut or filtered by channel"):
         DrillRequest("churn_rate", cell=(("channel", "phone"),))
+    with pytest.raises(KpiRequestError, match="churn_rate cannot be cut or filtered by team"):
+        DrillRequest("churn_rate", filters={"team": ("a",)})
     with pytest.raises(KpiRequestError, match="a period needs its grain"):
         DrillRequest("nps", period=date(2026, 9, 1))
     assert drillable("csat") and not drillable("churn_rate") and not drillable("channel_mix")
