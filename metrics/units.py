@@ -230,7 +230,7 @@ def format_probability(p: float | None, *, lang: str, digits: int = 0) -> str:
         return DASH
     q = float(p)  # type: ignore[arg-type]
     step = 10.0**-digits  # the smallest step shown, in per cent
-    if 0 < q and round(q * 100, digits) == 0:
+    if q > 0 and round(q * 100, digits) == 0:
         return f"< {format_number(step, digits, lang=lang)} %"
     if q < 1 and round(q * 100, digits) >= 100:
         return f"> {format_number(100 - step, digits, lang=lang)} %"
