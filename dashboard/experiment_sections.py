@@ -11,8 +11,9 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.figures.experiments import segment_figure
-from dashboard.i18n import metric_label, t, t_or
+from dashboard.i18n import current_language, metric_label, t, t_or
 from dashboard.store_access import get_store
 from experiments.metric_defs import metric_choices
 from experiments.plan import format_guardrails, parse_guardrails, parse_split
@@ -20,6 +21,7 @@ from experiments.plan_validation import DECISIONS, Experiment, RegistryError
 from experiments.readout_view import (
     cuped_sentence,
     default_decision,
+    format_interval,
     format_lift,
     format_p,
     format_prob,
@@ -111,23 +113,23 @@ def draft_section(exp: Experiment) -> None:
 
 def headline_section(r: Any) -> None:
     """The primary metric's cards: P(better), lift in its unit, expected loss, SRM; CUPED."""
-    p, unit = r.primary.result, metric_unit(r.primary.metric)
-    head, _ = lift_summary(r.primary)
+    p, unit, lang = r.primary.result, metric_unit(r.primary.metric), current_language()
+    head, _ = lift_summary(r.primary, lang)
     lift = p.absolute_lift
-    ci = t("exp.ci", low=format_lift(lift.ci_low, unit), high=format_lift(lift.ci_high, unit))
+    ci = t("exp.ci_range", range=format_interval(lift.ci_low, lift.ci_high, unit, lang))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(
         t("exp.p_better"),
-        format_prob(p.prob_variant_better),
+        format_prob(p.prob_variant_better, lang),
         help=t("exp.p_better_help", variant=r.variant),
     )
     c2.metric(
         t("exp.lift_in", metric=metric_label(r.primary.metric, r.primary.label)), head, help=ci
     )
-    c3.metric(t("exp.expected_loss"), format_lift(p.expected_loss.variant, unit).lstrip("+"))
+    c3.metric(t("exp.expected_loss"), format_lift(p.expected_loss.variant, unit, lang).lstrip("+"))
     c4.metric(
         t("exp.srm"),
-        format_p(r.srm.p_value),
+        format_p(r.srm.p_value, lang),
         delta=t("exp.srm_mismatch") if r.srm.mismatch else None,
         delta_color="inverse",
     )
@@ -137,26 +139,23 @@ def headline_section(r: Any) -> None:
         st.caption(
             t(
                 "exp.cuped",
-                share=format_prob(r.primary.cuped_variance_reduction),
-                mean=format_lift(cu.absolute_lift.mean, unit),
-                low=format_lift(cu.absolute_lift.ci_low, unit),
-                high=format_lift(cu.absolute_lift.ci_high, unit),
-                p=format_prob(cu.prob_variant_better),
+                share=format_prob(r.primary.cuped_variance_reduction, lang),
+                mean=format_lift(cu.absolute_lift.mean, unit, lang),
+                low=format_lift(cu.absolute_lift.ci_low, unit, lang),
+                high=format_lift(cu.absolute_lift.ci_high, unit, lang),
+                p=format_prob(cu.prob_variant_better, lang),
             )
         )
 
 
 def metric_rows(r: Any) -> list[dict[str, str]]:
-    """readout_view.metric_table with its words (role, metric, interval, tolerance, verdict)
-    in the UI language; the numbers are readout_view's."""
-    rows = metric_table(r)
+    """readout_view.metric_table with its words (role, metric, tolerance, verdict) in the UI
+    language; the numbers are readout_view's, in the UI language's formats."""
+    rows = metric_table(r, current_language())
     for row, m in zip(rows, (r.primary, *r.guardrails), strict=True):
-        unit, lift, g = metric_unit(m.metric), m.result.absolute_lift, m.guardrail
+        g = m.guardrail
         row["role"] = t_or(f"exp.role.{m.role}", m.role)
         row["metric"] = metric_label(m.metric, m.label)
-        row["95 % interval"] = t(
-            "calc.range", low=format_lift(lift.ci_low, unit), high=format_lift(lift.ci_high, unit)
-        )
         if row["tolerance"].endswith(" of control"):
             row["tolerance"] = t("exp.of_control", tol=row["tolerance"].removesuffix(" of control"))
         if g is not None:
@@ -180,7 +179,7 @@ def header_text(r: Any, today: date | None = None) -> str:
         when = t("exp.tl.running", start=start, days=days) + (
             t("exp.tl.planned_end", end=end) if end else t("exp.tl.no_end")
         )
-    arms = " · ".join(f"{k} {v:,}" for k, v in r.n_by_variant.items())
+    arms = " · ".join(f"{k} {numbers.count(v)}" for k, v in r.n_by_variant.items())
     return f"{when} · " + t("exp.units", arms=arms)
 
 
@@ -210,7 +209,8 @@ def segment_section(experiment_id: str) -> None:
         st.caption(t("exp.segments_caption"))
         rows = status["result"]["segments"]
         st.plotly_chart(segment_figure(rows), width="stretch")
-        table = segment_table(rows)
+        unit = metric_unit(status["result"].get("metric") or "")
+        table = segment_table(rows, unit, current_language())
         st.dataframe(
             table,
             hide_index=True,

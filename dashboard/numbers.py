@@ -96,6 +96,13 @@ def probability(p: float | None, *, digits: int = 0) -> str:
     return units.format_probability(p, lang=current_language(), digits=digits)
 
 
+def relative(change: float | None, *, digits: int = 1) -> str:
+    """A relative change in per cent, signed ("+43 %")."""
+    if change is None:
+        return units.DASH
+    return f"{units.format_number(change * 100, digits, lang=current_language(), signed=True)} %"
+
+
 def money(amount: float | None, *, signed: bool = False, like: float | None = None) -> str:
     """An amount in the currency setting ("1 234 kr" / "SEK 1,234")."""
     return units.format_money(

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.i18n import t, t_or
+from dashboard.numbers import localize
 from experiments.readout_view import band_points, display_scale, interval_name, metric_unit
 
 CONTROL = "#6e7781"
@@ -105,7 +106,7 @@ def posterior_figure(
         margin={"l": 20, "r": 20, "t": 40, "b": 30},
         legend={"orientation": "h", "y": -0.15},
     )
-    return fig
+    return localize(fig)
 
 
 def cumulative_figure(
@@ -184,7 +185,7 @@ def cumulative_figure(
         showlegend=True,
         legend={"orientation": "h", "y": -0.12},
     )
-    return fig
+    return localize(fig)
 
 
 def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
@@ -241,7 +242,7 @@ def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
         height=60 + 130 * rows,
         margin={"l": 20, "r": 20, "t": 40, "b": 30},
     )
-    return fig
+    return localize(fig)
 
 
 def segment_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
@@ -282,4 +283,4 @@ def segment_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
         margin={"l": 20, "r": 20, "t": 20, "b": 40},
         legend={"orientation": "h", "y": 1.05},
     )
-    return fig
+    return localize(fig)
