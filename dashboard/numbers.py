@@ -103,6 +103,13 @@ def relative(change: float | None, *, digits: int = 1) -> str:
     return f"{units.format_number(change * 100, digits, lang=current_language(), signed=True)} %"
 
 
+def p_phrase(key: str, p: float) -> str:
+    """The UI string `key` with its {p} filled, "P = 94 %" or "P > 99 %" (never "= >")."""
+    from dashboard.i18n import t
+
+    return units.tidy_relations(t(key, p=probability(p)))
+
+
 def money(amount: float | None, *, signed: bool = False, like: float | None = None) -> str:
     """An amount in the currency setting ("1 234 kr" / "SEK 1,234")."""
     return units.format_money(

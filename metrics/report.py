@@ -27,6 +27,7 @@ from metrics.units import (
     format_delta,
     format_probability,
     format_value,
+    tidy_relations,
 )
 
 ValueFormatter = Callable[[float | None, str], str]
@@ -191,7 +192,7 @@ def render_html(
             change = f"{_e(delta)} <span class='muted'>({_e(w['noise'])})</span>"
         else:
             p = format_probability(r["prob_real"], lang=lang)
-            change = f"{_e(delta)} ({_e(w['real'].format(p=p))})"
+            change = f"{_e(delta)} ({_e(tidy_relations(w['real'].format(p=p)))})"
         rows.append(
             "<tr>"
             f"<td>{_e(label(kpi.name))}</td>"

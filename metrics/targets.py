@@ -34,7 +34,7 @@ from metrics.auth import Actor, require
 from metrics.catalogue import CATALOGUE, KPI_NAMES, Direction, Kpi, get_kpi
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
-from metrics.units import format_probability
+from metrics.units import format_probability, tidy_relations
 
 PROBABLE = 0.9
 STATUS_RULE = (
@@ -412,7 +412,7 @@ def status_text(judgement: Mapping[str, Any] | Judgement, language: str = "en") 
         q=format_probability(get("p_misses") or 0.0, lang=lang),
     )
     # "P > 99 %", not "P = > 99 %" (a probability is never shown as a certainty it is not).
-    return text.replace("= > ", "> ").replace("= < ", "< ")
+    return tidy_relations(text)
 
 
 def status(

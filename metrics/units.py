@@ -237,6 +237,11 @@ def format_probability(p: float | None, *, lang: str, digits: int = 0) -> str:
     return f"{format_number(q * 100, digits, lang=lang)} %"
 
 
+def tidy_relations(text: str) -> str:
+    """'P = > 99 %' -> 'P > 99 %': a sentence that puts a bounded probability after '='."""
+    return text.replace("= > ", "> ").replace("= < ", "< ")
+
+
 # -- by unit -----------------------------------------------------------------------------
 
 

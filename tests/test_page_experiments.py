@@ -42,7 +42,7 @@ def test_experiments_page_lists_all_and_reads_out_the_first(app, sample_store) -
     chosen = app.selectbox[0].value
     expected = analyze(sample_store, chosen)
     assert app.subheader[0].value == f"Decision: {expected.decision.action}"
-    assert _metric(app, "P(better)") == f"{expected.prob_variant_better:.1%}"
+    assert _metric(app, "P(better)") == f"{expected.prob_variant_better * 100:.1f} %"
 
 
 def test_experiments_page_chatbot_shows_guardrail_stop(app, sample_store) -> None:
@@ -52,7 +52,7 @@ def test_experiments_page_chatbot_shows_guardrail_stop(app, sample_store) -> Non
     assert app.subheader[0].value == "Decision: stop"
     shown = [m.value for m in app.markdown]
     assert f"- {expected.decision.reasons[0]}" in shown
-    assert _metric(app, "P(better)") == f"{expected.prob_variant_better:.1%}"
+    assert _metric(app, "P(better)") == f"{expected.prob_variant_better * 100:.1f} %"
     guard = app.dataframe[1].value
     csat = guard[guard["metric"] == "CSAT (top-2-box)"].iloc[0]
     assert csat["guardrail"] == "not shown safe"
@@ -175,7 +175,7 @@ def test_experiments_page_three_arms_reads_out_the_chosen_variant(sample_store, 
     at.selectbox[1].select("b").run()
     assert not at.exception and not at.error
     expected = analyze(sample_store, "three", variant="b")
-    assert _metric(at, "P(better)") == f"{expected.prob_variant_better:.1%}"
+    assert _metric(at, "P(better)") == f"{expected.prob_variant_better * 100:.1f} %"
     assert expected.variant == "b" and len(expected.n_by_variant) == 3
 
 
@@ -210,7 +210,9 @@ def test_experiments_page_aht_lift_in_seconds_and_percent(app, sample_store) -> 
     r = analyze(sample_store, "chatbot_handoff")
     lift = r.primary.result.absolute_lift.mean
     rel = r.primary.result.relative_lift.mean
-    expected = f"{lift:+.0f} s ({rel * 100:+.1f} %)".replace("-", "−")
+    # Hand-written rule of metrics.units: under a minute in whole seconds, else in minutes.
+    head = f"{lift:+.0f} s" if abs(lift) < 59.5 else f"{lift / 60:+.1f} min"
+    expected = f"{head} ({rel * 100:+.1f} %)"
     assert _metric(app, "Lift in Average handle time") == expected
 
 
@@ -298,7 +300,7 @@ def test_html_readout_shows_formatted_lifts_units_and_dates(sample_store) -> Non
     r = analyze(sample_store, "chatbot_handoff")
     html = readout_html(sample_store, "chatbot_handoff", r)
     csat = next(g for g in r.guardrails if g.metric == "csat").result.absolute_lift.mean
-    assert f"<td>{csat * 100:+.1f} pp</td>".replace("-", "−") in html
+    assert f"<td>{csat * 100:+.1f} pp</td>" in html
     e = r.experiment
     assert f"{e.start_date} to {e.end_date}: ran" in html
     assert f"control {r.n_by_variant['control']:,}" in html
@@ -368,9 +370,9 @@ def test_experiments_page_cuped_caption_in_the_metrics_unit(app, sample_store) -
     r = analyze(sample_store, "proactive_outage_sms")
     cu = r.primary.cuped  # contacts per customer: a mean, so CUPED applies
     caption = _caption_with(app, "CUPED")
-    assert f"removes {r.primary.cuped_variance_reduction:.1%} of the variance" in caption
+    assert f"removes {r.primary.cuped_variance_reduction * 100:.1f} % of the variance" in caption
     lift = cu.absolute_lift
     mean, lo, hi = (
-        f"{v:+.2f} contacts".replace("-", "−") for v in (lift.mean, lift.ci_low, lift.ci_high)
+        f"{v:+.2f} contacts" for v in (lift.mean, lift.ci_low, lift.ci_high)
     )
     assert f"lift {mean} [{lo}, {hi}]" in caption

@@ -233,3 +233,13 @@ def test_round_trip_within_the_shown_precision(lang: str) -> None:
             text = format_delta(d, unit, lang=lang, like=like)
             back, tol = parse_shown(text, unit, lang)
             assert abs(back - d) <= tol * (1 + 1e-9), (unit, d, like, text)
+
+
+def test_status_text_states_bounded_probabilities_without_equals() -> None:
+    from metrics.targets import Judgement, status_text
+
+    assert status_text(Judgement("meets", 0.9996, 0.0)) == "probably meets the target (P > 99 %)"
+    assert status_text(Judgement("meets", 0.944, 0.0), "sv") == "når troligen målet (P = 94 %)"
+    assert status_text(Judgement("unclear", 0.5, 0.003), "sv") == (
+        "oklart mot målet (P(når) = 50 %, P(missar mer än toleransen) < 1 %)"
+    )

@@ -79,7 +79,7 @@ for start in range(0, cards.height, 4):
             help=kpi_definition(kpi.name)
             + "\n\n"
             + t("overview.change_noise" if row["noise"] else "overview.change_real")
-            + (t("overview.p_real", p=numbers.probability(prob)) if prob is not None else "."),
+            + (numbers.p_phrase("overview.p_real", prob) if prob is not None else "."),
         )
         target = (
             t("overview.no_target")
