@@ -19,6 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "dashboard" / "views" / "experiment_list.py"
 
 
+def _p1(p: float) -> str:
+    """A probability as the page shows it (hand-written rule): one decimal, never a rounded
+    certainty ("> 99.9 %" for 0.9999, "< 0.1 %" for 0.0004)."""
+    if p < 1 and round(p * 100, 1) >= 100:
+        return "> 99.9 %"
+    if p > 0 and round(p * 100, 1) == 0:
+        return "< 0.1 %"
+    return f"{p * 100:.1f} %"
+
+
 @pytest.fixture
 def app(sample_store, monkeypatch) -> AppTest:
     at = start_page(PAGE, sample_store.path, monkeypatch)
@@ -42,7 +52,7 @@ def test_experiments_page_lists_all_and_reads_out_the_first(app, sample_store) -
     chosen = app.selectbox[0].value
     expected = analyze(sample_store, chosen)
     assert app.subheader[0].value == f"Decision: {expected.decision.action}"
-    assert _metric(app, "P(better)") == f"{expected.prob_variant_better * 100:.1f} %"
+    assert _metric(app, "P(better)") == _p1(expected.prob_variant_better)
 
 
 def test_experiments_page_chatbot_shows_guardrail_stop(app, sample_store) -> None:
@@ -52,7 +62,7 @@ def test_experiments_page_chatbot_shows_guardrail_stop(app, sample_store) -> Non
     assert app.subheader[0].value == "Decision: stop"
     shown = [m.value for m in app.markdown]
     assert f"- {expected.decision.reasons[0]}" in shown
-    assert _metric(app, "P(better)") == f"{expected.prob_variant_better * 100:.1f} %"
+    assert _metric(app, "P(better)") == _p1(expected.prob_variant_better)
     guard = app.dataframe[1].value
     csat = guard[guard["metric"] == "CSAT (top-2-box)"].iloc[0]
     assert csat["guardrail"] == "not shown safe"
@@ -175,7 +185,7 @@ def test_experiments_page_three_arms_reads_out_the_chosen_variant(sample_store, 
     at.selectbox[1].select("b").run()
     assert not at.exception and not at.error
     expected = analyze(sample_store, "three", variant="b")
-    assert _metric(at, "P(better)") == f"{expected.prob_variant_better * 100:.1f} %"
+    assert _metric(at, "P(better)") == _p1(expected.prob_variant_better)
     assert expected.variant == "b" and len(expected.n_by_variant) == 3
 
 
@@ -372,7 +382,5 @@ def test_experiments_page_cuped_caption_in_the_metrics_unit(app, sample_store) -
     caption = _caption_with(app, "CUPED")
     assert f"removes {r.primary.cuped_variance_reduction * 100:.1f} % of the variance" in caption
     lift = cu.absolute_lift
-    mean, lo, hi = (
-        f"{v:+.2f} contacts" for v in (lift.mean, lift.ci_low, lift.ci_high)
-    )
+    mean, lo, hi = (f"{v:+.2f} contacts" for v in (lift.mean, lift.ci_low, lift.ci_high))
     assert f"lift {mean} [{lo}, {hi}]" in caption

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.downloads import download_buttons
 from dashboard.i18n import column_label, t
 from dashboard.safe_text import md_escape
@@ -39,19 +40,22 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
     summary = t(
         "data.report",
         table=report.table,
-        read=f"{report.rows_read:,}",
-        inserted=f"{report.inserted:,}",
-        updated=f"{report.updated:,}",
-        unchanged=f"{report.unchanged:,}",
-        skipped=t("data.report_skipped", n=f"{report.skipped_older:,}")
+        read=numbers.count(report.rows_read),
+        inserted=numbers.count(report.inserted),
+        updated=numbers.count(report.updated),
+        unchanged=numbers.count(report.unchanged),
+        skipped=t("data.report_skipped", n=numbers.count(report.skipped_older))
         if report.skipped_older
         else "",
-        rejected=f"{report.rejected:,}",
+        rejected=numbers.count(report.rejected),
     )
     lines = [
         t("data.report_file", file=report.file_name, table=report.table, batch=report.batch_id)
     ]
-    lines += [t("data.report_changed", column=col, n=f"{n:,}") for col, n in report.changes.items()]
+    lines += [
+        t("data.report_changed", column=col, n=numbers.count(n))
+        for col, n in report.changes.items()
+    ]
     lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
     lines += [t("data.report_note", note=w) for w in report.warnings]
     lines += [
@@ -59,14 +63,14 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
     ]
     if report.rejected > 5:
         lines += [
-            t("data.report_reason_count", n=f"{n:,}", reason=reason)
+            t("data.report_reason_count", n=numbers.count(n), reason=reason)
             for reason, n in list(report.reason_counts.items())[:5]
         ]
         stored = report.rejected_stored
         lines.append(
-            t("data.report_more", n=f"{report.rejected:,}")
+            t("data.report_more", n=numbers.count(report.rejected))
             if stored >= report.rejected
-            else t("data.report_kept", stored=f"{stored:,}")
+            else t("data.report_kept", stored=numbers.count(stored))
         )
     return ("warning" if report.rejected else "success"), summary, "\n".join(lines)
 
@@ -140,7 +144,7 @@ def show_upload(upload) -> None:
         t(
             "data.preview_line",
             format=preview.format.upper(),
-            rows=f"{preview.rows_read:,}",
+            rows=numbers.count(preview.rows_read),
             encoding=preview.encoding or t("common.na"),
             sep=sep,
             decimal=preview.decimal,

@@ -15,7 +15,7 @@ from dashboard.experiment_sections import (
     show_flash,
 )
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
-from dashboard.i18n import metric_label, t, t_or
+from dashboard.i18n import current_language, metric_label, t, t_or
 from dashboard.report_html import readout_html
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
@@ -104,7 +104,7 @@ st.subheader(t("exp.decide"))
 decide_section(r.experiment, r.decision.action, list(r.decision.reasons))
 st.download_button(
     t("exp.download_html"),
-    cached(readout_html, chosen),
+    cached(readout_html, chosen, lang=current_language()),
     file_name=f"{chosen}_readout.html",
     mime="text/html",
 )
