@@ -33,6 +33,7 @@ from experiments.readout_view import (
 )
 from experiments.registry import record_decision, start_experiment, update_experiment
 from experiments.segments import segment_fit_status, start_segment_fit
+from metrics import units
 from metrics.auth import can, current_actor
 
 FLASH = "experiments_flash"
@@ -146,6 +147,38 @@ def headline_section(r: Any) -> None:
                 p=format_prob(cu.prob_variant_better, lang),
             )
         )
+
+
+def _reason_value(kind: str, value: Any, lang: str) -> str:
+    if kind == "note":
+        return reason_sentence(value)
+    if kind == "prob":
+        return units.format_probability(value, lang=lang, digits=1)
+    if kind in ("pct0", "pct2"):
+        return units.format_share(value, lang=lang, digits=int(kind[-1]))
+    if kind == "num":
+        return units.format_significant(value, lang=lang)
+    if kind == "int":
+        return units.format_count(value, lang=lang)
+    if kind == "metric":
+        return metric_label(str(value), str(value))
+    return str(value)
+
+
+def reason_sentence(note: Any) -> str:
+    """One decision reason (experiments.stats.results.ReasonNote) in the UI language."""
+    key, values = note
+    lang = current_language()
+    return t(key, **{k: _reason_value(kind, v, lang) for k, (kind, v) in values.items()})
+
+
+def decision_reasons(decision: Any) -> list[str]:
+    """The decision's reasons to show: as recorded (English) in English, else worded from
+    their notes in the UI language (a decision without notes keeps its English words)."""
+    notes = getattr(decision, "notes", ())
+    if current_language() == "en" or len(notes) != len(decision.reasons):
+        return list(decision.reasons)
+    return [reason_sentence(n) for n in notes]
 
 
 def metric_rows(r: Any) -> list[dict[str, str]]:

@@ -36,7 +36,7 @@ def readout_html(store: Store, experiment_id: str, readout: Any = None, lang: st
 
 
 def _readout_html(store: Store, experiment_id: str, readout: Any, lang: str) -> str:
-    from dashboard.experiment_sections import header_text, metric_rows
+    from dashboard.experiment_sections import decision_reasons, header_text, metric_rows
 
     r = readout if readout is not None else analyze(store, experiment_id)
     d = r.to_dict()
@@ -71,7 +71,7 @@ def _readout_html(store: Store, experiment_id: str, readout: Any, lang: str) -> 
     head, _ = lift_summary(r.primary, lang)
     lift = r.primary.result.absolute_lift
     ci = format_interval(lift.ci_low, lift.ci_high, metric_unit(p["metric"]), lang)
-    reasons = "".join(f"<li>{html.escape(x)}</li>" for x in d["decision"]["reasons"])
+    reasons = "".join(f"<li>{html.escape(x)}</li>" for x in decision_reasons(r.decision))
     srm = d["srm"]
     action = d["decision"]["action"]
     stored = ""

@@ -93,6 +93,23 @@ def format_number(value: float, digits: int, *, lang: str, signed: bool = False)
     return sign + body
 
 
+def format_significant(value: float | None, *, lang: str, digits: int = 3) -> str:
+    """`digits` significant figures, trailing zeros dropped (as Python's "g", but with the
+    language's separators and never in exponent form): 0.0123, 4.5, 1,234."""
+    _lang(lang)
+    if _missing(value):
+        return DASH
+    x = float(value)  # type: ignore[arg-type]
+    if x == 0:
+        return "0"
+    decimals = min(12, max(0, digits - 1 - math.floor(math.log10(abs(x)))))
+    text = format_number(x, decimals, lang=lang)
+    mark = "," if lang == "sv" else "."
+    if mark in text:
+        text = text.rstrip("0").rstrip(mark)
+    return "0" if text in ("", "-0") else text
+
+
 @dataclass(frozen=True)
 class _Parts:
     """A formatted figure split so two of them can share one unit in an interval."""

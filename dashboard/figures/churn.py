@@ -332,7 +332,7 @@ def survival_figure(
 
 
 def _p_value(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    return "< " + numbers.number(0.001, 3) if p < 0.001 else numbers.number(p, 3)
 
 
 def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -> go.Figure:

@@ -91,11 +91,10 @@ def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR, unit: str = "") ->
             mode="lines",
             line={"color": colour, "width": 2},
             # Month names from the catalogue: Plotly's own %b is English only.
-            customdata=[
-                f"{_month_label(p)}: {format_value(v, unit)}"
-                for p, v in zip(df["period"].to_list(), df["value"].to_list(), strict=True)
-            ],
-            hovertemplate="%{customdata}<extra></extra>",
+            customdata=[_month_label(p) for p in df["period"].to_list()],
+            # The value as the card shows it (its unit, the language's decimal mark).
+            text=[format_value(v, unit) for v in df["value"].to_list()],
+            hovertemplate="%{customdata}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.experiment_sections import (
     decide_section,
+    decision_reasons,
     draft_section,
     header_text,
     headline_section,
@@ -64,7 +65,7 @@ unit = metric_unit(r.primary.metric)
 action = r.decision.action
 st.subheader(t("exp.decision", action=t_or(f"xdecision.{action.replace(' ', '_')}", action)))
 st.caption(header_text(r))
-for reason in r.decision.reasons:
+for reason in decision_reasons(r.decision):
     st.markdown(f"- {reason}")
 for note in r.messages:
     st.warning(note)
