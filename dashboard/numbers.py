@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -127,6 +128,37 @@ def number(x: float | None, digits: int, *, signed: bool = False) -> str:
 def suffix(unit: str, *, is_delta: bool = False) -> str:
     """An axis's unit label ("%", "p.e.", "s", "poäng")."""
     return units.unit_suffix(unit, lang=current_language(), delta=is_delta)
+
+
+# Columns of a KPI frame that carry values in the KPI's unit (the rest are counts, flags, names).
+VALUE_COLUMNS = ("value", "ci_low", "ci_high", "target", "previous", "delta")
+
+
+def column(label: str, unit: str, *, help: str | None = None) -> Any:
+    """A table column of numbers in `unit` that stay numbers (sorting, downloads) but read in
+    the unit: shares as %, durations with s / h, money with its currency, counts grouped.
+
+    Streamlit formats these in the browser (printf or Intl), so the decimal mark follows the
+    browser there; the pages' texts follow the UI language (metrics.units)."""
+    import streamlit as st
+
+    if unit in units.MONEY_UNITS:
+        code = current_currency()
+        sv = current_language() == "sv"
+        fmt = f"%,.0f {'kr' if code == 'SEK' else code}" if sv else f"{code} %,.0f"
+    else:
+        fmt = {
+            "share": "percent",
+            "%": "percent",
+            "seconds": "%,.0f s",
+            "hours": "%,.1f h",
+            "nps": "%+.1f",
+            "index": "%.1f",
+            "score": "%.2f",
+            "count": "%,d",
+            "contacts": "%.2f",
+        }.get(unit, "localized")
+    return st.column_config.NumberColumn(label, format=fmt, help=help)
 
 
 def localize(fig: go.Figure) -> go.Figure:

@@ -17,7 +17,13 @@ from metrics.catalogue import CATALOGUE
 from metrics.report import overview_report
 from metrics.store import Store
 from metrics.targets import PROBABLE, near_tolerance
-from metrics.units import DEFAULT_CURRENCY, format_count, format_probability, format_value
+from metrics.units import (
+    DEFAULT_CURRENCY,
+    format_count,
+    format_probability,
+    format_value,
+    tidy_relations,
+)
 
 # One alert line per language: the KPI, where, its value against the target, and the odds.
 _LINE = {
@@ -65,14 +71,16 @@ class Alert:
     ) -> str:
         """The alert as one line in `lang`, numbers in the KPI's unit (metrics.units)."""
         lang = lang if lang in _LINE else "en"
-        return _LINE[lang].format(
-            label=label or self.label,
-            where=_ALL[lang] if self.channel is None else channel_label(self.channel),
-            value=format_value(self.value, self.unit, lang=lang, currency=currency),
-            target=format_value(self.target, self.unit, lang=lang, currency=currency),
-            n=format_count(self.n, lang=lang),
-            p=format_probability(self.p_misses, lang=lang),
-            period=period,
+        return tidy_relations(
+            _LINE[lang].format(
+                label=label or self.label,
+                where=_ALL[lang] if self.channel is None else channel_label(self.channel),
+                value=format_value(self.value, self.unit, lang=lang, currency=currency),
+                target=format_value(self.target, self.unit, lang=lang, currency=currency),
+                n=format_count(self.n, lang=lang),
+                p=format_probability(self.p_misses, lang=lang),
+                period=period,
+            )
         )
 
 

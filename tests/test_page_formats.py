@@ -24,7 +24,7 @@ SEP = (date(2026, 9, 1), date(2026, 10, 1))  # the sample's last full month (con
 
 # Names of the code and the docs that must never reach a person's screen.
 INTERNAL = re.compile(
-    r"ci_low|ci_high|frt_median|frt_live|frt_written|SEED_FACTS|\b[a-z]+_s\b|\bshare\b|"
+    r"ci_low|ci_high|frt_median|frt_live|frt_written|SEED_FACTS|\b[a-z]+_s\b|\bshare\b(?! of)|"
     r"\bsmall_sample\b|\bp_misses\b|\bprob_real\b"
 )
 
@@ -148,3 +148,12 @@ def test_churn_money_carries_the_currency(sample_store, monkeypatch, lang) -> No
         json.loads(c.proto.spec)["layout"].get("separators") for c in at.get("plotly_chart")
     }
     assert separators == {", " if lang == "sv" else ".,"}
+
+
+def test_explore_tables_read_values_in_the_kpis_unit(sample_store, monkeypatch) -> None:
+    at = _start("explore.py", sample_store.path, monkeypatch, "sv")
+    config = json.loads(at.dataframe[0].proto.columns)
+    formats = {c: (config.get(c) or {}).get("type_config", {}).get("format") for c in config}
+    # The value and its interval read in the KPI's unit (a share as per cent), not as 0.708.
+    assert formats.get("value") in ("percent", "%,.0f s", "%,.1f h", "%+.1f", "%.1f", "%.2f")
+    assert formats.get("ci_low") == formats.get("value") == formats.get("ci_high")

@@ -7,6 +7,7 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.downloads import download_buttons
 from dashboard.figures.kpi import breakdown_figure, heatmap_figure, trend_figure
 from dashboard.filters import month_start, sidebar_filters
@@ -102,7 +103,13 @@ flag = {
 
 
 def labels(df: pl.DataFrame) -> dict:
-    return {c: st.column_config.Column(column_label(c)) for c in df.columns}
+    # Values stay numbers (sorting, downloads) but read in the KPI's unit (shares as %).
+    return {
+        c: numbers.column(column_label(c), kpi.unit)
+        if c in numbers.VALUE_COLUMNS
+        else st.column_config.Column(column_label(c))
+        for c in df.columns
+    }
 
 
 # A scoped target (chat first response) applies only once the filters select that scope.
