@@ -214,6 +214,28 @@ def simple_clv_section(margin: float) -> None:
     )
 
 
+def model_reason(choice: Any) -> str:
+    """Why the data suggests this CLV model (metrics.retention.contractual.choose_model's
+    cases) in the UI language; English keeps the metrics layer's own words."""
+    if current_language() == "en":
+        return choice.reason
+    churn = numbers.count(choice.churn_dates)
+    if choice.customers == 0:
+        return t(
+            "churn.why.no_invoices_churn" if choice.churn_dates else "churn.why.no_invoices",
+            churn=churn,
+        )
+    regular = t(
+        "churn.why.regular",
+        share=numbers.share(choice.regular_share, digits=0),
+        customers=numbers.count(choice.customers),
+    )
+    if choice.kind == "contractual":
+        return t("churn.why.contractual", regular=regular, churn=churn)
+    why = t("churn.why.no_churn_dates" if choice.churn_dates == 0 else "churn.why.irregular")
+    return t("churn.why.non_contractual", regular=regular, why=why)
+
+
 def model_choice(margin: float, annual_discount: float) -> None:
     st.subheader(t("churn.model_clv"))
     choice = computed(t("churn.model_choice_what"), choose_model)
@@ -231,7 +253,7 @@ def model_choice(margin: float, annual_discount: float) -> None:
             t(
                 "churn.suggested",
                 kind=t(f"churn.kind_word.{choice.kind}"),
-                reason=choice.reason,
+                reason=model_reason(choice),
             )
         )
     if kind == "contractual":

@@ -1,5 +1,6 @@
-"""Decision reasons in Swedish: every reason carries a note (key + values) the page words in the
-UI language, one per English reason, every key in both catalogues, numbers in metrics.units."""
+"""Sentences from experiments/ and metrics/ in Swedish: every decision reason carries a note
+(key + values) the page words in the UI language, one per English reason, every key in both
+catalogues, numbers in metrics.units; the CLV model choice worded from its counts."""
 
 from __future__ import annotations
 
@@ -100,3 +101,23 @@ def test_significant_figures(value, en, sv) -> None:
 
     assert format_significant(value, lang="en") == en
     assert format_significant(value, lang="sv") == sv
+
+
+def test_clv_model_reason_in_swedish_and_english() -> None:
+    from dashboard.churn_panels import model_reason
+    from metrics.retention.contractual import ModelChoice
+
+    choice = ModelChoice("contractual", "the metrics layer's words", 1234, 987, 456)
+    assert model_reason(choice) == "the metrics layer's words"  # English: as recorded
+    with use_language("sv"):
+        assert model_reason(choice) == (
+            "80 % av 1\u00a0234 kunder med tre eller fler fakturor faktureras ungefär månadsvis "
+            "(mediangap 27–33 dagar) och 456 kunder har ett registrerat churndatum: ett "
+            "abonnemang, så kvarhållandet modelleras per månad (sBG) och köpmodellen (BG/NBD) "
+            "skulle ta regelbundna fakturor för lojala köpare"
+        )
+        irregular = ModelChoice("non-contractual", "", 10, 2, 0)
+        assert model_reason(irregular).endswith(
+            "; inga churndatum är registrerade, så kunder lämnar obemärkt och köpmodellen "
+            "(BG/NBD + Gamma-Gamma) gäller"
+        )
