@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import numbers
-from dashboard.figures.experiments import segment_figure
+from dashboard.figures.experiments import segment_figure, segment_label
 from dashboard.i18n import current_language, metric_label, t, t_or
 from dashboard.store_access import get_store
 from experiments.metric_defs import metric_choices
@@ -241,9 +241,12 @@ def segment_section(experiment_id: str) -> None:
     if state in ("done", "stale"):
         st.caption(t("exp.segments_caption"))
         rows = status["result"]["segments"]
-        st.plotly_chart(segment_figure(rows), width="stretch")
         unit = metric_unit(status["result"].get("metric") or "")
-        table = segment_table(rows, unit, current_language())
+        st.plotly_chart(segment_figure(rows, unit), width="stretch")
+        table = [
+            row | {"segment": segment_label(raw)}  # people's words, not column values
+            for row, raw in zip(segment_table(rows, unit, current_language()), rows, strict=True)
+        ]
         st.dataframe(
             table,
             hide_index=True,
