@@ -152,6 +152,8 @@ def test_churn_money_carries_the_currency(sample_store, monkeypatch, lang) -> No
 
 def test_explore_tables_read_values_in_the_kpis_unit(sample_store, monkeypatch) -> None:
     at = _start("explore.py", sample_store.path, monkeypatch, "sv")
+    leaks = [text for text in visible_texts(at) if INTERNAL.search(text)]
+    assert not leaks, leaks  # e.g. p_misses as a column header
     config = json.loads(at.dataframe[0].proto.columns)
     formats = {c: (config.get(c) or {}).get("type_config", {}).get("format") for c in config}
     # The value and its interval read in the KPI's unit (a share as per cent), not as 0.708.
