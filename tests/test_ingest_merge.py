@@ -64,6 +64,41 @@ def test_older_row_is_skipped_newer_and_blank_applied(store):
     assert "skipped 1 row(s) older than the stored ones (updated_at), e.g. K1" in text
 
 
+def test_blank_updated_at_applies_the_change_but_keeps_the_stored_time(store):
+    # A row without a time is not known to be older ("older never overwrites newer" cannot
+    # refuse it), so its change is applied and counted as changed-without-time; the blank
+    # never erases the stored updated_at, and a blank time alone is no change at all.
+    ingest_file(store, FIRST, table="contacts", file_name="first.csv")
+    second = _csv(
+        "contact_id,channel,opened_at,team,Updated at",
+        "K1,phone,2026-03-05 10:00,CHANGED,",  # stored with a time: applied, time kept
+        "K2,chat,2026-03-05 11:00,south,",  # same values, blank time: unchanged
+        "K3,email,2026-03-05 12:00,CHANGED,",  # stored without a time: a plain update
+    )
+    report = ingest_file(store, second, table="contacts", file_name="second.csv")
+    assert (report.inserted, report.updated, report.unchanged, report.skipped_older) == (
+        0,
+        2,
+        1,
+        0,
+    )
+    assert (report.updated_without_time, report.updated_without_time_examples) == (1, ["K1"])
+    assert report.changes == {"team": 2}  # updated_at is not among the changed columns
+    assert _rows(store, "SELECT contact_id, team, updated_at FROM contacts ORDER BY 1") == [
+        ("K1", "CHANGED", datetime(2026, 3, 6, 10, 0)),
+        ("K2", "south", datetime(2026, 3, 6, 10, 0)),
+        ("K3", "CHANGED", None),
+        ("K4", "east", datetime(2026, 3, 6, 10, 0)),
+    ]
+    assert "changed without a time: 1 row(s)" in report.to_text()
+    assert report.to_dict()["updated_without_time"] == 1
+    # The rule still holds afterwards: K1 keeps 2026-03-06, so an older row is skipped.
+    third = _csv(
+        "contact_id,channel,opened_at,team,Updated at", "K1,phone,2026-03-05 10:00,x,2026-03-01"
+    )
+    assert ingest_file(store, third, table="contacts", file_name="third.csv").skipped_older == 1
+
+
 def test_equal_updated_at_is_not_older(store):
     ingest_file(store, FIRST, table="contacts", file_name="first.csv")
     same_time = _csv(

@@ -52,6 +52,8 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
         t("data.report_file", file=report.file_name, table=report.table, batch=report.batch_id)
     ]
     lines += [t("data.report_changed", column=col, n=f"{n:,}") for col, n in report.changes.items()]
+    if report.updated_without_time:
+        lines.append(t("data.report_undated", n=f"{report.updated_without_time:,}"))
     lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
     lines += [t("data.report_note", note=w) for w in report.warnings]
     lines += [

@@ -22,12 +22,14 @@ from metrics.audit import record
 from metrics.auth import Actor, require
 from metrics.ingest.errors import IngestError
 from metrics.ingest.mapping import (
+    Fit,
     Plan,
     Preset,
     better_table,
     choose_options,
     expected_headers,
     guess_table,
+    lacks_note,
     resolve,
     wrong_table_message,
 )
@@ -52,7 +54,7 @@ from metrics.ingest.report import (
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, filter_notes, validate
 from metrics.lake import lake_dir, publish_batch
-from metrics.repeats import customers_of, refresh_for_contacts
+from metrics.repeats import customers_of, refresh_for_stage
 from metrics.store import Store
 
 if TYPE_CHECKING:
@@ -94,7 +96,7 @@ def _open(
     pl.DataFrame,
     Iterator[pl.DataFrame],
     Plan,
-    tuple[str, list[str], list[str]] | None,
+    Fit | None,
 ]:
     """Open the source, read its first chunk and map it: every whole-file check up front.
 
@@ -163,12 +165,12 @@ def _limits(limits: Limits | None, max_bytes: int | None) -> Limits:
 def _missing_message(raw: RawFile, plan: Plan, opts: Preset | None) -> str:
     name, table = raw.file_name, plan.table
     found = [c for c in raw.frame.columns if c != "__row"]
-    other = guess_table(raw.frame, table, opts)
-    if other is not None:
+    fit = guess_table(raw.frame, table, opts)
+    if fit is not None:
         return (
-            f"{name}: this looks like a {other} file, not {table}: required column(s) "
+            f"{name}: this looks like a {fit.table} file, not {table}: required column(s) "
             f"{', '.join(plan.missing_required)} for {table} are missing; expected --table "
-            f"{other}, or a {table} file"
+            f"{fit.table}, or a {table} file" + lacks_note(fit)
         )
     parts = []
     for col in plan.missing_required:
@@ -376,9 +378,9 @@ def ingest_file(
         with _repeat_gap_memory(cur, stream.size):
             before = customers_of(cur, contacts_sql=ids_sql)
         merged = merge_stage(cur, table, STAGE, batch_id, insert_only=insert_only)
-        if merged.inserted + merged.updated:
+        if table == "contacts" and merged.inserted + merged.updated:
             with _repeat_gap_memory(cur, stream.size):
-                refresh_for_contacts(cur, before=before, contacts_sql=ids_sql)
+                refresh_for_stage(cur, STAGE, before)
         if merged.rejected.height:
             _record_rejected(cur, batch_id, staged, _with_staged_values(cur, merged.rejected))
         _trim_rejected(cur, batch_id)
@@ -463,7 +465,7 @@ def _repeat_gap_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[No
 STAGE = "__stage"
 LARGE_FILE_BYTES = 64 << 20  # files from here on load under INGEST_MEMORY_LIMIT
 INGEST_MEMORY_LIMIT = "512MB"
-REPEAT_GAP_MEMORY_LIMIT = "4GB"
+REPEAT_GAP_MEMORY_LIMIT = "512MB"
 
 
 @dataclass
@@ -773,6 +775,8 @@ def _finish(
         rejected_stored=int(stored),
         skipped_older=merged.skipped_older,
         skipped_older_examples=merged.skipped_older_examples,
+        updated_without_time=merged.undated,
+        updated_without_time_examples=merged.undated_examples,
         changes=merged.changes,
         change_examples=merged.change_examples,
         insert_only=insert_only,

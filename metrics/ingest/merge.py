@@ -30,6 +30,10 @@ class MergeResult:
     unchanged: int
     skipped_older: int
     skipped_older_examples: list[str] = field(default_factory=list)
+    # Updates by rows without an updated_at of rows stored with one: applied (a row without
+    # a time is not known to be older), the stored updated_at kept.
+    undated: int = 0
+    undated_examples: list[str] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     change_examples: dict[str, list[str]] = field(default_factory=dict)
     rejected: pl.DataFrame = field(
@@ -52,7 +56,17 @@ def _same(c: str) -> str:
     # extras is JSON in the table and text in the stage: compare the text.
     if c == "extras":
         return f"CAST(s.{_q(c)} AS VARCHAR) IS NOT DISTINCT FROM CAST(t.{_q(c)} AS VARCHAR)"
+    if c == "updated_at":
+        # A blank time says nothing about the row's time: it never changes the stored one.
+        return "(s.updated_at IS NULL OR s.updated_at IS NOT DISTINCT FROM t.updated_at)"
     return f"s.{_q(c)} IS NOT DISTINCT FROM t.{_q(c)}"
+
+
+def _new_value(c: str) -> str:
+    """The value an update writes to column `c` (the staged row is s, the stored one t)."""
+    if c == "updated_at":
+        return "coalesce(s.updated_at, t.updated_at)"  # keep the stored time over a blank
+    return f"s.{_q(c)}"
 
 
 def merge_stage(
@@ -71,6 +85,9 @@ def merge_stage(
     - a row equal to the stored one in every column the file has is left alone (unchanged);
     - a row whose updated_at is older than the stored updated_at is not applied
       (skipped_older); a blank updated_at on either side counts as not older;
+    - a blank incoming updated_at never overwrites a stored one: the row is compared and
+      applied without it, the stored time kept, and an update of a row stored with a time by
+      one without is counted (`undated`, with examples);
     - an assignment that would change a unit's variant in a running or decided experiment is
       rejected, and so is any other update when `insert_only`;
     - otherwise the stored row is updated, in the columns the file has only.
@@ -150,6 +167,7 @@ def _apply(
     key_text = _key_text("s", keys)
 
     older_examples: list[str] = []
+    undated, undated_examples = 0, []
     if counts.get("older"):
         older_examples = cur.execute(
             f"SELECT min({key_text}, {EXAMPLES}) FROM {_pick(stage, 'older')}"
@@ -162,9 +180,14 @@ def _apply(
             f"min({key_text}, {EXAMPLES}) FILTER (WHERE NOT ({_same(c)}))"
             for c in compare
         )
+        if "updated_at" in compare:
+            undated_if = "FILTER (WHERE s.updated_at IS NULL AND t.updated_at IS NOT NULL)"
+            aggs += f", count(*) {undated_if}, min({key_text}, {EXAMPLES}) {undated_if}"
         row = cur.execute(
             f"SELECT {aggs} FROM {_pick(stage, 'update')} JOIN {tbl} t ON {on}"
         ).fetchall()[0]
+        if "updated_at" in compare:
+            undated, undated_examples = int(row[-2]), list(row[-1] or [])
         for i, c in enumerate(compare):
             if row[2 * i]:
                 changes[c] = int(row[2 * i])
@@ -178,7 +201,7 @@ def _apply(
             f"FROM {tbl} t JOIN {_pick(stage, 'update')} ON {on}",
             [batch_id],
         )
-        sets = ", ".join(f"{_q(c)} = s.{_q(c)}" for c in [*compare, "batch_id"])
+        sets = ", ".join(f"{_q(c)} = {_new_value(c)}" for c in [*compare, "batch_id"])
         cur.execute(f"UPDATE {tbl} AS t SET {sets} FROM {_pick(stage, 'update')} WHERE {on}")
     if n_insert:
         cols = ", ".join(f"s.{_q(c)}" for c in data_cols)
@@ -194,6 +217,8 @@ def _apply(
         unchanged=total - sum(int(v) for v in counts.values()),
         skipped_older=int(counts.get("older", 0)),
         skipped_older_examples=list(older_examples),
+        undated=undated,
+        undated_examples=undated_examples,
         changes=changes,
         change_examples=change_examples,
         rejected=rejected,

@@ -65,6 +65,10 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     skipped_older: int = 0  # rows older (updated_at) than the stored ones: not applied
     skipped_older_examples: list[str] = field(default_factory=list)
+    # Updated rows (counted in `updated`) that had no updated_at while the stored row has
+    # one: not known to be older, so applied, but the stored updated_at is kept.
+    updated_without_time: int = 0
+    updated_without_time_examples: list[str] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     change_examples: dict[str, list[str]] = field(default_factory=dict)
     insert_only: bool = False
@@ -99,6 +103,12 @@ class IngestReport:
             lines.append(
                 f"  skipped {self.skipped_older} row(s) older than the stored ones (updated_at), "
                 f"e.g. {', '.join(self.skipped_older_examples)}"
+            )
+        if self.updated_without_time:
+            lines.append(
+                f"  changed without a time: {self.updated_without_time} row(s) with a blank "
+                "updated_at changed rows stored with one (applied, the stored updated_at "
+                f"kept), e.g. {', '.join(self.updated_without_time_examples)}"
             )
         for col, n in self.changes.items():
             examples = ", ".join(self.change_examples.get(col, []))
