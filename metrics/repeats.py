@@ -50,6 +50,29 @@ WHERE contacts.contact_id = g.contact_id
        OR contacts.prev_gap_s IS DISTINCT FROM g.prev_gap_s)
 """
 
+# One pass of a refresh (refresh_repeats): the window also reads each contact's rowid and
+# stored gaps, keeps only the rows whose gaps change, and the UPDATE joins those back by
+# rowid. Joining by contact_id instead hashed every contact id of the table once per pass
+# (the update's probe side); the rowid is an integer and the same within the transaction.
+PASS_SQL = """
+UPDATE contacts SET next_gap_s = g.next_gap_s, prev_gap_s = g.prev_gap_s
+FROM (
+    SELECT rid, next_gap_s, prev_gap_s FROM (
+        SELECT rowid AS rid, next_gap_s AS stored_next, prev_gap_s AS stored_prev,
+            CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
+                 ELSE EPOCH(LEAD(opened_at) OVER w) - EPOCH(opened_at) END AS next_gap_s,
+            CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
+                 ELSE EPOCH(opened_at) - EPOCH(LAG(opened_at) OVER w) END AS prev_gap_s
+        FROM contacts
+        WHERE customer_id IS NOT NULL AND issue_type IS NOT NULL {only}
+        WINDOW w AS (PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id),
+               same AS (PARTITION BY customer_id, issue_type, opened_at)
+    )
+    WHERE next_gap_s IS DISTINCT FROM stored_next OR prev_gap_s IS DISTINCT FROM stored_prev
+) AS g
+WHERE contacts.rowid = g.rid
+"""
+
 CLEAR_SQL = """
 UPDATE contacts SET next_gap_s = NULL, prev_gap_s = NULL
 WHERE (customer_id IS NULL OR issue_type IS NULL)
@@ -90,25 +113,27 @@ def _update_in_passes(cur: duckdb.DuckDBPyConnection, scope: str, rows: int, per
     passes = max(1, -(-rows // max(1, per_pass)))
     for part in range(passes):
         only = scope if passes == 1 else f"{scope} AND hash(customer_id) % {passes} = {part}"
-        cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=only)))
+        cur.execute(PASS_SQL.format(only=only))
 
 
 def refresh_repeats(
     cur: duckdb.DuckDBPyConnection,
     customer_ids: Ids | None = None,
     *,
-    partition_rows: int = PARTITION_ROWS,
+    partition_rows: int | None = None,
 ) -> int:
     """Recompute the gaps of `customer_ids`' contacts (None: of every contact), in the caller's
     transaction; returns how many contacts have a repeat neighbour afterwards (all of them for
     a full rebuild, those of the given customers otherwise). More than `partition_rows`
-    contacts are recomputed in hash passes of customers (same result, bounded memory)."""
+    contacts (default PARTITION_ROWS) are recomputed in hash passes of customers (same
+    result, bounded memory)."""
+    per_pass = PARTITION_ROWS if partition_rows is None else partition_rows
     gapped = "(next_gap_s IS NOT NULL OR prev_gap_s IS NOT NULL)"
     keyed = "customer_id IS NOT NULL AND issue_type IS NOT NULL"
     if customer_ids is None:
         cur.execute(CLEAR_SQL.format(only=""))
         rows = _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {keyed}")
-        _update_in_passes(cur, "", rows, partition_rows)
+        _update_in_passes(cur, "", rows, per_pass)
         return _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {gapped}")
     ids = _arrow_ids(customer_ids)
     if len(ids) == 0 or ids.null_count == len(ids):
@@ -126,7 +151,10 @@ def refresh_repeats(
         cur.unregister(_IDS)
     where = f"AND customer_id IN (SELECT customer_id FROM {_SCOPE})"
     rows = _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {keyed} {where}")
-    _update_in_passes(cur, where, rows, partition_rows)
+    if rows == _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {keyed}"):
+        # The customers cover every contact (a first load): no semi-join in each pass.
+        where = ""
+    _update_in_passes(cur, where, rows, per_pass)
     n = _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {gapped} {where}")
     cur.execute(f"DROP TABLE {_SCOPE}")
     return n
@@ -186,7 +214,7 @@ def refresh_for_stage(
     stage: str,
     before: Ids = (),
     *,
-    partition_rows: int = PARTITION_ROWS,
+    partition_rows: int | None = None,
 ) -> int:
     """After merging a staged contacts file (`stage`, a table name from code): refresh the
     customers its rows name and those its contacts had `before` the merge.
@@ -205,6 +233,26 @@ def refresh_for_stage(
         staged = now.column("customer_id").combine_chunks().cast(pa.string())
         ids = pa.chunked_array([staged, ids], pa.string())
     return refresh_repeats(cur, ids, partition_rows=partition_rows)
+
+
+def stage_gaps(cur: duckdb.DuckDBPyConnection, stage: str) -> dict[str, str]:
+    """The gap columns as window expressions over a staged contacts file (`stage`, a table
+    name from code), for merge_stage's `derived` when contacts is empty: then the stage is
+    every contact there will be, and its own window gives exactly the gaps the refresh would
+    (same partitions, order and ties as COMPUTE_SQL), without updating the new rows after.
+    {} when the file lacks customer_id or issue_type (no contact of it has a gap)."""
+    columns = {r[0] for r in cur.execute(f"DESCRIBE {stage}").fetchall()}
+    if not {"customer_id", "issue_type"} <= columns:
+        return {}
+    w = "(PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id)"
+    same = "(PARTITION BY customer_id, issue_type, opened_at)"
+    keyed = "customer_id IS NOT NULL AND issue_type IS NOT NULL"
+    return {
+        "next_gap_s": f"CASE WHEN NOT ({keyed}) THEN NULL WHEN COUNT(*) OVER {same} > 1 "
+        f"THEN 0.0 ELSE EPOCH(LEAD(opened_at) OVER {w}) - EPOCH(opened_at) END",
+        "prev_gap_s": f"CASE WHEN NOT ({keyed}) THEN NULL WHEN COUNT(*) OVER {same} > 1 "
+        f"THEN 0.0 ELSE EPOCH(opened_at) - EPOCH(LAG(opened_at) OVER {w}) END",
+    }
 
 
 def batch_contact_ids(cur: duckdb.DuckDBPyConnection, batch_id: str) -> pa.Array:

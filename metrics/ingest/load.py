@@ -8,7 +8,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import chain
@@ -54,7 +54,7 @@ from metrics.ingest.report import (
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, filter_notes, validate
 from metrics.lake import lake_dir, publish_batch
-from metrics.repeats import customers_of, refresh_for_stage
+from metrics.repeats import customers_of, refresh_for_stage, stage_gaps
 from metrics.store import Store
 
 if TYPE_CHECKING:
@@ -375,12 +375,13 @@ def ingest_file(
         _reject_cross_chunk_duplicates(cur, plan, batch_id, staged)
         # FCR repeat gaps (metrics/repeats.py): the staged contacts' customers before and after.
         ids_sql = f"SELECT contact_id FROM {STAGE}" if table == "contacts" else None
-        with _repeat_gap_memory(cur, stream.size):
-            before = customers_of(cur, contacts_sql=ids_sql)
-        merged = merge_stage(cur, table, STAGE, batch_id, insert_only=insert_only)
-        if table == "contacts" and merged.inserted + merged.updated:
-            with _repeat_gap_memory(cur, stream.size):
-                refresh_for_stage(cur, STAGE, before)
+        before = customers_of(cur, contacts_sql=ids_sql)
+        # Into an empty table the gaps are computed in the insert itself (stage_gaps); else
+        # refreshed after the merge in customer-hash passes, within the cap above.
+        gaps = stage_gaps(cur, STAGE) if table == "contacts" else None
+        merged = merge_stage(cur, table, STAGE, batch_id, insert_only=insert_only, derived=gaps)
+        if table == "contacts" and merged.inserted + merged.updated and not merged.first_load:
+            refresh_for_stage(cur, STAGE, before)
         if merged.rejected.height:
             _record_rejected(cur, batch_id, staged, _with_staged_values(cur, merged.rejected))
         _trim_rejected(cur, batch_id)
@@ -439,23 +440,6 @@ def _bounded_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]
             pass
 
 
-@contextmanager
-def _repeat_gap_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]:
-    """Room for the repeat-gap queries of a large file: their window over every staged
-    customer's contacts does not spill, and under INGEST_MEMORY_LIMIT a 1 GB contacts file
-    (8.6M rows) ran out of memory there. The stage itself stays under the cap."""
-    if size < LARGE_FILE_BYTES:
-        yield
-        return
-    cur.execute(f"SET memory_limit = '{REPEAT_GAP_MEMORY_LIMIT}'")
-    try:
-        yield
-    finally:
-        # In an aborted transaction even SET fails: the original error is the one to report.
-        with suppress(duckdb.Error):
-            cur.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
-
-
 # -- staging --------------------------------------------------------------------------------
 # The stage is a TEMP table of the write transaction's own connection, created inside the
 # transaction and dropped before it commits: no other connection sees it, and a rollback
@@ -465,7 +449,6 @@ def _repeat_gap_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[No
 STAGE = "__stage"
 LARGE_FILE_BYTES = 64 << 20  # files from here on load under INGEST_MEMORY_LIMIT
 INGEST_MEMORY_LIMIT = "512MB"
-REPEAT_GAP_MEMORY_LIMIT = "512MB"
 
 
 @dataclass

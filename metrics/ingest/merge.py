@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import duckdb
@@ -41,6 +42,7 @@ class MergeResult:
             schema={"__row": pl.Int64, "column_name": pl.String, "reason": pl.String}
         )
     )
+    first_load: bool = False  # the table was empty: every row inserted, `derived` included
 
 
 def _q(name: str) -> str:
@@ -76,6 +78,7 @@ def merge_stage(
     batch_id: str,
     *,
     insert_only: bool = False,
+    derived: Mapping[str, str] | None = None,
 ) -> MergeResult:
     """Merge the temp table `stage` into `table`, inside the caller's transaction.
 
@@ -96,6 +99,11 @@ def merge_stage(
     and a later update saves that version with it (metrics/ingest/batches.py finds them).
     All set-based SQL: one join classifies the rows, then one statement per action over the
     rows it picked.
+
+    Into an empty table (`first_load` in the result) every row is inserted in one statement,
+    with the columns of `derived` (column -> SQL expression over the stage's columns, code,
+    never user text) filled too: values that otherwise need a pass over the table after
+    the merge (the contacts' repeat gaps, metrics/repeats.py stage_gaps).
     """
     keys = list(keys_of(table))
     staged = [r[0] for r in cur.execute(f"DESCRIBE {_q(stage)}").fetchall()]
@@ -108,9 +116,14 @@ def merge_stage(
     if empty:
         # Nothing to compare with: every row is new. Key order makes the key index build
         # about twice as fast as shuffled keys.
-        cur.execute(f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM {stg} ORDER BY {key_list}")
+        extra = dict(derived or {})
+        names = ", ".join([cols, *(_q(c) for c in extra)])
+        values = ", ".join([cols, *extra.values()])
+        cur.execute(f"INSERT INTO {tbl} ({names}) SELECT {values} FROM {stg} ORDER BY {key_list}")
         n = cur.execute(f"SELECT count(*) FROM {stg}").fetchall()[0][0]
-        return MergeResult(inserted=int(n), updated=0, unchanged=0, skipped_older=0)
+        return MergeResult(
+            inserted=int(n), updated=0, unchanged=0, skipped_older=0, first_load=True
+        )
 
     on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
     same = " AND ".join(_same(c) for c in compare) or "TRUE"
