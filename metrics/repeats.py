@@ -51,27 +51,37 @@ WHERE contacts.contact_id = g.contact_id
 """
 
 # One pass of a refresh (refresh_repeats): the window also reads each contact's rowid and
-# stored gaps, keeps only the rows whose gaps change, and the UPDATE joins those back by
-# rowid. Joining by contact_id instead hashed every contact id of the table once per pass
+# stored gaps, keeps only the rows whose gaps change (`_gaps`, below), and the
+# UPDATE joins those back by rowid. Joining by contact_id instead hashed every contact id of the table once per pass
 # (the update's probe side); the rowid is an integer and the same within the transaction.
 PASS_SQL = """
 UPDATE contacts SET next_gap_s = g.next_gap_s, prev_gap_s = g.prev_gap_s
 FROM (
-    SELECT rid, next_gap_s, prev_gap_s FROM (
-        SELECT rowid AS rid, next_gap_s AS stored_next, prev_gap_s AS stored_prev,
-            CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
-                 ELSE EPOCH(LEAD(opened_at) OVER w) - EPOCH(opened_at) END AS next_gap_s,
-            CASE WHEN COUNT(*) OVER same > 1 THEN 0.0
-                 ELSE EPOCH(opened_at) - EPOCH(LAG(opened_at) OVER w) END AS prev_gap_s
+    SELECT rid, {next_gap} AS next_gap_s, {prev_gap} AS prev_gap_s FROM (
+        SELECT rowid AS rid, next_gap_s AS stored_next, prev_gap_s AS stored_prev, opened_at,
+            LEAD(opened_at) OVER w AS next_at, LAG(opened_at) OVER w AS prev_at
         FROM contacts
         WHERE customer_id IS NOT NULL AND issue_type IS NOT NULL {only}
-        WINDOW w AS (PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id),
-               same AS (PARTITION BY customer_id, issue_type, opened_at)
+        WINDOW w AS (PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id)
     )
-    WHERE next_gap_s IS DISTINCT FROM stored_next OR prev_gap_s IS DISTINCT FROM stored_prev
+    WHERE {next_gap} IS DISTINCT FROM stored_next OR {prev_gap} IS DISTINCT FROM stored_prev
 ) AS g
 WHERE contacts.rowid = g.rid
 """
+
+
+def _gaps(next_at: str, prev_at: str) -> tuple[str, str]:
+    """next_gap_s and prev_gap_s from the neighbours' times in (opened_at, contact_id) order.
+
+    No second window over (customer, issue, opened_at) as COMPUTE_SQL has (a second sort of
+    every row): contacts at the same instant are adjacent in that order, so a contact has a
+    tie exactly when a neighbour has its opened_at, and then both its gaps are 0 (the tied
+    neighbour's own difference is 0 already)."""
+    return (
+        f"CASE WHEN {prev_at} = opened_at THEN 0.0 ELSE EPOCH({next_at}) - EPOCH(opened_at) END",
+        f"CASE WHEN {next_at} = opened_at THEN 0.0 ELSE EPOCH(opened_at) - EPOCH({prev_at}) END",
+    )
+
 
 CLEAR_SQL = """
 UPDATE contacts SET next_gap_s = NULL, prev_gap_s = NULL
@@ -113,7 +123,8 @@ def _update_in_passes(cur: duckdb.DuckDBPyConnection, scope: str, rows: int, per
     passes = max(1, -(-rows // max(1, per_pass)))
     for part in range(passes):
         only = scope if passes == 1 else f"{scope} AND hash(customer_id) % {passes} = {part}"
-        cur.execute(PASS_SQL.format(only=only))
+        next_gap, prev_gap = _gaps("next_at", "prev_at")
+        cur.execute(PASS_SQL.format(only=only, next_gap=next_gap, prev_gap=prev_gap))
 
 
 def refresh_repeats(
@@ -239,19 +250,17 @@ def stage_gaps(cur: duckdb.DuckDBPyConnection, stage: str) -> dict[str, str]:
     """The gap columns as window expressions over a staged contacts file (`stage`, a table
     name from code), for merge_stage's `derived` when contacts is empty: then the stage is
     every contact there will be, and its own window gives exactly the gaps the refresh would
-    (same partitions, order and ties as COMPUTE_SQL), without updating the new rows after.
+    (same partitions, order and ties), without updating the new rows after.
     {} when the file lacks customer_id or issue_type (no contact of it has a gap)."""
     columns = {r[0] for r in cur.execute(f"DESCRIBE {stage}").fetchall()}
     if not {"customer_id", "issue_type"} <= columns:
         return {}
     w = "(PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id)"
-    same = "(PARTITION BY customer_id, issue_type, opened_at)"
     keyed = "customer_id IS NOT NULL AND issue_type IS NOT NULL"
+    next_gap, prev_gap = _gaps(f"LEAD(opened_at) OVER {w}", f"LAG(opened_at) OVER {w}")
     return {
-        "next_gap_s": f"CASE WHEN NOT ({keyed}) THEN NULL WHEN COUNT(*) OVER {same} > 1 "
-        f"THEN 0.0 ELSE EPOCH(LEAD(opened_at) OVER {w}) - EPOCH(opened_at) END",
-        "prev_gap_s": f"CASE WHEN NOT ({keyed}) THEN NULL WHEN COUNT(*) OVER {same} > 1 "
-        f"THEN 0.0 ELSE EPOCH(opened_at) - EPOCH(LAG(opened_at) OVER {w}) END",
+        "next_gap_s": f"CASE WHEN {keyed} THEN {next_gap} END",
+        "prev_gap_s": f"CASE WHEN {keyed} THEN {prev_gap} END",
     }
 
 

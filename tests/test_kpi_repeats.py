@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+import metrics.repeats as repeats
 from metrics.repeats import (
     customers_of,
     refresh_for_contacts,
@@ -193,6 +194,9 @@ def test_hash_passes_give_exactly_the_one_pass_gaps(store: Store) -> None:
         n_one = refresh_repeats(cur)  # 1500 rows < PARTITION_ROWS: one pass
     one_pass = _stored(store)
     assert one_pass == _brute(rows) and n_one == len(one_pass) > 500
+    # The migration's two-window SQL (ties by a second window) gives the same gaps too.
+    both = store.cursor().execute(repeats.COMPUTE_SQL.format(only="")).fetchall()
+    assert {c: (n, p) for c, n, p in both if n is not None or p is not None} == one_pass
     _clear(store)
     with store.write() as cur:
         # 40 rows a pass: ~36 passes, each customer's contacts inside one of them.
