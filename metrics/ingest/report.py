@@ -72,6 +72,9 @@ class IngestReport:
     # counted; a row failing two checks counts under both.
     reason_counts: dict[str, int] = field(default_factory=dict)
     rejected_stored: int = 0  # rows kept in rejected_rows: the first MAX_STORED_REJECTS
+    # Canonical columns the batch supplied (non-null in at least one loaded row); a KPI whose
+    # inputs no batch supplied shows "no data" (metrics/supplied.py), never 0 %.
+    supplied_columns: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
