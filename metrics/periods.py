@@ -105,8 +105,8 @@ def compare_periods(
 ) -> pl.DataFrame:
     """Each KPI now vs the previous equal-length window.
 
-    Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample
-    (of the current window), prev_value, prev_n, delta (value − prev_value), prob_real, noise, and the
+    Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample,
+    reason (of the current window; reason: why a KPI has no data, see kpi_query), prev_value, prev_n, delta (value − prev_value), prob_real, noise, and the
     implicit dimension columns (channel for channel_mix, satisfaction_band for
     churn_by_satisfaction). Both dates are required; kpis empty = all that fit the filters.
     """
@@ -186,6 +186,7 @@ def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         "p_meets",
         "p_misses",
         "small_sample",
+        "reason",
         "prev_value",
         "prev_n",
         "delta",
@@ -204,6 +205,7 @@ def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         "p_meets": pl.Float64,
         "p_misses": pl.Float64,
         "small_sample": pl.Boolean,
+        "reason": pl.Utf8,
         "prev_value": pl.Float64,
         "prev_n": pl.Int64,
         "delta": pl.Float64,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from metrics.catalogue import CATALOGUE, kpi_inputs
+from metrics.engine import DuckDBEngine, engine_for
 from metrics.store import Store
 
 # Pseudo batch ids: the sample generator's rows, and rows no batch recorded (backfill).
@@ -85,7 +86,13 @@ def supplied_columns(store: Store) -> dict[str, set[str]]:
     ).fetchall():
         out.setdefault(table, set()).add(column)
     needed = {col.split(".")[0] for k in CATALOGUE.values() for g in kpi_inputs(k) for col in g}
+    local = isinstance(engine_for(store), DuckDBEngine)
     for table in sorted(needed - set(out)):
+        if not local:
+            # The facts live on another engine: nothing recorded here says a column is absent.
+            out[table] = {c for k in CATALOGUE.values() for g in kpi_inputs(k) for c in g}
+            out[table] = {c.split(".", 1)[1] for c in out[table] if c.startswith(f"{table}.")}
+            continue
         has_rows = cur.execute(f"SELECT count(*) > 0 FROM (SELECT 1 FROM {_q(table)} LIMIT 1)")
         if has_rows.fetchall()[0][0]:
             columns = [r[0] for r in cur.execute(f"DESCRIBE {_q(table)}").fetchall()]
@@ -123,7 +130,7 @@ def no_data(kpi_name: str, supplied: dict[str, set[str]]) -> NoData | None:
         reason = f"no {' or '.join(empty)} file loaded ({names})"
     else:
         words = " and ".join(f"a {_words(g)}" for g in missing)
-        noun = "column" if len(missing) == 1 and " or " not in _words(missing[0]) else "columns"
+        noun = "column" if len(missing) == 1 else "columns"
         reason = f"no loaded file had {words} {noun} ({names})"
     return NoData(reason=reason, missing=tuple(" or ".join(g) for g in missing))
 

@@ -105,6 +105,9 @@ def labels(df: pl.DataFrame) -> dict:
     return {c: st.column_config.Column(column_label(c)) for c in df.columns}
 
 
+if not trend.is_empty() and trend["reason"].is_not_null().any():  # absent is not zero
+    st.info(t("explore.no_data", reason=trend["reason"].drop_nulls()[0]))
+    st.stop()
 # A scoped target (chat first response) applies only once the filters select that scope.
 target = trend["target"].drop_nulls().first() if not trend.is_empty() else None
 st.subheader(t("explore.trend"))

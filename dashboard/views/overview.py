@@ -67,6 +67,10 @@ for start in range(0, cards.height, 4):
     for col, row in zip(st.columns(4), cards.slice(start, 4).iter_rows(named=True), strict=False):
         kpi, prob = CATALOGUE[row["kpi"]], row["prob_real"]
         box = col.container(border=True)
+        if row["reason"]:  # absent is not zero: no value, no badge, no verdict; the reason
+            box.metric(kpi_label(kpi.name), t("overview.no_data"), help=kpi_definition(kpi.name))
+            box.caption(t("overview.no_data_reason", reason=row["reason"]))
+            continue
         box.metric(
             kpi_label(kpi.name),
             format_value(row["value"], kpi.unit),

@@ -73,7 +73,8 @@ class RejectGroup:
     def to_text(self) -> str:
         rows = ", ".join(str(r) for r in self.examples)
         noun = "row" if self.count == 1 else "rows"
-        return f"{self.count:,} {noun}: {self.reason} (e.g. row {rows})"
+        which = "row" if len(self.examples) == 1 else "rows"
+        return f"{self.count:,} {noun}: {self.reason} (e.g. {which} {rows})"
 
 
 class RejectShareExceeded(IngestError):

@@ -125,10 +125,14 @@ def _open(
     first = next(chunks)  # a file without data rows raises IngestError here
     plan = resolve(table, first, opts, stream.questions)
     if plan.missing_required and strict_columns:
-        raise IngestError(_missing_message(stream.raw(first), plan, opts))
+        raise IngestError(
+            _missing_message(stream.raw(first), plan, opts),
+            file=stream.file_name,
+            column=", ".join(plan.missing_required),
+        )
     fit = None if plan.missing_required else better_table(first, table, opts)
     if fit is not None and strict_columns:
-        raise IngestError(wrong_table_message(stream.file_name, table, fit))
+        raise IngestError(wrong_table_message(stream.file_name, table, fit), file=stream.file_name)
     return stream, first, chunks, plan, fit
 
 
