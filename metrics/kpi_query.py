@@ -347,7 +347,7 @@ def _no_data_row(
         **dict.fromkeys(("value", "ci_low", "ci_high", "status", "p_meets", "p_misses")),
         "n": 0,
         "target": target,
-        "small_sample": False,  # not a small sample: nothing to count
+        "small_sample": True,  # n = 0 is under every minimum sample; never judged
         "reason": why.reason,
         **cell,
         **({"period": None} if grain else {}),

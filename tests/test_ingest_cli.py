@@ -144,6 +144,8 @@ def test_cli_sheet_and_timezone_options(tmp_path, capsys):
                 "--db",
                 str(db),
                 "--json",
+                "--max-reject-share",
+                "1",
             ]
         )
         == 0

@@ -40,7 +40,7 @@ def _rows(store: Store, sql: str) -> list[tuple]:
 def test_reingest_same_file_is_all_unchanged(store):
     first = ingest_file(store, ZENDESK, table="contacts", preset="zendesk", max_reject_share=1.0)
     stored = _rows(store, "SELECT * EXCLUDE (batch_id) FROM contacts ORDER BY contact_id")
-    second = ingest_file(store, ZENDESK, table="contacts", preset="zendesk")
+    second = ingest_file(store, ZENDESK, table="contacts", preset="zendesk", max_reject_share=1.0)
     assert (first.inserted, first.unchanged) == (11, 0)
     assert (second.inserted, second.updated, second.unchanged, second.rejected) == (0, 0, 11, 4)
     assert _rows(store, "SELECT * EXCLUDE (batch_id) FROM contacts ORDER BY contact_id") == stored

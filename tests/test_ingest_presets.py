@@ -174,7 +174,7 @@ def test_qualtrics_preset_three_header_rows_ces_flip_and_reference_check(store):
         max_reject_share=1.0,
     )
     path = EXPORTS / "qualtrics_survey.csv"
-    report = ingest_file(store, path, table="surveys", preset="qualtrics")
+    report = ingest_file(store, path, table="surveys", preset="qualtrics", max_reject_share=1.0)
     assert report.rows_read == _csv_data_rows(path, "utf-8", ",", header_rows=3) == 8
     assert report.timezone == "Europe/Stockholm"  # from the ImportId row
     # Rejected: row 4 NPS 11, row 6 ticket 9999 not in contacts, row 8 DST gap.
@@ -236,7 +236,7 @@ def test_xlsx_customers_first_sheet_and_named_sheet(store):
     )[0]
     assert got[:3] == (date(2024, 1, 2), "Skåne", 499.0)
     assert json.loads(got[3])["Loyalty points"] == "0"
-    again = ingest_file(store, path, table="customers", sheet="Customers")
+    again = ingest_file(store, path, table="customers", sheet="Customers", max_reject_share=1.0)
     assert (again.inserted, again.unchanged) == (0, 11)
     with pytest.raises(IngestError) as err:
         ingest_file(store, path, table="customers", sheet="Nope")

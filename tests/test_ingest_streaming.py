@@ -217,7 +217,7 @@ MEMORY_CHILD = textwrap.dedent(
     frame.write_csv(path)
     del frame
     with open_store(Path(sys.argv[3]) / f"s{n}.duckdb") as store:
-        ingest_file(store, path.read_bytes()[:20_000], table="contacts", file_name="warm.csv")
+        ingest_file(store, path.read_bytes()[:20_000], table="contacts", file_name="warm.csv", max_reject_share=1.0)
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         report = ingest_file(store, path, table="contacts", max_reject_share=1.0)
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base

@@ -14,9 +14,9 @@ from dashboard.cli.main import main
 from metrics.catalogue import CATALOGUE, kpi_inputs
 from metrics.ingest import ingest_file
 from metrics.ingest.batches import undo_batch
+from metrics.ingest.spec import TABLE_COLUMNS
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.schema import _V8_COLUMNS, MIGRATIONS
-from metrics.ingest.spec import TABLE_COLUMNS
 from metrics.store import Store, open_store
 from metrics.supplied import no_data, supplied_columns
 
@@ -195,3 +195,22 @@ def test_overview_card_without_inputs_shows_no_data_and_reason(
     # No status badge or target line for it: every badge line names a KPI that has data.
     badges = [m.value for m in at.markdown if "badge[" in m.value]
     assert len(badges) == len(cards) - sum(1 for m in cards.values() if m.value == "No data")
+
+
+def test_alerts_and_report_do_not_flag_a_kpi_without_data(store: Store, tmp_path: Path) -> None:
+    from metrics.alerts import check_alerts
+    from metrics.report import overview_report, render_html
+
+    # 60 March contacts without a bot column: read as 0 % of 60 the automation rate would
+    # miss its 45 % target with P ≈ 1 (Beta(1, 61) puts nothing near 0.45).
+    text = "contact_id,channel,opened_at,resolved\n" + "".join(
+        f"K{i},phone,2026-03-{1 + i % 28:02d} 10:00,yes\n" for i in range(60)
+    )
+    _load(store, tmp_path, "nobot60.csv", text)
+    check = check_alerts(store)
+    assert check is not None
+    assert "automation_rate" not in {a.kpi for a in check.alerts}
+    report = overview_report(store)
+    assert report is not None
+    html = render_html(report)
+    assert "no data — no loaded file had a bot column (contacts.bot_handled)" in html

@@ -55,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep only rows where DIM is VALUE (repeat a DIM to allow several values)",
     )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--json", dest="format", action="store_const", const="json", help="--format json")
+    p.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="--format json"
+    )
     p.add_argument("--list", action="store_true", help="print the KPI catalogue and exit")
     p.set_defaults(func=run)
 
