@@ -9,6 +9,7 @@ reason saying which column no file had.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -40,6 +41,12 @@ COLUMN_WORDS: dict[str, str] = {
     "csat": "CSAT",
     "ces": "CES",
 }
+
+
+@functools.cache
+def _inputs(kpi_name: str) -> tuple[tuple[str, ...], ...]:
+    # Parsed once per process: kpi_inputs reads the measure's SQL with sqlglot.
+    return kpi_inputs(CATALOGUE[kpi_name])
 
 
 def _q(name: str) -> str:
@@ -85,12 +92,12 @@ def supplied_columns(store: Store) -> dict[str, set[str]]:
         "WHERE b.status IS DISTINCT FROM 'undone'"
     ).fetchall():
         out.setdefault(table, set()).add(column)
-    needed = {col.split(".")[0] for k in CATALOGUE.values() for g in kpi_inputs(k) for col in g}
+    needed = {col.split(".")[0] for k in CATALOGUE for g in _inputs(k) for col in g}
     local = isinstance(engine_for(store), DuckDBEngine)
     for table in sorted(needed - set(out)):
         if not local:
             # The facts live on another engine: nothing recorded here says a column is absent.
-            out[table] = {c for k in CATALOGUE.values() for g in kpi_inputs(k) for c in g}
+            out[table] = {c for k in CATALOGUE for g in _inputs(k) for c in g}
             out[table] = {c.split(".", 1)[1] for c in out[table] if c.startswith(f"{table}.")}
             continue
         has_rows = cur.execute(f"SELECT count(*) > 0 FROM (SELECT 1 FROM {_q(table)} LIMIT 1)")
@@ -118,7 +125,7 @@ def no_data(kpi_name: str, supplied: dict[str, set[str]]) -> NoData | None:
     """The reason `kpi_name` has no data given what was supplied, or None when it has inputs."""
     missing = [
         g
-        for g in kpi_inputs(CATALOGUE[kpi_name])
+        for g in _inputs(kpi_name)
         if not any(c.split(".", 1)[1] in supplied.get(c.split(".", 1)[0], set()) for c in g)
     ]
     if not missing:

@@ -257,7 +257,8 @@ def _names_file(func: Callable[_P, _R]) -> Callable[_P, _R]:
             return func(*args, **kwargs)
         except IngestError as exc:
             if exc.file is None:
-                source = args[1] if func.__name__ == "ingest_file" else args[0]
+                at = 1 if func.__name__ == "ingest_file" else 0
+                source = args[at] if len(args) > at else kwargs.get("source")
                 name = kwargs.get("file_name")
                 if name is None and not isinstance(source, bytes):
                     name = Path(str(source)).name
