@@ -249,3 +249,21 @@ def test_cli_json_empty_file_is_an_object_without_column(tmp_path, capsys) -> No
     assert code == 2
     assert obj["file"] == "empty.csv" and obj["column"] is None
     assert obj["expected"] == "a header row with column names and at least one data row"
+
+
+def test_rows_the_merge_refuses_count_too_and_roll_back_the_merge(
+    store: Store, tmp_path: Path
+) -> None:
+    ingest_file(store, _csv(tmp_path / "first.csv", 100), table="contacts")
+    before = _snapshot(store)
+    # Insert-only: the 100 stored keys with a new wait are refused by the merge (after it ran),
+    # 2 new keys load: 100 of 102 refused.
+    again = _csv(tmp_path / "again.csv", 102, wait="99")
+    with pytest.raises(RejectShareExceeded) as info:
+        ingest_file(store, again, table="contacts", insert_only=True)
+    exc = info.value
+    assert (exc.rows, exc.rejected) == (102, 100)
+    assert [(g.column, g.count, g.examples) for g in exc.groups] == [("wait_s", 100, (1, 2, 3))]
+    assert _snapshot(store) == before
+    report = ingest_file(store, again, table="contacts", insert_only=True, max_reject_share=1.0)
+    assert (report.inserted, report.rejected) == (2, 100)

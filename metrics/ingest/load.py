@@ -493,16 +493,23 @@ def _reject_groups(rejected: pl.DataFrame) -> pl.DataFrame:
         }
     )
     # Reasons are joined in the order their columns are listed; when a row's lists do not
-    # line up (a reason naming several columns) every part takes the whole column list.
+    # line up (one reason naming several columns, as the merge's refusals do) the reason is
+    # one cause of all its columns.
     same = parts["reason"].list.len() == parts["column"].list.len()
     aligned = parts.filter(same).explode("reason", "column")
-    other = parts.filter(~same).explode("reason").with_columns(pl.col("column").list.join(", "))
+    other = parts.filter(~same).with_columns(
+        pl.col("reason").list.join("; "), pl.col("column").list.join(", ")
+    )
     flat = pl.concat([aligned, other.select(aligned.columns)])
     flat = flat.with_columns(
         pl.col("reason")
         .str.replace_all("\x00", "; ", literal=True)
         .str.replace_all(r"'[^']*'", "'…'")
         .str.replace_all(r"\brow \d+", "row …")
+        # The merge names keys unquoted (merge.py): "K1 is already stored ...", "experiment
+        # E1 is running: unit C1 is assigned ...".
+        .str.replace(r"^\S+ is already stored", "… is already stored")
+        .str.replace(r"^experiment \S+ is (\w+): unit \S+ is", "experiment … is $1: unit … is")
     )
     return (
         flat.group_by("column", "reason")
