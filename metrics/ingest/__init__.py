@@ -9,7 +9,7 @@ from metrics.ingest.errors import (
     RejectShareExceeded,
 )
 from metrics.ingest.load import ingest_file, ingest_history, preview_file, rejected_rows
-from metrics.ingest.mapping import PRESETS, Preset
+from metrics.ingest.mapping import PRESETS, Preset, suggest_preset
 from metrics.ingest.readers import DEFAULT_MAX_BYTES, Limits
 from metrics.ingest.report import IngestReport, Preview
 
@@ -28,4 +28,5 @@ __all__ = [
     "ingest_history",
     "preview_file",
     "rejected_rows",
+    "suggest_preset",
 ]
