@@ -121,6 +121,13 @@ def test_max_reject_share_accepts_more_and_loads_the_good_rows(
         ingest_file(store, path, table="contacts", max_reject_share=0.09)
     report = ingest_file(store, path, table="contacts", max_reject_share=0.1)
     assert (report.inserted, report.rejected) == (45, 5)
+    # The share the refusal reports is enough to accept it (1 of 12 as a float).
+    twelve = _csv(tmp_path / "twelve.csv", 12, bad_channel=(5,))
+    with pytest.raises(RejectShareExceeded) as info:
+        ingest_file(store, twelve, table="contacts")
+    assert info.value.share == 1 / 12
+    again = ingest_file(store, twelve, table="contacts", max_reject_share=info.value.share)
+    assert (again.inserted + again.unchanged, again.rejected) == (11, 1)
     with pytest.raises(ValueError, match="between 0 and 1"):
         ingest_file(store, path, table="contacts", max_reject_share=1.5)
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from fractions import Fraction
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -455,10 +454,11 @@ REJECT_EXAMPLES = 3  # example row numbers per cause
 
 def _check_reject_share(file_name: str, staged: _Staged, limit: float) -> None:
     """Refuse the batch (raise inside the transaction, which rolls back) when more than
-    `limit` of its rows were rejected. Exactly `limit` is accepted; compared as fractions so
-    10 of 1,000 at 1 % is not refused by a rounding error."""
+    `limit` of its rows were rejected. Exactly `limit` is accepted, with a relative margin of
+    1e-9 so neither 10 of 1,000 at 0.01 nor a share handed back as `exc.share` (1/12 as a
+    float) is refused by a rounding error."""
     rows, rejected = staged.rows_read, staged.rejected
-    if rows == 0 or Fraction(rejected, rows) <= Fraction(str(limit)):
+    if rows == 0 or rejected <= limit * rows * (1 + 1e-9):
         return
     ranked = sorted(staged.groups.items(), key=lambda kv: (-kv[1][0], min(kv[1][1] or [0])))
     groups = [
