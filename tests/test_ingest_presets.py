@@ -365,6 +365,7 @@ def test_cli_preset_and_mapping_file_combine_and_the_mapping_wins(tmp_path, caps
     args = ["ingest", str(EXPORTS / "intercom_conversations.csv"), "--table", "contacts"]
     code = main(
         [*args, "--preset", "intercom", "--mapping", str(mapping), "--db", str(db), "--json"]
+        + ["--max-reject-share", "1"]
     )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
