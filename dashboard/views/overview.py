@@ -15,12 +15,12 @@ from dashboard.figures.kpi import (
     small_sample_reason,
     sparkline,
 )
-from dashboard.filters import month_start, previous_period, sidebar_filters
+from dashboard.filters import comparison_picker, month_start, sidebar_filters
 from dashboard.i18n import current_language, date_text, kpi_definition, kpi_label, t, value_label
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
-from metrics.periods import overview
+from metrics.periods import comparison_window, overview
 from metrics.targets import near_tolerance, status_text, targets_frame
 
 BADGE = {
@@ -40,7 +40,8 @@ flt = sidebar_filters()
 if flt.date_from is None:
     st.info(t("common.no_data"))
     st.stop()
-prev_from, prev_to = previous_period(flt.date_from, flt.date_to)
+compare = comparison_picker()  # the period before, a month or a year earlier (?compare=)
+prev_from, prev_to = comparison_window(flt.date_from, flt.date_to, compare)
 st.caption(
     t(
         "overview.caption",
@@ -53,7 +54,7 @@ st.caption(
 req = dict(date_from=flt.date_from, date_to=flt.date_to, filters=flt.filters)
 try:
     # Current + previous period and the channel breakdown share one scan per source.
-    now, by_channel = cached(overview, flt.date_from, flt.date_to, flt.filters)
+    now, by_channel = cached(overview, flt.date_from, flt.date_to, flt.filters, comparison=compare)
     spark_from = month_start(flt.date_to - timedelta(days=365))
     trend = cached(query_kpis, KpiRequest(grain="month", **{**req, "date_from": spark_from}))
     # The direction after settings (CES read as agreement is higher-is-better).
