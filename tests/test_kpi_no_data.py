@@ -230,3 +230,33 @@ def test_explore_kpi_without_inputs_says_no_data_and_why(
     assert not at.get("plotly_chart")  # no trend of zeros
     at.selectbox(key="ex_kpi").select("escalation_rate").run()
     assert not at.info and at.get("plotly_chart")  # supplied (all "no"): a real 0 %
+
+
+def test_churn_page_with_surveys_but_no_churn_dates_draws_no_band_of_nothing(
+    store: Store, tmp_path: Path, monkeypatch
+) -> None:
+    customers = "customer_id,signup_date\n" + "".join(f"C{i},2025-01-01\n" for i in range(3))
+    (tmp_path / "cust.csv").write_text(customers, encoding="utf-8")
+    ingest_file(store, tmp_path / "cust.csv", table="customers")
+    surveys = "response_id,customer_id,answered_at,csat\n" + "".join(
+        f"R{i},C{i % 3},2025-06-{i + 1:02d} 10:00,{1 + i % 5}\n" for i in range(10)
+    )
+    (tmp_path / "s.csv").write_text(surveys, encoding="utf-8")
+    ingest_file(store, tmp_path / "s.csv", table="surveys")
+    frame = query_kpis(
+        store, KpiRequest(kpis=("churn_by_satisfaction",), by=("satisfaction_band",))
+    )
+    assert frame["reason"].to_list() == [
+        "no loaded file had a churn date column (customers.churned_at)"
+    ]
+    store.close()
+    at = start_page(ROOT / "dashboard" / "views" / "churn.py", store.path, monkeypatch)
+    assert (
+        "No data for churn by satisfaction: no loaded file had a churn date column "
+        "(customers.churned_at)." in [i.value for i in at.info]
+    )
+    # Read as 0 of 3 customers lost every month, churn would have been 0 %: no rate instead.
+    assert "No monthly churn: no loaded file had a churn date column (customers.churned_at)." in [
+        i.value for i in at.info
+    ]
+    assert not [m for m in at.metric if "Churn" in m.label]
