@@ -136,9 +136,8 @@ def no_data(kpi_name: str, supplied: dict[str, set[str]]) -> NoData | None:
     if empty:
         reason = f"no {' or '.join(empty)} file loaded ({names})"
     else:
-        words = " and ".join(f"a {_words(g)}" for g in missing)
-        noun = "column" if len(missing) == 1 else "columns"
-        reason = f"no loaded file had {words} {noun} ({names})"
+        words = " or ".join(f"a {_words(g)} column" for g in missing)
+        reason = f"no loaded file had {words} ({names})"
     return NoData(reason=reason, missing=tuple(" or ".join(g) for g in missing))
 
 

@@ -133,6 +133,15 @@ def test_no_data_reason_for_alternatives_and_empty_tables() -> None:
         "(contacts.first_contact_resolved or contacts.resolved)"
     )
     assert no_data("fcr", {"contacts": {"resolved"}}) is None
+    repeat = no_data("repeat_contact_rate", {"contacts": {"contact_id", "channel", "opened_at"}})
+    assert repeat is not None
+    assert repeat.reason == "no loaded file had a customer id column (contacts.customer_id)"
+    both = no_data("automation_rate", {"contacts": {"contact_id"}})
+    assert both is not None and both.missing == ("contacts.bot_handled", "contacts.resolved")
+    assert both.reason == (
+        "no loaded file had a bot column or a resolved column "
+        "(contacts.bot_handled; contacts.resolved)"
+    )
     churn = no_data("churn_rate", {})
     assert churn is not None and churn.reason.startswith("no customers file loaded")
 
