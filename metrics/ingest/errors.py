@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -130,6 +131,4 @@ class RejectShareExceeded(IngestError):
 
 def _share_text(share: float) -> str:
     """The smallest round share (4 decimals, rounded up) that accepts `share`."""
-    import math
-
-    return f"{min(1.0, math.ceil(share * 10_000) / 10_000):g}"
+    return f"{min(1.0, math.ceil(round(share * 10_000, 6)) / 10_000):g}"
