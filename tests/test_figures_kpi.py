@@ -93,7 +93,7 @@ def test_breakdown_figure_small_cell_is_grey_others_take_status_colour():
         fk.STATUS_COLOURS["misses"],
     ]
     assert "n = 7 is below the minimum sample" in bar.hovertext[0]
-    assert list(bar.text) == ["n=7", "n=200", "n=500"]
+    assert list(bar.text) == ["n = 7", "n = 200", "n = 500"]
 
 
 def test_breakdown_figure_intervals_are_distances_from_value():

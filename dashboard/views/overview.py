@@ -7,6 +7,7 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.downloads import download_buttons
 from dashboard.figures.kpi import (
     channel_mix_figure,
@@ -75,7 +76,7 @@ for start in range(0, cards.height, 4):
         box.metric(
             kpi_label(kpi.name),
             format_value(row["value"], kpi.unit),
-            delta=format_delta(row["delta"], kpi.unit),
+            delta=format_delta(row["delta"], kpi.unit, like=row["value"]),
             # A change that is probably noise is shown muted, not red or green.
             delta_color="off"
             if row["noise"]
@@ -83,14 +84,14 @@ for start in range(0, cards.height, 4):
             help=kpi_definition(kpi.name)
             + "\n\n"
             + t("overview.change_noise" if row["noise"] else "overview.change_real")
-            + (t("overview.p_real", p=f"{prob:.0%}") if prob is not None else "."),
+            + (numbers.p_phrase("overview.p_real", prob) if prob is not None else "."),
         )
         target = (
             t("overview.no_target")
             if row["target"] is None
             else t("overview.target", value=format_value(row["target"], kpi.unit))
         )
-        box.markdown(f"{badge(row['status'])} {target} · n = {row['n']:,}")
+        box.markdown(f"{badge(row['status'])} {target} · n = {numbers.count(row['n'])}")
         if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
             box.caption(status_text(row, current_language()))
         if row["small_sample"]:
@@ -101,7 +102,9 @@ for start in range(0, cards.height, 4):
         series = trend.filter(pl.col("kpi") == row["kpi"])
         if series.height > 1:
             box.plotly_chart(
-                sparkline(series), key=f"spark_{row['kpi']}", config={"displayModeBar": False}
+                sparkline(series, unit=kpi.unit),
+                key=f"spark_{row['kpi']}",
+                config={"displayModeBar": False},
             )
 
 st.subheader(t("overview.missing_target"))
