@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from dashboard import numbers
 from dashboard.i18n import dimension_label, month_name, t, value_label
 from metrics.catalogue import MIN_SAMPLE_DEFAULT
 
@@ -29,51 +30,29 @@ DEFAULT_MIN_N = MIN_SAMPLE_DEFAULT  # the catalogue's (one source)
 
 def small_sample_reason(n: int | None, min_n: int = DEFAULT_MIN_N) -> str:
     """Why a cell is greyed, in words a manager reads in the tooltip."""
-    return t("fig.small_sample", n=n or 0, min_n=min_n)
+    return t("fig.small_sample", n=numbers.count(n or 0), min_n=numbers.count(min_n))
 
 
 def format_value(value: float | None, unit: str = "") -> str:
-    """A KPI value for display in the catalogue's unit; a missing value is an em dash.
-
-    Units: share (0..1, shown as %), nps (signed points), index (0-100), score, seconds, hours.
-    """
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if unit in ("share", "%"):
-        return f"{value * 100:.1f} %"
-    if unit == "nps":
-        return f"{value:+.1f}"
-    if unit == "seconds":
-        return f"{value:,.0f} s" if abs(value) < 600 else f"{value / 60:,.1f} min"
-    if unit == "hours":
-        return f"{value:,.1f} h"
-    if unit == "index":
-        return f"{value:.1f}"
-    if unit == "score":
-        return f"{value:.2f}"
-    return f"{value:,.3g}" if not unit else f"{value:,.3g} {unit}"
+    """A KPI value in its catalogue unit, in the UI language and currency (metrics.units):
+    "70.8 %" / "70,8 %", "6.1 min", "+12.3" (NPS), "1 234 kr"; an em dash when missing."""
+    return numbers.value(value, unit)
 
 
-def format_delta(delta: float | None, unit: str = "") -> str | None:
-    """A period-over-period change in the KPI's unit (shares in percentage points)."""
+def format_delta(delta: float | None, unit: str = "", like: float | None = None) -> str | None:
+    """A period-over-period change in the KPI's unit (shares in pp / p.e.); with `like` (the
+    value it belongs to) a duration's change reads in the value's scale. None when missing,
+    so st.metric shows no arrow."""
     if delta is None or (isinstance(delta, float) and not math.isfinite(delta)):
         return None
-    if unit in ("share", "%"):
-        return f"{delta * 100:+.1f} pp"
-    if unit == "seconds":
-        return f"{delta:+,.0f} s" if abs(delta) < 600 else f"{delta / 60:+,.1f} min"
-    if unit == "hours":
-        return f"{delta:+,.1f} h"
-    if unit == "score":
-        return f"{delta:+.2f}"
-    return f"{delta:+.1f}"
+    return numbers.delta(delta, unit, like=like)
 
 
 def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> list[str]:
     texts = []
     for row in df.iter_rows(named=True):
         head = f"{row[key]}: " if key else ""
-        text = f"{head}{format_value(row.get('value'), unit)}<br>n = {row.get('n') or 0}"
+        text = f"{head}{format_value(row.get('value'), unit)}<br>n = {numbers.count(row.get('n') or 0)}"
         if row.get("ci_low") is not None and row.get("ci_high") is not None:
             text += "<br>" + t(
                 "fig.interval_hover",
@@ -86,6 +65,14 @@ def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> lis
     return texts
 
 
+def _axis(unit: str) -> dict[str, Any]:
+    """Tick format of an axis carrying values in `unit` (shares 0..1 read as %)."""
+    if unit in ("share", "%"):
+        return {"tickformat": ".0%"}
+    suffix = numbers.suffix(unit)
+    return {"ticksuffix": f" {suffix}"} if suffix in ("s", "min", "h") else {}
+
+
 def _finite(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
@@ -94,7 +81,7 @@ def _month_label(day: Any) -> str:
     return f"{month_name(day.month)} {day.year}" if hasattr(day, "month") else str(day)
 
 
-def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
+def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR, unit: str = "") -> go.Figure:
     """A tiny axis-less line of `value` over `period` for a KPI card."""
     df = df.sort("period") if "period" in df.columns else df
     fig = go.Figure(
@@ -105,7 +92,9 @@ def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
             line={"color": colour, "width": 2},
             # Month names from the catalogue: Plotly's own %b is English only.
             customdata=[_month_label(p) for p in df["period"].to_list()],
-            hovertemplate="%{customdata}: %{y:.3g}<extra></extra>",
+            # The value as the card shows it (its unit, the language's decimal mark).
+            text=[format_value(v, unit) for v in df["value"].to_list()],
+            hovertemplate="%{customdata}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(
@@ -115,7 +104,7 @@ def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
         yaxis={"visible": False},
         showlegend=False,
     )
-    return fig
+    return numbers.localize(fig)
 
 
 def target_band(
@@ -146,7 +135,8 @@ def trend_figure(
 ) -> go.Figure:
     """Value over `period` with its 95 % interval ribbon, the target line and its band.
 
-    Expects columns period, value, n, ci_low, ci_high (null where undefined), small_sample.
+    Expects columns period, value, n, ci_low, ci_high (null where undefined), small_sample,
+    and optionally partial (periods covered only in part: hollow marker, dotted segment).
     Small-sample periods are drawn as grey markers with the reason in the tooltip.
     """
     df = df.sort("period")
@@ -182,10 +172,39 @@ def trend_figure(
         if "small_sample" in df.columns
         else [False] * df.height
     )
+    values = df["value"].to_list()
+    # A period the range or the data covers only in part (metrics.periods.mark_partial): a
+    # hollow marker on a dotted segment, with its own legend entry.
+    partial = df["partial"].fill_null(False).to_list() if "partial" in df.columns else []
+    if any(partial):
+        near = [
+            p or (i > 0 and partial[i - 1]) or (i + 1 < len(partial) and partial[i + 1])
+            for i, p in enumerate(partial)
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[v if n else None for v, n in zip(values, near, strict=True)],
+                mode="lines+markers",
+                name=t("links.partial"),
+                line={"color": LINE_COLOUR, "width": 2, "dash": "dot"},
+                marker={
+                    "color": LINE_COLOUR,
+                    "size": 9,
+                    "symbol": ["circle-open" if p else "circle" for p in partial],
+                },
+                hovertext=[
+                    f"{h} · {t('links.partial')}" if p else h
+                    for h, p in zip(_hover_rows(df, unit, min_n, None), partial, strict=True)
+                ],
+                hoverinfo="x+text",
+            )
+        )
+        values = [None if p else v for v, p in zip(values, partial, strict=True)]
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=df["value"].to_list(),
+            y=values,
             mode="lines+markers",
             name=label,
             line={"color": LINE_COLOUR, "width": 2},
@@ -219,8 +238,9 @@ def trend_figure(
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         hovermode="x unified",
         legend={"orientation": "h", "y": -0.15},
+        yaxis=_axis(unit),
     )
-    return fig
+    return numbers.localize(fig)
 
 
 def breakdown_figure(
@@ -268,7 +288,7 @@ def breakdown_figure(
             error_x=error or None,
             hovertext=_hover_rows(df, unit, min_n, dim),
             hoverinfo="text",
-            text=[f"n={n}" for n in df["n"].to_list()],
+            text=[f"n = {numbers.count(n)}" for n in df["n"].to_list()],
             textposition="inside",
             insidetextanchor="start",
         )
@@ -284,6 +304,7 @@ def breakdown_figure(
         title=t("fig.breakdown_title", label=label, dim=dimension_label(dim).lower()),
         height=max(260, 34 * df.height + 80),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis=_axis(unit),
         # The data keeps the stored values; the axis shows them in people's words.
         yaxis={
             "autorange": "reversed",
@@ -292,7 +313,7 @@ def breakdown_figure(
             "ticktext": [value_label(dim, v) for v in categories],
         },
     )
-    return fig
+    return numbers.localize(fig)
 
 
 def heatmap_figure(
@@ -329,7 +350,7 @@ def heatmap_figure(
                 name=label,
                 hovertext=text,
                 hoverinfo="x+y+text",
-                colorbar={"title": unit or ""},
+                colorbar={"title": numbers.suffix(unit), **_axis(unit)},
             ),
             go.Heatmap(
                 z=grey,
@@ -350,7 +371,7 @@ def heatmap_figure(
         xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [value_label(x, v) for v in xs]},
         yaxis={"tickmode": "array", "tickvals": ys, "ticktext": [value_label(y, v) for v in ys]},
     )
-    return fig
+    return numbers.localize(fig)
 
 
 def channel_mix_figure(df: pl.DataFrame) -> go.Figure:
@@ -369,4 +390,4 @@ def channel_mix_figure(df: pl.DataFrame) -> go.Figure:
     fig.update_layout(
         title=t("fig.mix_title"), height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}
     )
-    return fig
+    return numbers.localize(fig)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from dashboard import url_state
 from dashboard.experiment_sections import (
     decide_section,
+    decision_reasons,
     draft_section,
     header_text,
     headline_section,
@@ -15,7 +17,7 @@ from dashboard.experiment_sections import (
     show_flash,
 )
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
-from dashboard.i18n import metric_label, t, t_or
+from dashboard.i18n import current_language, metric_label, t, t_or
 from dashboard.report_html import readout_html
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
@@ -40,11 +42,17 @@ summary = pl.DataFrame([e.summary() for e in items])
 st.dataframe(summary, hide_index=True, width="stretch", column_config=labelled(summary, "exp.col"))
 
 by_id = {e.experiment_id: e for e in items}
+# ?experiment=ID opens its readout (a link to one experiment); the choice is written back.
+url_state.adopt("experiment", "exp_chosen", url_state.choice(list(by_id)))
+if st.session_state.get("exp_chosen") not in by_id:
+    st.session_state["exp_chosen"] = next(iter(by_id))
 chosen = st.selectbox(
     t("exp.read_out"),
     list(by_id),
+    key="exp_chosen",
     format_func=lambda i: f"{i} ({t_or(f'xstatus.{by_id[i].status}', by_id[i].status)})",
 )
+url_state.publish("experiment", chosen)
 exp = by_id[chosen]
 if exp.status == "draft":
     draft_section(exp)
@@ -64,7 +72,7 @@ unit = metric_unit(r.primary.metric)
 action = r.decision.action
 st.subheader(t("exp.decision", action=t_or(f"xdecision.{action.replace(' ', '_')}", action)))
 st.caption(header_text(r))
-for reason in r.decision.reasons:
+for reason in decision_reasons(r.decision):
     st.markdown(f"- {reason}")
 for note in r.messages:
     st.warning(note)
@@ -104,7 +112,7 @@ st.subheader(t("exp.decide"))
 decide_section(r.experiment, r.decision.action, list(r.decision.reasons))
 st.download_button(
     t("exp.download_html"),
-    cached(readout_html, chosen),
+    cached(readout_html, chosen, lang=current_language()),
     file_name=f"{chosen}_readout.html",
     mime="text/html",
 )

@@ -7,6 +7,7 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.downloads import download_buttons
 from dashboard.figures.kpi import (
     channel_mix_figure,
@@ -15,12 +16,12 @@ from dashboard.figures.kpi import (
     small_sample_reason,
     sparkline,
 )
-from dashboard.filters import month_start, previous_period, sidebar_filters
+from dashboard.filters import comparison_picker, month_start, sidebar_filters
 from dashboard.i18n import current_language, date_text, kpi_definition, kpi_label, t, value_label
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
-from metrics.periods import overview
+from metrics.periods import comparison_window, overview
 from metrics.targets import near_tolerance, status_text, targets_frame
 
 BADGE = {
@@ -40,7 +41,8 @@ flt = sidebar_filters()
 if flt.date_from is None:
     st.info(t("common.no_data"))
     st.stop()
-prev_from, prev_to = previous_period(flt.date_from, flt.date_to)
+compare = comparison_picker()  # the period before, a month or a year earlier (?compare=)
+prev_from, prev_to = comparison_window(flt.date_from, flt.date_to, compare)
 st.caption(
     t(
         "overview.caption",
@@ -53,7 +55,7 @@ st.caption(
 req = dict(date_from=flt.date_from, date_to=flt.date_to, filters=flt.filters)
 try:
     # Current + previous period and the channel breakdown share one scan per source.
-    now, by_channel = cached(overview, flt.date_from, flt.date_to, flt.filters)
+    now, by_channel = cached(overview, flt.date_from, flt.date_to, flt.filters, comparison=compare)
     spark_from = month_start(flt.date_to - timedelta(days=365))
     trend = cached(query_kpis, KpiRequest(grain="month", **{**req, "date_from": spark_from}))
     # The direction after settings (CES read as agreement is higher-is-better).
@@ -67,10 +69,14 @@ for start in range(0, cards.height, 4):
     for col, row in zip(st.columns(4), cards.slice(start, 4).iter_rows(named=True), strict=False):
         kpi, prob = CATALOGUE[row["kpi"]], row["prob_real"]
         box = col.container(border=True)
+        if row["reason"]:  # absent is not zero: no value, no badge, no verdict; the reason
+            box.metric(kpi_label(kpi.name), t("overview.no_data"), help=kpi_definition(kpi.name))
+            box.caption(t("overview.no_data_reason", reason=row["reason"]))
+            continue
         box.metric(
             kpi_label(kpi.name),
             format_value(row["value"], kpi.unit),
-            delta=format_delta(row["delta"], kpi.unit),
+            delta=format_delta(row["delta"], kpi.unit, like=row["value"]),
             # A change that is probably noise is shown muted, not red or green.
             delta_color="off"
             if row["noise"]
@@ -78,14 +84,14 @@ for start in range(0, cards.height, 4):
             help=kpi_definition(kpi.name)
             + "\n\n"
             + t("overview.change_noise" if row["noise"] else "overview.change_real")
-            + (t("overview.p_real", p=f"{prob:.0%}") if prob is not None else "."),
+            + (numbers.p_phrase("overview.p_real", prob) if prob is not None else "."),
         )
         target = (
             t("overview.no_target")
             if row["target"] is None
             else t("overview.target", value=format_value(row["target"], kpi.unit))
         )
-        box.markdown(f"{badge(row['status'])} {target} · n = {row['n']:,}")
+        box.markdown(f"{badge(row['status'])} {target} · n = {numbers.count(row['n'])}")
         if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
             box.caption(status_text(row, current_language()))
         if row["small_sample"]:
@@ -96,7 +102,9 @@ for start in range(0, cards.height, 4):
         series = trend.filter(pl.col("kpi") == row["kpi"])
         if series.height > 1:
             box.plotly_chart(
-                sparkline(series), key=f"spark_{row['kpi']}", config={"displayModeBar": False}
+                sparkline(series, unit=kpi.unit),
+                key=f"spark_{row['kpi']}",
+                config={"displayModeBar": False},
             )
 
 st.subheader(t("overview.missing_target"))
