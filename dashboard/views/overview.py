@@ -8,32 +8,15 @@ import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
-from dashboard.figures.kpi import (
-    channel_mix_figure,
-    format_delta,
-    format_value,
-    small_sample_reason,
-    sparkline,
-)
+from dashboard.figures.kpi import channel_mix_figure, format_value
 from dashboard.filters import month_start, previous_period, sidebar_filters
-from dashboard.i18n import current_language, date_text, kpi_definition, kpi_label, t, value_label
+from dashboard.i18n import date_text, kpi_label, t, value_label
+from dashboard.kpi_cards import kpi_cards
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import overview
-from metrics.targets import near_tolerance, status_text, targets_frame
-
-BADGE = {
-    "meets": ":green-badge[{}]",
-    "near": ":orange-badge[{}]",
-    "misses": ":red-badge[{}]",
-    "unclear": ":gray-badge[{}]",
-}
-
-
-def badge(status: str | None) -> str:
-    return BADGE.get(status, ":gray-badge[{}]").format(t(f"status.{status or 'none'}.badge"))
-
+from metrics.targets import near_tolerance, targets_frame
 
 st.title(t("overview.title"))
 flt = sidebar_filters()
@@ -63,41 +46,7 @@ except ValueError as exc:
     st.stop()
 
 cards = now.filter(pl.col("kpi").is_in([k for k, v in CATALOGUE.items() if not v.implicit_dim]))
-for start in range(0, cards.height, 4):
-    for col, row in zip(st.columns(4), cards.slice(start, 4).iter_rows(named=True), strict=False):
-        kpi, prob = CATALOGUE[row["kpi"]], row["prob_real"]
-        box = col.container(border=True)
-        box.metric(
-            kpi_label(kpi.name),
-            format_value(row["value"], kpi.unit),
-            delta=format_delta(row["delta"], kpi.unit),
-            # A change that is probably noise is shown muted, not red or green.
-            delta_color="off"
-            if row["noise"]
-            else ("normal" if direction[row["kpi"]] == "higher" else "inverse"),
-            help=kpi_definition(kpi.name)
-            + "\n\n"
-            + t("overview.change_noise" if row["noise"] else "overview.change_real")
-            + (t("overview.p_real", p=f"{prob:.0%}") if prob is not None else "."),
-        )
-        target = (
-            t("overview.no_target")
-            if row["target"] is None
-            else t("overview.target", value=format_value(row["target"], kpi.unit))
-        )
-        box.markdown(f"{badge(row['status'])} {target} · n = {row['n']:,}")
-        if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
-            box.caption(status_text(row, current_language()))
-        if row["small_sample"]:
-            box.caption(
-                ":gray[" + t("overview.not_judged", min_n=kpi.min_n) + "]",
-                help=small_sample_reason(row["n"], kpi.min_n),
-            )
-        series = trend.filter(pl.col("kpi") == row["kpi"])
-        if series.height > 1:
-            box.plotly_chart(
-                sparkline(series), key=f"spark_{row['kpi']}", config={"displayModeBar": False}
-            )
+kpi_cards(cards, trend, direction)
 
 st.subheader(t("overview.missing_target"))
 cols = ["kpi", "value", "n", "target", "status"]
