@@ -124,8 +124,8 @@ def _visit(context: Any, url: str, extra: str | None) -> float:
         page.close()
 
 
-# The Overview is done when its last element, the channel-mix donut, is drawn.
-OVERVIEW_DONE = '[data-testid="stPlotlyChart"] .main-svg'
+# The Overview is done when its last element, the channel-mix chart, is drawn.
+OVERVIEW_DONE = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
 
 
 def _store(args: argparse.Namespace, tmp: Path) -> Path:

@@ -9,6 +9,7 @@ import pytest
 
 from dashboard.figures import kpi as fk
 from dashboard.filters import last_full_month, previous_period
+from dashboard.kpi_cards import spark_values
 
 
 def _trend_frame() -> pl.DataFrame:
@@ -126,19 +127,36 @@ def test_heatmap_figure_small_cell_only_in_grey_layer():
     assert "n = 5 is below the minimum sample" in grey.hovertext[1][1]
 
 
-def test_channel_mix_figure_shares_and_counts():
-    df = pl.DataFrame({"channel": ["email", "phone"], "value": [0.4, 0.6], "n": [40, 60]})
-    pie = fk.channel_mix_figure(df).data[0]
-    assert list(pie.labels) == ["Phone", "E-mail"]  # the channels in people's words
-    assert list(pie.values) == [0.6, 0.4]
-    assert list(pie.customdata) == [60, 40]
-    assert pie.hole == pytest.approx(0.55)
+def test_channel_mix_chart_bars_largest_first_with_share_labels_and_counts():
+    df = pl.DataFrame(
+        {"channel": ["email", None, "phone"], "value": [0.4, 0.0, 0.6], "n": [100, 100, 100]}
+    )
+    spec = fk.channel_mix_chart(df)
+    rows = spec["data"]["values"]
+    assert [r["channel"] for r in rows] == ["Phone", "E-mail"]  # people's words, no null
+    assert [r["share"] for r in rows] == [0.6, 0.4]
+    assert [r["share_text"] for r in rows] == [fk.format_value(0.6, "share"), "40.0 %"]
+    assert [r["contacts"] for r in rows] == [60, 40]  # share × all contacts (n)
+    # One colour, so no legend: each bar is named on the axis and labelled with its share.
+    assert spec["encoding"]["y"] == {
+        "field": "channel",
+        "type": "nominal",
+        "sort": None,
+        "title": None,
+    }
+    assert spec["layer"][1]["encoding"]["text"]["field"] == "share_text"
 
 
-def test_sparkline_sorted_by_period():
-    df = _trend_frame().reverse()
-    line = fk.sparkline(df).data[0]
-    assert list(line.y) == [0.70, 0.74, 0.78]
+def test_spark_values_oldest_first_without_gaps_and_span_in_words():
+    df = pl.DataFrame(
+        {
+            "kpi": ["fcr", "fcr", "fcr", "csat"],
+            "period": [date(2026, 9, 1), date(2026, 7, 1), date(2026, 8, 1), date(2026, 9, 1)],
+            "value": [0.78, 0.70, None, 0.5],
+        }
+    )
+    assert spark_values(df, "fcr") == ([0.70, 0.78], "Jul 2026 – Sep 2026")
+    assert spark_values(df, "csat") == ([], "")  # one point is no line
 
 
 @pytest.mark.parametrize(

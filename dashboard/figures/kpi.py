@@ -1,4 +1,4 @@
-"""KPI figures: sparkline, trend with target band and interval ribbon, breakdown, heatmap, mix."""
+"""KPI figures: trend with target band and interval ribbon, breakdown, heatmap, channel mix."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.i18n import dimension_label, month_name, t, value_label
+from dashboard.i18n import dimension_label, t, value_label
 from metrics.catalogue import MIN_SAMPLE_DEFAULT
 
 # Status colours follow the usual traffic light; None (no status) is neutral grey.
@@ -88,34 +88,6 @@ def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> lis
 
 def _finite(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
-
-
-def _month_label(day: Any) -> str:
-    return f"{month_name(day.month)} {day.year}" if hasattr(day, "month") else str(day)
-
-
-def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR) -> go.Figure:
-    """A tiny axis-less line of `value` over `period` for a KPI card."""
-    df = df.sort("period") if "period" in df.columns else df
-    fig = go.Figure(
-        go.Scatter(
-            x=df["period"].to_list(),
-            y=df["value"].to_list(),
-            mode="lines",
-            line={"color": colour, "width": 2},
-            # Month names from the catalogue: Plotly's own %b is English only.
-            customdata=[_month_label(p) for p in df["period"].to_list()],
-            hovertemplate="%{customdata}: %{y:.3g}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        height=60,
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        showlegend=False,
-    )
-    return fig
 
 
 def target_band(
@@ -353,20 +325,48 @@ def heatmap_figure(
     return fig
 
 
-def channel_mix_figure(df: pl.DataFrame) -> go.Figure:
-    """Donut of each channel's share (`value`), with its contact count on hover."""
+def channel_mix_chart(df: pl.DataFrame) -> dict[str, Any]:
+    """Horizontal bars of each channel's share (`value`), largest first, as a Vega-Lite spec.
+
+    Each bar is labelled with its share; the tooltip adds the channel's contacts (`n` is all
+    contacts, the share's denominator, so the count is share × n). Vega-Lite, not
+    Plotly: the Overview's sparklines already load Vega in the browser, while Plotly's
+    4.7 MB bundle alone took most of a warm Overview visit (benchmarks/overview_browser.py).
+    """
     df = df.filter(pl.col("channel").is_not_null()).sort("value", descending=True)
-    fig = go.Figure(
-        go.Pie(
-            labels=[value_label("channel", c) for c in df["channel"].to_list()],
-            values=df["value"].to_list(),
-            hole=0.55,
-            customdata=df["n"].to_list(),
-            hovertemplate=t("fig.mix_hover") + "<extra></extra>",
-            sort=False,
-        )
-    )
-    fig.update_layout(
-        title=t("fig.mix_title"), height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}
-    )
-    return fig
+    rows = [
+        {
+            "channel": value_label("channel", r["channel"]),
+            "share": r["value"],
+            "share_text": format_value(r["value"], "share"),
+            "contacts": round(r["value"] * r["n"]) if r["n"] else 0,
+        }
+        for r in df.iter_rows(named=True)
+    ]
+    y = {"field": "channel", "type": "nominal", "sort": None, "title": None}
+    return {
+        "title": t("fig.mix_title"),
+        "height": 28 * max(len(rows), 1) + 40,
+        "data": {"values": rows},
+        "encoding": {
+            "y": y,
+            "x": {
+                "field": "share",
+                "type": "quantitative",
+                "title": t("fig.mix_share"),
+                "axis": {"format": ".0%"},
+            },
+            "tooltip": [
+                {"field": "channel", "type": "nominal", "title": dimension_label("channel")},
+                {"field": "share_text", "type": "nominal", "title": t("fig.mix_share")},
+                {"field": "contacts", "type": "quantitative", "title": t("fig.mix_contacts")},
+            ],
+        },
+        "layer": [
+            {"mark": {"type": "bar", "color": LINE_COLOUR}},
+            {  # the share written at the end of each bar: no legend to look up
+                "mark": {"type": "text", "align": "left", "dx": 4, "color": "#1f2328"},
+                "encoding": {"text": {"field": "share_text", "type": "nominal"}},
+            },
+        ],
+    }

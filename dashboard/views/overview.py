@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
-from dashboard.figures.kpi import channel_mix_figure, format_value
+from dashboard.figures.kpi import channel_mix_chart, format_value
 from dashboard.filters import month_start, previous_period, sidebar_filters
 from dashboard.i18n import date_text, kpi_label, t, value_label
 from dashboard.kpi_cards import kpi_cards
@@ -82,4 +82,5 @@ else:
 
 mix = by_channel.filter(pl.col("kpi") == "channel_mix")
 if not mix.is_empty():
-    st.plotly_chart(channel_mix_figure(mix), key="channel_mix")
+    # Vega-Lite, like the cards' sparklines: the Overview loads no Plotly in the browser.
+    st.vega_lite_chart(spec=channel_mix_chart(mix), key="channel_mix")
