@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIM=VALUE",
         help="keep only rows where DIM is VALUE (repeat a DIM to allow several values)",
     )
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv"), default=None)
+    p.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
     p.add_argument("--list", action="store_true", help="print the KPI catalogue and exit")
     p.set_defaults(func=run)
 
@@ -111,7 +112,15 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _output_format(args: argparse.Namespace) -> str:
+    """--json is --format json, as on every other command; the two must not disagree."""
+    if args.json and args.format not in (None, "json"):
+        raise CliError(f"--json and --format {args.format} disagree: give one of them")
+    return "json" if args.json else args.format or "table"
+
+
 def run(args: argparse.Namespace) -> int:
+    args.format = _output_format(args)
     if args.list:
         _print_list(args.format)
         return 0
