@@ -25,11 +25,39 @@ BAND_COLOUR = "rgba(26, 127, 55, 0.10)"
 RIBBON_COLOUR = "rgba(9, 105, 218, 0.18)"
 LINE_COLOUR = "#0969da"
 DEFAULT_MIN_N = MIN_SAMPLE_DEFAULT  # the catalogue's (one source)
+# A breakdown bar's colour by its status; "small" (below the minimum n) is grey.
+_BAR_COLOURS: dict[str | None, str] = {
+    **{k: v for k, v in STATUS_COLOURS.items() if k is not None},
+    "small": GREY,
+}
 
 
 def small_sample_reason(n: int | None, min_n: int = DEFAULT_MIN_N) -> str:
     """Why a cell is greyed, in words a manager reads in the tooltip."""
     return t("fig.small_sample", n=n or 0, min_n=min_n)
+
+
+def legend_key(fig: go.Figure, name: str, colour: str, *, symbol: str = "square") -> None:
+    """A legend entry for what a colour means (a status, a grey small sample), drawing nothing.
+
+    Bars and heatmap cells take one colour per point, which Plotly cannot name in a legend.
+    """
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={"color": colour, "symbol": symbol, "size": 11},
+            name=name,
+            showlegend=True,
+            hoverinfo="skip",
+        )
+    )
+
+
+def small_sample_key(fig: go.Figure, min_n: int = DEFAULT_MIN_N) -> None:
+    """The legend entry for grey: too few observations to judge."""
+    legend_key(fig, t("fig.too_few", min_n=min_n), GREY)
 
 
 def format_value(value: float | None, unit: str = "") -> str:
@@ -154,6 +182,8 @@ def trend_figure(
         if "small_sample" in df.columns
         else [False] * df.height
     )
+    if any(small):  # before the line, which stays the last trace
+        small_sample_key(fig, min_n)
     fig.add_trace(
         go.Scatter(
             x=x,
@@ -190,6 +220,7 @@ def trend_figure(
         height=360,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         hovermode="x unified",
+        showlegend=True,  # even with one line: it names the line and the grey points
         legend={"orientation": "h", "y": -0.15},
     )
     return fig
@@ -211,10 +242,9 @@ def breakdown_figure(
     df = df.filter(pl.col(dim).is_not_null()).sort("value", nulls_last=True, descending=True)
     small = df["small_sample"].fill_null(False).to_list() if "small_sample" in df else []
     status = df["status"].to_list() if "status" in df.columns else [None] * df.height
-    colours = [
-        GREY if (small and small[i]) else STATUS_COLOURS.get(status[i], STATUS_COLOURS[None])
-        for i in range(df.height)
-    ]
+    # Without a status (no target) a bar is the plain line colour: grey means "too few".
+    keys = ["small" if (small and small[i]) else status[i] for i in range(df.height)]
+    colours = [_BAR_COLOURS.get(k, LINE_COLOUR) for k in keys]
     value = df["value"].to_list()
     error = {}
     if "ci_low" in df.columns and df["ci_low"].drop_nulls().len() > 0:
@@ -245,6 +275,13 @@ def breakdown_figure(
             insidetextanchor="start",
         )
     )
+    for key in dict.fromkeys(keys):  # one legend entry per colour shown, in bar order
+        if key == "small":
+            small_sample_key(fig, min_n)
+        elif key in STATUS_COLOURS and key is not None:
+            legend_key(fig, t(f"status.{key}.badge"), STATUS_COLOURS[key])
+        else:
+            legend_key(fig, t("fig.no_target"), LINE_COLOUR)
     if target is not None:
         fig.add_vline(
             x=target,
@@ -256,8 +293,13 @@ def breakdown_figure(
         title=t("fig.breakdown_title", label=label, dim=dimension_label(dim).lower()),
         height=max(260, 34 * df.height + 80),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        # The data keeps the stored values; the axis shows them in people's words.
+        legend={"orientation": "h", "y": -0.12},
+        # The data keeps the stored values; the axis shows them in people's words, as
+        # categories in the bars' order (a band like "2+" is not a number to drop).
         yaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": categories,
             "autorange": "reversed",
             "tickmode": "array",
             "tickvals": categories,
@@ -315,12 +357,16 @@ def heatmap_figure(
             ),
         ]
     )
+    if any(v is not None for r in grey for v in r):
+        small_sample_key(fig, min_n)  # the colour bar explains the rest
+    axis = {"type": "category", "tickmode": "array"}
     fig.update_layout(
         title=f"{label}: {dimension_label(y).lower()} × {dimension_label(x).lower()}",
         height=max(300, 30 * len(ys) + 120),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [value_label(x, v) for v in xs]},
-        yaxis={"tickmode": "array", "tickvals": ys, "ticktext": [value_label(y, v) for v in ys]},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis={**axis, "tickvals": xs, "ticktext": [value_label(x, v) for v in xs]},
+        yaxis={**axis, "tickvals": ys, "ticktext": [value_label(y, v) for v in ys]},
     )
     return fig
 

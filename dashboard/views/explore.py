@@ -140,7 +140,12 @@ else:
         ),
         key="breakdown",
     )
-    st.caption(t("explore.grey_bars", min_n=kpi.min_n))
+    # The caption says what the colours mean here: grey only for small samples.
+    no_status = "status" not in breakdown.columns or breakdown["status"].is_null().all()
+    notes = [t("explore.no_target_bars" if no_status else "explore.status_bars")]
+    if breakdown["small_sample"].fill_null(False).any():
+        notes.append(t("explore.grey_bars", min_n=kpi.min_n))
+    st.caption(" ".join(notes))
     st.dataframe(
         breakdown, hide_index=True, key="breakdown_table", column_config=labels(breakdown) | flag
     )
