@@ -132,6 +132,7 @@ def test_churn_breakdown_figure_reminder_bands_are_categories_with_2_plus():
     axis = fig.layout.yaxis
     assert axis.type == "category" and list(axis.categoryarray) == ["0", "1", "2+"]
     assert list(fig.data[0].y) == ["0", "1", "2+"]
+    assert fig.data[0].showlegend is False  # no "trace 0" beside the grey key
     assert fig.data[-1].name == "n below 30: too few to judge"
 
 

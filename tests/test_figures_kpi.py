@@ -98,7 +98,8 @@ def test_breakdown_figure_small_cell_is_grey_others_take_status_colour():
     ]
     assert "n = 7 is below the minimum sample" in bar.hovertext[0]
     assert list(bar.text) == ["n=7", "n=200", "n=500"]
-    # Every colour is named in the legend, in the bars' order.
+    # Every colour is named in the legend, in the bars' order; the bars themselves are not.
+    assert bar.showlegend is False
     keys = [(d.name, d.marker.color) for d in fig.data[1:]]
     assert keys == [
         ("n below 30: too few to judge", fk.GREY),

@@ -191,6 +191,7 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
             x=part["rate"].to_list(),
             orientation="h",
             marker={"color": [GREY if s else LINE_COLOUR for s in part["small_sample"]]},
+            showlegend=False,
             text=[f"n={n}" for n in part["n"]],
             textposition="inside",
             insidetextanchor="start",
@@ -280,6 +281,7 @@ def clv_interval_figure(segments: list[dict[str, Any]], horizon_months: float) -
             x=names,
             y=[r["value_mean"] for r in segments],
             marker={"color": [GREY if r["n"] < 30 else LINE_COLOUR for r in segments]},
+            showlegend=False,
             error_y={
                 "type": "data",
                 "symmetric": False,
@@ -391,6 +393,7 @@ def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -
             x=[g["group"] for g in ok],
             y=[g["value_mean"] for g in ok],
             marker={"color": [GREY if g["small_sample"] else LINE_COLOUR for g in ok]},
+            showlegend=False,
             error_y={
                 "type": "data",
                 "symmetric": False,

@@ -267,6 +267,7 @@ def breakdown_figure(
             x=value,
             orientation="h",
             marker={"color": colours},
+            showlegend=False,  # the legend names its colours (legend_key below)
             error_x=error or None,
             hovertext=_hover_rows(df, unit, min_n, dim),
             hoverinfo="text",
