@@ -15,6 +15,7 @@ from dashboard.auth import gate, sidebar_identity
 from dashboard.i18n import language_switch, t
 from dashboard.safe_text import md_escape
 from dashboard.store_access import page_reads, release_store
+from dashboard.url_state import keep_page_params
 from metrics.auth import PermissionDenied, acting_as, can
 from metrics.store import StoreError, default_db_path, describe_store_error
 
@@ -48,15 +49,20 @@ actor = gate()
 sidebar_identity(actor)
 language_switch()  # before the navigation, whose titles are in the chosen language
 sections: dict[str, list] = {}
+stems: dict[str, str] = {}  # page title -> script name (dashboard/url_state.PAGE_PARAMS)
 for file, title, icon, section, permission in PAGES:
     if not can(actor, permission):  # a page a role may not use is not routed at all
         continue
     # url_path from the file: a link stays valid whichever language it was copied in.
     label = t(title) if title.startswith("nav.") else title
+    stems[label] = Path(file).stem
     sections.setdefault(t(section), []).append(
         st.Page(str(PAGES_DIR / file), title=label, icon=icon, url_path=Path(file).stem)
     )
 page = st.navigation(sections)
+# A link's Explore KPI does not follow a person to the Overview (named by its script: the
+# default page's url_path is "").
+keep_page_params(stems.get(page.title, page.url_path))
 try:
     # every write below is checked against this actor and audited
     with acting_as(actor), page_reads():

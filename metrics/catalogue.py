@@ -12,7 +12,7 @@ Direction = Literal["higher", "lower"]
 KpiType = Literal["simple", "ratio", "derived", "quantile", "share"]
 Aggregation = Literal["mean", "ratio", "quantile", "nps", "mix", "monthly_churn"]
 
-GRAINS: tuple[str, ...] = ("day", "week", "month")
+GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 
 # The minimum sample of a figure (SEED_FACTS: segments under 30 respondents are left out);
 # the kpi.min_n setting changes it for every KPI that does not fix its own.

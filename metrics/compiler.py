@@ -5,8 +5,9 @@ The SQL is DuckDB-flavoured but portable: explicit GROUP BY lists, CASE inside a
 of metrics.repeats (no per-query sort of all contacts), named parameters ($name) for every
 value that is not catalogue text. Periods are cut in the business time zone: date windows
 become UTC instants in Python (a plain range on the stored UTC timestamps) and the period of a
-row is DATE_TRUNC of its local time, `(ts AT TIME ZONE 'UTC') AT TIME ZONE $tz`, which
-sqlglot writes for Spark as FROM_UTC_TIMESTAMP. This is the reference SQL; `to_dialect`
+row is DATE_TRUNC (day, week, month, quarter or year) of its local time,
+`(ts AT TIME ZONE 'UTC') AT TIME ZONE $tz`, which sqlglot writes for Spark as
+FROM_UTC_TIMESTAMP. This is the reference SQL; `to_dialect`
 (metrics.dialect, re-exported here) is the one exit to an engine's dialect.
 """
 
@@ -112,8 +113,11 @@ def _contacts_base(
     return f"base AS (SELECT {', '.join(cols)} FROM contacts AS c{joins})"
 
 
-def _surveys_base(needed: set[str], texts: list[str]) -> str:
+def _surveys_base(needed: set[str], texts: list[str], ids: bool = False) -> str:
     cols = ["s.response_id", "s.answered_at", "s.nps", "s.csat", "s.ces"]
+    if ids:  # the rows behind a cell (compile_rows) show which contact and customer
+        cols += ["s.contact_id", "COALESCE(s.customer_id, c.customer_id) AS customer_id"]
+        needed = needed | {"channel"}  # the contact join that customer_id may come from
     joins = ""
     need_customer = bool(needed & set(_CUSTOMER_COLS)) or _uses(texts, "churned_at")
     need_contact = need_customer or bool(needed & {"channel", "issue_type", "team"})
@@ -143,20 +147,25 @@ def _month_start(d: date) -> date:
 def _customer_months(params: dict[str, Any], date_from: date | None, date_to: date | None) -> str:
     """Months overlapping [date_from, date_to), and each customer active at a month's start.
 
-    Without a start date the months begin where the store can observe churn: the month of
+    The months begin no earlier than where the store can observe churn: the month of
     its first recorded activity (a churn, a contact or an invoice), not the oldest signup —
     a customer base signed up in 2000 but exported in 2026 has no churn record for 2001,
     and reporting 0 % churn for those months would be a false figure.
     """
     params["m_from"] = _month_start(date_from) if date_from else None
     params["m_to"] = _month_start(date_to - timedelta(days=1)) if date_to else None
-    months = (
-        "SELECT CAST(g.m AS DATE) AS month_start FROM generate_series("
-        "CAST(COALESCE(CAST($m_from AS DATE), (SELECT CAST(DATE_TRUNC('month', LEAST("
+    observed = (
+        "COALESCE((SELECT CAST(DATE_TRUNC('month', LEAST("
         "(SELECT MIN(churned_at) FROM customers), (SELECT MIN(opened_at) FROM contacts), "
         "(SELECT MIN(issued_at) FROM invoices))) AS DATE)), "
         "(SELECT CAST(DATE_TRUNC('month', MIN(signup_date)) + INTERVAL 1 MONTH AS DATE) "
-        "FROM customers)) AS TIMESTAMP), "
+        "FROM customers))"
+    )
+    # An explicit start before the first observed month starts there too (a comparison with
+    # the same month last year must not read a month without records as 0 % churn).
+    months = (
+        "SELECT CAST(g.m AS DATE) AS month_start FROM generate_series("
+        f"CAST(GREATEST(COALESCE(CAST($m_from AS DATE), {observed}), {observed}) AS TIMESTAMP), "
         "CAST(COALESCE(CAST($m_to AS DATE), (SELECT CAST(DATE_TRUNC('month', "
         "MAX(GREATEST(signup_date, COALESCE(churned_at, signup_date)))) AS DATE) FROM customers)) "
         "AS TIMESTAMP), INTERVAL 1 MONTH) AS g(m)"
@@ -324,7 +333,13 @@ def compile_merged(
     period: str | None = None
     if grain is not None:
         if source.name == "customer_months":
-            period = "month_start"  # churn is monthly at any grain
+            # Churn is monthly: at day or week a row's period is its month; at quarter or year
+            # the months pool (sum lost / sum active at each month's start).
+            period = (
+                f"CAST(DATE_TRUNC('{grain}', month_start) AS DATE)"
+                if grain in ("quarter", "year")
+                else "month_start"
+            )
         else:
             params["tz"] = settings.time_zone
             period = f"CAST(DATE_TRUNC('{grain}', {local_time_sql(source.time_column)}) AS DATE)"
@@ -450,6 +465,137 @@ def _split(entries: list, is_mix: bool) -> list[list]:
             key += (e[2],)  # mix: one statement per grouping set
         parts.setdefault(key, []).append(e)
     return list(parts.values())
+
+
+# The columns a drill-down shows, per source: ids (customer ids hashed at ingest when they
+# are contact details), categories, times in business local time, measures and flags. Never
+# agent_id (a person's name in many exports), comments or extras (free text).
+ROW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "contacts": (
+        "contact_id",
+        "customer_id",
+        "channel",
+        "issue_type",
+        "team",
+        "opened_at",
+        "wait_s",
+        "first_response_s",
+        "handle_s",
+        "abandoned",
+        "bot_handled",
+        "escalated",
+        "resolved",
+        "resolved_at",
+        "first_contact_resolved",
+    ),
+    "surveys": (
+        "response_id",
+        "contact_id",
+        "customer_id",
+        "channel",
+        "issue_type",
+        "team",
+        "answered_at",
+        "nps",
+        "csat",
+        "ces",
+    ),
+}
+_LOCAL_TIMES = ("opened_at", "resolved_at", "answered_at")
+
+
+def _row_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"the row limit must be a positive whole number, got {limit!r}")
+    return limit
+
+
+def compile_rows(
+    kpi_name: str,
+    cell: tuple[tuple[str, str | None], ...],
+    grain: str | None,
+    period: date | None,
+    date_from: date | None,
+    date_to: date | None,
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+    settings: KpiSettings,
+    limit: int,
+) -> CompiledQuery:
+    """The rows behind one KPI cell: those its n counts, with the same base, window, filters
+    and period expression as the KPI's own statement (compile_merged).
+
+    `cell`: the breakdown's (dimension, value) pairs (None = the value is missing); `period`:
+    the cell's period start at `grain`. Output: ROW_COLUMNS of the source (times as business
+    local time), the source's customer dimensions in `cell` or `filters`, `kpi_value` (the
+    measured value of a mean, quantile or NPS KPI), `kpi_counts` (a share's numerator) and
+    `total__` (all rows of the cell, before the limit). Ordered by time, then id.
+    """
+    kpi = CATALOGUE[kpi_name]
+    m = kpi.measure
+    source = SOURCES[kpi.source]
+    if source.name not in ROW_COLUMNS or m.aggregation == "mix":
+        raise ValueError(
+            f"{kpi_name}: no rows to show (a {source.name} {m.aggregation} KPI is not made of "
+            "contacts or survey responses one by one)"
+        )
+    dims = [d for d, _ in cell]
+    needed = set(dims) | {f for f, _ in filters} | {"channel", "issue_type", "team"}
+    unknown = sorted(needed - set(source.dimensions))
+    if unknown or (grain is not None and grain not in GRAINS):
+        raise ValueError(f"not a dimension or grain of {source.name}: {unknown or grain}")
+    texts = [t for t in (m.expr, m.numerator, m.denominator) if t]
+    params: dict[str, Any] = {"tz": settings.time_zone}
+    for name, value in settings.sql_params().items():
+        if _uses(texts, f"${name}"):
+            params[name] = value
+    if source.name == "contacts":
+        ctes = _contacts_base(needed, texts, params, settings)
+    else:
+        ctes = f"base AS ({_surveys_base(needed, texts, ids=True)})"
+    t = source.time_column
+    # Exactly the rows the KPI's n counts (see _aggregates): its denominator, and for a
+    # measured value a non-null value.
+    where = [f"({m.denominator})"]
+    if m.aggregation in ("mean", "quantile"):
+        where.append(f"({m.expr}) IS NOT NULL")
+    if date_from is not None:
+        params["date_from"] = settings.utc_bound(date_from)
+        where.append(f"{t} >= $date_from")
+    if date_to is not None:
+        params["date_to"] = settings.utc_bound(date_to)
+        where.append(f"{t} < $date_to")
+    for i, (dim, values) in enumerate(filters):
+        names = []
+        for j, v in enumerate(values):
+            params[f"f{i}_{j}"] = v
+            names.append(f"$f{i}_{j}")
+        where.append(f"{dim} IN ({', '.join(names)})")
+    for i, (dim, value) in enumerate(cell):
+        if value is None:
+            where.append(f"{dim} IS NULL")
+        else:
+            params[f"c{i}"] = value
+            where.append(f"{dim} = $c{i}")
+    if grain is not None and period is not None:
+        params["period"] = period
+        where.append(f"CAST(DATE_TRUNC('{grain}', {local_time_sql(t)}) AS DATE) = $period")
+    cols = [
+        f"CAST({local_time_sql(c)} AS TIMESTAMP) AS {c}" if c in _LOCAL_TIMES else c
+        for c in ROW_COLUMNS[source.name]
+    ]
+    cols += [d for d in CUSTOMER_DIMS if d in needed]
+    if m.aggregation == "ratio":
+        cols.append(f"CASE WHEN ({m.numerator}) THEN TRUE ELSE FALSE END AS kpi_counts")
+    else:
+        cols.append(f"{m.expr} AS kpi_value")
+    cols.append("COUNT(*) OVER () AS total__")
+    id_col = ROW_COLUMNS[source.name][0]
+    sql = (
+        f"WITH {ctes} SELECT {', '.join(cols)} FROM base WHERE {' AND '.join(where)} "
+        # An int (checked here) inlined: not every engine binds a parameter in LIMIT.
+        f"ORDER BY {t}, {id_col} LIMIT {_row_limit(limit)}"
+    )
+    return CompiledQuery(source.name, (kpi_name,), tuple(dims), grain, sql, params)
 
 
 def compile_request(

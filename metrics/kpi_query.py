@@ -107,7 +107,7 @@ class KpiRequest:
     """What to compute. Hashable (filters are stored as a sorted tuple of (dim, values)).
 
     kpis: names from the catalogue; empty = every KPI that supports `by` and `filters`.
-    by: dimensions to break down by. grain: None, "day", "week" or "month".
+    by: dimensions to break down by. grain: None, "day", "week", "month", "quarter" or "year".
     date_from (inclusive) / date_to (exclusive). filters: {dim: (value, ...)}; an empty
     value list means no filter on that dimension.
     """

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from data_page import ingest_on_page
 from streamlit.testing.v1 import AppTest
 
 import dashboard.auth as dashboard_auth
@@ -171,7 +172,7 @@ def test_analyst_uploads_and_undoes_on_the_data_page_and_the_audit_names_them(pr
     at.switch_page("views/data.py").run()
     at.selectbox(key="data_preset").select("swedish").run()
     at.file_uploader[0].upload(SWEDISH.name, SWEDISH.read_bytes(), "text/csv").run()
-    next(b for b in at.button if b.label == "Ingest").click().run()
+    ingest_on_page(at)
     assert not at.exception and not at.error
     log = entries(sample_store, action="ingest").to_dicts()
     assert len(log) == 1

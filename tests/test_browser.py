@@ -169,3 +169,57 @@ def test_browser_overview_then_explore_filter_renders_plotly_without_errors(serv
             assert page.locator(ERRORS).count() == 0
         finally:
             browser.close()
+
+
+def _selected(page, label: str) -> str:
+    """The shown choice of the selectbox labelled `label` (its text, or its combobox input)."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(
+        has=page.get_by_text(label, exact=True)
+    )
+    inputs = box.locator("input")
+    if inputs.count():
+        value = inputs.first.get_attribute("value") or inputs.first.input_value()
+        if value:
+            return value
+    return box.inner_text().split("\n")[-1].strip()
+
+
+def test_browser_deep_link_opens_explore_view_survives_reload_and_page_switch(served_app):
+    from playwright.sync_api import sync_playwright
+
+    link = served_app.rstrip("/") + "/explore?kpi=fcr&grain=quarter&channel=chat"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for visit in ("link", "reload"):
+                if visit == "link":
+                    page.goto(link, wait_until="domcontentloaded")
+                else:
+                    page.reload(wait_until="domcontentloaded")
+                page.wait_for_selector("h1:has-text('Explore')", timeout=90_000)
+                page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+                _settle(page)
+                assert _selected(page, "KPI") == "First contact resolution", visit
+                assert _selected(page, "Grain") == "quarter", visit
+                channel = page.locator('[data-testid="stMultiSelect"]', has_text="Channel")
+                assert "Chat" in channel.inner_text(), visit
+                # The period was added to the URL; the link's own parameters stay.
+                url = page.url
+                assert "kpi=fcr" in url and "grain=quarter" in url and "channel=chat" in url
+                assert "from=2026-09-01" in url and "to=2026-09-30" in url
+                assert page.locator(ERRORS).count() == 0
+
+            # Another page keeps the shared part (filters, period), not Explore's KPI.
+            page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").click()
+            page.wait_for_selector('[data-testid="stMetric"]', timeout=90_000)
+            _settle(page)
+            page.wait_for_function("() => location.search.includes('channel=chat')", timeout=30_000)
+            assert "kpi=" not in page.url and "from=2026-09-01" in page.url
+            channel = page.locator('[data-testid="stMultiSelect"]', has_text="Channel")
+            assert "Chat" in channel.inner_text()
+            assert page.locator(ERRORS).count() == 0
+        finally:
+            browser.close()

@@ -229,3 +229,22 @@ def test_previous_period_same_length_just_before():
         date(2026, 8, 2),
         date(2026, 9, 1),
     )
+
+
+def test_trend_figure_partial_last_period_is_hollow_dotted_with_legend_entry():
+    df = _trend_frame().with_columns(pl.Series("partial", [False, False, True]))
+    fig = fk.trend_figure(df, label="FCR", unit="%", target=0.8)
+    line = fig.data[-1]
+    partial = next(tr for tr in fig.data if tr.name == "partial period")
+    # The whole periods on the solid line; the partial one only on the dotted segment.
+    assert list(line.y) == [0.70, 0.74, None]
+    assert list(partial.y) == [None, 0.74, 0.78] and partial.line.dash == "dot"
+    assert list(partial.marker.symbol) == ["circle", "circle", "circle-open"]
+    assert partial.showlegend is not False
+
+
+def test_trend_figure_without_partial_periods_adds_no_trace():
+    df = _trend_frame().with_columns(pl.Series("partial", [False, False, False]))
+    assert [tr.name for tr in fk.trend_figure(df, label="FCR").data] == [
+        tr.name for tr in fk.trend_figure(_trend_frame(), label="FCR").data
+    ]

@@ -128,8 +128,8 @@ CASES = [
         "latin1_contacts.tsv",
         "contacts",
         {"preset": "freshdesk"},
-        "latin1_contacts.tsv: unknown preset 'freshdesk'; expected one of zendesk, intercom, "
-        "qualtrics, swedish",
+        "latin1_contacts.tsv: unknown preset 'freshdesk'; expected one of intercom, "
+        "intercom_api, qualtrics, swedish, zendesk, zendesk_api",
     ),
     (
         "latin1_contacts.tsv",

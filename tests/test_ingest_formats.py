@@ -287,7 +287,14 @@ def test_preview_limits_rows_to_twenty(store):
 
 
 def test_presets_describe_themselves():
-    assert set(PRESETS) == {"zendesk", "intercom", "qualtrics", "swedish"}
+    assert set(PRESETS) == {
+        "zendesk",
+        "zendesk_api",
+        "intercom",
+        "intercom_api",
+        "qualtrics",
+        "swedish",
+    }
     assert PRESETS["qualtrics"].table == "surveys" and PRESETS["qualtrics"].ces_scale == "agreement"
     assert PRESETS["swedish"].timezone == "Europe/Stockholm" and PRESETS["swedish"].table is None
     assert all(p.description for p in PRESETS.values())

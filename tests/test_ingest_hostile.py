@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import start_page
+from data_page import ingest_on_page
 
 from metrics.ingest import IngestError, ingest_file, preview_file
 from metrics.ingest.readers import Limits
@@ -395,11 +396,11 @@ def test_data_page_after_a_batch_of_many_bad_rows_shows_counts_and_first_rows(
         ROOT / "dashboard" / "views" / "data.py", sample_store.path, monkeypatch, errors_ok=True
     )
     at.file_uploader[0].upload("bad.csv", "\n".join(lines).encode(), "text/csv").run()
-    at.button[0].click().run()
+    ingest_on_page(at)
     assert not at.exception and not at.error
-    message = at.warning[0].value
+    message = at.warning[-1].value
     assert "read 12,001 rows: 1 inserted, 0 updated, 0 unchanged, 12,000 rejected" in message
-    message = at.code[0].value  # the details quote the file: plain text, not Markdown
+    message = at.code[-1].value  # the details quote the file: plain text, not Markdown
     assert "- 12,000 × channel '…' is not known; expected one of" in message
     assert "the first 10,000 rejected rows are kept below; all are counted above" in message
     shown = at.dataframe[-1].value  # the rejected rows of the newest batch

@@ -281,3 +281,79 @@ def test_qualtrics_previews_tests_spam_and_unfinished_are_left_out_with_counts(s
         report.warnings
     )
     assert "1 row left out by [filter] on 'Finished' (filtered, not rejected)" in report.warnings
+
+
+# -- whitespace-aligned text and files without a header row --------------------------------
+CDNOW_MAPPING = {
+    "table": "invoices",
+    "columns": {"column_1": "customer_id", "column_2": "issued_at", "column_4": "amount"},
+    "ids": {"invoice_id": "row"},
+}
+
+
+def test_cdnow_aligned_file_without_header_loads_with_generated_ids(store):
+    """cdnow_master.txt: fields aligned by runs of spaces, no header row, no invoice id."""
+    path = SHAPES / "cdnow_master.txt"
+    report = ingest_file(store, path, table="invoices", mapping=CDNOW_MAPPING)
+    assert report.delimiter == " " and (report.inserted, report.rejected) == (7, 0)
+    got = _rows(
+        store,
+        "SELECT customer_id, issued_at, amount, extras->>'column_3' FROM invoices "
+        "ORDER BY customer_id, issued_at, invoice_id",
+    )
+    # Reference: the file split on whitespace by str.split, an independent reader.
+    lines = [ln.split() for ln in path.read_text().splitlines()]
+    want = sorted(
+        (c, date(int(d[:4]), int(d[4:6]), int(d[6:])), float(a), n) for c, d, n, a in lines
+    )
+    assert sorted(got) == want
+    # The two identical purchases of customer 00004 are two invoices with two ids; a re-load
+    # finds every id again.
+    assert len({r[0] for r in _rows(store, "SELECT invoice_id FROM invoices")}) == 7
+    again = ingest_file(store, path, table="invoices", mapping=CDNOW_MAPPING)
+    assert (again.inserted, again.unchanged) == (0, 7)
+
+
+def test_aligned_file_with_spaced_names_splits_at_runs_of_two_spaces(store):
+    report = ingest_file(store, SHAPES / "calls_aligned.txt", table="contacts")
+    assert report.delimiter == "  " and (report.inserted, report.rejected) == (3, 0)
+    assert _rows(
+        store, "SELECT contact_id, opened_at, channel, wait_s FROM contacts ORDER BY 1"
+    ) == [
+        ("X1", datetime(2026, 3, 5, 14, 2), "phone", 45.0),
+        ("X2", datetime(2026, 3, 5, 15, 10), "chat", 0.0),
+        ("X3", datetime(2026, 3, 6, 8, 0), "phone", 120.0),
+    ]
+
+
+def test_header_of_space_separated_names_without_delimiter_says_so(store):
+    from metrics.ingest import IngestError
+
+    with pytest.raises(IngestError) as err:
+        ingest_file(store, SHAPES / "calls_spaces_no_delimiter.txt", table="contacts")
+    message = str(err.value)
+    assert message.startswith("calls_spaces_no_delimiter.txt: the delimiter was not found: ")
+    assert "'Call Id Opened at Channel Wait' looks like 6 names separated by spaces" in message
+    assert "save the file as CSV" in message and "\n" not in message
+
+
+def test_headerless_file_without_mapping_names_its_columns(store):
+    from metrics.ingest import IngestError
+
+    with pytest.raises(IngestError) as err:
+        ingest_file(store, SHAPES / "cdnow_master.txt", table="invoices")
+    assert "Columns found: 'column_1', 'column_2', 'column_3', 'column_4'" in str(err.value)
+    assert "no header row" in str(err.value)
+
+
+def test_unix_seconds_and_milliseconds_are_utc_whatever_the_zone(store):
+    body = b"contact_id,channel,opened_at\nU1,chat,1772359200\nU2,chat,1772359200123\n"
+    report = ingest_file(
+        store, body, file_name="u.csv", table="contacts", timezone="Europe/Stockholm"
+    )
+    assert report.inserted == 2
+    # datetime.fromtimestamp(1772359200, UTC) = 2026-03-01 10:00:00 (stored as naive UTC)
+    assert _rows(store, "SELECT opened_at FROM contacts ORDER BY 1") == [
+        (datetime(2026, 3, 1, 10, 0),),
+        (datetime(2026, 3, 1, 10, 0, 0, 123000),),
+    ]

@@ -180,3 +180,21 @@ def test_cli_kpis_sample_store_every_kpi_has_data(sample_store: Store, capsys) -
     empty = sorted({r["kpi"] for r in rows if not r["n"]})
     assert empty == [], f"KPIs without data in the sample world: {empty}"
     assert all(r["value"] is not None for r in rows)
+
+
+def test_cli_kpis_quarter_grain_pools_the_quarter(db: Path, capsys) -> None:
+    code, out, _ = _run(
+        capsys,
+        "--db",
+        str(db),
+        "--kpi",
+        "escalation_rate",
+        "--grain",
+        "quarter",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    # March (phone, 1 of 2) is Q1; April (chat, 0 of 1) is Q2.
+    got = {r["period"]: (r["value"], r["n"]) for r in json.loads(out)}
+    assert got == {"2026-01-01": (0.5, 2), "2026-04-01": (0.0, 1)}

@@ -6,17 +6,27 @@ import math
 from datetime import date, datetime, timedelta
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy import special, stats
 
 from experiments.stats.binary import prob_b_beats_a
 from experiments.stats.marginals import BetaMarginal
+from metrics.kpi_query import KpiRequest
 from metrics.periods import (
     compare_periods,
+    comparison_window,
+    kpi_series,
+    mark_partial,
+    named_period,
+    period_end,
+    period_start,
     previous_window,
     prob_real_normal,
     prob_real_rate,
+    shift_months,
     sparkline,
+    window_instants,
 )
 from metrics.store import Store
 
@@ -166,3 +176,181 @@ def test_compare_periods_nps_uses_normal_with_nps_variance(store: Store) -> None
     assert (row["value"], row["prev_value"], row["delta"]) == (-25.0, 25.0, -50.0)
     assert row["prob_real"] == pytest.approx(expected, abs=1e-12)
     assert row["noise"] is False and expected > 0.99
+
+
+# -- calendar comparisons, named periods, partial periods (hand-computed dates) ----------------
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (date(2026, 3, 31), -1, date(2026, 2, 28)),  # month end -> month end
+        (date(2028, 3, 31), -1, date(2028, 2, 29)),  # leap February
+        (date(2029, 2, 28), -12, date(2028, 2, 29)),  # a non-leap Feb's end -> the leap Feb's
+        (date(2028, 2, 29), -12, date(2027, 2, 28)),
+        (date(2026, 1, 30), 1, date(2026, 2, 28)),  # no month end: the day, clamped
+        (date(2026, 4, 30), -1, date(2026, 3, 31)),  # 30 April is a month end
+        (date(2026, 3, 15), -1, date(2026, 2, 15)),
+        (date(2026, 1, 15), -1, date(2025, 12, 15)),  # across a year
+    ],
+)
+def test_shift_months_keeps_month_ends_and_clamps_days(day, months, expected) -> None:
+    assert shift_months(day, months) == expected
+
+
+def test_comparison_previous_month_of_a_whole_month_is_the_whole_month_before() -> None:
+    # March 2026 (31 days) -> February 2026 (28 days); the "previous" window is 31 days back.
+    assert comparison_window(date(2026, 3, 1), date(2026, 4, 1), "month") == (
+        date(2026, 2, 1),
+        date(2026, 3, 1),
+    )
+    assert comparison_window(date(2026, 3, 1), date(2026, 4, 1), "previous") == (
+        date(2026, 1, 29),
+        date(2026, 3, 1),
+    )
+
+
+def test_comparison_same_month_last_year_in_leap_years() -> None:
+    # February 2028 (29 days, leap) -> February 2027 (28); February 2029 -> February 2028 (29).
+    assert comparison_window(date(2028, 2, 1), date(2028, 3, 1), "year") == (
+        date(2027, 2, 1),
+        date(2027, 3, 1),
+    )
+    assert comparison_window(date(2029, 2, 1), date(2029, 3, 1), "year") == (
+        date(2028, 2, 1),
+        date(2028, 3, 1),
+    )
+    # A part of a month keeps its days: 10-20 March 2026 -> 10-20 March 2025.
+    assert comparison_window(date(2026, 3, 10), date(2026, 3, 21), "year") == (
+        date(2025, 3, 10),
+        date(2025, 3, 21),
+    )
+
+
+def test_comparison_month_of_a_range_ending_on_a_month_end() -> None:
+    # 15-31 March -> 15-28 February (31 March, a month end, maps to 28 February).
+    assert comparison_window(date(2026, 3, 15), date(2026, 4, 1), "month") == (
+        date(2026, 2, 15),
+        date(2026, 3, 1),
+    )
+
+
+def test_comparison_refuses_unknown_kind_and_empty_period() -> None:
+    with pytest.raises(ValueError, match="unknown comparison 'week'; expected one of previous"):
+        comparison_window(date(2026, 3, 1), date(2026, 4, 1), "week")
+    with pytest.raises(ValueError, match="must not be empty"):
+        comparison_window(date(2026, 3, 1), date(2026, 3, 1))
+
+
+def test_comparison_window_across_the_spring_dst_change_in_stockholm() -> None:
+    # April 2026 vs March 2026: March starts at 00:00 CET (23:00 UTC the day before) and ends
+    # at 00:00 CEST on 1 April (22:00 UTC 31 March): 743 hours, the clocks jumped on 29 March.
+    window = comparison_window(date(2026, 4, 1), date(2026, 5, 1), "month")
+    start, end = window_instants(window, "Europe/Stockholm")
+    assert (start, end) == (datetime(2026, 2, 28, 23), datetime(2026, 3, 31, 22))
+    assert (end - start) == timedelta(hours=31 * 24 - 1)
+    # October 2026 (25-hour day on the 25th) compared with October 2025: 745 hours each.
+    last_year = window_instants(
+        comparison_window(date(2026, 10, 1), date(2026, 11, 1), "year"), "Europe/Stockholm"
+    )
+    assert last_year == (datetime(2025, 9, 30, 22), datetime(2025, 10, 31, 23))
+
+
+def test_compare_periods_month_comparison_counts_the_calendar_month_before(store: Store) -> None:
+    # 10 contacts a day over February and March 2026 (local days; 12:00 UTC is daytime).
+    with store.write() as cur:
+        day = date(2026, 2, 1)
+        i = 0
+        while day < date(2026, 4, 1):
+            for k in range(10 if day.month == 2 else 20):
+                cur.execute(
+                    "INSERT INTO contacts (contact_id, channel, opened_at, escalated) "
+                    "VALUES (?, 'phone', ?, ?)",
+                    [f"m{i}", datetime(day.year, day.month, day.day, 12), k == 0],
+                )
+                i += 1
+            day += timedelta(days=1)
+    (row,) = compare_periods(
+        store, ("escalation_rate",), date(2026, 3, 1), date(2026, 4, 1), comparison="month"
+    ).to_dicts()
+    assert (row["n"], row["prev_n"]) == (31 * 20, 28 * 10)
+    assert row["prev_value"] == pytest.approx(0.1) and row["value"] == pytest.approx(0.05)
+    (prev,) = compare_periods(
+        store, ("escalation_rate",), date(2026, 3, 1), date(2026, 4, 1)
+    ).to_dicts()
+    assert prev["prev_n"] == 28 * 10  # 29 Jan - 28 Feb: only February has data
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("last_month", (date(2026, 8, 1), date(2026, 9, 1))),
+        ("this_month", (date(2026, 9, 1), date(2026, 9, 15))),
+        ("last_quarter", (date(2026, 4, 1), date(2026, 7, 1))),
+        ("this_quarter", (date(2026, 7, 1), date(2026, 9, 15))),
+        ("last_year", (date(2025, 1, 1), date(2026, 1, 1))),
+        ("this_year", (date(2026, 1, 1), date(2026, 9, 15))),
+        ("last_7_days", (date(2026, 9, 8), date(2026, 9, 15))),
+        ("last_30_days", (date(2026, 8, 16), date(2026, 9, 15))),
+    ],
+)
+def test_named_periods_count_back_from_the_data_last_day(name, expected) -> None:
+    assert named_period(name, date(2026, 9, 14)) == expected
+
+
+def test_named_period_unknown_says_the_valid_names() -> None:
+    with pytest.raises(ValueError, match="unknown period 'yesterday'; expected one of last_month"):
+        named_period("yesterday", date(2026, 9, 14))
+
+
+@pytest.mark.parametrize(
+    ("day", "grain", "start", "end"),
+    [
+        (date(2026, 9, 17), "week", date(2026, 9, 14), date(2026, 9, 21)),  # Thursday -> Monday
+        (date(2026, 11, 30), "quarter", date(2026, 10, 1), date(2027, 1, 1)),
+        (date(2028, 2, 29), "quarter", date(2028, 1, 1), date(2028, 4, 1)),
+        (date(2026, 6, 30), "year", date(2026, 1, 1), date(2027, 1, 1)),
+        (date(2028, 2, 29), "month", date(2028, 2, 1), date(2028, 3, 1)),
+    ],
+)
+def test_period_start_and_end(day, grain, start, end) -> None:
+    assert period_start(day, grain) == start and period_end(start, grain) == end
+
+
+def test_partial_marks_first_and_last_quarter_cut_by_range_or_data() -> None:
+    series = pl.DataFrame(
+        {"period": [date(2025, 10, 1), date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1)]}
+    )
+    # Range 15 Nov 2025 - 30 Sep 2026; data from 1 Oct 2025 to 1 Oct 2026: Q4 2025 cut by the
+    # range's start; Q3 2026 ends on 30 Sep, inside both: whole.
+    got = mark_partial(
+        series,
+        "quarter",
+        date(2025, 11, 15),
+        date(2026, 10, 1),
+        (date(2025, 10, 1), date(2026, 10, 1)),
+    )
+    assert got["partial"].to_list() == [True, False, False, False]
+    # Data ending on 14 September 2026: the last quarter is partial, the first whole.
+    got = mark_partial(series, "quarter", None, None, (date(2025, 10, 1), date(2026, 9, 14)))
+    assert got["partial"].to_list() == [False, False, False, True]
+
+
+def test_partial_weeks_at_both_ends_of_a_month() -> None:
+    # September 2026: 1 Sep is a Tuesday (week of 31 Aug), 30 Sep a Wednesday (week of 28 Sep).
+    weeks = pl.DataFrame({"period": [date(2026, 8, 31) + timedelta(days=7 * i) for i in range(5)]})
+    got = mark_partial(weeks, "week", date(2026, 9, 1), date(2026, 10, 1), None)
+    assert got["partial"].to_list() == [True, False, False, False, True]
+
+
+def test_kpi_series_quarter_grain_counts_and_partial_flag(store: Store) -> None:
+    # One contact on each day of 2026-01-01 .. 2026-05-10 (local noon): Q1 whole (90 days),
+    # Q2 cut by the data's end (40 days).
+    _contacts(store, datetime(2025, 12, 31, 23, 30), 130, 3, "q")  # 10 a day, 2.4 h apart
+    frame = kpi_series(store, KpiRequest(kpis=("escalation_rate",), grain="quarter"))
+    assert frame["period"].to_list() == [date(2026, 1, 1), date(2026, 4, 1)]
+    assert frame["n"].to_list() == [900, 400]
+    assert frame["partial"].to_list() == [False, True]
+    year = kpi_series(store, KpiRequest(kpis=("escalation_rate",), grain="year"))
+    assert year["period"].to_list() == [date(2026, 1, 1)] and year["n"].to_list() == [1300]
+    assert year["partial"].to_list() == [True]

@@ -650,6 +650,23 @@ def test_churn_rate_without_dates_starts_at_first_recorded_activity(store: Store
         date(2026, 3, 1): (pytest.approx(0.0), 2),
         date(2026, 4, 1): (pytest.approx(0.5), 2),
     }
+    # An explicit start in 2025 (a comparison with last year) starts there too: no 0 % months.
+    rows = query_kpis(
+        store,
+        KpiRequest(
+            kpis=("churn_rate",),
+            grain="month",
+            date_from=date(2025, 1, 1),
+            date_to=date(2026, 5, 1),
+        ),
+    ).to_dicts()
+    assert [r["period"] for r in rows] == [date(2026, 3, 1), date(2026, 4, 1)]
+    # Quarters pool their months: Q1 is March alone (0 of 2), Q2 April (1 of 2).
+    rows = query_kpis(store, KpiRequest(kpis=("churn_rate",), grain="quarter")).to_dicts()
+    assert {r["period"]: (r["value"], r["n"]) for r in rows} == {
+        date(2026, 1, 1): (pytest.approx(0.0), 2),
+        date(2026, 4, 1): (pytest.approx(0.5), 2),
+    }
 
 
 def test_churn_rate_by_segment_and_empty_store(store: Store) -> None:
@@ -799,7 +816,7 @@ def test_empty_request_returns_all_kpis_applicable_to_filters(store: Store) -> N
         ({"kpis": ("npx",)}, "unknown KPI npx; valid KPIs: nps, csat"),
         ({"by": ("colour",)}, "unknown dimension colour; valid: channel"),
         ({"filters": {"planet": ("x",)}}, "unknown filter dimension planet"),
-        ({"grain": "year"}, "unknown grain 'year'; valid: day, week, month"),
+        ({"grain": "fortnight"}, "unknown grain 'fortnight'; valid: day, week, month, quarter"),
         (
             {"kpis": ("churn_rate",), "by": ("team",)},
             "churn_rate cannot be cut or filtered by team",

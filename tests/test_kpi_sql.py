@@ -157,3 +157,34 @@ def test_compiler_refuses_identifiers_outside_the_catalogue() -> None:
         compile_group(("aht",), ("channel; DROP",), None, None, None, (), KpiSettings())
     with pytest.raises(ValueError, match="grain 'year; --'"):
         compile_group(("aht",), (), "year; --", None, None, (), KpiSettings())
+
+
+@pytest.mark.parametrize("kpi", ["csat", "frt_live_median", "nps", "fcr"])
+def test_drill_rows_sql_binds_cell_values_and_transpiles_to_spark(kpi: str) -> None:
+    from metrics.compiler import compile_rows
+
+    q = compile_rows(
+        kpi,
+        (("channel", "x'); DROP TABLE contacts; --"), ("team", None)),
+        "quarter",
+        date(2026, 7, 1),
+        date(2026, 9, 1),
+        date(2026, 10, 1),
+        (("segment", ("business",)),),
+        KpiSettings(),
+        50,
+    )
+    assert "DROP TABLE" not in q.sql and "team IS NULL" in q.sql
+    assert q.params["c0"] == "x'); DROP TABLE contacts; --" and q.sql.endswith("LIMIT 50")
+    spark = to_dialect(q.sql, "spark", strict=True)
+    assert sqlglot.parse_one(spark, read="spark") is not None
+    assert "$" not in spark and "QUANTILE_CONT" not in spark.upper()
+    for param in q.params:
+        assert f":{param}" in spark
+    # Exactly the listed columns: never a free-text or person column (comment, extras, agent).
+    from metrics.compiler import ROW_COLUMNS
+
+    shown = [e.alias_or_name for e in sqlglot.parse_one(q.sql, read="duckdb").selects]
+    source = "contacts" if kpi in ("frt_live_median", "fcr") else "surveys"
+    measure = "kpi_counts" if kpi in ("csat", "fcr") else "kpi_value"
+    assert shown == [*ROW_COLUMNS[source], "segment", measure, "total__"]

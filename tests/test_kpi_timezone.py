@@ -93,3 +93,25 @@ def test_local_midnight_utc_on_dst_days() -> None:
     assert local_midnight_utc(date(2026, 3, 29), "Europe/Stockholm") == datetime(2026, 3, 28, 23)
     assert local_midnight_utc(date(2026, 3, 30), "Europe/Stockholm") == datetime(2026, 3, 29, 22)
     assert local_midnight_utc(date(2026, 10, 26), "Europe/Stockholm") == datetime(2026, 10, 25, 23)
+
+
+def test_quarter_and_year_periods_are_cut_in_stockholm(contacts: Store) -> None:
+    # 00:30 CET on 1 March is still Q1; the October instants are Q4. Reference: the quarter of
+    # each instant's Stockholm day, by month arithmetic.
+    def quarter(day: date) -> date:
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+    assert _counts(contacts, "quarter") == dict(Counter(quarter(_local_day(t)) for t in INSTANTS))
+    assert _counts(contacts, "year") == {date(2026, 1, 1): len(INSTANTS)}
+
+
+def test_quarter_starts_at_local_midnight_not_utc(store: Store) -> None:
+    # 22:30 UTC on 31 March is 00:30 CEST on 1 April: the second quarter, not the first.
+    with store.write() as cur:
+        for i, ts in enumerate([datetime(2026, 3, 31, 21, 30), datetime(2026, 3, 31, 22, 30)]):
+            cur.execute(
+                "INSERT INTO contacts (contact_id, channel, opened_at, escalated) "
+                "VALUES (?, 'phone', ?, FALSE)",
+                [f"q{i}", ts],
+            )
+    assert _counts(store, "quarter") == {date(2026, 1, 1): 1, date(2026, 4, 1): 1}

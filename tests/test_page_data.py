@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import start_page
+from data_page import ingest_on_page
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,7 @@ def test_data_page_swedish_export_report_and_rows_in_store(app, sample_store):
     assert mapping["Kanal"] == "channel" and mapping["Skapad"] == "opened_at"
     assert "personal data" in mapping["Namn"] and "personal data" in mapping["Telefonnummer"]
 
-    app.button[0].click().run()
+    ingest_on_page(app)
     assert not app.exception and not app.error
     batch, inserted, rejected = (
         sample_store.cursor()
@@ -66,13 +67,13 @@ def test_data_page_swedish_export_report_and_rows_in_store(app, sample_store):
         >= rejected
         > 0
     )
-    text = app.warning[0].value  # some rows were rejected: a warning, not a success
+    text = app.warning[-1].value  # some rows were rejected: a warning, not a success
     assert (
         f"read {len(rows)} rows: {inserted} inserted, 0 updated, 0 unchanged, "
         f"{rejected} rejected" in text
     )
     # File-derived text (column names, reasons) is plain text in a code element, not Markdown.
-    assert "personal data column 'Namn' dropped" in app.code[0].value
+    assert "personal data column 'Namn' dropped" in app.code[-1].value
     # The first data row, read by hand: Telefon / Fakturafråga / wait 12,5 s (decimal comma).
     first = rows[0]
     assert first["Kanal"] == "Telefon" and first["Väntetid (s)"] == "12,5"
@@ -97,13 +98,13 @@ def test_data_page_swedish_export_report_and_rows_in_store(app, sample_store):
 def test_data_page_reupload_same_file_is_unchanged(app, sample_store):
     app.selectbox(key="data_preset").select("swedish").run()
     app.file_uploader[0].upload(SWEDISH.name, SWEDISH.read_bytes(), "text/csv").run()
-    app.button[0].click().run()
+    ingest_on_page(app)
     count = _count(sample_store, "SELECT count(*) FROM contacts")
     inserted = _count(sample_store, "SELECT max(inserted) FROM ingest_batches")
-    app.button[0].click().run()
+    ingest_on_page(app)
     assert not app.exception and not app.error
     assert _count(sample_store, "SELECT count(*) FROM contacts") == count
-    assert f"0 inserted, 0 updated, {inserted} unchanged" in app.warning[0].value
+    assert f"0 inserted, 0 updated, {inserted} unchanged" in app.warning[-1].value
 
 
 def test_data_page_binary_file_shows_error_and_writes_nothing(app, sample_store):
@@ -153,7 +154,7 @@ def test_data_page_xlsx_and_parquet_exports_land_in_store(
     app.file_uploader[0].upload(file, path.read_bytes(), "application/octet-stream").run()
     assert not app.exception and not app.error
     assert app.markdown[0].value.startswith(f"**{path.suffix[1:].upper()}** · {frame.height} rows")
-    app.button[0].click().run()
+    ingest_on_page(app)
     assert not app.exception and not app.error
     read, ins, upd, same, rej = (
         sample_store.cursor()
@@ -161,7 +162,7 @@ def test_data_page_xlsx_and_parquet_exports_land_in_store(
         .fetchall()[0]
     )
     assert read == frame.height == ins + upd + same + rej
-    alert = (app.warning if rej else app.success)[0].value
+    alert = (app.warning if rej else app.success)[-1].value
     assert (
         f"read {read} rows: {ins} inserted, {upd} updated, {same} unchanged, {rej} rejected"
         in alert

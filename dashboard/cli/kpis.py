@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--grain",
-        choices=("day", "week", "month"),
+        choices=("day", "week", "month", "quarter", "year"),  # metrics.catalogue.GRAINS
         default=None,
         help="one row per period of this length",
     )

@@ -146,7 +146,8 @@ def trend_figure(
 ) -> go.Figure:
     """Value over `period` with its 95 % interval ribbon, the target line and its band.
 
-    Expects columns period, value, n, ci_low, ci_high (null where undefined), small_sample.
+    Expects columns period, value, n, ci_low, ci_high (null where undefined), small_sample,
+    and optionally partial (periods covered only in part: hollow marker, dotted segment).
     Small-sample periods are drawn as grey markers with the reason in the tooltip.
     """
     df = df.sort("period")
@@ -184,10 +185,39 @@ def trend_figure(
     )
     if any(small):  # before the line, which stays the last trace
         small_sample_key(fig, min_n)
+    values = df["value"].to_list()
+    # A period the range or the data covers only in part (metrics.periods.mark_partial): a
+    # hollow marker on a dotted segment, with its own legend entry.
+    partial = df["partial"].fill_null(False).to_list() if "partial" in df.columns else []
+    if any(partial):
+        near = [
+            p or (i > 0 and partial[i - 1]) or (i + 1 < len(partial) and partial[i + 1])
+            for i, p in enumerate(partial)
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[v if n else None for v, n in zip(values, near, strict=True)],
+                mode="lines+markers",
+                name=t("links.partial"),
+                line={"color": LINE_COLOUR, "width": 2, "dash": "dot"},
+                marker={
+                    "color": LINE_COLOUR,
+                    "size": 9,
+                    "symbol": ["circle-open" if p else "circle" for p in partial],
+                },
+                hovertext=[
+                    f"{h} · {t('links.partial')}" if p else h
+                    for h, p in zip(_hover_rows(df, unit, min_n, None), partial, strict=True)
+                ],
+                hoverinfo="x+text",
+            )
+        )
+        values = [None if p else v for v, p in zip(values, partial, strict=True)]
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=df["value"].to_list(),
+            y=values,
             mode="lines+markers",
             name=label,
             line={"color": LINE_COLOUR, "width": 2},

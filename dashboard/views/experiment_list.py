@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from dashboard import url_state
 from dashboard.experiment_sections import (
     decide_section,
     draft_section,
@@ -40,11 +41,17 @@ summary = pl.DataFrame([e.summary() for e in items])
 st.dataframe(summary, hide_index=True, width="stretch", column_config=labelled(summary, "exp.col"))
 
 by_id = {e.experiment_id: e for e in items}
+# ?experiment=ID opens its readout (a link to one experiment); the choice is written back.
+url_state.adopt("experiment", "exp_chosen", url_state.choice(list(by_id)))
+if st.session_state.get("exp_chosen") not in by_id:
+    st.session_state["exp_chosen"] = next(iter(by_id))
 chosen = st.selectbox(
     t("exp.read_out"),
     list(by_id),
+    key="exp_chosen",
     format_func=lambda i: f"{i} ({t_or(f'xstatus.{by_id[i].status}', by_id[i].status)})",
 )
+url_state.publish("experiment", chosen)
 exp = by_id[chosen]
 if exp.status == "draft":
     draft_section(exp)

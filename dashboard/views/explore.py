@@ -1,86 +1,42 @@
-"""Explore: one KPI's trend with target band, its breakdown by a dimension, and a heatmap."""
+"""Explore: one KPI's trend with target band, its breakdown by a dimension, a heatmap, and the
+rows behind a cell. The KPI, grain, breakdown and filters live in the URL (a link opens it)."""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import polars as pl
 import streamlit as st
 
 from dashboard.downloads import download_buttons
-from dashboard.figures.kpi import breakdown_figure, heatmap_figure, trend_figure
-from dashboard.filters import month_start, sidebar_filters
-from dashboard.i18n import (
-    column_label,
-    dimension_label,
-    interval_text,
-    kpi_definition,
-    kpi_label,
-    t,
+from dashboard.explore_sections import (
+    controls,
+    drill_section,
+    header,
+    picked_cell,
+    table,
+    trend_start,
 )
+from dashboard.figures.kpi import breakdown_figure, heatmap_figure, trend_figure
+from dashboard.filters import sidebar_filters
+from dashboard.i18n import dimension_label, kpi_label, t
 from dashboard.store_access import cached
-from metrics.catalogue import CATALOGUE, GRAINS
 from metrics.kpi_query import KpiRequest, query_kpis
+from metrics.periods import kpi_series
 from metrics.targets import targets_frame
 
-# Mix and band KPIs are always split by their own dimension; the Overview and Churn pages
-# show them. Everything else can be explored here.
-KPIS = {k.label: k for k in CATALOGUE.values() if not k.implicit_dim}
-TREND_WINDOWS = ("12 months", "period")  # keys: explore.window.<key>
+PICK = dict(on_select="rerun", selection_mode="single-row")
+picked = None
 
 st.title(t("explore.title"))
 flt = sidebar_filters()
-if flt.date_from is None:
+if flt.date_from is None or flt.date_to is None:
     st.info(t("common.no_data"))
     st.stop()
-left, mid, right = st.columns([2, 1, 1])
-kpi = KPIS[
-    left.selectbox(
-        t("explore.kpi"), tuple(KPIS), key="ex_kpi", format_func=lambda k: kpi_label(KPIS[k].name)
-    )
-]
-grain = mid.selectbox(
-    t("explore.grain"),
-    GRAINS,
-    index=GRAINS.index("week"),
-    key="ex_grain",
-    format_func=lambda g: t(f"grain.{g}"),
-)
-window = right.selectbox(
-    t("explore.trend_over"),
-    TREND_WINDOWS,
-    key="ex_window",
-    format_func=lambda w: t(f"explore.window.{w.replace(' ', '_')}"),
-)
-st.caption(
-    t(
-        "explore.caption",
-        definition=(d := kpi_definition(kpi.name))[:1].upper() + d[1:],
-        period=flt.label,
-        interval=interval_text(kpi.interval),
-    )
-)
-
-# A filter on a dimension this KPI cannot be cut by would be refused; say so and drop it.
-ignored = [d for d, _ in flt.filters if d not in kpi.dimensions]
-if ignored:
-    st.warning(
-        t(
-            "explore.filter_ignored",
-            kpi=kpi_label(kpi.name),
-            dims=", ".join(dimension_label(d).lower() for d in ignored),
-        )
-    )
-filters = tuple((d, v) for d, v in flt.filters if d in kpi.dimensions)
-dim = st.selectbox(
-    t("explore.break_down_by"), kpi.dimensions, key="ex_dim", format_func=dimension_label
-)
-trend_from = (
-    month_start(flt.date_to - timedelta(days=365)) if window == TREND_WINDOWS[0] else flt.date_from
-)
+kpi, grain, window, dim = controls()
+filters = header(kpi, flt)  # the definition, and filters this KPI cannot take dropped
 base = dict(kpis=(kpi.name,), filters=filters, date_to=flt.date_to)
 try:
-    trend = cached(query_kpis, KpiRequest(grain=grain, date_from=trend_from, **base))
+    # The series marks periods the dates or the data cover only in part (`partial`).
+    trend = cached(kpi_series, KpiRequest(grain=grain, date_from=trend_start(flt, window), **base))
     breakdown = cached(query_kpis, KpiRequest(by=(dim,), date_from=flt.date_from, **base))
     cross = None
     if {"channel", "issue_type"} <= set(kpi.dimensions):
@@ -92,18 +48,6 @@ try:
 except ValueError as exc:
     st.error(t("explore.error", kpi=kpi_label(kpi.name), error=exc))
     st.stop()
-
-# The small-sample flag explains itself on hover in every table; every column has a label.
-flag = {
-    "small_sample": st.column_config.CheckboxColumn(
-        t("explore.small_sample"), help=t("explore.small_sample_help", min_n=kpi.min_n)
-    )
-}
-
-
-def labels(df: pl.DataFrame) -> dict:
-    return {c: st.column_config.Column(column_label(c)) for c in df.columns}
-
 
 # A scoped target (chat first response) applies only once the filters select that scope.
 target = trend["target"].drop_nulls().first() if not trend.is_empty() else None
@@ -122,7 +66,7 @@ else:
         ),
         key="trend",
     )
-    st.dataframe(trend, hide_index=True, key="trend_table", column_config=labels(trend) | flag)
+    table(trend, "trend_table", kpi)
     download_buttons(trend, f"{kpi.name}_trend_{grain}", key="trend")
 
 st.subheader(t("explore.by", dim=dimension_label(dim).lower()))
@@ -146,9 +90,8 @@ else:
     if breakdown["small_sample"].fill_null(False).any():
         notes.append(t("explore.grey_bars", min_n=kpi.min_n))
     st.caption(" ".join(notes))
-    st.dataframe(
-        breakdown, hide_index=True, key="breakdown_table", column_config=labels(breakdown) | flag
-    )
+    # A row picked in this table (or the channel × issue one) shows the rows behind it.
+    picked = picked_cell(table(breakdown, "breakdown_table", kpi, **PICK), breakdown, (dim,))
     download_buttons(breakdown, f"{kpi.name}_by_{dim}", key="breakdown")
 
 if cross is not None and not cross.is_empty():
@@ -159,5 +102,8 @@ if cross is not None and not cross.is_empty():
         ),
         key="heatmap",
     )
-    st.dataframe(cross, hide_index=True, key="cross_table", column_config=labels(cross) | flag)
+    event = table(cross, "cross_table", kpi, **PICK)
+    picked = picked_cell(event, cross, ("channel", "issue_type")) or picked
     download_buttons(cross, f"{kpi.name}_channel_issue", key="cross")
+if not breakdown.is_empty():
+    drill_section(kpi, dim, breakdown, trend, grain, flt, filters, picked)

@@ -9,13 +9,13 @@ import streamlit as st
 
 from dashboard.downloads import download_buttons
 from dashboard.figures.kpi import channel_mix_chart, format_value
-from dashboard.filters import month_start, previous_period, sidebar_filters
+from dashboard.filters import comparison_picker, month_start, sidebar_filters
 from dashboard.i18n import date_text, kpi_label, t, value_label
 from dashboard.kpi_cards import kpi_cards
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
-from metrics.periods import overview
+from metrics.periods import comparison_window, overview
 from metrics.targets import near_tolerance, targets_frame
 
 st.title(t("overview.title"))
@@ -23,7 +23,8 @@ flt = sidebar_filters()
 if flt.date_from is None:
     st.info(t("common.no_data"))
     st.stop()
-prev_from, prev_to = previous_period(flt.date_from, flt.date_to)
+compare = comparison_picker()  # the period before, a month or a year earlier (?compare=)
+prev_from, prev_to = comparison_window(flt.date_from, flt.date_to, compare)
 st.caption(
     t(
         "overview.caption",
@@ -36,7 +37,7 @@ st.caption(
 req = dict(date_from=flt.date_from, date_to=flt.date_to, filters=flt.filters)
 try:
     # Current + previous period and the channel breakdown share one scan per source.
-    now, by_channel = cached(overview, flt.date_from, flt.date_to, flt.filters)
+    now, by_channel = cached(overview, flt.date_from, flt.date_to, flt.filters, comparison=compare)
     spark_from = month_start(flt.date_to - timedelta(days=365))
     trend = cached(query_kpis, KpiRequest(grain="month", **{**req, "date_from": spark_from}))
     # The direction after settings (CES read as agreement is higher-is-better).

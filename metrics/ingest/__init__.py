@@ -4,7 +4,7 @@
 # zones, duplicates, references and personal data are written down in README.md here.
 from metrics.ingest.errors import IngestError
 from metrics.ingest.load import ingest_file, ingest_history, preview_file, rejected_rows
-from metrics.ingest.mapping import PRESETS, Preset
+from metrics.ingest.mapping import PRESETS, Preset, suggest_preset
 from metrics.ingest.readers import DEFAULT_MAX_BYTES, Limits
 from metrics.ingest.report import IngestReport, Preview
 
@@ -20,4 +20,5 @@ __all__ = [
     "ingest_history",
     "preview_file",
     "rejected_rows",
+    "suggest_preset",
 ]

@@ -20,14 +20,17 @@ import polars as pl
 
 from metrics.audit import record
 from metrics.auth import Actor, require
+from metrics.ingest.collapse import Settled, settle_stage, stage_extra_columns
 from metrics.ingest.errors import IngestError
 from metrics.ingest.mapping import (
+    NO_HEADER,
     Plan,
     Preset,
     better_table,
     choose_options,
     expected_headers,
     guess_table,
+    preset_hint,
     resolve,
     wrong_table_message,
 )
@@ -182,6 +185,7 @@ def _missing_message(raw: RawFile, plan: Plan, opts: Preset | None) -> str:
     return (
         f"{name}: missing required {noun} for table {table}: {'; '.join(parts)}. "
         f"Columns found: {shown}"
+        + (NO_HEADER if raw.header_rows == 0 else preset_hint(found) if opts is None else "")
     )
 
 
@@ -370,7 +374,7 @@ def ingest_file(
             chunks = _protected(stream.chunks(), plan, key)
             _stage_chunks(cur, store, stream, plan, tz, batch_id, staged, None, chunks)
         staged.warnings += key_notes
-        _reject_cross_chunk_duplicates(cur, plan, batch_id, staged)
+        _settle_keys(cur, plan, batch_id, staged)
         # FCR repeat gaps (metrics/repeats.py): the staged contacts' customers before and after.
         ids_sql = f"SELECT contact_id FROM {STAGE}" if table == "contacts" else None
         with _repeat_gap_memory(cur, stream.size):
@@ -480,6 +484,7 @@ class _Staged:
     timezone: str = "UTC"
     warnings: list[str] = field(default_factory=list)
     created: bool = False
+    settled: Settled = field(default_factory=Settled)  # [dedupe] / [aggregate] counts
 
 
 def _stage_chunks(
@@ -503,9 +508,10 @@ def _stage_chunks(
     keys = list(keys_of(table))
     if not staged.created:
         cols = ", ".join(_q(c) for c in [*canon, *(["extras"] if extras_src else []), "batch_id"])
+        more = "".join(f", CAST(NULL AS {t}) AS {c}" for c, t in stage_extra_columns(plan).items())
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT CAST(NULL AS BIGINT) AS __row, "
-            f"{cols} FROM {_q(table)} LIMIT 0"
+            f"{cols}{more} FROM {_q(table)} LIMIT 0"
         )
         staged.created = True
     else:
@@ -527,6 +533,7 @@ def _stage_chunks(
                     else []
                 ),
                 pl.lit(batch_id).alias("batch_id"),
+                *stage_extra_columns(plan),
             )
             if all(k in frame.columns for k in keys):
                 key = (
@@ -665,6 +672,23 @@ def _reason_counts(reasons: pl.Series) -> dict[str, int]:
     return dict(zip(counts[:, 0].to_list(), counts[:, 1].to_list(), strict=True))
 
 
+def _settle_keys(
+    cur: duckdb.DuckDBPyConnection, plan: Plan, batch_id: str, staged: _Staged
+) -> None:
+    """Rows sharing a key across the whole file: settled by the mapping's [ids], [dedupe]
+    or [aggregate] (collapse.py), else the later ones rejected as duplicates."""
+    if not plan.keys_on_stage:
+        _reject_cross_chunk_duplicates(cur, plan, batch_id, staged)
+        return
+    staged.key_hashes.clear()
+
+    def reject(refused: pl.DataFrame) -> None:
+        _record_rejected(cur, batch_id, staged, _with_staged_values(cur, refused))
+
+    staged.settled = settle_stage(cur, plan, STAGE, reject)
+    staged.rows_read -= staged.settled.filtered  # filtered rows are not counted as read
+
+
 def _reject_cross_chunk_duplicates(
     cur: duckdb.DuckDBPyConnection, plan: Plan, batch_id: str, staged: _Staged
 ) -> None:
@@ -776,6 +800,8 @@ def _finish(
         changes=merged.changes,
         change_examples=merged.change_examples,
         insert_only=insert_only,
+        superseded=staged.settled.superseded,
+        folded=staged.settled.folded,
     )
     cur.execute(
         "UPDATE ingest_batches SET finished_at = ?, checksum = ?, rows_read = ?, inserted = ?, "

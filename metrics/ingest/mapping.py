@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,6 +18,7 @@ from metrics.ingest.spec import (
     TABLE_COLUMNS,
     VOCABULARIES,
     columns_of,
+    keys_of,
     normalise_name,
     normalise_value,
 )
@@ -50,6 +51,8 @@ class Preset:
     `questions` matches a Qualtrics question text (regular expression) when no header does.
     `ces_scale="agreement"` flips a CES 2.0 answer (7 = easy) to the stored effort scale
     (1 = very easy) as 8 - x. `timezone` is the zone of times written without an offset.
+    The other fields are the mapping language's sections of the same names (README.md);
+    presets are read from metrics/ingest/presets/<name>.toml by the same loader.
     """
 
     name: str
@@ -73,6 +76,14 @@ class Preset:
     durations: dict[str, tuple[str, str]] = field(default_factory=dict)  # column -> (from, to)
     # file header -> values whose rows are left out (counted as filtered); "" = empty cell
     filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Rows sharing the table's key: ("first" | "latest", file column ordering them or None =
+    # the column mapped to updated_at, else file order). None: later duplicates rejected.
+    dedupe: tuple[str, str | None] | None = None
+    aggregate: dict[str, str] = field(default_factory=dict)  # column -> sum|min|max|first|...
+    ids: dict[str, str] = field(default_factory=dict)  # id column -> "row" (generated)
+    multiply: dict[str, tuple[str, str]] = field(default_factory=dict)  # column -> (a, b)
+    label: str | None = None  # "Zendesk": the name in "looks like a Zendesk export"
+    signature: tuple[str, ...] = ()  # headers that identify the export (suggest_preset)
 
     def to_dict(self) -> dict:
         """The mapping-file structure of this preset: load_mapping(p.to_dict()) gives it back."""
@@ -93,6 +104,8 @@ class Preset:
             "ces_scale": None if self.ces_scale == "effort" else self.ces_scale,
             "header_rows": self.header_rows,
             "dayfirst": self.dayfirst,
+            "label": self.label,
+            "signature": list(self.signature) or None,
         }
         out.update({k: v for k, v in scalars.items() if v is not None})
         sections = {
@@ -103,7 +116,15 @@ class Preset:
             "constants": dict(self.constants),
             "combine": {c: list(v) for c, v in self.combine.items()},
             "durations": {c: {"from": a, "to": b} for c, (a, b) in self.durations.items()},
+            "multiply": {c: list(v) for c, v in self.multiply.items()},
             "filter": {h: list(v) for h, v in self.filter.items()},
+            "dedupe": {}
+            if self.dedupe is None
+            else {"keep": self.dedupe[0]}
+            | ({"order_by": self.dedupe[1]} if self.dedupe[1] else {}),
+            "aggregate": dict(self.aggregate),
+            "ids": dict(self.ids),
+            "questions": dict(self.questions),
             "pii": {"keep": list(self.keep)} if self.keep else {},
         }
         out.update({k: v for k, v in sections.items() if v})
@@ -112,12 +133,6 @@ class Preset:
     def to_toml(self) -> str:
         """This preset as a TOML mapping file (the Data page's mapping download)."""
         return mapping_to_toml(self.to_dict())
-
-
-QUALTRICS_NOT_RESPONSES = (
-    *("1", "2", "4", "8", "9", "16", "17"),
-    *("survey preview", "survey test", "spam", "imported", "offline", "offline preview"),
-)
 
 
 def _toml_value(v: object) -> str:
@@ -158,255 +173,111 @@ def mapping_to_toml(spec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-_ZENDESK_VIA = {
-    "web form": "web_form",
-    "web": "web_form",
-    "api": "web_form",
-    "web service": "web_form",
-    "web widget": "chat",
-    "chat": "chat",
-    "messaging": "chat",
-    "native messaging": "chat",
-    "email": "email",
-    "mail": "email",
-    "closed ticket": "email",
-    "voice": "phone",
-    "phone call inbound": "phone",
-    "phone call outbound": "phone",
-    "voicemail": "phone",
-    "mobile sdk": "app",
-    "mobile": "app",
-    "answer bot": "chatbot",
-    "twitter": "social",
-    "facebook": "social",
-    "sms": "sms",
-    "text": "sms",
-}
-
-PRESETS: dict[str, Preset] = {
-    "zendesk": Preset(
-        name="zendesk",
-        description="Zendesk Support tickets export (CSV): Id, Via, Ticket type, Created at, "
-        "Solved at, Group, First reply time in minutes; requester names dropped, e-mails hashed",
-        table="contacts",
-        aliases={
-            "contact_id": ("Id", "Ticket ID"),
-            "customer_id": ("Requester id", "Requester external id"),
-            "channel": ("Via", "Channel"),
-            "issue_type": ("Contact reason", "Ticket type", "Type"),
-            "opened_at": ("Created at",),
-            "resolved_at": ("Solved at",),
-            "resolved": ("Status",),
-            "first_response_s": ("First reply time in minutes",),
-            "handle_s": ("Agent work time in minutes", "Handle time in minutes"),
-            "team": ("Group",),
-            "agent_id": ("Assignee id",),
-        },
-        values={
-            "channel": _ZENDESK_VIA,
-            "issue_type": {
-                "question": "other",
-                "incident": "technical",
-                "problem": "technical",
-                "task": "other",
-            },
-            "resolved": {
-                "solved": "true",
-                "closed": "true",
-                "new": "false",
-                "open": "false",
-                "pending": "false",
-                "hold": "false",
-                "on hold": "false",
-            },
-        },
-        scale={"first_response_s": 60.0, "handle_s": 60.0},
-        timezone="UTC",
-    ),
-    "intercom": Preset(
-        name="intercom",
-        description="Intercom conversations export (CSV): Conversation ID, Started at, "
-        "Channel, Topic, State, Time to first response (seconds); user names dropped, "
-        "e-mails hashed",
-        table="contacts",
-        aliases={
-            "contact_id": ("Conversation ID",),
-            "customer_id": ("User ID", "Contact ID", "Contact external ID", "User external ID"),
-            "channel": ("Channel", "Source type"),
-            "issue_type": ("Topic", "Conversation topic", "Contact reason"),
-            "opened_at": ("Started at", "Conversation started at", "Created at"),
-            "resolved_at": ("Last closed at", "Closed at"),
-            "resolved": ("State",),
-            "first_response_s": (
-                "Time to first response (seconds)",
-                "First response time (seconds)",
-            ),
-            "handle_s": ("Handling time (seconds)",),
-            "bot_handled": ("Resolved by Fin", "Fin resolved", "Resolved by bot"),
-            "escalated": ("Escalated to teammate",),
-            "team": ("Team currently assigned", "Team assigned"),
-            "agent_id": ("Assignee ID", "Teammate ID"),
-        },
-        values={
-            "channel": {
-                "conversation": "chat",
-                "messenger": "chat",
-                "chat": "chat",
-                "email": "email",
-                "phone": "phone",
-                "phone call": "phone",
-                "whatsapp": "social",
-                "instagram": "social",
-                "facebook": "social",
-                "sms": "sms",
-                "fin": "chatbot",
-                "fin ai agent": "chatbot",
-            },
-            "issue_type": {
-                "bug": "technical",
-                "how to": "other",
-                "refund": "billing",
-                "pricing": "billing",
-                "account access": "account",
-            },
-            "resolved": {"closed": "true", "open": "false", "snoozed": "false"},
-        },
-        dayfirst=False,  # the UI export writes US dates (03/06/2026 2:02 PM)
-        timezone="UTC",
-    ),
-    "qualtrics": Preset(
-        name="qualtrics",
-        description="Qualtrics survey export (CSV with 1, 2 or 3 header rows: column names, "
-        "question text, ImportId JSON; legacy V1…Vn exports too); questions matched by their text; CES 2.0 agreement "
-        "(7 = easy) flipped to effort (1 = very easy); respondent names, IP and location "
-        "dropped, e-mails hashed; the zone comes from the ImportId row",
-        table="surveys",
-        aliases={
-            "response_id": ("ResponseId", "Response ID", "ResponseID"),
-            "answered_at": ("RecordedDate", "EndDate", "Recorded Date", "End Date"),
-            "customer_id": (
-                "CustomerId",
-                "customer_id",
-                "ExternalReference",
-                "External Data Reference",
-            ),
-            "contact_id": ("TicketId", "ContactId", "contact_id", "ticket_id"),
-        },
-        questions={
-            "nps": r"recommend|rekommendera",
-            "csat": r"satisf|nöjd",
-            "ces": r"easy|effort|enkelt|lätt",
-            "comment": r"why|tell us|comment|anything else|varför|kommentar",
-        },
-        ces_scale="agreement",
-        header_rows=None,  # 1, 2 or 3 header rows, detected by content (readers.py)
-        # Preview, test, spam, imported and offline responses (Status other than 0 / "IP
-        # Address"), preview distributions and unfinished responses are left out, counted.
-        filter={
-            "Status": QUALTRICS_NOT_RESPONSES,
-            "DistributionChannel": ("preview", "test"),
-            "Finished": ("0", "false"),
-        },
-    ),
-    "swedish": Preset(
-        name="swedish",
-        description="Swedish semicolon export (cp1252 or UTF-8): Swedish headers (Kanal, "
-        "Ärendetyp, Skapad, Väntetid, ...) and values (Telefon, Chatt, Fakturafråga, Ja/Nej), "
-        "decimal comma, times without offset read as Europe/Stockholm",
-        table=None,
-        aliases={
-            "contact_id": ("Ärende-ID", "Ärendenummer", "Ärendenr"),
-            "customer_id": ("Kundnummer", "Kund-ID", "Kundnr"),
-            "channel": ("Kanal", "Kontaktväg"),
-            "issue_type": ("Ärendetyp", "Kategori"),
-            "opened_at": ("Skapad", "Skapat", "Öppnad"),
-            "wait_s": ("Väntetid (s)", "Väntetid", "Kötid"),
-            "first_response_s": ("Första svar (s)", "Svarstid (s)", "Svarstid"),
-            "handle_s": ("Hanteringstid (s)", "Hanteringstid", "Samtalstid"),
-            "abandoned": ("Avbrutet", "Lagt på"),
-            "bot_handled": ("Hanterad av bot", "Bot"),
-            "escalated": ("Eskalerad",),
-            "resolved": ("Löst",),
-            "resolved_at": ("Löst tid", "Avslutad", "Stängd"),
-            "first_contact_resolved": ("Löst vid första kontakt",),
-            "agent_id": ("Handläggar-ID",),
-            "team": ("Grupp", "Team"),
-            "response_id": ("Svar-ID", "Svarsid"),
-            "answered_at": ("Besvarad", "Svarsdatum"),
-            "comment": ("Kommentar", "Fritext"),
-            "invoice_id": ("Fakturanummer", "Fakturanr"),
-            "issued_at": ("Fakturadatum",),
-            "amount": ("Belopp", "Summa"),
-            "fee": ("Avgift", "Fakturaavgift"),
-            "paid_at": ("Betald", "Betaldatum"),
-            "reminders": ("Påminnelser",),
-            "signup_date": ("Kund sedan", "Startdatum"),
-            "churned_at": ("Uppsagd", "Slutdatum"),
-            "monthly_revenue": ("Månadsintäkt",),
-            "segment": ("Segment", "Kundsegment"),
-            "region": ("Region", "Län"),
-            "age_band": ("Åldersgrupp",),
-        },
-        timezone="Europe/Stockholm",
-        decimal=",",
-    ),
-}
+# Presets are mapping files: metrics/ingest/presets/<name>.toml, in the language below.
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
 # -- mapping files --------------------------------------------------------------------------
-def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
+MAPPING_KEYS = (
+    "table",
+    "description",
+    "label",
+    "signature",
+    "timezone",
+    "decimal",
+    "ces_scale",
+    "header_rows",
+    "dayfirst",
+    "columns",
+    "values",
+    "scale",
+    "constants",
+    "combine",
+    "formats",
+    "durations",
+    "multiply",
+    "filter",
+    "dedupe",
+    "aggregate",
+    "ids",
+    "questions",
+    "pii",
+)
+DEDUPE_KEEP = ("first", "latest")
+AGGREGATES = ("sum", "min", "max", "first", "last", "count")
+# Which kinds of column each aggregate makes sense for (sum of a channel is nonsense).
+_NUMBERS = ("seconds", "money", "count")
+_ORDERED = (*_NUMBERS, "timestamp", "date", "nps", "csat", "ces")
+AGGREGATE_KINDS: dict[str, tuple[str, ...] | None] = {
+    "sum": _NUMBERS,
+    "min": _ORDERED,
+    "max": _ORDERED,
+    "first": None,  # any kind
+    "last": None,
+    "count": ("count",),
+}
+
+
+def _kinds(table: str | None) -> dict[str, str]:
+    """Canonical column -> kind; for a preset without a table (swedish), every table's."""
+    tables = [table] if table is not None else list(TABLE_COLUMNS)
+    return {c.name: c.kind for t in tables for c in columns_of(t)}
+
+
+def _read_spec(mapping: Path | str | dict) -> tuple[str, dict]:
+    if isinstance(mapping, dict):
+        return "mapping", mapping
+    path = Path(mapping)
+    try:
+        return path.name, tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise IngestError(f"{path.name}: cannot read the mapping file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise IngestError(f"{path.name}: not a valid TOML mapping file ({exc})") from None
+
+
+def load_mapping(mapping: Path | str | dict, table: str | None) -> Preset:
     """A TOML mapping file (or the same structure as a dict) as a Preset.
 
-    Keys: table, description, timezone, decimal, ces_scale, header_rows, [columns]
-    ("File header" = "canonical_column" | "extras" | "drop" | "hash"),
-    [values.<column>] ("file value" = "canonical value"), [scale] (column = factor),
-    [pii] keep = ["Header", ...] (not personal data, whatever the header or values look like).
+    Every key is described, with an example, in metrics/ingest/README.md and
+    sample_data/exports/example_mapping.toml. `table` None checks the columns against every
+    table (a preset for any table, such as swedish). Each problem is one line naming the
+    key and what was expected.
     """
-    if isinstance(mapping, dict):
-        name, spec = "mapping", mapping
-    else:
-        path = Path(mapping)
-        name = path.name
-        try:
-            spec = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise IngestError(f"{name}: cannot read the mapping file ({exc})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise IngestError(f"{name}: not a valid TOML mapping file ({exc})") from None
-    allowed = {
-        "table",
-        "description",
-        "timezone",
-        "decimal",
-        "ces_scale",
-        "header_rows",
-        "columns",
-        "values",
-        "scale",
-        "pii",
-        "dayfirst",
-        "formats",
-        "constants",
-        "combine",
-        "durations",
-        "filter",
-    }
-    unknown = sorted(set(spec) - allowed)
+    name, spec = _read_spec(mapping)
+    return _parse(name, spec, table)
+
+
+def load_preset(path: Path) -> Preset:
+    """A preset file from metrics/ingest/presets/: a mapping file named after the preset."""
+    name, spec = _read_spec(path)
+    table = spec.get("table")
+    if table is not None and table not in TABLE_COLUMNS:
+        raise IngestError(f"{name}: table {table!r}; expected one of {', '.join(TABLE_COLUMNS)}")
+    return replace(_parse(name, spec, table), name=path.stem)
+
+
+def _section(name: str, spec: dict, key: str, example: str) -> dict:
+    body = spec.get(key, {})
+    if not isinstance(body, dict):
+        raise IngestError(f"{name}: [{key}] must be a table; expected [{key}] {example}")
+    return body
+
+
+def _parse(name: str, spec: dict, table: str | None) -> Preset:
+    unknown = sorted(set(spec) - set(MAPPING_KEYS))
     if unknown:
         raise IngestError(
-            f"{name}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}"
+            f"{name}: unknown key(s) {', '.join(unknown)}; expected {', '.join(MAPPING_KEYS)}"
         )
-    canon = {c.name for c in columns_of(table)}
+    kinds = _kinds(table)
+    where = table or "any table"
     aliases: dict[str, list[str]] = {}
     drop: list[str] = []
     hashed: list[str] = []
-    one_to_many = [
-        (h, str(t))
-        for h, ts in dict(spec.get("columns", {})).items()
-        if isinstance(ts, list)
-        for t in ts
-    ]
-    singles = [(h, t) for h, t in dict(spec.get("columns", {})).items() if not isinstance(t, list)]
+    columns = _section(name, spec, "columns", '"File header" = "contact_id"')
+    one_to_many = [(h, str(t)) for h, ts in columns.items() if isinstance(ts, list) for t in ts]
+    singles = [(h, t) for h, t in columns.items() if not isinstance(t, list)]
     for header, target in singles + one_to_many:
         target = str(target)
         if target == "drop":
@@ -415,18 +286,18 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
             hashed.append(header)
         elif target == EXTRAS:
             continue  # unmapped columns go to extras anyway
-        elif target in canon:
+        elif target in kinds:
             aliases.setdefault(target, []).append(header)
         else:
             raise IngestError(
                 f"{name}: column {header!r} maps to {target!r}, which is not a column of "
-                f"{table}; expected one of {', '.join(sorted(canon))}, extras, drop or hash"
+                f"{where}; expected one of {', '.join(sorted(kinds))}, extras, drop or hash"
             )
     values: dict[str, dict[str, str]] = {}
-    for col, vmap in dict(spec.get("values", {})).items():
-        if col not in canon:
-            raise IngestError(f"{name}: [values.{col}] is not a column of {table}")
-        vocab = VOCABULARIES.get(_kind(table, col))
+    for col, vmap in _section(name, spec, "values", '.channel "Växeln" = "phone"').items():
+        if col not in kinds:
+            raise IngestError(f"{name}: [values.{col}] is not a column of {where}")
+        vocab = VOCABULARIES.get(kinds[col])
         for raw, value in vmap.items():
             if vocab is not None and value not in vocab:
                 raise IngestError(
@@ -434,7 +305,7 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
                     f"{', '.join(vocab)}"
                 )
         values[col] = {str(k): str(v) for k, v in vmap.items()}
-    scale = {str(k): float(v) for k, v in dict(spec.get("scale", {})).items()}
+    scale = {str(k): float(v) for k, v in _section(name, spec, "scale", "wait_s = 60").items()}
     keep = _pii_keep(name, spec.get("pii", {}))
     ces_scale = str(spec.get("ces_scale", "effort"))
     if ces_scale not in CES_SCALES:
@@ -445,16 +316,59 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
     dayfirst = spec.get("dayfirst")
     if dayfirst is not None and not isinstance(dayfirst, bool):
         raise IngestError(f"{name}: dayfirst {dayfirst!r}; expected true or false")
-    formats = _formats(name, table, spec.get("formats", {}))
-    constants, combine, durations = _derived(name, table, spec)
+    header_rows = spec.get("header_rows")
+    if header_rows is not None and (
+        not isinstance(header_rows, int)
+        or isinstance(header_rows, bool)
+        or not 0 <= header_rows <= 3
+    ):
+        raise IngestError(
+            f"{name}: header_rows {header_rows!r}; expected 0 (no header row: columns are "
+            "column_1, column_2, …), 1, 2 or 3"
+        )
+    formats = _formats(name, kinds, where, spec.get("formats", {}))
+    constants, combine, durations, multiply = _derived(name, kinds, where, spec)
     filters = {}
-    for header, vals in dict(spec.get("filter", {})).items():
+    for header, vals in _section(name, spec, "filter", '"Status" = ["deleted"]').items():
         if not isinstance(vals, list) or not all(isinstance(v, str | int) for v in vals):
             raise IngestError(
                 f'{name}: [filter] {header!r}; expected a list of values, e.g. "{header}" = '
                 '["deleted", "spam"] ("" = an empty cell)'
             )
         filters[str(header)] = tuple(str(v) for v in vals)
+    dedupe = _dedupe(name, spec)
+    aggregate = _aggregate(name, kinds, where, table, spec)
+    ids = _ids(name, kinds, where, spec)
+    if ids and (aggregate or dedupe):
+        raise IngestError(
+            f"{name}: [ids] with [{'aggregate' if aggregate else 'dedupe'}]: a generated id is "
+            "different for every row, so no rows share a key; expected one or the other"
+        )
+    if dedupe and aggregate:
+        raise IngestError(
+            f"{name}: [dedupe] and [aggregate] together; expected one: [dedupe] keeps one row "
+            "of a key, [aggregate] folds them into one"
+        )
+    questions = {}
+    for col, pattern in _section(name, spec, "questions", 'nps = "recommend"').items():
+        if col not in kinds or not isinstance(pattern, str):
+            raise IngestError(
+                f"{name}: [questions] {col!r}; expected a column of {where} = a regular "
+                'expression matched against the question text, e.g. nps = "recommend"'
+            )
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise IngestError(
+                f"{name}: [questions] {col} = {pattern!r} is not a regular expression ({exc}); "
+                'expected e.g. nps = "recommend|rekommendera"'
+            ) from None
+        questions[col] = pattern
+    signature = spec.get("signature", [])
+    if not isinstance(signature, list) or not all(isinstance(h, str) for h in signature):
+        raise IngestError(
+            f'{name}: signature {signature!r}; expected a list of headers, e.g. ["Via", "Group"]'
+        )
     return Preset(
         name=name,
         description=str(spec.get("description", f"mapping file {name}")),
@@ -462,32 +376,118 @@ def load_mapping(mapping: Path | str | dict, table: str) -> Preset:
         aliases={k: tuple(v) for k, v in aliases.items()},
         values=values,
         scale=scale,
+        questions=questions,
         drop=tuple(drop),
         hash=tuple(hashed),
         keep=keep,
         timezone=spec.get("timezone"),
         decimal=decimal,
         ces_scale=ces_scale,
-        header_rows=spec.get("header_rows"),
+        header_rows=header_rows,
         dayfirst=dayfirst,
         formats=formats,
         constants=constants,
         combine=combine,
         durations=durations,
         filter=filters,
+        dedupe=dedupe,
+        aggregate=aggregate,
+        ids=ids,
+        multiply=multiply,
+        label=spec.get("label"),
+        signature=tuple(signature),
     )
 
 
+def _dedupe(name: str, spec: dict) -> tuple[str, str | None] | None:
+    """`[dedupe] keep = "latest", order_by = "Updated at"`: one row per key, the others
+    counted as superseded."""
+    if "dedupe" not in spec:
+        return None
+    body = _section(name, spec, "dedupe", 'keep = "latest"')
+    unknown = sorted(set(body) - {"keep", "order_by"})
+    if unknown:
+        raise IngestError(
+            f"{name}: unknown key(s) in [dedupe]: {', '.join(unknown)}; expected keep and order_by"
+        )
+    keep = body.get("keep", "first")
+    if keep not in DEDUPE_KEEP:
+        raise IngestError(
+            f'{name}: [dedupe] keep = {keep!r}; expected "first" or "latest" (the row with the '
+            "largest order_by value)"
+        )
+    order_by = body.get("order_by")
+    if order_by is not None and (not isinstance(order_by, str) or not order_by.strip()):
+        raise IngestError(
+            f'{name}: [dedupe] order_by = {order_by!r}; expected a file column, e.g. "Updated at"'
+        )
+    return str(keep), order_by
+
+
+def _aggregate(
+    name: str, kinds: dict[str, str], where: str, table: str | None, spec: dict
+) -> dict[str, str]:
+    """`[aggregate] amount = "sum"`: rows sharing a key fold into one."""
+    keys = set(keys_of(table)) if table is not None else set()
+    out = {}
+    for col, how in _section(name, spec, "aggregate", 'amount = "sum"').items():
+        if col not in kinds:
+            raise IngestError(
+                f"{name}: [aggregate] {col!r} is not a column of {where}; expected one of "
+                f"{', '.join(kinds)}"
+            )
+        if col in keys:
+            raise IngestError(
+                f"{name}: [aggregate] {col} is the key of {table}: rows are grouped by it; "
+                "expected a column that is not the key"
+            )
+        if how not in AGGREGATES:
+            raise IngestError(
+                f"{name}: [aggregate] {col} = {how!r}; expected one of {', '.join(AGGREGATES)}"
+            )
+        fits = AGGREGATE_KINDS[how]
+        if fits is not None and kinds[col] not in fits:
+            ok = ", ".join(c for c, k in kinds.items() if k in fits and c not in keys)
+            raise IngestError(
+                f"{name}: [aggregate] {col} = {how!r}: {col} is not a column {how} applies to; "
+                f"expected {how} on one of {ok or 'no column of ' + where}, or first / last"
+            )
+        out[str(col)] = str(how)
+    return out
+
+
+def _ids(name: str, kinds: dict[str, str], where: str, spec: dict) -> dict[str, str]:
+    """`[ids] invoice_id = "row"`: a stable id generated from the row's content."""
+    out = {}
+    for col, how in _section(name, spec, "ids", 'invoice_id = "row"').items():
+        if kinds.get(col) != "id":
+            ids = ", ".join(c for c, k in kinds.items() if k == "id")
+            raise IngestError(
+                f"{name}: [ids] {col!r} is not an id column of {where}; expected one of {ids}"
+            )
+        if how != "row":
+            raise IngestError(
+                f'{name}: [ids] {col} = {how!r}; expected {col} = "row" (an id generated from '
+                "the row's content, the same on every load of the same file)"
+            )
+        out[str(col)] = "row"
+    return out
+
+
 def _derived(
-    name: str, table: str, spec: dict
-) -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[str, tuple[str, str]]]:
-    """[constants], [combine] and [durations]: canonical columns made from other values."""
-    kinds = {c.name: c.kind for c in columns_of(table)}
+    name: str, kinds: dict[str, str], where: str, spec: dict
+) -> tuple[
+    dict[str, str],
+    dict[str, tuple[str, ...]],
+    dict[str, tuple[str, str]],
+    dict[str, tuple[str, str]],
+]:
+    """[constants], [combine], [durations] and [multiply]: columns made from other values."""
 
     def known(section: str, col: str, want: tuple[str, ...] | None = None) -> None:
         if col not in kinds:
             raise IngestError(
-                f"{name}: [{section}] {col!r} is not a column of {table}; expected one of "
+                f"{name}: [{section}] {col!r} is not a column of {where}; expected one of "
                 f"{', '.join(kinds)}"
             )
         if want is not None and kinds[col] not in want:
@@ -497,11 +497,11 @@ def _derived(
             )
 
     constants = {}
-    for col, value in dict(spec.get("constants", {})).items():
+    for col, value in _section(name, spec, "constants", 'channel = "phone"').items():
         known("constants", col)
         constants[col] = str(value).lower() if isinstance(value, bool) else str(value)
     combine = {}
-    for col, parts in dict(spec.get("combine", {})).items():
+    for col, parts in _section(name, spec, "combine", 'opened_at = ["Date", "Time"]').items():
         known("combine", col, ("timestamp",))
         if (
             not isinstance(parts, list)
@@ -513,7 +513,8 @@ def _derived(
             )
         combine[col] = tuple(parts)
     durations = {}
-    for col, pair in dict(spec.get("durations", {})).items():
+    example = 'wait_s = { from = "Call Time", to = "Time Answered" }'
+    for col, pair in _section(name, spec, "durations", example).items():
         known("durations", col, ("seconds",))
         if not isinstance(pair, dict) or set(pair) != {"from", "to"}:
             raise IngestError(
@@ -521,20 +522,32 @@ def _derived(
                 'to = "End column" }'
             )
         durations[col] = (str(pair["from"]), str(pair["to"]))
-    return constants, combine, durations
+    multiply = {}
+    example = 'amount = ["Quantity", "UnitPrice"]'
+    for col, parts in _section(name, spec, "multiply", example).items():
+        known("multiply", col, ("money", "seconds", "count"))
+        if (
+            not isinstance(parts, list)
+            or len(parts) != 2
+            or not all(isinstance(p, str) for p in parts)
+        ):
+            raise IngestError(
+                f'{name}: [multiply] {col}; expected {col} = ["Quantity column", "Price column"]'
+            )
+        multiply[col] = (parts[0], parts[1])
+    return constants, combine, durations, multiply
 
 
-def _formats(name: str, table: str, section: object) -> dict[str, str]:
+def _formats(name: str, kinds: dict[str, str], where: str, section: object) -> dict[str, str]:
     """`[formats] column = "%d/%m/%Y %H:%M"`: a strptime format for a date/time column."""
     if not isinstance(section, dict):
         raise IngestError(f'{name}: [formats] must be a table; expected issued_at = "%d/%m/%Y"')
-    kinds = {c.name: c.kind for c in columns_of(table)}
     out = {}
     for col, fmt in section.items():
         if kinds.get(col) not in ("timestamp", "date"):
             dated = ", ".join(c for c, k in kinds.items() if k in ("timestamp", "date"))
             raise IngestError(
-                f"{name}: [formats] {col!r} is not a date or time column of {table}; "
+                f"{name}: [formats] {col!r} is not a date or time column of {where}; "
                 f"expected one of {dated}"
             )
         if not isinstance(fmt, str) or "%" not in fmt:
@@ -560,8 +573,49 @@ def _pii_keep(name: str, section: object) -> tuple[str, ...]:
     return tuple(keep)
 
 
-def _kind(table: str, column: str) -> str:
-    return next(c.kind for c in columns_of(table) if c.name == column)
+def _load_presets() -> dict[str, Preset]:
+    return {p.stem: load_preset(p) for p in sorted(PRESET_DIR.glob("*.toml"))}
+
+
+PRESETS: dict[str, Preset] = _load_presets()
+
+
+def suggest_preset(headers: list[str] | tuple[str, ...]) -> str | None:
+    """The preset whose signature headers this file has, or None (for the Data page and the
+    missing-column message).
+
+    A preset is suggested when the file has at least three of its signature headers (all of
+    them when it lists fewer), compared as mapping compares headers; the most found wins,
+    then the larger share of its signature.
+    """
+    have = {normalise_name(h) for h in headers}
+    best: tuple[int, float, str] | None = None
+    for name, preset in PRESETS.items():
+        sig = {normalise_name(h) for h in preset.signature}
+        if not sig:
+            continue
+        found = len(sig & have)
+        if found < min(3, len(sig)):
+            continue
+        score = (found, found / len(sig), name)
+        if best is None or score[:2] > best[:2]:
+            best = score
+    return best[2] if best else None
+
+
+NO_HEADER = (
+    " (the file has no header row: map its columns by these names in a mapping file's "
+    '[columns], e.g. column_1 = "customer_id")'
+)
+
+
+def preset_hint(headers: list[str] | tuple[str, ...]) -> str:
+    """ "; looks like a Zendesk export: try --preset zendesk" when a preset fits, else ""."""
+    name = suggest_preset(headers)
+    if name is None:
+        return ""
+    label = PRESETS[name].label or name
+    return f"; looks like {_article(label.lower())} {label} export: try --preset {name}"
 
 
 def choose_options(
@@ -601,6 +655,8 @@ def combine_options(preset: Preset, mapping: Preset) -> Preset:
     for col, vmap in mapping.values.items():
         values.setdefault(col, {}).update(vmap)
 
+    own_keys = bool(mapping.dedupe or mapping.aggregate or mapping.ids)
+
     def pick(a: _T, b: _T, default: object = None) -> _T:
         return a if a is not None and a != default else b
 
@@ -625,6 +681,14 @@ def combine_options(preset: Preset, mapping: Preset) -> Preset:
         combine={**preset.combine, **mapping.combine},
         durations={**preset.durations, **mapping.durations},
         filter={**preset.filter, **mapping.filter},
+        # How rows sharing a key are settled is one choice: a mapping that makes it replaces
+        # the preset's whole ([ids] in the mapping over a preset's [dedupe]).
+        dedupe=mapping.dedupe if own_keys else preset.dedupe,
+        aggregate=dict(mapping.aggregate if own_keys else preset.aggregate),
+        ids=dict(mapping.ids if own_keys else preset.ids),
+        multiply={**preset.multiply, **mapping.multiply},
+        label=preset.label,
+        signature=preset.signature,
     )
 
 
@@ -666,6 +730,27 @@ class Plan:
     filter: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source -> lowered values
     filter_missing: list[str] = field(default_factory=list)  # [filter] headers not in the file
     filtered: dict[str, int] = field(default_factory=dict)  # source -> rows left out so far
+    # [dedupe] (keep, what orders a key's rows: a canonical column, ORDER_COLUMN for an
+    # unmapped file column `order_source` parsed by the validator, or None for file order);
+    # [aggregate] column -> function; [ids] columns generated on the stage (collapse.py).
+    dedupe: tuple[str, str | None] | None = None
+    order_source: str | None = None
+    aggregate: dict[str, str] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+
+    @property
+    def keys_on_stage(self) -> bool:
+        """Rows sharing a key are settled on the stage ([dedupe], [aggregate], [ids]), not
+        rejected as duplicates by the validator."""
+        return bool(self.dedupe or self.aggregate or self.ids)
+
+
+ORDER_COLUMN = "__order"  # the stage column of a [dedupe] order_by that maps to nothing
+# With [dedupe], [filter] applies to the row each key keeps (a ticket whose latest state is
+# "deleted" is left out whole, not just its last row): the validator marks the rows in this
+# stage column (the filter's header) and the stage drops the kept rows so marked.
+FILTER_COLUMN = "__filtered"
+ID_PLACEHOLDER = "(generated on load)"  # an [ids] column before the stage fills it
 
 
 def derived_name(column: str) -> str:
@@ -736,8 +821,10 @@ def resolve(
         derived.update({c: ("constant", v) for c, v in opts.constants.items()})
         derived.update({c: ("combine", *v) for c, v in opts.combine.items()})
         derived.update({c: ("duration", *v) for c, v in opts.durations.items()})
+        derived.update({c: ("product", *v) for c, v in opts.multiply.items()})
+        derived.update({c: ("ids",) for c in opts.ids if c in {x.name for x in canon}})
         for target, how in derived.items():
-            for src in how[1:] if how[0] != "constant" else ():
+            for src in how[1:] if how[0] not in ("constant", "ids") else ():
                 if normalise_name(src) not in by_norm:
                     raise IngestError(
                         f"{target} is made from the file column {src!r}, which the file does "
@@ -774,6 +861,12 @@ def resolve(
                     taken.add(s)
                     break
 
+    for counted, agg in opts.aggregate.items() if opts else ():
+        # a count needs no file column: each row counts one
+        if agg == "count" and counted not in columns and counted in {c.name for c in canon}:
+            derived[counted] = ("constant", "1")
+            columns[counted] = derived_name(counted)
+    dedupe, order_source = _dedupe_order(opts, columns, by_norm, sources)
     kinds = {c.name: c.kind for c in canon}
     for canonical, src in columns.items():
         if canonical in derived:
@@ -862,10 +955,34 @@ def resolve(
             else how
             for c, how in derived.items()
         },
+        dedupe=dedupe,
+        order_source=order_source,
+        aggregate=dict(opts.aggregate) if opts else {},
+        ids=[c for c in (opts.ids if opts else {}) if c in columns],
     )
     for canonical in inverted:
         plan.values[canonical] = {k: "false" if v else "true" for k, v in BOOLS.items()}
     return plan
+
+
+def _dedupe_order(
+    opts: Preset | None, columns: dict[str, str], by_norm: dict[str, str], sources: list[str]
+) -> tuple[tuple[str, str | None] | None, str | None]:
+    """[dedupe]'s (keep, ordering column) for this file, and the file column behind
+    ORDER_COLUMN. order_by left out: the column mapped to updated_at, else file order."""
+    if opts is None or opts.dedupe is None:
+        return None, None
+    keep, order_by = opts.dedupe
+    if order_by is None:
+        return (keep, "updated_at" if "updated_at" in columns else None), None
+    src = by_norm.get(normalise_name(order_by))
+    if src is None:
+        raise IngestError(
+            f"[dedupe] order_by {order_by!r}: the file has no such column; expected one of "
+            f"{', '.join(repr(s) for s in sources)}"
+        )
+    canonical = next((c for c, s in columns.items() if s == src), None)
+    return (keep, canonical or ORDER_COLUMN), None if canonical else src
 
 
 def expected_headers(table: str, column: str, opts: Preset | None) -> list[str]:

@@ -38,8 +38,9 @@ class Preview:
 class IngestReport:
     """Counts and reasons of one ingest.
 
-    rows_read = inserted + updated + unchanged + skipped_older + rejected. `changes` counts
-    updated rows per changed column, `change_examples` a few of their keys.
+    rows_read = inserted + updated + unchanged + skipped_older + rejected + superseded +
+    folded. `changes` counts updated rows per changed column, `change_examples` a few of
+    their keys.
 
     Row numbers count data rows: 1 is the first row under the header row(s).
     """
@@ -72,6 +73,10 @@ class IngestReport:
     # counted; a row failing two checks counts under both.
     reason_counts: dict[str, int] = field(default_factory=dict)
     rejected_stored: int = 0  # rows kept in rejected_rows: the first MAX_STORED_REJECTS
+    # Rows of a key that another row of it replaced ([dedupe]) or absorbed ([aggregate]):
+    # neither loaded nor rejected. rows_read counts them too.
+    superseded: int = 0
+    folded: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -84,6 +89,8 @@ class IngestReport:
             f"  read {self.rows_read} rows: {self.inserted} inserted, {self.updated} updated, "
             f"{self.unchanged} unchanged, "
             + (f"{self.skipped_older} skipped as older, " if self.skipped_older else "")
+            + (f"{self.superseded} superseded by [dedupe], " if self.superseded else "")
+            + (f"{self.folded} folded into their key's row by [aggregate], " if self.folded else "")
             + f"{self.rejected} rejected"
             + (" (insert-only)" if self.insert_only else ""),
             f"  format {self.format}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from metrics.ingest.errors import IngestError
-from metrics.ingest.mapping import BOOLS, Plan
+from metrics.ingest.mapping import BOOLS, FILTER_COLUMN, ID_PLACEHOLDER, ORDER_COLUMN, Plan
 from metrics.ingest.pii import mask_reason, mask_text, mask_values
 from metrics.ingest.readers import RawFile
 from metrics.ingest.spec import SCORE_RANGES, VOCABULARIES, Column, columns_of, keys_of
@@ -354,12 +354,13 @@ def _parse_datetime(
         target.scatter(todo.filter(hit), parsed.filter(hit))
         todo = todo.filter(~hit)
     if todo.len() and len(formats) > 1:
-        _compact_dates(s, todo, local)
+        _compact_dates(s, todo, local, utc)
     return local, utc
 
 
-def _compact_dates(s: pl.Series, todo: pl.Series, local: pl.Series) -> None:
-    """YYYYMMDD and Excel serial dates (40179 = 2010-01-01, 40179.5 at noon) into `local`."""
+def _compact_dates(s: pl.Series, todo: pl.Series, local: pl.Series, utc: pl.Series) -> None:
+    """YYYYMMDD, Excel serial dates (40179 = 2010-01-01, 40179.5 at noon) and Unix seconds
+    or milliseconds into `local`."""
     part = s.gather(todo).str.strip_chars()
     ymd = pl.select(
         pl.when(pl.lit(part).str.contains(r"^\d{8}$")).then(
@@ -373,10 +374,22 @@ def _compact_dates(s: pl.Series, todo: pl.Series, local: pl.Series) -> None:
     ).to_series()
     us = ((days - _UNIX_MINUS_EXCEL_DAYS) * 86_400_000_000).round(0).cast(pl.Int64)
     serial = us.cast(pl.Datetime("us"))
+    # Unix time as APIs write it (Intercom's created_at = 1772359200): 10 digits are seconds,
+    # 13 milliseconds (2001-09-09 to 2286); always UTC.
+    epoch = pl.select(
+        pl.when(pl.lit(part).str.contains(r"^\d{10}$"))
+        .then(pl.lit(part).cast(pl.Int64, strict=False) * 1_000_000)
+        .when(pl.lit(part).str.contains(r"^\d{13}$"))
+        .then(pl.lit(part).cast(pl.Int64, strict=False) * 1_000)
+    ).to_series()
     got = ymd.fill_null(serial)
     hit = got.is_not_null()
     if hit.any():
         local.scatter(todo.filter(hit), got.filter(hit))
+    at = epoch.cast(pl.Datetime("us"))
+    hit = at.is_not_null() & ~hit
+    if hit.any():
+        utc.scatter(todo.filter(hit), at.filter(hit))
 
 
 def _to_utc(local: pl.Series, utc: pl.Series, tz: str) -> pl.Series:
@@ -412,6 +425,19 @@ def _filtered(raw: RawFile, plan: Plan) -> RawFile:
     return dataclasses.replace(raw, frame=raw.frame.filter(~out))
 
 
+def _filter_marks(frame: pl.DataFrame, plan: Plan) -> pl.Series:
+    """With [dedupe]: the [filter] header each row matches (or null), for the stage to drop
+    the keys whose kept row matches."""
+    mark = _nulls(frame.height, pl.String)
+    for src, values in plan.filter.items():
+        s = frame[src].cast(pl.String).str.strip_chars().str.to_lowercase()
+        hit = s.is_in(list(values)).fill_null(False)
+        if "" in values:
+            hit = hit | s.is_null()
+        mark = pl.select(pl.when(pl.lit(hit)).then(pl.lit(src)).otherwise(pl.lit(mark))).to_series()
+    return mark.alias(FILTER_COLUMN)
+
+
 def filter_notes(plan: Plan) -> list[str]:
     """Report lines for [filter]: rows left out per column, and headers the file lacks."""
     notes = [
@@ -436,6 +462,10 @@ def _derive(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
         name = plan.columns[col]
         if how[0] == "constant":
             adds.append(pl.lit(how[1], pl.String).alias(name))
+        elif how[0] == "ids":
+            adds.append(pl.lit(ID_PLACEHOLDER, pl.String).alias(name))  # filled on the stage
+        elif how[0] == "product":
+            adds.append(pl.lit(_product(frame[how[1]], frame[how[2]], plan)).alias(name))
         elif how[0] == "combine":
             adds.append(
                 pl.concat_str(
@@ -446,6 +476,47 @@ def _derive(frame: pl.DataFrame, plan: Plan) -> pl.DataFrame:
         else:
             adds.append(pl.lit(_seconds_between(frame[how[1]], frame[how[2]]).alias(name)))
     return frame.with_columns(adds)
+
+
+def _product(a: pl.Series, b: pl.Series, plan: Plan) -> pl.Series:
+    """[multiply]: a × b as text (quantity × unit price); when either is not a number the
+    two raw values are kept ("2 × x") so the row is rejected with both in its reason."""
+    decimal = plan.decimal or "."
+    x, y = _number(a.cast(pl.String), decimal), _number(b.cast(pl.String), decimal)
+    prod = x * y
+    raw = pl.select(
+        pl.concat_str(
+            [pl.lit(a.cast(pl.String)), pl.lit(" × "), pl.lit(b.cast(pl.String))],
+            ignore_nulls=True,
+        )
+    ).to_series()
+    either = a.is_not_null() | b.is_not_null()
+    return pl.select(
+        pl.when(pl.lit(prod).is_not_null())
+        .then(pl.lit(prod).cast(pl.String))
+        .when(pl.lit(either))
+        .then(pl.lit(raw))
+    ).to_series()
+
+
+def _order_values(s: pl.Series, plan: Plan, tz: str) -> tuple[pl.Series, pl.Series | None]:
+    """A [dedupe] order_by column that maps to nothing: numbers as they are, else times (as
+    seconds since 1970, UTC); (values, reasons for those that are neither)."""
+    text = s.cast(pl.String).str.strip_chars()
+    text = pl.select(pl.when(pl.lit(text).str.len_bytes() > 0).then(pl.lit(text))).to_series()
+    num = _number(text, plan.decimal or ".")
+    if num.is_not_null().sum() < text.is_not_null().sum():
+        local, utc = _parse_datetime(text, date_order(str(plan.order_source), text, plan))
+        at = _to_utc(local, utc, tz).dt.epoch("us").cast(pl.Float64) / 1e6
+        num = num.fill_null(at)
+    src = plan.order_source
+    bad = _reason(
+        text.is_not_null() & num.is_null(),
+        f"[dedupe] order_by {src!r} {{v}} is not a time or a number; expected values that "
+        "order the rows of a key (a time such as 2026-03-05 14:02, or a number)",
+        text,
+    )
+    return num.alias(ORDER_COLUMN), bad
 
 
 def _clock_seconds(s: pl.Series) -> tuple[pl.Series, pl.Series]:
@@ -684,7 +755,7 @@ def validate(
     keys are resolved within the chunk; across chunks the caller does it on the stage.
     A chunk of only blank rows gives empty frames (the whole-file check is the caller's).
     """
-    if plan.filter:
+    if plan.filter and plan.dedupe is None:
         raw = _filtered(raw, plan)
     frame, cleaned = _drop_blank_rows(raw, _clean(_derive(raw.frame, plan), plan), plan)
     if raw.format == "parquet":
@@ -717,6 +788,11 @@ def validate(
             out[col.name] = value
             _merge(errors, col.name, bad)
 
+    if plan.filter and plan.dedupe is not None:
+        out[FILTER_COLUMN] = _filter_marks(frame, plan)
+    if plan.order_source is not None:
+        out[ORDER_COLUMN], bad = _order_values(frame[plan.order_source], plan, tz)
+        _merge(errors, ORDER_COLUMN, bad)
     _cross_checks(out, errors)
     if lookup is not None:
         for column in list(out):
@@ -754,7 +830,20 @@ def validate(
         work = work.with_columns(
             pl.lit(None, pl.String).alias("reason"), pl.lit(None, pl.String).alias("column_name")
         )
-    work = _reject_duplicates(work, list(keys_of(plan.table)))
+    if FILTER_COLUMN in work.columns and err_cols:
+        # A row [filter] marks (a deleted ticket's last version, "status = deleted" is no
+        # yes/no) is left out if its key keeps it, or superseded: its values do not matter,
+        # only its key and order do.
+        keys = [k for k in keys_of(plan.table) if k in work.columns]
+        spared = pl.col(FILTER_COLUMN).is_not_null() & pl.all_horizontal(
+            pl.col(k).is_not_null() for k in keys
+        )
+        work = work.with_columns(
+            pl.when(spared).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("reason", "column_name")
+        )
+    if not plan.keys_on_stage:  # [dedupe], [aggregate] and [ids] settle keys on the stage
+        work = _reject_duplicates(work, list(keys_of(plan.table)))
 
     is_bad = work["reason"].is_not_null()
     any_bad = bool(is_bad.any())
@@ -781,7 +870,7 @@ def validate(
     return Validated(
         good=good,
         rejected=rejected,
-        checked=work,
+        checked=work.drop(ORDER_COLUMN, FILTER_COLUMN, strict=False),  # the preview's rows
         decimal=decimal,
         timezone=tz,
         rows_read=frame.height,
@@ -881,6 +970,18 @@ def _warnings(plan: Plan) -> list[str]:
     notes += [
         f"{c} read from {plan.columns[c]!r} with yes and no swapped (answered = not {c})"
         for c in plan.inverted
+    ]
+    if plan.dedupe is not None:
+        keep, order = plan.dedupe
+        by = plan.order_source if order == ORDER_COLUMN else order
+        notes.append(
+            f"[dedupe] keeps the {keep} row of each key "
+            + (f"by {by!r}" if by else "in file order (no order_by, no updated_at column)")
+        )
+    notes += [
+        f"[aggregate] {c}: the file has no such column; the rule is not used"
+        for c in plan.aggregate
+        if c not in plan.columns
     ]
     if plan.ces_scale == "agreement" and "ces" in plan.columns:
         notes.append(

@@ -3,35 +3,69 @@ WITH months AS (
   SELECT
     CAST(g.m AS DATE) AS month_start
   FROM GENERATE_SERIES(
-    CAST(COALESCE(
-      CAST($m_from AS DATE),
-      (
-        SELECT
-          CAST(DATE_TRUNC(
-            'MONTH',
-            LEAST(
-              (
-                SELECT
-                  MIN(churned_at)
-                FROM customers
-              ),
-              (
-                SELECT
-                  MIN(opened_at)
-                FROM contacts
-              ),
-              (
-                SELECT
-                  MIN(issued_at)
-                FROM invoices
-              )
-            )
-          ) AS DATE)
+    CAST(GREATEST(
+      COALESCE(
+        CAST($m_from AS DATE),
+        COALESCE(
+          (
+            SELECT
+              CAST(DATE_TRUNC(
+                'MONTH',
+                LEAST(
+                  (
+                    SELECT
+                      MIN(churned_at)
+                    FROM customers
+                  ),
+                  (
+                    SELECT
+                      MIN(opened_at)
+                    FROM contacts
+                  ),
+                  (
+                    SELECT
+                      MIN(issued_at)
+                    FROM invoices
+                  )
+                )
+              ) AS DATE)
+          ),
+          (
+            SELECT
+              CAST(DATE_TRUNC('MONTH', MIN(signup_date)) + INTERVAL '1' MONTH AS DATE)
+            FROM customers
+          )
+        )
       ),
-      (
-        SELECT
-          CAST(DATE_TRUNC('MONTH', MIN(signup_date)) + INTERVAL '1' MONTH AS DATE)
-        FROM customers
+      COALESCE(
+        (
+          SELECT
+            CAST(DATE_TRUNC(
+              'MONTH',
+              LEAST(
+                (
+                  SELECT
+                    MIN(churned_at)
+                  FROM customers
+                ),
+                (
+                  SELECT
+                    MIN(opened_at)
+                  FROM contacts
+                ),
+                (
+                  SELECT
+                    MIN(issued_at)
+                  FROM invoices
+                )
+              )
+            ) AS DATE)
+        ),
+        (
+          SELECT
+            CAST(DATE_TRUNC('MONTH', MIN(signup_date)) + INTERVAL '1' MONTH AS DATE)
+          FROM customers
+        )
       )
     ) AS TIMESTAMP),
     CAST(COALESCE(

@@ -1,0 +1,1 @@
+"""Presets for real exports, as TOML mapping files (loaded by metrics.ingest.mapping)."""
