@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import polars as pl
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.figures.churn import (
     churn_breakdown_figure,
     clv_interval_figure,
@@ -23,9 +24,10 @@ from dashboard.figures.churn import (
     what_if_figure,
 )
 from dashboard.figures.kpi import format_value, trend_figure
-from dashboard.i18n import kpi_label, month_text, t, t_or
+from dashboard.i18n import current_language, kpi_label, month_text, t, t_or
 from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
+from experiments.readout_view import format_p
 from metrics.auth import can, current_actor
 from metrics.churn import (
     SWITCHING_REFERENCE,
@@ -38,7 +40,7 @@ from metrics.clv import clv_what_if, simple_clv
 from metrics.clv_models.cache import cached_clv, start_clv_fit
 from metrics.followups import FollowupError, detractor_counts, detractors, mark_done
 from metrics.kpi_query import KpiRequest, query_kpis
-from metrics.retention.contractual import CURRENCY, bound_notes, choose_model, contractual_clv
+from metrics.retention.contractual import bound_notes, choose_model, contractual_clv
 from metrics.retention.drivers import DRIVER_KPI, key_drivers
 from metrics.retention.drivers import KPIS as DRIVER_KPIS
 from metrics.retention.durations import DIMENSIONS
@@ -53,7 +55,7 @@ def pct(label: str, help: str | None = None) -> Any:
 
 
 def money(label: str, help: str | None = None) -> Any:
-    return CC.NumberColumn(f"{label} ({CURRENCY})", format="localized", help=help)
+    return CC.NumberColumn(f"{label} ({numbers.current_currency()})", format="localized", help=help)
 
 
 def count(label: str, help: str | None = None) -> Any:
@@ -110,8 +112,8 @@ def monthly_churn(end) -> None:
     last = trend.sort("period").row(-1, named=True)
     st.metric(
         t("churn.rate_in", month=month_text(last["period"])),
-        f"{last['value']:.2%}",
-        help=t("churn.rate_help", n=f"{last['n']:,}"),
+        numbers.share(last["value"], digits=2),
+        help=t("churn.rate_help", n=numbers.count(last["n"])),
     )
     st.plotly_chart(
         trend_figure(
@@ -180,7 +182,7 @@ def cohorts_and_breakdowns() -> None:
 
 def simple_clv_section(margin: float) -> None:
     st.subheader(t("churn.simple_clv"))
-    st.caption(t("churn.simple_clv_caption", margin=f"{margin:.0%}"))
+    st.caption(t("churn.simple_clv_caption", margin=numbers.share(margin, digits=0)))
     simple = computed(t("churn.simple_clv_what"), simple_clv, margin=margin)
     if simple is None:
         return
@@ -212,6 +214,28 @@ def simple_clv_section(margin: float) -> None:
     )
 
 
+def model_reason(choice: Any) -> str:
+    """Why the data suggests this CLV model (metrics.retention.contractual.choose_model's
+    cases) in the UI language; English keeps the metrics layer's own words."""
+    if current_language() == "en":
+        return choice.reason
+    churn = numbers.count(choice.churn_dates)
+    if choice.customers == 0:
+        return t(
+            "churn.why.no_invoices_churn" if choice.churn_dates else "churn.why.no_invoices",
+            churn=churn,
+        )
+    regular = t(
+        "churn.why.regular",
+        share=numbers.share(choice.regular_share, digits=0),
+        customers=numbers.count(choice.customers),
+    )
+    if choice.kind == "contractual":
+        return t("churn.why.contractual", regular=regular, churn=churn)
+    why = t("churn.why.no_churn_dates" if choice.churn_dates == 0 else "churn.why.irregular")
+    return t("churn.why.non_contractual", regular=regular, why=why)
+
+
 def model_choice(margin: float, annual_discount: float) -> None:
     st.subheader(t("churn.model_clv"))
     choice = computed(t("churn.model_choice_what"), choose_model)
@@ -229,7 +253,7 @@ def model_choice(margin: float, annual_discount: float) -> None:
             t(
                 "churn.suggested",
                 kind=t(f"churn.kind_word.{choice.kind}"),
-                reason=choice.reason,
+                reason=model_reason(choice),
             )
         )
     if kind == "contractual":
@@ -257,13 +281,15 @@ def sbg_section(margin: float, annual_discount: float) -> None:
     st.caption(
         t(
             "churn.sbg_caption",
-            margin=f"{margin:.0%}",
-            discount=f"{annual_discount:.0%}",
+            margin=numbers.share(margin, digits=0),
+            discount=numbers.share(annual_discount, digits=0),
             dim=dim_name(by),
             interval=res.interval,
         )
     )
-    st.plotly_chart(sbg_clv_figure(res.groups, currency=res.currency, label=dim_name(by)))
+    st.plotly_chart(
+        sbg_clv_figure(res.groups, currency=numbers.current_currency(), label=dim_name(by))
+    )
     show_table(
         pl.DataFrame(res.groups, infer_schema_length=None),
         {
@@ -321,7 +347,7 @@ def bgnbd_section() -> None:
         st.caption(
             t(
                 "churn.fit_caption",
-                n=f"{fit.n_customers:,}",
+                n=numbers.count(fit.n_customers),
                 as_of=fit.as_of,
                 interval=fit.interval,
             )
@@ -359,9 +385,9 @@ def survival_section() -> None:
         if res.logrank_p is None
         else t(
             "churn.logrank",
-            chi2=f"{res.logrank_chi2:.1f}",
+            chi2=numbers.number(res.logrank_chi2, 1),
             df=res.logrank_df,
-            p="< 0.001" if res.logrank_p < 0.001 else f"{res.logrank_p:.3f}",
+            p=format_p(res.logrank_p, current_language()),
         )
         + " "
     )
@@ -409,9 +435,9 @@ def drivers_section() -> None:
         t(
             "churn.drivers_caption",
             method=res.method,
-            r2=f"{res.r2:.1%}",
-            low=f"{res.r2_ci[0]:.1%}",
-            high=f"{res.r2_ci[1]:.1%}",
+            r2=numbers.share(res.r2),
+            low=numbers.share(res.r2_ci[0]),
+            high=numbers.share(res.r2_ci[1]),
         )
         + "; ".join(res.notes)
         + "."
@@ -436,8 +462,8 @@ def drivers_section() -> None:
             "share_of_r2": pct(t("churn.col.share_of_explained_variance")),
             "direction": text(t("churn.col.effect_on_outcome")),
             "kpi_label": text(t("churn.col.measured_by")),
-            "current": CC.NumberColumn(t("churn.col.now"), format="%.3g"),
-            "target": CC.NumberColumn(t("churn.col.target"), format="%.3g"),
+            "now": text(t("churn.col.now")),  # in the KPI's unit (metrics.units)
+            "goal": text(t("churn.col.target")),
             "gap": pct(t("churn.col.shortfall")),
             "fix_note": text(t("churn.col.why_not_ranked")),
         },
@@ -457,7 +483,11 @@ def followups_section() -> None:
         st.error(t("churn.followups_error", error=exc))
         return
     st.caption(
-        t("churn.followups_caption", open=f"{counts['open']:,}", total=f"{counts['total']:,}")
+        t(
+            "churn.followups_caption",
+            open=numbers.count(counts["open"]),
+            total=numbers.count(counts["total"]),
+        )
     )
     show_table(
         rows,

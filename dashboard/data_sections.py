@@ -14,6 +14,7 @@ import math
 import polars as pl
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.data_mapping import download_mapping, mapping_editor
 from dashboard.downloads import download_buttons
 from dashboard.i18n import column_label, t
@@ -44,19 +45,22 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
     summary = t(
         "data.report",
         table=report.table,
-        read=f"{report.rows_read:,}",
-        inserted=f"{report.inserted:,}",
-        updated=f"{report.updated:,}",
-        unchanged=f"{report.unchanged:,}",
-        skipped=t("data.report_skipped", n=f"{report.skipped_older:,}")
+        read=numbers.count(report.rows_read),
+        inserted=numbers.count(report.inserted),
+        updated=numbers.count(report.updated),
+        unchanged=numbers.count(report.unchanged),
+        skipped=t("data.report_skipped", n=numbers.count(report.skipped_older))
         if report.skipped_older
         else "",
-        rejected=f"{report.rejected:,}",
+        rejected=numbers.count(report.rejected),
     )
     lines = [
         t("data.report_file", file=report.file_name, table=report.table, batch=report.batch_id)
     ]
-    lines += [t("data.report_changed", column=col, n=f"{n:,}") for col, n in report.changes.items()]
+    lines += [
+        t("data.report_changed", column=col, n=numbers.count(n))
+        for col, n in report.changes.items()
+    ]
     lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
     lines += [t("data.report_note", note=w) for w in report.warnings]
     lines += [
@@ -64,14 +68,14 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
     ]
     if report.rejected > 5:
         lines += [
-            t("data.report_reason_count", n=f"{n:,}", reason=reason)
+            t("data.report_reason_count", n=numbers.count(n), reason=reason)
             for reason, n in list(report.reason_counts.items())[:5]
         ]
         stored = report.rejected_stored
         lines.append(
-            t("data.report_more", n=f"{report.rejected:,}")
+            t("data.report_more", n=numbers.count(report.rejected))
             if stored >= report.rejected
-            else t("data.report_kept", stored=f"{stored:,}")
+            else t("data.report_kept", stored=numbers.count(stored))
         )
     return ("warning" if report.rejected else "success"), summary, "\n".join(lines)
 
@@ -114,7 +118,7 @@ def show_preview(preview: Preview) -> None:
         t(
             "data.preview_line",
             format=preview.format.upper(),
-            rows=f"{preview.rows_read:,}",
+            rows=numbers.count(preview.rows_read),
             encoding=preview.encoding or t("common.na"),
             sep=sep,
             decimal=preview.decimal,
@@ -179,10 +183,10 @@ def _confirm(upload, options: dict, mapping: dict | None, exc) -> None:
     st.error(
         t(
             "data.reject_share",
-            rejected=f"{exc.rejected:,}",
-            rows=f"{exc.rows:,}",
-            share=f"{exc.share:.1%}",
-            limit=f"{exc.limit:.1%}",
+            rejected=numbers.count(exc.rejected),
+            rows=numbers.count(exc.rows),
+            share=numbers.share(exc.share),
+            limit=numbers.share(exc.limit),
         )
     )
     groups = pl.DataFrame(
@@ -196,7 +200,7 @@ def _confirm(upload, options: dict, mapping: dict | None, exc) -> None:
         key="data_reject_groups",
         column_config={c: st.column_config.Column(t(f"data.group.{c}")) for c in groups.columns},
     )
-    if st.button(t("data.load_anyway", n=f"{exc.rejected:,}"), key="data_load_anyway"):
+    if st.button(t("data.load_anyway", n=numbers.count(exc.rejected)), key="data_load_anyway"):
         result = _ingest(upload, options, mapping, accepted_share(exc.share))
         st.session_state["ingest_result"] = (_choices(upload, options, mapping), *result)
         st.rerun()

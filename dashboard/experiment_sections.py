@@ -11,8 +11,9 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.figures.experiments import segment_figure
-from dashboard.i18n import metric_label, t, t_or
+from dashboard import numbers
+from dashboard.figures.experiments import segment_figure, segment_label
+from dashboard.i18n import current_language, metric_label, t, t_or
 from dashboard.store_access import get_store
 from experiments.metric_defs import metric_choices
 from experiments.plan import format_guardrails, parse_guardrails, parse_split
@@ -20,6 +21,7 @@ from experiments.plan_validation import DECISIONS, Experiment, RegistryError
 from experiments.readout_view import (
     cuped_sentence,
     default_decision,
+    format_interval,
     format_lift,
     format_p,
     format_prob,
@@ -31,6 +33,7 @@ from experiments.readout_view import (
 )
 from experiments.registry import record_decision, start_experiment, update_experiment
 from experiments.segments import segment_fit_status, start_segment_fit
+from metrics import units
 from metrics.auth import can, current_actor
 
 FLASH = "experiments_flash"
@@ -111,23 +114,23 @@ def draft_section(exp: Experiment) -> None:
 
 def headline_section(r: Any) -> None:
     """The primary metric's cards: P(better), lift in its unit, expected loss, SRM; CUPED."""
-    p, unit = r.primary.result, metric_unit(r.primary.metric)
-    head, _ = lift_summary(r.primary)
+    p, unit, lang = r.primary.result, metric_unit(r.primary.metric), current_language()
+    head, _ = lift_summary(r.primary, lang)
     lift = p.absolute_lift
-    ci = t("exp.ci", low=format_lift(lift.ci_low, unit), high=format_lift(lift.ci_high, unit))
+    ci = t("exp.ci_range", range=format_interval(lift.ci_low, lift.ci_high, unit, lang))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(
         t("exp.p_better"),
-        format_prob(p.prob_variant_better),
+        format_prob(p.prob_variant_better, lang),
         help=t("exp.p_better_help", variant=r.variant),
     )
     c2.metric(
         t("exp.lift_in", metric=metric_label(r.primary.metric, r.primary.label)), head, help=ci
     )
-    c3.metric(t("exp.expected_loss"), format_lift(p.expected_loss.variant, unit).lstrip("+"))
+    c3.metric(t("exp.expected_loss"), format_lift(p.expected_loss.variant, unit, lang).lstrip("+"))
     c4.metric(
         t("exp.srm"),
-        format_p(r.srm.p_value),
+        format_p(r.srm.p_value, lang),
         delta=t("exp.srm_mismatch") if r.srm.mismatch else None,
         delta_color="inverse",
     )
@@ -137,26 +140,55 @@ def headline_section(r: Any) -> None:
         st.caption(
             t(
                 "exp.cuped",
-                share=format_prob(r.primary.cuped_variance_reduction),
-                mean=format_lift(cu.absolute_lift.mean, unit),
-                low=format_lift(cu.absolute_lift.ci_low, unit),
-                high=format_lift(cu.absolute_lift.ci_high, unit),
-                p=format_prob(cu.prob_variant_better),
+                share=format_prob(r.primary.cuped_variance_reduction, lang),
+                mean=format_lift(cu.absolute_lift.mean, unit, lang),
+                low=format_lift(cu.absolute_lift.ci_low, unit, lang),
+                high=format_lift(cu.absolute_lift.ci_high, unit, lang),
+                p=format_prob(cu.prob_variant_better, lang),
             )
         )
 
 
+def _reason_value(kind: str, value: Any, lang: str) -> str:
+    if kind == "note":
+        return reason_sentence(value)
+    if kind == "prob":
+        return units.format_probability(value, lang=lang, digits=1)
+    if kind in ("pct0", "pct2"):
+        return units.format_share(value, lang=lang, digits=int(kind[-1]))
+    if kind == "num":
+        return units.format_significant(value, lang=lang)
+    if kind == "int":
+        return units.format_count(value, lang=lang)
+    if kind == "metric":
+        return metric_label(str(value), str(value))
+    return str(value)
+
+
+def reason_sentence(note: Any) -> str:
+    """One decision reason (experiments.stats.results.ReasonNote) in the UI language."""
+    key, values = note
+    lang = current_language()
+    return t(key, **{k: _reason_value(kind, v, lang) for k, (kind, v) in values.items()})
+
+
+def decision_reasons(decision: Any) -> list[str]:
+    """The decision's reasons to show: as recorded (English) in English, else worded from
+    their notes in the UI language (a decision without notes keeps its English words)."""
+    notes = getattr(decision, "notes", ())
+    if current_language() == "en" or len(notes) != len(decision.reasons):
+        return list(decision.reasons)
+    return [reason_sentence(n) for n in notes]
+
+
 def metric_rows(r: Any) -> list[dict[str, str]]:
-    """readout_view.metric_table with its words (role, metric, interval, tolerance, verdict)
-    in the UI language; the numbers are readout_view's."""
-    rows = metric_table(r)
+    """readout_view.metric_table with its words (role, metric, tolerance, verdict) in the UI
+    language; the numbers are readout_view's, in the UI language's formats."""
+    rows = metric_table(r, current_language())
     for row, m in zip(rows, (r.primary, *r.guardrails), strict=True):
-        unit, lift, g = metric_unit(m.metric), m.result.absolute_lift, m.guardrail
+        g = m.guardrail
         row["role"] = t_or(f"exp.role.{m.role}", m.role)
         row["metric"] = metric_label(m.metric, m.label)
-        row["95 % interval"] = t(
-            "calc.range", low=format_lift(lift.ci_low, unit), high=format_lift(lift.ci_high, unit)
-        )
         if row["tolerance"].endswith(" of control"):
             row["tolerance"] = t("exp.of_control", tol=row["tolerance"].removesuffix(" of control"))
         if g is not None:
@@ -180,7 +212,7 @@ def header_text(r: Any, today: date | None = None) -> str:
         when = t("exp.tl.running", start=start, days=days) + (
             t("exp.tl.planned_end", end=end) if end else t("exp.tl.no_end")
         )
-    arms = " · ".join(f"{k} {v:,}" for k, v in r.n_by_variant.items())
+    arms = " · ".join(f"{k} {numbers.count(v)}" for k, v in r.n_by_variant.items())
     return f"{when} · " + t("exp.units", arms=arms)
 
 
@@ -209,8 +241,12 @@ def segment_section(experiment_id: str) -> None:
     if state in ("done", "stale"):
         st.caption(t("exp.segments_caption"))
         rows = status["result"]["segments"]
-        st.plotly_chart(segment_figure(rows), width="stretch")
-        table = segment_table(rows)
+        unit = metric_unit(status["result"].get("metric") or "")
+        st.plotly_chart(segment_figure(rows, unit), width="stretch")
+        table = [
+            row | {"segment": segment_label(raw)}  # people's words, not column values
+            for row, raw in zip(segment_table(rows, unit, current_language()), rows, strict=True)
+        ]
         st.dataframe(
             table,
             hide_index=True,

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from dashboard import url_state
+from dashboard import numbers, url_state
 from dashboard.downloads import download_buttons
 from dashboard.filters import FilterState, month_start
 from dashboard.i18n import (
@@ -101,7 +101,13 @@ def trend_start(flt: FilterState, window: str) -> date | None:
 
 def table(df: pl.DataFrame, key: str, kpi: Kpi, **kw) -> object:
     """A result table with every column in people's words and the flags explained on hover."""
-    config = {c: st.column_config.Column(column_label(c)) for c in df.columns}
+    # Values stay numbers (sorting, downloads) but read in the KPI's unit (shares as %).
+    config = {
+        c: numbers.column(column_label(c), kpi.unit)
+        if c in numbers.VALUE_COLUMNS
+        else st.column_config.Column(column_label(c))
+        for c in df.columns
+    }
     config["small_sample"] = st.column_config.CheckboxColumn(
         t("explore.small_sample"), help=t("explore.small_sample_help", min_n=kpi.min_n)
     )
@@ -183,8 +189,8 @@ def drill_section(
     st.caption(
         t(
             "links.drill_caption",
-            shown=f"{result.rows.height:,}",
-            total=f"{result.total:,}",
+            shown=numbers.count(result.rows.height),
+            total=numbers.count(result.total),
             kpi=kpi_label(kpi.name),
             cell=where,
         )

@@ -7,6 +7,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.figures.kpi import format_delta, format_value, small_sample_reason
 from dashboard.i18n import current_language, kpi_definition, kpi_label, month_name, t
 from metrics.catalogue import CATALOGUE
@@ -44,7 +45,7 @@ def _help(row: dict[str, Any], span: str) -> str:
         kpi_definition(row["kpi"])
         + "\n\n"
         + t("overview.change_noise" if row["noise"] else "overview.change_real")
-        + (t("overview.p_real", p=f"{prob:.0%}") if prob is not None else ".")
+        + (numbers.p_phrase("overview.p_real", prob) if prob is not None else ".")
     )
     # The sparkline has no axis or hover labels (st.metric draws values only): say its months.
     return text + ("\n\n" + t("overview.sparkline", span=span) if span else "")
@@ -57,7 +58,7 @@ def kpi_card(box: Any, row: dict[str, Any], trend: pl.DataFrame, direction: str)
     box.metric(
         kpi_label(kpi.name),
         format_value(row["value"], kpi.unit),
-        delta=format_delta(row["delta"], kpi.unit),
+        delta=format_delta(row["delta"], kpi.unit, like=row["value"]),
         # A change that is probably noise is shown muted, not red or green (the line too).
         delta_color="off" if row["noise"] else ("normal" if direction == "higher" else "inverse"),
         help=_help(row, span),
@@ -69,7 +70,7 @@ def kpi_card(box: Any, row: dict[str, Any], trend: pl.DataFrame, direction: str)
         if row["target"] is None
         else t("overview.target", value=format_value(row["target"], kpi.unit))
     )
-    box.markdown(f"{badge(row['status'])} {target} · n = {row['n']:,}")
+    box.markdown(f"{badge(row['status'])} {target} · n = {numbers.count(row['n'])}")
     if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
         box.caption(status_text(row, current_language()))
     if row["small_sample"]:

@@ -15,10 +15,11 @@ from typing import Any, TypeGuard
 
 from experiments.metric_defs import METRICS
 from experiments.plan_validation import DECISIONS, Experiment
+from metrics import units
 
-# Decimals shown per unit; a value that rounds to zero at this precision is shown as 0
-# (a lift of -4.05e-20 is floating-point noise around an exact zero, not a finding).
-_DIGITS = {"share": 1, "seconds": 0, "minutes": 1, "hours": 1, "nps": 1, "index": 1, "score": 2}
+# Words that are part of a formatted figure (the page's sentences are in dashboard/locale).
+_UNITS_WORD = {"en": "units", "sv": "enheter"}
+_CI_WORD = {"en": "95 % interval", "sv": "95 %-intervall"}
 
 
 def _finite(v: Any) -> TypeGuard[float]:
@@ -42,31 +43,6 @@ def display_scale(unit: str) -> tuple[float, str]:
     return 1.0, {"seconds": "s", "hours": "h", "nps": "points", "index": "points"}.get(unit, unit)
 
 
-def _scaled(value: float, unit: str) -> tuple[float, str, int]:
-    """The value in display units, the suffix and the decimals."""
-    if unit == "share":
-        return value * 100, "pp", _DIGITS["share"]
-    if unit == "seconds" and abs(value) >= 600:
-        return value / 60, "min", _DIGITS["minutes"]
-    if unit == "seconds":
-        return value, "s", 0
-    if unit == "hours":
-        return value, "h", _DIGITS["hours"]
-    if unit in ("nps", "index"):
-        return value, "points", _DIGITS[unit]
-    if unit == "score":
-        return value, "", _DIGITS["score"]
-    return value, unit, 2
-
-
-def _number(v: float, digits: int, signed: bool) -> str:
-    r = round(v, digits)
-    if r == 0:
-        r = 0.0  # no "-0.0" and no sign on an exact zero
-        return f"{r:.{digits}f}"
-    return f"{r:+,.{digits}f}" if signed else f"{r:,.{digits}f}"
-
-
 def input_hint(unit: str) -> str:
     """How to type a difference in this unit (tolerances, MDEs): 'share: 0.02 = 2 pp'."""
     return {
@@ -79,45 +55,42 @@ def input_hint(unit: str) -> str:
     }.get(unit, unit)
 
 
-def format_lift(value: float | None, unit: str) -> str:
-    """A difference (variant − control) in the metric's unit: '+8.1 pp', '−74 s', '0.0 pp'."""
-    if not _finite(value):
-        return "n/a"
-    v, suffix, digits = _scaled(float(value), unit)
-    text = _number(v, digits, signed=True).replace("-", "−")
-    return f"{text} {suffix}".strip()
+def format_lift(value: float | None, unit: str, lang: str = "en") -> str:
+    """A difference (variant − control) in the metric's unit: '+8.1 pp', '-74 s', '0.0 pp'
+    (Swedish '+8,1 p.e.'); an em dash when undefined. Floating-point noise around an exact
+    zero (-4e-20) rounds to an unsigned zero."""
+    return units.format_delta(value, unit, lang=lang)
 
 
-def format_value(value: float | None, unit: str) -> str:
-    """A level of the metric in its unit: '68.2 %', '446 s', '+12.3' (NPS), '3.45' (score)."""
-    if not _finite(value):
-        return "n/a"
-    v = float(value)
-    if unit == "share":
-        return f"{_number(v * 100, 1, signed=False)} %"
-    if unit == "nps":
-        return _number(v, 1, signed=True).replace("-", "−")
-    v, suffix, digits = _scaled(v, unit)
-    if suffix == "points":
-        suffix = ""
-    return f"{_number(v, digits, signed=False).replace('-', '−')} {suffix}".strip()
+def format_interval(low: float | None, high: float | None, unit: str, lang: str = "en") -> str:
+    """A lift's interval with its unit once, both ends in one scale: '-1.2 to +3.4 pp'."""
+    return units.format_interval(low, high, unit, lang=lang, delta=True)
 
 
-def format_relative(value: float | None) -> str:
+def format_value(value: float | None, unit: str, lang: str = "en") -> str:
+    """A level of the metric in its unit: '68.2 %', '7.4 min', '+12.3' (NPS), '3.45' (score)."""
+    return units.format_value(value, unit, lang=lang)
+
+
+def format_relative(value: float | None, lang: str = "en") -> str:
     """A relative change: '+11.9 %'; noise-level values as '0.0 %'."""
+    return units.format_relative(value, lang=lang)
+
+
+def format_prob(value: float | None, lang: str = "en") -> str:
+    """A probability in per cent with one decimal ('94.3 %'; '> 99.9 %', never '100.0 %'
+    for a probability below one)."""
+    return units.format_probability(value, lang=lang, digits=1)
+
+
+def format_p(value: float | None, lang: str = "en") -> str:
+    """A p-value: three significant digits ('0.0123'), '< 0.001' below that."""
     if not _finite(value):
-        return "n/a"
-    return f"{_number(float(value) * 100, 1, signed=True).replace('-', '−')} %"
-
-
-def format_prob(value: float | None) -> str:
-    """A probability or share as a percentage with one decimal."""
-    return "n/a" if not _finite(value) else f"{value:.1%}"
-
-
-def format_p(value: float | None) -> str:
-    """A p-value: three significant digits, 'n/a' when undefined."""
-    return "n/a" if not _finite(value) else f"{value:.3g}"
+        return units.DASH
+    if value < 0.001:
+        return f"< {units.format_number(0.001, 3, lang=lang)}"
+    digits = max(2, 2 - math.floor(math.log10(value))) if value > 0 else 3
+    return units.format_number(value, digits, lang=lang)
 
 
 @dataclass(frozen=True)
@@ -144,12 +117,13 @@ def timeline(exp: Experiment, today: date | None = None) -> Timeline:
     return Timeline(start, end, days, f"started {start}, running {days} days{until}")
 
 
-def units_text(n_by_variant: dict[str, int]) -> str:
-    """'control 1,503 · callback 1,497 units'."""
-    return " · ".join(f"{k} {v:,}" for k, v in n_by_variant.items()) + " units"
+def units_text(n_by_variant: dict[str, int], lang: str = "en") -> str:
+    """'control 1,503 · callback 1,497 units' ('... enheter' in Swedish)."""
+    arms = " · ".join(f"{k} {units.format_count(v, lang=lang)}" for k, v in n_by_variant.items())
+    return f"{arms} {_UNITS_WORD.get(lang, 'units')}"
 
 
-def lift_summary(m: Any) -> tuple[str, str]:
+def lift_summary(m: Any, lang: str = "en") -> tuple[str, str]:
     """(headline, interval sentence) of a MetricReadout's lift in its unit.
 
     Shares read in percentage points; other metrics add the relative change, which is what a
@@ -158,11 +132,11 @@ def lift_summary(m: Any) -> tuple[str, str]:
     unit = metric_unit(m.metric)
     res = m.result
     lift = res.absolute_lift
-    head = format_lift(lift.mean, unit)
+    head = format_lift(lift.mean, unit, lang)
     rel = getattr(res, "relative_lift", None)
     if unit != "share" and rel is not None and _finite(rel.mean):
-        head += f" ({format_relative(rel.mean)})"
-    ci = f"95 % interval {format_lift(lift.ci_low, unit)} to {format_lift(lift.ci_high, unit)}"
+        head += f" ({format_relative(rel.mean, lang)})"
+    ci = f"{_CI_WORD.get(lang, '95 % interval')} {format_interval(lift.ci_low, lift.ci_high, unit, lang)}"
     return head, ci
 
 
@@ -179,28 +153,32 @@ def cuped_sentence(m: Any) -> str | None:
     )
 
 
-def metric_table(r: Any) -> list[dict[str, str]]:
-    """One row per metric (primary, then guardrails), every number formatted in its unit."""
+def metric_table(r: Any, lang: str = "en") -> list[dict[str, str]]:
+    """One row per metric (primary, then guardrails), every number formatted in its unit
+    in `lang`; the words (role, verdict, 'of control') stay keys the page translates."""
     rows = []
     for m in (r.primary, *r.guardrails):
         unit, res, g = metric_unit(m.metric), m.result, m.guardrail
-        head, ci = lift_summary(m)
+        head, _ = lift_summary(m, lang)
+        lift = res.absolute_lift
         tol = m.tolerance
         if _finite(tol) and g is not None and getattr(g, "relative", False):
-            tol_text = f"{tol:.0%} of control"
+            tol_text = f"{units.format_share(tol, lang=lang, digits=0)} of control"
         else:
-            tol_text = format_lift(tol, unit).lstrip("+") if _finite(tol) else ""
+            tol_text = format_lift(tol, unit, lang).lstrip("+") if _finite(tol) else ""
         rows.append(
             {
                 "role": m.role,
                 "metric": m.label,
-                r.control: format_value(res.control.mean, unit),
-                r.variant: format_value(res.variant.mean, unit),
+                r.control: format_value(res.control.mean, unit, lang),
+                r.variant: format_value(res.variant.mean, unit, lang),
                 "lift": head,
-                "95 % interval": ci.removeprefix("95 % interval "),
-                "P(better)": format_prob(res.prob_variant_better),
+                "95 % interval": format_interval(lift.ci_low, lift.ci_high, unit, lang),
+                "P(better)": format_prob(res.prob_variant_better, lang),
                 "tolerance": tol_text,
-                "P(harm beyond tolerance)": format_prob(g.prob_worse) if g is not None else "",
+                "P(harm beyond tolerance)": format_prob(g.prob_worse, lang)
+                if g is not None
+                else "",
                 "guardrail": "" if g is None else ("holds" if g.passed else "not shown safe"),
             }
         )
@@ -236,12 +214,14 @@ def interval_name(series: list[dict[str, Any]]) -> str:
     return "credible interval"
 
 
-def segment_table(rows: list[dict[str, Any]], factor: float = 1.0) -> list[dict[str, Any]]:
+def segment_table(
+    rows: list[dict[str, Any]], unit: str = "", lang: str = "en"
+) -> list[dict[str, Any]]:
     """Segment effects led by the partially pooled estimate, the unpooled one beside it and
     marked when it lies outside the pooled interval (an extreme the pooling pulls in).
 
-    `factor` scales lifts for display (100 for shares in pp). Rows without a pooled
-    estimate (an older fit) keep the unpooled estimate only.
+    Lifts are formatted in the metric's unit (shares in pp) in `lang`. Rows without a
+    pooled estimate (an older fit) keep the unpooled estimate only.
     """
     out = []
     for r in rows:
@@ -249,12 +229,18 @@ def segment_table(rows: list[dict[str, Any]], factor: float = 1.0) -> list[dict[
         out.append(
             {
                 "segment": f"{r.get('dimension')}: {r.get('level')}",
-                "pooled": None if pooled is None else pooled * factor,
-                "pooled_low": None if pooled is None else r["pooled_ci_low"] * factor,
-                "pooled_high": None if pooled is None else r["pooled_ci_high"] * factor,
-                "unpooled": r["lift"] * factor,
+                "pooled": units.DASH if pooled is None else format_lift(pooled, unit, lang),
+                "pooled_low": units.DASH
+                if pooled is None
+                else format_lift(r["pooled_ci_low"], unit, lang),
+                "pooled_high": units.DASH
+                if pooled is None
+                else format_lift(r["pooled_ci_high"], unit, lang),
+                "unpooled": format_lift(r["lift"], unit, lang),
                 "unpooled_extreme": bool(r.get("unpooled_extreme", False)),
-                "n": int(r.get("n_control", 0)) + int(r.get("n_variant", 0)),
+                "n": units.format_count(
+                    int(r.get("n_control", 0)) + int(r.get("n_variant", 0)), lang=lang
+                ),
             }
         )
     return out

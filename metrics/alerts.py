@@ -8,7 +8,7 @@ more than the near tolerance) ≥ 0.9 (metrics.targets.judge). The numbers are t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -17,6 +17,30 @@ from metrics.catalogue import CATALOGUE
 from metrics.report import overview_report
 from metrics.store import Store
 from metrics.targets import PROBABLE, near_tolerance
+from metrics.units import (
+    DEFAULT_CURRENCY,
+    format_count,
+    format_probability,
+    format_value,
+    tidy_relations,
+)
+
+# One alert line per language: the KPI, where, its value against the target, and the odds.
+_LINE = {
+    "en": (
+        "{label} ({where}): {value} vs target {target}, n = {n}, P(misses by more than the "
+        "tolerance) = {p} — {period}"
+    ),
+    "sv": (
+        "{label} ({where}): {value} mot målet {target}, n = {n}, P(missar med mer än "
+        "toleransen) = {p} — {period}"
+    ),
+}
+_ALL = {"en": "all channels", "sv": "alla kanaler"}
+_NONE = {
+    "en": "{period}: no KPI misses its target (P ≥ 0.9)",
+    "sv": "{period}: inget nyckeltal missar sitt mål (P ≥ 0,9)",
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +59,34 @@ class Alert:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def text(
+        self,
+        period: str,
+        *,
+        lang: str = "en",
+        currency: str = DEFAULT_CURRENCY,
+        label: str | None = None,
+        channel_label: Callable[[str], str] = str,
+    ) -> str:
+        """The alert as one line in `lang`, numbers in the KPI's unit (metrics.units)."""
+        lang = lang if lang in _LINE else "en"
+        return tidy_relations(
+            _LINE[lang].format(
+                label=label or self.label,
+                where=_ALL[lang] if self.channel is None else channel_label(self.channel),
+                value=format_value(self.value, self.unit, lang=lang, currency=currency),
+                target=format_value(self.target, self.unit, lang=lang, currency=currency),
+                n=format_count(self.n, lang=lang),
+                p=format_probability(self.p_misses, lang=lang),
+                period=period,
+            )
+        )
+
+
+def no_alert_text(period: str, lang: str = "en") -> str:
+    """The line `cx alerts check` prints when no KPI misses its target."""
+    return _NONE.get(lang, _NONE["en"]).format(period=period)
 
 
 @dataclass(frozen=True)

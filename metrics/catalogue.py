@@ -380,7 +380,7 @@ KPIS: tuple[Kpi, ...] = (
     ),
     Kpi(
         name="frt_written_median",
-        label="First response time, written channels (median hours)",
+        label="First response time, written channels (median)",
         definition=(
             "median hours to the first response in the written channels (e-mail, web form, "
             "social, SMS, app)"
@@ -402,7 +402,7 @@ KPIS: tuple[Kpi, ...] = (
     ),
     Kpi(
         name="frt_written_p90",
-        label="First response time, written channels (90th percentile, hours)",
+        label="First response time, written channels (90th percentile)",
         definition=(
             "90th percentile of the hours to the first response in the written channels "
             "(e-mail, web form, social, SMS, app)"
@@ -449,7 +449,7 @@ KPIS: tuple[Kpi, ...] = (
     ),
     Kpi(
         name="resolution_time",
-        label="Resolution time (median hours)",
+        label="Resolution time (median)",
         definition=(
             "median hours from opened_at to resolved_at of resolved contacts (median, not "
             "mean: a few never-closed cases would dominate a mean)"

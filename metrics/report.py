@@ -2,9 +2,8 @@
 
 The numbers are the Overview page's: metrics.periods.overview over the same period (default:
 the last full month of the data) and filters. No script, no external file: inline CSS only,
-so the file can be mailed or archived and opens anywhere. Text in Swedish or English; value
-formatting is passed in by the caller (the pages' unit-driven formatter), with a plain
-fallback here.
+so the file can be mailed or archived and opens anywhere. Text in Swedish or English; numbers
+through metrics.units (the pages' own formats) in the report's language and currency.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import polars as pl
 
@@ -21,6 +21,14 @@ from metrics.catalogue import CATALOGUE
 from metrics.periods import default_period, overview, previous_window
 from metrics.store import Store
 from metrics.targets import status_text
+from metrics.units import (
+    DEFAULT_CURRENCY,
+    format_count,
+    format_delta,
+    format_probability,
+    format_value,
+    tidy_relations,
+)
 
 ValueFormatter = Callable[[float | None, str], str]
 DeltaFormatter = Callable[[float | None, str], str | None]
@@ -86,31 +94,17 @@ th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}
 
 
 def plain_value(value: float | None, unit: str) -> str:
-    """Fallback formatter: shares in %, times with their unit, NPS signed."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if unit == "share":
-        return f"{value * 100:.1f} %"
-    if unit == "nps":
-        return f"{value:+.1f}"
-    if unit == "seconds":
-        return f"{value:.0f} s" if abs(value) < 600 else f"{value / 60:.1f} min"
-    if unit == "hours":
-        return f"{value:.1f} h"
-    return f"{value:.2f}" if unit == "score" else f"{value:.1f}"
+    """English value formatter (metrics.units), for callers that pass no language."""
+    return format_value(value, unit, lang="en")
 
 
 def plain_delta(delta: float | None, unit: str) -> str | None:
-    """Fallback delta formatter: shares in percentage points, others in the value's unit."""
-    if delta is None or (isinstance(delta, float) and not math.isfinite(delta)):
-        return None
-    if unit == "share":
-        return f"{delta * 100:+.1f} pp"
-    if unit == "seconds":
-        return f"{delta:+.0f} s"
-    if unit == "hours":
-        return f"{delta:+.1f} h"
-    return f"{delta:+.2f}" if unit == "score" else f"{delta:+.1f}"
+    """English change formatter (metrics.units); None when missing."""
+    return None if _missing(delta) else format_delta(delta, unit, lang="en")
+
+
+def _missing(v: float | None) -> bool:
+    return v is None or (isinstance(v, float) and not math.isfinite(v))
 
 
 @dataclass(frozen=True)
@@ -148,15 +142,25 @@ def render_html(
     report: OverviewReport,
     language: str = "en",
     *,
-    fmt_value: ValueFormatter = plain_value,
-    fmt_delta: DeltaFormatter = plain_delta,
+    fmt_value: ValueFormatter | None = None,
+    fmt_delta: DeltaFormatter | None = None,
+    currency: str = DEFAULT_CURRENCY,
     kpi_label: Callable[[str], str] | None = None,
+    channel_label: Callable[[str], str] | None = None,
     store_name: str = "",
     now: datetime | None = None,
 ) -> str:
-    """The report as one HTML document (no script, no external resource)."""
+    """The report as one HTML document (no script, no external resource).
+
+    Numbers are formatted by metrics.units in `language` and `currency`, as on the page;
+    `fmt_value` / `fmt_delta` replace them (kept for callers that pass their own)."""
     w = _TEXT.get(language, _TEXT["en"])
+    lang = language if language in _TEXT else "en"
+    if fmt_value is None:
+        fmt_value = partial(_value, lang=lang, currency=currency)
+    custom_delta = fmt_delta
     label = kpi_label or (lambda name: CATALOGUE[name].label)
+    channel = channel_label or str
     p_from, p_to = previous_window(report.date_from, report.date_to)
     last = report.date_to - timedelta(days=1)
     parts = [
@@ -174,14 +178,21 @@ def render_html(
     rows = []
     for r in cards.iter_rows(named=True):
         kpi = CATALOGUE[r["kpi"]]
-        delta = fmt_delta(r["delta"], kpi.unit)
+        if custom_delta is not None:
+            delta = custom_delta(r["delta"], kpi.unit)
+        elif _missing(r["delta"]):
+            delta = None
+        else:  # the change in its value's scale ("+0.1 min" beside "6.1 min")
+            delta = format_delta(
+                r["delta"], kpi.unit, lang=lang, currency=currency, like=r["value"]
+            )
         if delta is None:
             change = "—"
         elif r["noise"]:
-            change = f"{delta} <span class='muted'>({_e(w['noise'])})</span>"
+            change = f"{_e(delta)} <span class='muted'>({_e(w['noise'])})</span>"
         else:
-            p = f"{r['prob_real']:.0%}".replace("%", " %")
-            change = f"{_e(delta)} ({_e(w['real'].format(p=p))})"
+            p = format_probability(r["prob_real"], lang=lang)
+            change = f"{_e(delta)} ({_e(tidy_relations(w['real'].format(p=p)))})"
         rows.append(
             "<tr>"
             f"<td>{_e(label(kpi.name))}</td>"
@@ -199,7 +210,7 @@ def render_html(
             kpi = CATALOGUE[r["kpi"]]
             if kpi.implicit_dim or r["status"] != "misses":
                 continue
-            where = r.get("channel") if per_channel else w["all"]
+            where = channel(r["channel"]) if per_channel else w["all"]
             missing.append(
                 f"<tr><td>{_e(label(kpi.name))}</td><td>{_e(where)}</td>"
                 f"<td class='num'>{_e(fmt_value(r['value'], kpi.unit))}</td>"
@@ -215,7 +226,7 @@ def render_html(
     parts.append(f"<h2>{_e(w['by_channel'])}</h2>")
     judged = report.by_channel.filter(pl.col("target").is_not_null())
     channel_rows = [
-        f"<tr><td>{_e(label(r['kpi']))}</td><td>{_e(r['channel'])}</td>"
+        f"<tr><td>{_e(label(r['kpi']))}</td><td>{_e(channel(r['channel']))}</td>"
         f"<td class='num'>{_e(fmt_value(r['value'], CATALOGUE[r['kpi']].unit))}</td>"
         f"<td class='num'>{_e(fmt_value(r['target'], CATALOGUE[r['kpi']].unit))}</td>"
         f"<td class='{r['status'] or 'none'}'>{_e(_status(r, language, w))}</td>"
@@ -235,9 +246,11 @@ def render_html(
 
 
 def _count(n: int, language: str) -> str:
-    # Thousands separated by a comma in English, a (narrow) space in Swedish.
-    text = f"{n:,}"
-    return text.replace(",", "\u202f") if language == "sv" else text
+    return format_count(n, lang=language if language in _TEXT else "en")
+
+
+def _value(value: float | None, unit: str, *, lang: str, currency: str) -> str:
+    return format_value(value, unit, lang=lang, currency=currency)
 
 
 def _target(r: Mapping, unit: str, fmt_value: ValueFormatter, w: Mapping[str, str]) -> str:

@@ -37,6 +37,7 @@ from metrics.auth import Actor, require
 from metrics.catalogue import CATALOGUE, KPI_NAMES, Direction, Kpi, get_kpi
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
+from metrics.units import format_probability, tidy_relations
 
 PROBABLE = 0.9
 STATUS_RULE = (
@@ -384,19 +385,19 @@ def judge(
 
 _WORDS = {
     "en": {
-        "meets": "probably meets the target (P = {p:.0%})",
-        "misses": "probably misses the target by more than the tolerance (P = {p:.0%})",
-        "near": "near the target (P(meets) = {p:.0%})",
+        "meets": "probably meets the target (P = {p})",
+        "misses": "probably misses the target by more than the tolerance (P = {p})",
+        "near": "near the target (P(meets) = {p})",
         "unclear": (
-            "unclear against the target (P(meets) = {p:.0%}, P(misses by more than the "
-            "tolerance) = {q:.0%})"
+            "unclear against the target (P(meets) = {p}, P(misses by more than the "
+            "tolerance) = {q})"
         ),
     },
     "sv": {
-        "meets": "når troligen målet (P = {p:.0%})",
-        "misses": "missar troligen målet med mer än toleransen (P = {p:.0%})",
-        "near": "nära målet (P(når) = {p:.0%})",
-        "unclear": "oklart mot målet (P(når) = {p:.0%}, P(missar mer än toleransen) = {q:.0%})",
+        "meets": "når troligen målet (P = {p})",
+        "misses": "missar troligen målet med mer än toleransen (P = {p})",
+        "near": "nära målet (P(når) = {p})",
+        "unclear": "oklart mot målet (P(når) = {p}, P(missar mer än toleransen) = {q})",
     },
 }
 
@@ -408,9 +409,13 @@ def status_text(judgement: Mapping[str, Any] | Judgement, language: str = "en") 
     if status is None:
         return None
     p = get("p_misses") if status == "misses" else get("p_meets")
-    text = _WORDS.get(language, _WORDS["en"])[status].format(p=p or 0.0, q=get("p_misses") or 0.0)
-    # Percent with a space before the sign, as both languages write it.
-    return text.replace("%", " %").replace("  %", " %")
+    lang = language if language in _WORDS else "en"
+    text = _WORDS[lang][status].format(
+        p=format_probability(p or 0.0, lang=lang),
+        q=format_probability(get("p_misses") or 0.0, lang=lang),
+    )
+    # "P > 99 %", not "P = > 99 %" (a probability is never shown as a certainty it is not).
+    return tidy_relations(text)
 
 
 def status(

@@ -164,8 +164,8 @@ def test_what_if_figure_bars_today_and_each_reduction():
         }
     )
     fig = what_if_figure(wi)
-    assert [t.name for t in fig.data] == ["today", "churn −20%", "churn −30%"]
-    assert list(fig.data[1].y) == [1250.0] and list(fig.data[2].text) == ["+43%"]
+    assert [t.name for t in fig.data] == ["today", "churn −20 %", "churn −30 %"]
+    assert list(fig.data[1].y) == [1250.0] and list(fig.data[2].text) == ["+43 %"]
 
 
 def test_clv_interval_figure_null_interval_is_tolerated():

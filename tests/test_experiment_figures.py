@@ -124,7 +124,7 @@ def test_segment_figure_shows_pooled_next_to_unpooled() -> None:
     fig = segment_figure(rows)
     assert [t.name for t in fig.data] == ["unpooled", "partially pooled"]
     assert fig.data[1].x[0] == 0.08
-    assert list(fig.layout.yaxis.ticktext) == ["segment: consumer"]
+    assert list(fig.layout.yaxis.ticktext) == ["Segment: consumer"]  # the dimension's label
 
 
 def test_get_metric_unknown_lists_valid_names() -> None:
@@ -147,3 +147,13 @@ def test_posterior_figure_share_in_percent_and_pp_keeps_unit_area() -> None:
     assert np.trapezoid(control.y, control.x) == pytest.approx(1.0, abs=1e-3)
     assert np.trapezoid(lift_trace.y, lift_trace.x) == pytest.approx(1.0, abs=1e-3)
     assert (fig.layout.xaxis.title.text, fig.layout.xaxis2.title.text) == ("%", "pp")
+
+
+def test_segment_figure_draws_a_shares_lift_in_percentage_points() -> None:
+    row = {"dimension": "channel", "level": "phone", "lift": 0.012, "ci_low": 0.002}
+    row |= {"ci_high": 0.022, "n_control": 10, "n_variant": 12}
+    fig = segment_figure([row], "share")
+    assert fig.data[0].x[0] == pytest.approx(1.2)  # 0.012 -> 1.2 pp
+    assert fig.data[0].error_x.array[0] == pytest.approx(1.0)
+    assert fig.layout.xaxis.title.text.endswith("(pp)")
+    assert list(fig.layout.yaxis.ticktext) == ["Channel: Phone"]

@@ -97,7 +97,7 @@ def test_breakdown_figure_small_cell_is_grey_others_take_status_colour():
         fk.STATUS_COLOURS["misses"],
     ]
     assert "n = 7 is below the minimum sample" in bar.hovertext[0]
-    assert list(bar.text) == ["n=7", "n=200", "n=500"]
+    assert list(bar.text) == ["n = 7", "n = 200", "n = 500"]
     # Every colour is named in the legend, in the bars' order; the bars themselves are not.
     assert bar.showlegend is False
     keys = [(d.name, d.marker.color) for d in fig.data[1:]]
@@ -164,7 +164,7 @@ def test_channel_mix_chart_bars_largest_first_with_share_labels_and_counts():
     assert [r["channel"] for r in rows] == ["Phone", "E-mail"]  # people's words, no null
     assert [r["share"] for r in rows] == [0.6, 0.4]
     assert [r["share_text"] for r in rows] == [fk.format_value(0.6, "share"), "40.0 %"]
-    assert [r["contacts"] for r in rows] == [60, 40]  # share × all contacts (n)
+    assert [r["contacts"] for r in rows] == ["60", "40"]  # share × all contacts (n), as text
     # One colour, so no legend: each bar is named on the axis and labelled with its share.
     assert spec["encoding"]["y"] == {
         "field": "channel",

@@ -494,4 +494,4 @@ def test_experiment_header_matches_the_readout_timeline_in_every_case():
         assert header_text(r, today) == expected, (start, end)
         with use_language("sv"):
             swedish = header_text(r, today)
-        assert swedish.endswith("control 1,503 · callback 1,497 enheter")
+        assert swedish.endswith("control 1\u00a0503 · callback 1\u00a0497 enheter")

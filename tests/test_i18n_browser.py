@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from test_browser import CHROMIUM, CHROMIUM_ARGS, ERRORS, _settle, served_app  # noqa: F401
 
@@ -33,6 +35,10 @@ def test_browser_swedish_link_switch_and_refresh(served_app):  # noqa: F811
             assert page.get_by_text("Lösta vid första kontakt").count() >= 1
             assert _nav_titles(page)[:3] == ["Översikt", "Utforska", "Churn & CLV"]
             assert page.locator(ERRORS).count() == 0
+            # Shares with a decimal comma and a space before %, as a Swedish reader writes them.
+            values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+            assert any(re.fullmatch(r"\d{1,3},\d %", v.strip()) for v in values), values
+            assert not any(re.fullmatch(r"\d{1,3}\.\d %", v.strip()) for v in values), values
 
             # The switch turns it English and writes the choice into the URL.
             page.locator('[data-testid="stSidebar"] label', has_text="English").click()
@@ -40,6 +46,8 @@ def test_browser_swedish_link_switch_and_refresh(served_app):  # noqa: F811
             _settle(page)
             assert "lang=en" in page.url
             assert _nav_titles(page)[:2] == ["Overview", "Explore"]
+            values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+            assert any(re.fullmatch(r"\d{1,3}\.\d %", v.strip()) for v in values), values
 
             # Back to Swedish; a refresh (a new session) keeps it through the URL.
             page.locator('[data-testid="stSidebar"] label', has_text="Svenska").click()

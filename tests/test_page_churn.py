@@ -101,7 +101,7 @@ def test_churn_page_sample_shows_catalogue_churn_and_simple_clv(page_db):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["data"][-1]["x"][0] >= str(start)
     assert at.metric[0].label == f"Churn rate, {last['period']:%B %Y}"
-    assert at.metric[0].value == f"{last['value']:.2%}"
+    assert at.metric[0].value == f"{last['value'] * 100:.2f} %"  # metrics.units' share
     shown = _frame(at, "satisfaction_table")
     assert shown["satisfaction_band"].tolist() == sat["satisfaction_band"].to_list()
     assert shown["n"].tolist() == sat["n"].to_list()

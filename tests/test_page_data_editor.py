@@ -281,7 +281,7 @@ def test_reject_share_over_the_limit_asks_then_loads_anyway(app, store, gate):
     assert not app.exception
     message = app.error[0].value
     assert message.startswith(
-        "Not loaded: 1 of 10 rows (10.0%) would be rejected, more than the 1.0% allowed."
+        "Not loaded: 1 of 10 rows (10.0 %) would be rejected, more than the 1.0 % allowed."
     )
     groups = _frame(app, "examples")
     assert groups["column"].tolist() == ["wait_s"] and groups["count"].tolist() == [1]

@@ -19,6 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "dashboard" / "views" / "experiment_list.py"
 
 
+def _p1(p: float) -> str:
+    """A probability as the page shows it (hand-written rule): one decimal, never a rounded
+    certainty ("> 99.9 %" for 0.9999, "< 0.1 %" for 0.0004)."""
+    if p < 1 and round(p * 100, 1) >= 100:
+        return "> 99.9 %"
+    if p > 0 and round(p * 100, 1) == 0:
+        return "< 0.1 %"
+    return f"{p * 100:.1f} %"
+
+
 @pytest.fixture
 def app(sample_store, monkeypatch) -> AppTest:
     at = start_page(PAGE, sample_store.path, monkeypatch)
@@ -42,7 +52,7 @@ def test_experiments_page_lists_all_and_reads_out_the_first(app, sample_store) -
     chosen = app.selectbox[0].value
     expected = analyze(sample_store, chosen)
     assert app.subheader[0].value == f"Decision: {expected.decision.action}"
-    assert _metric(app, "P(better)") == f"{expected.prob_variant_better:.1%}"
+    assert _metric(app, "P(better)") == _p1(expected.prob_variant_better)
 
 
 def test_experiments_page_chatbot_shows_guardrail_stop(app, sample_store) -> None:
@@ -52,7 +62,7 @@ def test_experiments_page_chatbot_shows_guardrail_stop(app, sample_store) -> Non
     assert app.subheader[0].value == "Decision: stop"
     shown = [m.value for m in app.markdown]
     assert f"- {expected.decision.reasons[0]}" in shown
-    assert _metric(app, "P(better)") == f"{expected.prob_variant_better:.1%}"
+    assert _metric(app, "P(better)") == _p1(expected.prob_variant_better)
     guard = app.dataframe[1].value
     csat = guard[guard["metric"] == "CSAT (top-2-box)"].iloc[0]
     assert csat["guardrail"] == "not shown safe"
@@ -140,8 +150,11 @@ def test_experiments_page_fit_button_runs_segment_model_in_background(app, monke
     # and marks an unpooled lift outside that interval as an extreme.
     table = next(d.value for d in app.dataframe if "pooled" in d.value.columns)
     assert list(table.columns[:2]) == ["segment", "pooled"]
-    assert (table["pooled"] == 0.0).all()
-    assert (table["unpooled_extreme"] == ~table["unpooled"].between(-0.01, 0.01)).all()
+    assert (table["pooled"] == "0.0 pp").all()  # a share's lift, in percentage points
+    unpooled = table["unpooled"].map(lambda x: float(x.split()[0]) / 100)  # "+1.2 pp" -> 0.012
+    clear = (unpooled.abs() - 0.01).abs() > 0.0005  # shown to 0.1 pp: skip the rounding edge
+    extreme = ~unpooled.between(-0.01, 0.01)
+    assert (table["unpooled_extreme"][clear] == extreme[clear]).all()
 
 
 def test_experiments_page_three_arms_reads_out_the_chosen_variant(sample_store, monkeypatch):
@@ -175,7 +188,7 @@ def test_experiments_page_three_arms_reads_out_the_chosen_variant(sample_store, 
     at.selectbox[1].select("b").run()
     assert not at.exception and not at.error
     expected = analyze(sample_store, "three", variant="b")
-    assert _metric(at, "P(better)") == f"{expected.prob_variant_better:.1%}"
+    assert _metric(at, "P(better)") == _p1(expected.prob_variant_better)
     assert expected.variant == "b" and len(expected.n_by_variant) == 3
 
 
@@ -210,7 +223,9 @@ def test_experiments_page_aht_lift_in_seconds_and_percent(app, sample_store) -> 
     r = analyze(sample_store, "chatbot_handoff")
     lift = r.primary.result.absolute_lift.mean
     rel = r.primary.result.relative_lift.mean
-    expected = f"{lift:+.0f} s ({rel * 100:+.1f} %)".replace("-", "−")
+    # Hand-written rule of metrics.units: under a minute in whole seconds, else in minutes.
+    head = f"{lift:+.0f} s" if abs(lift) < 59.5 else f"{lift / 60:+.1f} min"
+    expected = f"{head} ({rel * 100:+.1f} %)"
     assert _metric(app, "Lift in Average handle time") == expected
 
 
@@ -298,7 +313,7 @@ def test_html_readout_shows_formatted_lifts_units_and_dates(sample_store) -> Non
     r = analyze(sample_store, "chatbot_handoff")
     html = readout_html(sample_store, "chatbot_handoff", r)
     csat = next(g for g in r.guardrails if g.metric == "csat").result.absolute_lift.mean
-    assert f"<td>{csat * 100:+.1f} pp</td>".replace("-", "−") in html
+    assert f"<td>{csat * 100:+.1f} pp</td>" in html
     e = r.experiment
     assert f"{e.start_date} to {e.end_date}: ran" in html
     assert f"control {r.n_by_variant['control']:,}" in html
@@ -368,9 +383,7 @@ def test_experiments_page_cuped_caption_in_the_metrics_unit(app, sample_store) -
     r = analyze(sample_store, "proactive_outage_sms")
     cu = r.primary.cuped  # contacts per customer: a mean, so CUPED applies
     caption = _caption_with(app, "CUPED")
-    assert f"removes {r.primary.cuped_variance_reduction:.1%} of the variance" in caption
+    assert f"removes {r.primary.cuped_variance_reduction * 100:.1f} % of the variance" in caption
     lift = cu.absolute_lift
-    mean, lo, hi = (
-        f"{v:+.2f} contacts".replace("-", "−") for v in (lift.mean, lift.ci_low, lift.ci_high)
-    )
+    mean, lo, hi = (f"{v:+.2f} contacts" for v in (lift.mean, lift.ci_low, lift.ci_high))
     assert f"lift {mean} [{lo}, {hi}]" in caption

@@ -84,7 +84,8 @@ def test_overview_delta_is_change_against_previous_window(app, sample_store):
         if r["kpi"] not in cards:
             continue
         unit = CATALOGUE[r["kpi"]].unit
-        assert cards[r["kpi"]].proto.delta == format_delta(r["value"] - prev[r["kpi"]], unit)
+        delta = format_delta(r["value"] - prev[r["kpi"]], unit, like=r["value"])
+        assert cards[r["kpi"]].proto.delta == delta
 
 
 def test_overview_noise_delta_is_grey_real_delta_is_coloured(app, sample_store):

@@ -32,7 +32,7 @@ def test_plan_page_default_fcr_sizes_equal_plan_experiment(app, sample_store) ->
     assert _metric(app, "Sample size per arm") == f"{expected.n_per_arm:,}"
     assert _metric(app, "Total units") == f"{expected.n_total:,}"
     assert _metric(app, "Expected duration") == f"{math.ceil(expected.expected_days)} days"
-    assert _metric(app, "Assurance") == f"{expected.assurance:.0%}"
+    assert _metric(app, "Assurance") == f"{expected.assurance * 100:.0f} %"  # 0 < p < 0.995
 
 
 def test_plan_page_relative_mde_on_aht(app, sample_store) -> None:
@@ -108,5 +108,5 @@ def test_plan_page_baseline_and_mde_read_in_the_metrics_unit(app, sample_store) 
     caption = next(c.value for c in app.caption if c.value.startswith("Baseline"))
     assert caption == (
         f"Baseline First contact resolution: {est.baseline * 100:.1f} % "
-        f"(MDE {est.mde * 100:.1f} pp = {est.mde_relative:.1%} of baseline)."
+        f"(MDE {est.mde * 100:.1f} pp = {est.mde_relative * 100:.1f} % of baseline)."
     )

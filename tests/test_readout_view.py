@@ -9,8 +9,10 @@ import pytest
 from experiments.plan_validation import Experiment
 from experiments.readout_view import (
     default_decision,
+    format_interval,
     format_lift,
     format_p,
+    format_prob,
     format_relative,
     format_value,
     interval_name,
@@ -24,30 +26,43 @@ from experiments.readout_view import (
     ("value", "unit", "expected"),
     [
         (0.0812, "share", "+8.1 pp"),
-        (-0.00456, "share", "−0.5 pp"),
+        (-0.00456, "share", "-0.5 pp"),
         (-4.05e-20, "share", "0.0 pp"),  # floating-point noise around an exact zero
         (-0.0004, "share", "0.0 pp"),  # rounds to zero at the shown precision: no sign
-        (-74.4, "seconds", "−74 s"),
+        (-74.4, "seconds", "-1.2 min"),
+        (-44.4, "seconds", "-44 s"),
         (900.0, "seconds", "+15.0 min"),
         (1.25, "hours", "+1.2 h"),
         (3.04, "nps", "+3.0 points"),
-        (-0.123, "score", "−0.12"),
+        (-0.123, "score", "-0.12"),
         (0.5, "contacts", "+0.50 contacts"),
-        (float("nan"), "share", "n/a"),
-        (None, "share", "n/a"),
+        (float("nan"), "share", "—"),
+        (None, "share", "—"),
     ],
 )
 def test_format_lift_in_the_metrics_unit(value, unit, expected) -> None:
     assert format_lift(value, unit) == expected
 
 
+def test_lifts_values_intervals_and_probabilities_in_swedish() -> None:
+    assert format_lift(0.0812, "share", "sv") == "+8,1 p.e."
+    assert format_lift(-74.4, "seconds", "sv") == "-1,2 min"
+    assert format_value(0.6821, "share", "sv") == "68,2 %"
+    assert format_interval(-0.012, 0.034, "share", "sv") == "-1,2 till +3,4 p.e."
+    # Both ends in one scale: -30 s reads as -0.5 min beside +6.3 min.
+    assert format_interval(-30.0, 380.0, "seconds", "en") == "-0.5 to +6.3 min"
+    assert format_prob(0.9432, "sv") == "94,3 %"
+    assert format_prob(0.99996) == "> 99.9 %"
+
+
 @pytest.mark.parametrize(
     ("value", "unit", "expected"),
     [
         (0.6821, "share", "68.2 %"),
-        (446.2, "seconds", "446 s"),
+        (446.2, "seconds", "7.4 min"),
+        (44.6, "seconds", "45 s"),
         (12.34, "nps", "+12.3"),
-        (-3.0, "nps", "−3.0"),
+        (-3.0, "nps", "-3.0"),
         (66.44, "index", "66.4"),
         (3.456, "score", "3.46"),
         (1e-300, "share", "0.0 %"),
@@ -58,9 +73,11 @@ def test_format_value_in_the_metrics_unit(value, unit, expected) -> None:
 
 
 def test_relative_and_p_values() -> None:
-    assert format_relative(-0.166) == "−16.6 %"
+    assert format_relative(-0.166) == "-16.6 %"
+    assert format_relative(-0.166, "sv") == "-16,6 %"
     assert format_relative(2e-18) == "0.0 %"
-    assert format_p(5.92e-9) == "5.92e-09" and format_p(float("nan")) == "n/a"
+    assert format_p(5.92e-9) == "< 0.001" and format_p(float("nan")) == "—"
+    assert format_p(0.01234) == "0.0123" and format_p(0.5, "sv") == "0,500"
 
 
 def test_metric_units_come_from_the_metric_and_old_names_resolve() -> None:
@@ -100,5 +117,6 @@ def test_default_decision_maps_the_recommendation_to_a_registry_decision() -> No
 
 def test_units_text_and_interval_name() -> None:
     assert units_text({"control": 1503, "callback": 1497}) == "control 1,503 · callback 1,497 units"
+    assert units_text({"control": 1503}, "sv") == "control 1\u00a0503 enheter"
     assert interval_name([{"interval": "sequential"}]) == "sequential 95 % interval"
     assert interval_name([{}]) == "credible interval"

@@ -4,6 +4,7 @@ more than the near tolerance (P ≥ 0.9); exit 0 when none does. Made for cron."
 from __future__ import annotations
 
 import argparse
+from datetime import date
 
 from dashboard.cli.common import (
     CliError,
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", default=None)
     check.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", default=None)
     check.add_argument("--filter", action="append", default=[], metavar="DIM=VALUE")
+    check.add_argument("--lang", choices=("sv", "en"), default=None, help="default: the setting")
     check.set_defaults(func=run_check)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -44,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_check(args: argparse.Namespace) -> int:
     from metrics.alerts import check_alerts
     from metrics.kpi_query import KpiRequestError
+    from metrics.settings import load_currency, load_language
     from metrics.store import StoreError, default_db_path
 
     path = args.db or default_db_path()
@@ -52,6 +55,8 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         with open_cli_store(args, write=False) as store:
             result = check_alerts(store, date_from, date_to, _parse_filters(args.filter))
+            lang = args.lang or load_language(store)
+            currency = load_currency(store)
     except (StoreError, KpiRequestError, ValueError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     if result is None:
@@ -59,19 +64,21 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.as_dict())
     else:
-        last = result.date_to.toordinal() - 1
-        from datetime import date
+        from dashboard.i18n import kpi_label, use_language, value_label
+        from metrics.alerts import no_alert_text
 
-        period = f"{result.date_from} – {date.fromordinal(last)}"
+        last = date.fromordinal(result.date_to.toordinal() - 1)
+        period = f"{result.date_from} – {last}"
         if not result.alerts:
-            print(f"{period}: no KPI misses its target (P ≥ 0.9)")
-        from dashboard.figures.kpi import format_value
-
-        for a in result.alerts:
-            where = a.channel or "all channels"
-            print(
-                f"{a.label} ({where}): {format_value(a.value, a.unit)} vs target "
-                f"{format_value(a.target, a.unit)}, n = {a.n}, P(misses by more than the "
-                f"tolerance) = {a.p_misses:.0%} — {period}"
-            )
+            print(no_alert_text(period, lang))
+        with use_language(lang):  # KPI and channel names in the alert's language
+            for a in result.alerts:
+                line = a.text(
+                    period,
+                    lang=lang,
+                    currency=currency,
+                    label=kpi_label(a.kpi),
+                    channel_label=lambda c: value_label("channel", c),
+                )
+                print(line)
     return 1 if result.alerts else 0

@@ -263,10 +263,12 @@ def _segments(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from dashboard.report_html import readout_html
+    from metrics.settings import load_language
 
     _check_report_target(args.out)
     with _open(args, write=False) as store:
-        html = _registry_call(readout_html, store, args.experiment_id)
+        lang = load_language(store)  # the report reads like the page, in the UI language
+        html = _registry_call(readout_html, store, args.experiment_id, lang=lang)
     html = _mark_report(html)
     tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
     try:

@@ -51,24 +51,20 @@ def _no_report(parser: argparse.ArgumentParser) -> int:
 
 
 def _formatters() -> dict[str, Any]:
-    """The pages' own formatters and labels, so the file reads like the page."""
-    from dashboard.figures.kpi import format_delta, format_value
+    """The pages' own labels, so the file reads like the page (numbers: metrics.units)."""
+    from dashboard import i18n
 
-    out: dict[str, Any] = {"fmt_value": format_value, "fmt_delta": format_delta}
-    try:  # Swedish KPI labels where the UI has them
-        from dashboard import i18n  # type: ignore[attr-defined]
-
-        out["kpi_label"] = i18n.kpi_label
-        out["_use_language"] = i18n.use_language
-    except (ImportError, AttributeError):
-        pass
-    return out
+    return {
+        "kpi_label": i18n.kpi_label,
+        "channel_label": lambda c: i18n.value_label("channel", c),
+        "_use_language": i18n.use_language,
+    }
 
 
 def run_overview(args: argparse.Namespace) -> int:
     from metrics.kpi_query import KpiRequestError
     from metrics.report import overview_report, render_html
-    from metrics.settings import load_language
+    from metrics.settings import load_currency, load_language
     from metrics.store import StoreError, default_db_path
 
     path = args.db or default_db_path()
@@ -81,18 +77,15 @@ def run_overview(args: argparse.Namespace) -> int:
     try:
         with open_cli_store(args, write=False) as store:
             lang = args.lang or load_language(store)
+            currency = load_currency(store)
             report = overview_report(store, date_from, date_to, _parse_filters(args.filter))
     except (StoreError, KpiRequestError, ValueError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     if report is None:
         raise CliError(f"the store {path} has no contacts or surveys yet")
     fmt = _formatters()
-    use_language = fmt.pop("_use_language", None)
-    if use_language is not None:
-        with use_language(lang):
-            text = render_html(report, lang, store_name=str(path), **fmt)
-    else:
-        text = render_html(report, lang, store_name=str(path), **fmt)
+    with fmt.pop("_use_language")(lang):
+        text = render_html(report, lang, store_name=str(path), currency=currency, **fmt)
     tmp = args.out.with_suffix(args.out.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(args.out)  # all or nothing: a reader never sees half a report

@@ -7,13 +7,11 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.figures.kpi import (
-    GREY,
-    LINE_COLOUR,
-    small_sample_key,
-    small_sample_reason,
-)
-from dashboard.i18n import month_name, t, t_or, value_label
+from dashboard import numbers
+from dashboard.figures.kpi import GREY, LINE_COLOUR, small_sample_key, small_sample_reason
+from dashboard.i18n import current_language, month_name, t, t_or, value_label
+from dashboard.numbers import localize
+from metrics import units
 
 REFERENCE_COLOUR = "#bf8700"
 PALETTE = ("#0969da", "#1a7f37", "#8250df", "#bf3989", "#cf222e", "#9a6700", "#1b7c83")
@@ -92,7 +90,7 @@ def retention_figure(df: pl.DataFrame, *, max_cohorts: int = 12) -> go.Figure:
         yaxis={"title": t("cfig.still_customer"), "tickformat": ".0%"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    return fig
+    return localize(fig)
 
 
 def satisfaction_figure(df: pl.DataFrame, reference: dict[str, float]) -> go.Figure:
@@ -159,15 +157,18 @@ def satisfaction_figure(df: pl.DataFrame, reference: dict[str, float]) -> go.Fig
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    return fig
+    return localize(fig)
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
+    return numbers.share(value)
 
 
-def _money(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"
+def _money(value: float | None, currency: str | None = None) -> str:
+    """An amount in `currency` (default: the ui.currency setting), whole units."""
+    if currency is None:
+        return numbers.money(value)
+    return units.format_money(value, lang=current_language(), currency=currency)
 
 
 def _gap(a: Any, b: Any) -> float | None:
@@ -235,7 +236,7 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
     )
     if any(part["small_sample"].to_list()):
         small_sample_key(fig)
-    return fig
+    return localize(fig)
 
 
 def what_if_figure(what_if: pl.DataFrame) -> go.Figure:
@@ -256,9 +257,9 @@ def what_if_figure(what_if: pl.DataFrame) -> go.Figure:
             go.Bar(
                 x=segments,
                 y=[part[s]["clv_after"] for s in segments],
-                name=t("cfig.churn_minus", d=f"{d:.0%}"),
+                name=t("cfig.churn_minus", d=numbers.share(d, digits=0)),
                 marker={"color": PALETTE[i]},
-                text=[f"+{part[s]['change_pct']:.0%}" for s in segments],
+                text=[numbers.relative(part[s]["change_pct"], digits=0) for s in segments],
                 textposition="outside",
             )
         )
@@ -270,7 +271,7 @@ def what_if_figure(what_if: pl.DataFrame) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"orientation": "h", "y": -0.2},
     )
-    return fig
+    return localize(fig)
 
 
 def clv_interval_figure(segments: list[dict[str, Any]], horizon_months: float) -> go.Figure:
@@ -292,7 +293,7 @@ def clv_interval_figure(segments: list[dict[str, Any]], horizon_months: float) -
             textposition="inside",
             hovertext=[
                 f"{r['segment']}: {_money(r['value_mean'])} [{_money(r['ci_low'])}, "
-                f"{_money(r['ci_high'])}] (n = {r['n']})"
+                f"{_money(r['ci_high'])}] (n = {numbers.count(r['n'])})"
                 for r in segments
             ],
             hoverinfo="text",
@@ -307,7 +308,7 @@ def clv_interval_figure(segments: list[dict[str, Any]], horizon_months: float) -
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    return fig
+    return localize(fig)
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -327,7 +328,7 @@ def survival_figure(
     for i, g in enumerate(groups):
         colour = GREY if g["small_sample"] else PALETTE[i % len(PALETTE)]
         months = [c["month"] for c in g["curve"]]
-        name = f"{g['group']} (n = {g['n']:,})"
+        name = f"{g['group']} (n = {numbers.count(g['n'])})"
         fig.add_trace(
             go.Scatter(
                 x=months + months[::-1],
@@ -357,7 +358,7 @@ def survival_figure(
                         share=_pct(c["survival"]),
                         low=_pct(c["ci_low"]),
                         high=_pct(c["ci_high"]),
-                        at_risk=f"{c['at_risk']:,.0f}",
+                        at_risk=numbers.count(c["at_risk"]),
                     )
                     for c in g["curve"]
                 ],
@@ -375,11 +376,11 @@ def survival_figure(
         legend={"orientation": "h", "y": -0.2},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    return fig
+    return localize(fig)
 
 
 def _p_value(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    return "< " + numbers.number(0.001, 3) if p < 0.001 else numbers.number(p, 3)
 
 
 def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -> go.Figure:
@@ -400,17 +401,16 @@ def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -
                 "array": [_gap(g["ci_high"], g["value_mean"]) for g in ok],
                 "arrayminus": [_gap(g["value_mean"], g["ci_low"]) for g in ok],
             },
-            text=[f"n = {g['active']:,}" for g in ok],
+            text=[f"n = {numbers.count(g['active'])}" for g in ok],
             textposition="inside",
             hovertext=[
                 t(
                     "cfig.sbg_hover",
                     group=g["group"],
-                    value=_money(g["value_mean"]),
-                    currency=currency,
-                    low=_money(g["ci_low"]),
-                    high=_money(g["ci_high"]),
-                    n=f"{g['active']:,}",
+                    value=_money(g["value_mean"], currency),
+                    low=_money(g["ci_low"], currency),
+                    high=_money(g["ci_high"], currency),
+                    n=numbers.count(g["active"]),
                 )
                 for g in ok
             ],
@@ -427,7 +427,7 @@ def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -
         yaxis={"title": t("cfig.per_customer", currency=currency), "tickformat": ",.0f"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    return fig
+    return localize(fig)
 
 
 def drivers_figure(drivers: list[dict[str, Any]], *, kpi_label: str, n: int) -> go.Figure:
@@ -449,9 +449,9 @@ def drivers_figure(drivers: list[dict[str, Any]], *, kpi_label: str, n: int) -> 
                 t(
                     "cfig.driver_hover",
                     label=d["label"],
-                    share=f"{d['importance']:.2%}",
-                    low=f"{d['ci_low']:.2%}",
-                    high=f"{d['ci_high']:.2%}",
+                    share=numbers.share(d["importance"], digits=2),
+                    low=numbers.share(d["ci_low"], digits=2),
+                    high=numbers.share(d["ci_high"], digits=2),
                 )
                 + (", " + t(f"cfig.direction.{d['direction']}") if d["direction"] else "")
                 for d in rows
@@ -460,9 +460,9 @@ def drivers_figure(drivers: list[dict[str, Any]], *, kpi_label: str, n: int) -> 
         )
     )
     fig.update_layout(
-        title=t("cfig.drivers_title", kpi=kpi_label, n=f"{n:,}"),
+        title=t("cfig.drivers_title", kpi=kpi_label, n=numbers.count(n)),
         height=max(260, 34 * len(rows) + 90),
         xaxis={"title": t("cfig.drivers_axis"), "tickformat": ".1%"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    return fig
+    return localize(fig)

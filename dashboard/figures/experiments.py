@@ -9,7 +9,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.i18n import t, t_or
+from dashboard.i18n import dimension_label, t, t_or, value_label
+from dashboard.numbers import localize
 from experiments.readout_view import band_points, display_scale, interval_name, metric_unit
 
 CONTROL = "#6e7781"
@@ -105,7 +106,7 @@ def posterior_figure(
         margin={"l": 20, "r": 20, "t": 40, "b": 30},
         legend={"orientation": "h", "y": -0.15},
     )
-    return fig
+    return localize(fig)
 
 
 def cumulative_figure(
@@ -199,7 +200,7 @@ def cumulative_figure(
         showlegend=True,
         legend={"orientation": "h", "y": -0.12},
     )
-    return fig
+    return localize(fig)
 
 
 def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
@@ -282,13 +283,21 @@ def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
         margin={"l": 20, "r": 20, "t": 40, "b": 30},
         legend={"orientation": "h", "y": -0.1},
     )
-    return fig
+    return localize(fig)
 
 
-def segment_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
-    """Per segment: the unpooled lift (grey) and, when fitted, the partially pooled one."""
+def segment_label(row: dict[str, Any]) -> str:
+    """A segment in people's words: 'Kanal: Telefon' / 'Channel: Phone'."""
+    dim = str(row.get("dimension"))
+    return f"{dimension_label(dim)}: {value_label(dim, row.get('level'))}"
+
+
+def segment_figure(rows: Sequence[dict[str, Any]], unit: str = "") -> go.Figure:
+    """Per segment: the unpooled lift (grey) and, when fitted, the partially pooled one, in
+    the metric's unit (a share's lift in pp, as everywhere else)."""
+    factor, suffix = _scale(unit)
     fig = go.Figure()
-    labels = [f"{r['dimension']}: {r['level']}" for r in rows]
+    labels = [segment_label(r) for r in rows]
     for key, low, high, name, colour, offset in (
         ("lift", "ci_low", "ci_high", t("xfig.unpooled"), CONTROL, 0.15),
         ("pooled_mean", "pooled_ci_low", "pooled_ci_high", t("xfig.pooled"), POOLED, -0.15),
@@ -298,7 +307,7 @@ def segment_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
             continue
         fig.add_trace(
             go.Scatter(
-                x=[r[key] for _, r in pts],
+                x=[r[key] * factor for _, r in pts],
                 y=[i + offset for i, _ in pts],
                 mode="markers",
                 marker={"color": colour, "size": 8},
@@ -306,21 +315,22 @@ def segment_figure(rows: Sequence[dict[str, Any]]) -> go.Figure:
                 error_x={
                     "type": "data",
                     "symmetric": False,
-                    "array": [r[high] - r[key] for _, r in pts],
-                    "arrayminus": [r[key] - r[low] for _, r in pts],
+                    "array": [(r[high] - r[key]) * factor for _, r in pts],
+                    "arrayminus": [(r[key] - r[low]) * factor for _, r in pts],
                 },
                 customdata=[[labels[i], r.get("n_control"), r.get("n_variant")] for i, r in pts],
                 hovertemplate="%{customdata[0]}<br>"
                 + t("fig.lift")
-                + " %{x:.3g}<br>n %{customdata[1]} / %{customdata[2]}<extra></extra>",
+                + f" %{{x:+.3g}} {suffix}<br>n %{{customdata[1]}} / %{{customdata[2]}}"
+                + "<extra></extra>",
             )
         )
     fig.add_vline(x=0, line={"dash": "dot", "color": "#57606a"})
     fig.update_yaxes(tickvals=list(range(len(rows))), ticktext=labels, autorange="reversed")
     fig.update_layout(
         height=140 + 26 * len(rows),
-        xaxis_title=t("xfig.lift_title"),
+        xaxis_title=f"{t('xfig.lift_title')} ({suffix})" if suffix else t("xfig.lift_title"),
         margin={"l": 20, "r": 20, "t": 20, "b": 40},
         legend={"orientation": "h", "y": 1.05},
     )
-    return fig
+    return localize(fig)

@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from dashboard import numbers
 from dashboard.i18n import dimension_label, t, value_label
 from metrics.catalogue import MIN_SAMPLE_DEFAULT
 
@@ -34,7 +35,7 @@ _BAR_COLOURS: dict[str | None, str] = {
 
 def small_sample_reason(n: int | None, min_n: int = DEFAULT_MIN_N) -> str:
     """Why a cell is greyed, in words a manager reads in the tooltip."""
-    return t("fig.small_sample", n=n or 0, min_n=min_n)
+    return t("fig.small_sample", n=numbers.count(n or 0), min_n=numbers.count(min_n))
 
 
 def legend_key(fig: go.Figure, name: str, colour: str, *, symbol: str = "square") -> None:
@@ -61,47 +62,25 @@ def small_sample_key(fig: go.Figure, min_n: int = DEFAULT_MIN_N) -> None:
 
 
 def format_value(value: float | None, unit: str = "") -> str:
-    """A KPI value for display in the catalogue's unit; a missing value is an em dash.
-
-    Units: share (0..1, shown as %), nps (signed points), index (0-100), score, seconds, hours.
-    """
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if unit in ("share", "%"):
-        return f"{value * 100:.1f} %"
-    if unit == "nps":
-        return f"{value:+.1f}"
-    if unit == "seconds":
-        return f"{value:,.0f} s" if abs(value) < 600 else f"{value / 60:,.1f} min"
-    if unit == "hours":
-        return f"{value:,.1f} h"
-    if unit == "index":
-        return f"{value:.1f}"
-    if unit == "score":
-        return f"{value:.2f}"
-    return f"{value:,.3g}" if not unit else f"{value:,.3g} {unit}"
+    """A KPI value in its catalogue unit, in the UI language and currency (metrics.units):
+    "70.8 %" / "70,8 %", "6.1 min", "+12.3" (NPS), "1 234 kr"; an em dash when missing."""
+    return numbers.value(value, unit)
 
 
-def format_delta(delta: float | None, unit: str = "") -> str | None:
-    """A period-over-period change in the KPI's unit (shares in percentage points)."""
+def format_delta(delta: float | None, unit: str = "", like: float | None = None) -> str | None:
+    """A period-over-period change in the KPI's unit (shares in pp / p.e.); with `like` (the
+    value it belongs to) a duration's change reads in the value's scale. None when missing,
+    so st.metric shows no arrow."""
     if delta is None or (isinstance(delta, float) and not math.isfinite(delta)):
         return None
-    if unit in ("share", "%"):
-        return f"{delta * 100:+.1f} pp"
-    if unit == "seconds":
-        return f"{delta:+,.0f} s" if abs(delta) < 600 else f"{delta / 60:+,.1f} min"
-    if unit == "hours":
-        return f"{delta:+,.1f} h"
-    if unit == "score":
-        return f"{delta:+.2f}"
-    return f"{delta:+.1f}"
+    return numbers.delta(delta, unit, like=like)
 
 
 def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> list[str]:
     texts = []
     for row in df.iter_rows(named=True):
         head = f"{row[key]}: " if key else ""
-        text = f"{head}{format_value(row.get('value'), unit)}<br>n = {row.get('n') or 0}"
+        text = f"{head}{format_value(row.get('value'), unit)}<br>n = {numbers.count(row.get('n') or 0)}"
         if row.get("ci_low") is not None and row.get("ci_high") is not None:
             text += "<br>" + t(
                 "fig.interval_hover",
@@ -112,6 +91,14 @@ def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> lis
             text += "<br>" + small_sample_reason(row.get("n"), min_n)
         texts.append(text)
     return texts
+
+
+def _axis(unit: str) -> dict[str, Any]:
+    """Tick format of an axis carrying values in `unit` (shares 0..1 read as %)."""
+    if unit in ("share", "%"):
+        return {"tickformat": ".0%"}
+    suffix = numbers.suffix(unit)
+    return {"ticksuffix": f" {suffix}"} if suffix in ("s", "min", "h") else {}
 
 
 def _finite(values: Sequence[Any]) -> list[float]:
@@ -252,8 +239,9 @@ def trend_figure(
         hovermode="x unified",
         showlegend=True,  # even with one line: it names the line and the grey points
         legend={"orientation": "h", "y": -0.15},
+        yaxis=_axis(unit),
     )
-    return fig
+    return numbers.localize(fig)
 
 
 def breakdown_figure(
@@ -301,7 +289,7 @@ def breakdown_figure(
             error_x=error or None,
             hovertext=_hover_rows(df, unit, min_n, dim),
             hoverinfo="text",
-            text=[f"n={n}" for n in df["n"].to_list()],
+            text=[f"n = {numbers.count(n)}" for n in df["n"].to_list()],
             textposition="inside",
             insidetextanchor="start",
         )
@@ -325,6 +313,7 @@ def breakdown_figure(
         height=max(260, 34 * df.height + 80),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"orientation": "h", "y": -0.12},
+        xaxis=_axis(unit),
         # The data keeps the stored values; the axis shows them in people's words, as
         # categories in the bars' order (a band like "2+" is not a number to drop).
         yaxis={
@@ -337,7 +326,7 @@ def breakdown_figure(
             "ticktext": [value_label(dim, v) for v in categories],
         },
     )
-    return fig
+    return numbers.localize(fig)
 
 
 def heatmap_figure(
@@ -374,7 +363,7 @@ def heatmap_figure(
                 name=label,
                 hovertext=text,
                 hoverinfo="x+y+text",
-                colorbar={"title": unit or ""},
+                colorbar={"title": numbers.suffix(unit), **_axis(unit)},
             ),
             go.Heatmap(
                 z=grey,
@@ -399,7 +388,7 @@ def heatmap_figure(
         xaxis={**axis, "tickvals": xs, "ticktext": [value_label(x, v) for v in xs]},
         yaxis={**axis, "tickvals": ys, "ticktext": [value_label(y, v) for v in ys]},
     )
-    return fig
+    return numbers.localize(fig)
 
 
 def channel_mix_chart(df: pl.DataFrame) -> dict[str, Any]:
@@ -416,7 +405,8 @@ def channel_mix_chart(df: pl.DataFrame) -> dict[str, Any]:
             "channel": value_label("channel", r["channel"]),
             "share": r["value"],
             "share_text": format_value(r["value"], "share"),
-            "contacts": round(r["value"] * r["n"]) if r["n"] else 0,
+            # As text in the language's numbers: Vega would write 1,234 in Swedish too.
+            "contacts": numbers.count(round(r["value"] * r["n"]) if r["n"] else 0),
         }
         for r in df.iter_rows(named=True)
     ]
@@ -436,7 +426,7 @@ def channel_mix_chart(df: pl.DataFrame) -> dict[str, Any]:
             "tooltip": [
                 {"field": "channel", "type": "nominal", "title": dimension_label("channel")},
                 {"field": "share_text", "type": "nominal", "title": t("fig.mix_share")},
-                {"field": "contacts", "type": "quantitative", "title": t("fig.mix_contacts")},
+                {"field": "contacts", "type": "nominal", "title": t("fig.mix_contacts")},
             ],
         },
         "layer": [

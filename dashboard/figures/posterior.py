@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from dashboard.i18n import t
+from dashboard.numbers import localize
 from experiments.stats.curves import PosteriorCurves
 from experiments.stats.results import ComparisonResult
 
@@ -41,7 +42,7 @@ def arms_figure(
     )
     if percent:
         fig.update_xaxes(tickformat=".1%")
-    return fig
+    return localize(fig)
 
 
 def lift_figure(
@@ -80,4 +81,4 @@ def lift_figure(
     )
     if percent:
         fig.update_xaxes(tickformat="+.1%")
-    return fig
+    return localize(fig)

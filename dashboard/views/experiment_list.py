@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import url_state
 from dashboard.experiment_sections import (
     decide_section,
+    decision_reasons,
     draft_section,
     header_text,
     headline_section,
@@ -16,7 +17,7 @@ from dashboard.experiment_sections import (
     show_flash,
 )
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
-from dashboard.i18n import metric_label, t, t_or
+from dashboard.i18n import current_language, metric_label, t, t_or
 from dashboard.report_html import readout_html
 from dashboard.store_access import cached, get_store
 from experiments.readout import ReadoutError, analyze
@@ -71,7 +72,7 @@ unit = metric_unit(r.primary.metric)
 action = r.decision.action
 st.subheader(t("exp.decision", action=t_or(f"xdecision.{action.replace(' ', '_')}", action)))
 st.caption(header_text(r))
-for reason in r.decision.reasons:
+for reason in decision_reasons(r.decision):
     st.markdown(f"- {reason}")
 for note in r.messages:
     st.warning(note)
@@ -111,7 +112,7 @@ st.subheader(t("exp.decide"))
 decide_section(r.experiment, r.decision.action, list(r.decision.reasons))
 st.download_button(
     t("exp.download_html"),
-    cached(readout_html, chosen),
+    cached(readout_html, chosen, lang=current_language()),
     file_name=f"{chosen}_readout.html",
     mime="text/html",
 )

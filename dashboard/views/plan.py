@@ -7,7 +7,8 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from dashboard.i18n import metric_label, t, t_or
+from dashboard import numbers
+from dashboard.i18n import current_language, metric_label, t, t_or
 from dashboard.store_access import cached, get_store
 from experiments.metric_defs import METRICS, metric_choices
 from experiments.plan import PlanningError, check_plan, parse_split, plan_experiment, split_problems
@@ -93,31 +94,31 @@ for warning in check.warnings:
     st.warning(warning[0].upper() + warning[1:])
 if estimate is not None:
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric(t("plan.n_per_arm"), f"{estimate.n_per_arm:,}")
-    c2.metric(t("plan.n_total"), f"{estimate.n_total:,}")
+    c1.metric(t("plan.n_per_arm"), numbers.count(estimate.n_per_arm))
+    c2.metric(t("plan.n_total"), numbers.count(estimate.n_total))
     days = estimate.expected_days
     c3.metric(
         t("plan.duration"),
         t("common.na") if not math.isfinite(days) else t("plan.days", days=math.ceil(days)),
         help=t(
             "plan.duration_help",
-            per_day=f"{estimate.eligible_per_day:.1f}",
+            per_day=numbers.number(estimate.eligible_per_day, 1),
             start=estimate.lookback.get("from"),
             end=estimate.lookback.get("to"),
         ),
     )
     c4.metric(
         t("plan.assurance"),
-        f"{estimate.assurance:.0%}",
+        numbers.probability(estimate.assurance),
         help=t("plan.assurance_help"),
     )
     st.caption(
         t(
             "plan.baseline",
             metric=LABELS.get(primary, metric.display_label),
-            value=format_value(estimate.baseline, metric.unit),
-            mde=format_lift(estimate.mde, metric.unit).lstrip("+"),
-            relative=f"{estimate.mde_relative:.1%}",
+            value=format_value(estimate.baseline, metric.unit, current_language()),
+            mde=format_lift(estimate.mde, metric.unit, current_language()).lstrip("+"),
+            relative=numbers.share(estimate.mde_relative),
         )
     )
 

@@ -14,7 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from experiments.stats.results import ComparisonResult, Decision, GuardrailResult, SrmResult
+from experiments.stats.results import (
+    ComparisonResult,
+    Decision,
+    GuardrailResult,
+    ReasonNote,
+    SrmResult,
+)
 from experiments.stats.sequential import SequentialLook
 
 SHIP, KEEP_RUNNING, STOP = "ship", "keep running", "stop"
@@ -32,6 +38,25 @@ RELATIVE_LOSS_LIMIT = 0.01
 
 def _pct(p: float) -> str:
     return f"{p:.1%}"
+
+
+def _decision(action: str, *reasons: tuple[str, ReasonNote]) -> Decision:
+    """A Decision from (English sentence, note) pairs: the notes travel in the same order."""
+    return Decision(action, tuple(r[0] for r in reasons), tuple(r[1] for r in reasons))
+
+
+def _note(key: str, **values: tuple[str, object]) -> ReasonNote:
+    return f"reason.{key}", dict(values)
+
+
+def _loss_note(primary: ComparisonResult, limit: float) -> ReasonNote:
+    loss = primary.expected_loss.variant
+    scale, unit = {"binary": (100, "pp"), "nps": (1, "nps")}.get(primary.family, (1, ""))
+    return _note(
+        f"loss{('_' + unit) if unit else ''}",
+        loss=("num", loss * scale),
+        limit=("num", limit * scale),
+    )
 
 
 def default_loss_threshold(primary: ComparisonResult, mde: float | None = None) -> float:
@@ -79,27 +104,32 @@ def decide(
         raise ValueError(f"prob_threshold must be between 0.5 and 1, got {prob_threshold!r}")
     loss_max = default_loss_threshold(primary, mde) if loss_threshold is None else loss_threshold
     if srm is not None and srm.mismatch:
-        return Decision(
+        return _decision(
             STOP,
             (
                 f"Sample-ratio mismatch (p = {srm.p_value:.2g} < {srm.threshold:g}): the traffic "
                 "split is not the planned one, so the comparison cannot be trusted. Fix the "
                 "assignment and restart.",
+                _note("srm", p=("num", srm.p_value), threshold=("num", srm.threshold)),
             ),
         )
     p = primary.prob_variant_better
     if not math.isfinite(p):
-        return Decision(
+        return _decision(
             KEEP_RUNNING,
-            (f"Not enough data on the primary metric yet: {primary.message or 'no result'}.",),
+            (
+                f"Not enough data on the primary metric yet: {primary.message or 'no result'}.",
+                _note("no_data", message=("text", primary.message or "")),
+            ),
         )
     small = min(primary.control.n, primary.variant.n)
     if small < min_units:
-        return Decision(
+        return _decision(
             KEEP_RUNNING,
             (
                 f"Too few units to decide: {small} in the smaller arm, at least {min_units} "
                 f"per arm are needed ({_pct(p)} chance the variant is better so far).",
+                _note("too_few", small=("int", small), need=("int", min_units), p=("prob", p)),
             ),
         )
     if sequential is not None:
@@ -107,17 +137,32 @@ def decide(
     return _decide_bayes(primary, guardrails, prob_threshold, loss_max, rope_threshold)
 
 
-def _guardrail_safe_reasons(guardrails: Sequence[GuardrailResult]) -> list[str]:
-    return [f"Guardrail {g.name} holds ({_pct(g.prob_worse)} chance of harm)." for g in guardrails]
+def _guardrail_safe_reasons(guardrails: Sequence[GuardrailResult]) -> list[tuple[str, ReasonNote]]:
+    return [
+        (
+            f"Guardrail {g.name} holds ({_pct(g.prob_worse)} chance of harm).",
+            _note("guard_holds", name=("metric", g.name), p=("prob", g.prob_worse)),
+        )
+        for g in guardrails
+    ]
 
 
-def _failing_reasons(failing: Sequence[GuardrailResult]) -> list[str]:
+def _failing_reasons(failing: Sequence[GuardrailResult]) -> list[tuple[str, ReasonNote]]:
     out = []
     for g in failing:
-        chance = "unknown" if not math.isfinite(g.prob_worse) else _pct(g.prob_worse)
+        known = math.isfinite(g.prob_worse)
+        chance = "unknown" if not known else _pct(g.prob_worse)
         out.append(
-            f"Guardrail {g.name} is not yet shown safe ({chance} chance of harm beyond the "
-            f"tolerance; at most {_pct(g.threshold)} allowed)."
+            (
+                f"Guardrail {g.name} is not yet shown safe ({chance} chance of harm beyond the "
+                f"tolerance; at most {_pct(g.threshold)} allowed).",
+                _note(
+                    "guard_not_safe" if known else "guard_not_safe_unknown",
+                    name=("metric", g.name),
+                    p=("prob", g.prob_worse),
+                    max=("prob", g.threshold),
+                ),
+            )
         )
     return out
 
@@ -136,48 +181,76 @@ def _decide_sequential(
         if gl is not None and gl.worse and math.isfinite(g.prob_worse) and g.prob_worse >= 0.5
     ]
     if harmed:
-        return Decision(
+        return _decision(
             STOP,
-            tuple(
-                f"Guardrail {g.name}: the variant is credibly worse ({gl.describe('worse')}, "
-                f"α {gl.alpha_worse:.2%} after Bonferroni over the stop tests) and probably "
-                f"by more than the tolerance ({_pct(g.prob_worse)} chance)."
+            *(
+                (
+                    f"Guardrail {g.name}: the variant is credibly worse ({gl.describe('worse')}, "
+                    f"α {gl.alpha_worse:.2%} after Bonferroni over the stop tests) and probably "
+                    f"by more than the tolerance ({_pct(g.prob_worse)} chance).",
+                    _note(
+                        "seq_guard_harmed",
+                        name=("metric", g.name),
+                        look=("note", gl.describe_note("worse")),
+                        alpha=("pct2", gl.alpha_worse),
+                        p=("prob", g.prob_worse),
+                    ),
+                )
                 for g, gl in harmed
             ),
         )
     if look.worse:
-        return Decision(
+        return _decision(
             STOP,
             (
                 f"The variant is credibly worse on the primary metric: {look.describe('worse')} "
                 f"(α {look.alpha_worse:.2%}); {_pct(p)} chance it is better.",
+                _note(
+                    "seq_worse",
+                    look=("note", look.describe_note("worse")),
+                    alpha=("pct2", look.alpha_worse),
+                    p=("prob", p),
+                ),
             ),
         )
     failing = [g for g in guardrails if not g.passed]
     loss = primary.expected_loss.variant
-    described = f"{_pct(p)} chance the variant is better. " + loss_sentence(primary, loss_max)
+    described = (
+        f"{_pct(p)} chance the variant is better. " + loss_sentence(primary, loss_max),
+        _note("described", p=("prob", p), loss=("note", _loss_note(primary, loss_max))),
+    )
+    better = look.describe_note("better")
     if look.better and loss <= loss_max and not failing:
-        return Decision(
+        return _decision(
             SHIP,
             (
                 f"{look.describe('better')} (α {look.alpha:.2%}, one-sided): the variant is "
                 "better.",
-                described,
-                *_guardrail_safe_reasons(guardrails),
+                _note("seq_ship", look=("note", better), alpha=("pct2", look.alpha)),
             ),
+            described,
+            *_guardrail_safe_reasons(guardrails),
         )
     reasons = []
     if not look.better:
         reasons.append(
-            f"{look.describe('better')}: not yet enough evidence to ship (α {look.alpha:.2%})."
+            (
+                f"{look.describe('better')}: not yet enough evidence to ship (α {look.alpha:.2%}).",
+                _note("seq_not_yet", look=("note", better), alpha=("pct2", look.alpha)),
+            )
         )
     else:
-        reasons.append(f"{look.describe('better')}: the primary metric has crossed.")
+        reasons.append(
+            (
+                f"{look.describe('better')}: the primary metric has crossed.",
+                _note("seq_crossed", look=("note", better)),
+            )
+        )
     reasons.append(described)
     if loss > loss_max:
-        reasons.append("The expected loss is above its limit.")
+        reasons.append(("The expected loss is above its limit.", _note("loss_above")))
     reasons += _failing_reasons(failing)
-    return Decision(KEEP_RUNNING, tuple(reasons))
+    return _decision(KEEP_RUNNING, *reasons)
 
 
 def _decide_bayes(
@@ -191,52 +264,71 @@ def _decide_bayes(
     p = primary.prob_variant_better
     harmed = [g for g in guardrails if math.isfinite(g.prob_worse) and g.prob_worse >= 0.5]
     if harmed:
-        return Decision(
+        return _decision(
             STOP,
-            tuple(
-                f"Guardrail {g.name}: the variant is probably worse by more than the tolerance "
-                f"({_pct(g.prob_worse)} chance)."
+            *(
+                (
+                    f"Guardrail {g.name}: the variant is probably worse by more than the "
+                    f"tolerance ({_pct(g.prob_worse)} chance).",
+                    _note("guard_harmed", name=("metric", g.name), p=("prob", g.prob_worse)),
+                )
                 for g in harmed
             ),
         )
     if p <= 1 - prob_threshold:
-        return Decision(
+        return _decision(
             STOP,
             (
                 f"The variant is probably worse on the primary metric: only {_pct(p)} chance it is "
                 "better.",
+                _note("worse", p=("prob", p)),
             ),
         )
     if primary.prob_in_rope is not None and primary.prob_in_rope >= rope_threshold:
-        return Decision(
+        return _decision(
             STOP,
             (
                 f"{_pct(primary.prob_in_rope)} chance the difference is within ±{primary.rope:g}, "
                 "too small to matter: the change makes no practical difference.",
+                _note("rope", p=("prob", primary.prob_in_rope), rope=("num", primary.rope)),
             ),
         )
     failing = [g for g in guardrails if not g.passed]
     loss = primary.expected_loss.variant
     if p >= prob_threshold and loss <= loss_max and not failing:
-        return Decision(
+        return _decision(
             SHIP,
             (
                 f"{_pct(p)} chance the variant is better (needs {_pct(prob_threshold)}), and the "
                 f"expected loss if it is not is {loss:.3g} (limit {loss_max:.3g}).",
-                *_guardrail_safe_reasons(guardrails),
+                _note(
+                    "ship",
+                    p=("prob", p),
+                    need=("prob", prob_threshold),
+                    loss=("num", loss),
+                    limit=("num", loss_max),
+                ),
             ),
+            *_guardrail_safe_reasons(guardrails),
         )
-    reasons: list[str] = []
+    reasons: list[tuple[str, ReasonNote]] = []
     if p < prob_threshold:
         reasons.append(
-            f"{_pct(p)} chance the variant is better; {_pct(prob_threshold)} is needed to ship."
+            (
+                f"{_pct(p)} chance the variant is better; {_pct(prob_threshold)} is needed to ship.",
+                _note("not_yet", p=("prob", p), need=("prob", prob_threshold)),
+            )
         )
     if loss > loss_max:
         reasons.append(
-            f"Expected loss if we ship and are wrong is {loss:.3g}, above the limit {loss_max:.3g}."
+            (
+                f"Expected loss if we ship and are wrong is {loss:.3g}, above the limit "
+                f"{loss_max:.3g}.",
+                _note("loss_over", loss=("num", loss), limit=("num", loss_max)),
+            )
         )
     reasons += _failing_reasons(failing)
-    return Decision(KEEP_RUNNING, tuple(reasons))
+    return _decision(KEEP_RUNNING, *reasons)
 
 
 def verdict(result: ComparisonResult, *, prob_threshold: float = 0.95) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 NAN = math.nan
 
@@ -154,12 +155,21 @@ class GuardrailResult:
         return asdict(self)
 
 
+# A reason as a key and its values, for a UI that words it in its own language: values are
+# (kind, value) with kind "prob" (0..1, one decimal in %), "pct0" / "pct2" (in % with 0 / 2
+# decimals), "num" (three significant digits), "int", "text", or
+# "note" (a nested reason, e.g. the sequential boundary that decided).
+ReasonNote = tuple[str, dict[str, tuple[str, Any]]]
+
+
 @dataclass(frozen=True)
 class Decision:
-    """ship / keep running / stop, with the reasons in words."""
+    """ship / keep running / stop, with the reasons in words (English) and, in `notes`, the
+    same reasons as keys and values (one note per reason, in order) for other languages."""
 
     action: str
     reasons: tuple[str, ...]
+    notes: tuple[ReasonNote, ...] = ()
 
     def to_dict(self) -> dict:
         return {"action": self.action, "reasons": list(self.reasons)}

@@ -262,6 +262,30 @@ class SequentialLook:
             head = "Single-look (fixed-horizon) test"
         return f"{head}: z = {z:.3g} {op} {bound}"
 
+    def describe_note(self, what: str = "better") -> tuple[str, dict[str, tuple[str, Any]]]:
+        """describe() as a key and values (experiments.stats.results.ReasonNote)."""
+        b = self.boundary if what == "better" else self.boundary_worse
+        z = self.z if what == "better" else -self.z
+        op = "≥" if (self.better if what == "better" else self.worse) else "<"
+        values: dict[str, tuple[str, Any]] = {
+            "z": ("num", z),
+            "op": ("text", op),
+            "bound": ("text", "∞") if not math.isfinite(b) else ("num", b),
+            "look": ("int", self.look),
+        }
+        if self.rule == OBF:
+            values["info"] = ("pct0", self.information)
+            if self.looks_expected:
+                values["of"] = ("int", self.looks_expected)
+                return "reason.look.obf_of", values
+            return "reason.look.obf", values
+        if self.rule == CS:
+            if self.information is not None:
+                values["info"] = ("pct0", self.information)
+                return "reason.look.cs", values
+            return "reason.look.cs_noplan", values
+        return "reason.look.fixed", values
+
     def to_dict(self) -> dict:
         return asdict(self)
 

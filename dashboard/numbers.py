@@ -1,0 +1,168 @@
+"""The app's numbers: metrics.units in the current UI language and currency, and Plotly's.
+
+Pages and figure builders call these instead of formatting by hand, so a number reads the
+same on every page, in the report and in a chart's hover text. The currency comes, first
+match wins, from use_currency() (a report rendered outside Streamlit), the ui.currency
+setting in the store (inside the app), then SEK.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboard.i18n import _in_streamlit, current_language
+from metrics import units
+
+_log = logging.getLogger("cx.numbers")
+_forced_currency: ContextVar[str | None] = ContextVar("cx_currency", default=None)
+
+
+@contextmanager
+def use_currency(code: str) -> Iterator[None]:
+    """Format money in `code` inside the block (reports, tests)."""
+    token = _forced_currency.set(code.upper())
+    try:
+        yield
+    finally:
+        _forced_currency.reset(token)
+
+
+def current_currency() -> str:
+    """The currency money is shown in: forced context, the ui.currency setting, SEK."""
+    forced = _forced_currency.get()
+    if forced:
+        return forced
+    if not _in_streamlit():
+        return units.DEFAULT_CURRENCY
+    try:
+        from dashboard.store_access import cached
+        from metrics.settings import load_currency
+
+        return str(cached(load_currency))
+    except Exception:  # noqa: BLE001 - a store problem must not hide every amount
+        _log.warning("could not read the currency setting; using %s", units.DEFAULT_CURRENCY)
+        return units.DEFAULT_CURRENCY
+
+
+def value(v: float | None, unit: str) -> str:
+    """A value in its unit, in the UI language and currency ("70,8 %", "6.1 min")."""
+    return units.format_value(v, unit, lang=current_language(), currency=current_currency())
+
+
+def delta(d: float | None, unit: str, *, like: float | None = None) -> str:
+    """A change in its value's unit and scale ("+1,2 p.e.", "+0.1 min"); em dash if missing."""
+    return units.format_delta(
+        d, unit, lang=current_language(), currency=current_currency(), like=like
+    )
+
+
+def interval(
+    low: float | None,
+    high: float | None,
+    unit: str,
+    *,
+    is_delta: bool = False,
+    like: float | None = None,
+) -> str:
+    """An interval with its unit once ("65,2 till 70,1 %")."""
+    return units.format_interval(
+        low,
+        high,
+        unit,
+        lang=current_language(),
+        currency=current_currency(),
+        delta=is_delta,
+        like=like,
+    )
+
+
+def count(n: float | None, *, signed: bool = False) -> str:
+    """A whole number with the language's thousands separator ("1 234" / "1,234")."""
+    return units.format_count(n, lang=current_language(), signed=signed)
+
+
+def share(s: float | None, *, digits: int = 1) -> str:
+    """A share 0..1 in per cent ("70,8 %")."""
+    return units.format_share(s, lang=current_language(), digits=digits)
+
+
+def probability(p: float | None, *, digits: int = 0) -> str:
+    """A probability in per cent, never a false certainty ("> 99 %")."""
+    return units.format_probability(p, lang=current_language(), digits=digits)
+
+
+def relative(change: float | None, *, digits: int = 1) -> str:
+    """A relative change in per cent, signed ("+43 %")."""
+    if change is None:
+        return units.DASH
+    return f"{units.format_number(change * 100, digits, lang=current_language(), signed=True)} %"
+
+
+def p_phrase(key: str, p: float) -> str:
+    """The UI string `key` with its {p} filled, "P = 94 %" or "P > 99 %" (never "= >")."""
+    from dashboard.i18n import t
+
+    return units.tidy_relations(t(key, p=probability(p)))
+
+
+def money(amount: float | None, *, signed: bool = False, like: float | None = None) -> str:
+    """An amount in the currency setting ("1 234 kr" / "SEK 1,234")."""
+    return units.format_money(
+        amount, lang=current_language(), currency=current_currency(), signed=signed, like=like
+    )
+
+
+def number(x: float | None, digits: int, *, signed: bool = False) -> str:
+    """A plain number with `digits` decimals and the language's separators."""
+    if x is None:
+        return units.DASH
+    return units.format_number(x, digits, lang=current_language(), signed=signed)
+
+
+def suffix(unit: str, *, is_delta: bool = False) -> str:
+    """An axis's unit label ("%", "p.e.", "s", "poäng")."""
+    return units.unit_suffix(unit, lang=current_language(), delta=is_delta)
+
+
+# Columns of a KPI frame that carry values in the KPI's unit (the rest are counts, flags, names).
+VALUE_COLUMNS = ("value", "ci_low", "ci_high", "target", "previous", "delta")
+
+
+def column(label: str, unit: str, *, help: str | None = None) -> Any:
+    """A table column of numbers in `unit` that stay numbers (sorting, downloads) but read in
+    the unit: shares as %, durations with s / h, money with its currency, counts grouped.
+
+    Streamlit formats these in the browser (printf or Intl), so the decimal mark follows the
+    browser there; the pages' texts follow the UI language (metrics.units)."""
+    import streamlit as st
+
+    if unit in units.MONEY_UNITS:
+        code = current_currency()
+        sv = current_language() == "sv"
+        fmt = f"%,.0f {'kr' if code == 'SEK' else code}" if sv else f"{code} %,.0f"
+    else:
+        fmt = {
+            "share": "percent",
+            "%": "percent",
+            "seconds": "%,.0f s",
+            "hours": "%,.1f h",
+            "nps": "%+.1f",
+            "index": "%.1f",
+            "score": "%.2f",
+            "count": "%,d",
+            "contacts": "%.2f",
+        }.get(unit, "localized")
+    return st.column_config.NumberColumn(label, format=fmt, help=help)
+
+
+def localize(fig: go.Figure) -> go.Figure:
+    """The figure's decimal mark and thousands separator in the UI language (Plotly's
+    `separators`: ", " in Swedish, so ticks and %{y} hovers read 70,8 and 1 234)."""
+    fig.update_layout(separators=units.plotly_separators(current_language()))
+    return fig
