@@ -240,7 +240,7 @@ def _breakdown_caption(at: AppTest) -> str:
 def test_explore_caption_for_a_kpi_without_target_says_so_not_small_samples(app):
     # AHT has no target: its bars are the plain colour, and the caption says why they are not
     # coloured by status; grey is mentioned only when a bar really is a small sample.
-    app.selectbox(key="ex_kpi").select("Average handle time").run()
+    app.selectbox(key="ex_kpi").select("aht").run()
     _ok(app)
     caption = _breakdown_caption(app)
     assert "no target here" in caption
