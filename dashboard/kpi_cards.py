@@ -54,6 +54,10 @@ def _help(row: dict[str, Any], span: str) -> str:
 def kpi_card(box: Any, row: dict[str, Any], trend: pl.DataFrame, direction: str) -> None:
     """One KPI card in `box` (a bordered container); `row` is a compare_periods row."""
     kpi = CATALOGUE[row["kpi"]]
+    if row.get("reason"):  # absent is not zero: no value, no badge, no verdict; the reason
+        box.metric(kpi_label(kpi.name), t("overview.no_data"), help=kpi_definition(kpi.name))
+        box.caption(t("overview.no_data_reason", reason=row["reason"]))
+        return
     values, span = spark_values(trend, row["kpi"])
     box.metric(
         kpi_label(kpi.name),

@@ -52,13 +52,6 @@ def test_kpis_list_json_lists_the_catalogue(capsys):
     assert {"nps", "fcr", "csat", "channel_mix"} <= names
 
 
-def test_kpis_json_with_another_format_is_one_clear_error(sample_store, capsys):
-    rc = cx(["kpis", "--db", str(sample_store.path), "--json", "--format", "csv"])
-    err = capsys.readouterr().err
-    assert rc == 2
-    assert "--json and --format csv disagree" in err and "Traceback" not in err
-
-
 def test_report_overview_json_names_the_file_and_period(sample_store, tmp_path: Path, capsys):
     out = tmp_path / "overview.html"
     rc = cx(["report", "overview", "--db", str(sample_store.path), "--out", str(out), "--json"])

@@ -115,7 +115,9 @@ def test_insert_only_rejects_updates_and_loads_new_keys(store):
         "K2,email,2026-03-05 11:00,west",  # would change channel and team
         "K9,chat,2026-03-05 11:00,west",  # new
     )
-    report = ingest_file(store, body, table="contacts", file_name="io.csv", insert_only=True)
+    report = ingest_file(
+        store, body, table="contacts", file_name="io.csv", insert_only=True, max_reject_share=1.0
+    )
     assert (report.inserted, report.updated, report.unchanged, report.rejected) == (1, 0, 1, 1)
     assert report.insert_only
     assert report.reasons == [
@@ -140,6 +142,7 @@ def test_insert_only_cli_flag(tmp_path, capsys):
     path.write_bytes(_csv("contact_id,channel,opened_at", "K1,sms,2026-03-05 10:00"))
     capsys.readouterr()
     args = ["ingest", str(path), "--table", "contacts", "--db", str(db), "--insert-only"]
+    args += ["--max-reject-share", "1"]
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["updated"], out["rejected"], out["insert_only"]) == (0, 1, True)
@@ -177,7 +180,7 @@ def test_assignments_of_running_or_decided_experiment_are_immutable(store):
         "E_DRAFT,U1,treatment,2026-03-01 10:00",  # draft: may change
         "E_DONE,U1,treatment,2026-03-01 10:00",  # decided: rejected
     )
-    report = ingest_file(store, body, table="assignments", file_name="a2.csv")
+    report = ingest_file(store, body, table="assignments", file_name="a2.csv", max_reject_share=1.0)
     assert (report.inserted, report.updated, report.unchanged, report.rejected) == (1, 2, 0, 2)
     assert report.reasons == [
         {
@@ -254,7 +257,9 @@ def test_refused_rows_keep_personal_data_hashed(store):
     first = _csv(head, "K1,phone,2026-03-05 10:00,anna@example.se")
     ingest_file(store, first, table="contacts", file_name="a.csv")
     again = _csv(head, "K1,chat,2026-03-05 10:00,anna@example.se")
-    report = ingest_file(store, again, table="contacts", file_name="b.csv", insert_only=True)
+    report = ingest_file(
+        store, again, table="contacts", file_name="b.csv", insert_only=True, max_reject_share=1.0
+    )
     assert report.rejected == 1
     (raw,) = _rows(store, "SELECT CAST(raw AS VARCHAR) FROM rejected_rows")[0]
     value = json.loads(raw)["Requester email"]

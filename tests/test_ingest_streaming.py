@@ -58,7 +58,9 @@ def _contacts(n: int) -> tuple[bytes, dict[str, object]]:
 
 def _load(tmp_path: Path, name: str, body: bytes, **kwargs):
     store = open_store(tmp_path / f"{name}.duckdb")
-    report = ingest_file(store, body, table="contacts", file_name="c.csv", **kwargs)
+    report = ingest_file(
+        store, body, table="contacts", file_name="c.csv", **kwargs, max_reject_share=1.0
+    )
     cur = store.cursor()
     rows = cur.execute("SELECT * EXCLUDE (batch_id) FROM contacts ORDER BY contact_id").fetchall()
     rejected = cur.execute(
@@ -179,7 +181,7 @@ def test_legacy_byte_in_a_late_chunk_starts_over_as_cp1252(tmp_path, monkeypatch
 def test_xlsx_and_parquet_in_small_chunks_load_as_in_one(tmp_path, monkeypatch, file, table):
     def load(name: str):
         with open_store(tmp_path / f"{name}.duckdb") as store:
-            report = ingest_file(store, EXPORTS / file, table=table)
+            report = ingest_file(store, EXPORTS / file, table=table, max_reject_share=1.0)
             rows = (
                 store.cursor()
                 .execute(f"SELECT * EXCLUDE (batch_id, extras) FROM {table} ORDER BY ALL")
@@ -215,9 +217,9 @@ MEMORY_CHILD = textwrap.dedent(
     frame.write_csv(path)
     del frame
     with open_store(Path(sys.argv[3]) / f"s{n}.duckdb") as store:
-        ingest_file(store, path.read_bytes()[:20_000], table="contacts", file_name="warm.csv")
+        ingest_file(store, path.read_bytes()[:20_000], table="contacts", file_name="warm.csv", max_reject_share=1.0)
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        report = ingest_file(store, path, table="contacts")
+        report = ingest_file(store, path, table="contacts", max_reject_share=1.0)
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
     print(report.rows_read, report.rejected, grown)
     """

@@ -54,8 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIM=VALUE",
         help="keep only rows where DIM is VALUE (repeat a DIM to allow several values)",
     )
-    p.add_argument("--format", choices=("table", "json", "csv"), default=None)
-    p.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="--format json"
+    )
     p.add_argument("--list", action="store_true", help="print the KPI catalogue and exit")
     p.set_defaults(func=run)
 
@@ -112,15 +114,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _output_format(args: argparse.Namespace) -> str:
-    """--json is --format json, as on every other command; the two must not disagree."""
-    if args.json and args.format not in (None, "json"):
-        raise CliError(f"--json and --format {args.format} disagree: give one of them")
-    return "json" if args.json else args.format or "table"
-
-
 def run(args: argparse.Namespace) -> int:
-    args.format = _output_format(args)
     if args.list:
         _print_list(args.format)
         return 0
@@ -148,5 +142,11 @@ def run(args: argparse.Namespace) -> int:
         if frame.is_empty():
             print("no data for this selection")
         else:
+            # A KPI without inputs reads "no data: <reason>" in the reason column (absent is
+            # not zero); the column is left out when every KPI has data.
+            if frame["reason"].null_count() == frame.height:
+                frame = frame.drop("reason")
+            else:
+                frame = frame.with_columns(("no data: " + frame["reason"]).alias("reason"))
             sys.stdout.write(_table(frame.to_dicts(), frame.columns) + "\n")
     return 0

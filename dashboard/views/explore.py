@@ -49,6 +49,9 @@ except ValueError as exc:
     st.error(t("explore.error", kpi=kpi_label(kpi.name), error=exc))
     st.stop()
 
+if not trend.is_empty() and trend["reason"].is_not_null().any():  # absent is not zero
+    st.info(t("explore.no_data", reason=trend["reason"].drop_nulls()[0]))
+    st.stop()
 # A scoped target (chat first response) applies only once the filters select that scope.
 target = trend["target"].drop_nulls().first() if not trend.is_empty() else None
 st.subheader(t("explore.trend"))

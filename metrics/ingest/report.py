@@ -77,6 +77,9 @@ class IngestReport:
     # neither loaded nor rejected. rows_read counts them too.
     superseded: int = 0
     folded: int = 0
+    # Canonical columns the batch supplied (non-null in at least one loaded row); a KPI whose
+    # inputs no batch supplied shows "no data" (metrics/supplied.py), never 0 %.
+    supplied_columns: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
