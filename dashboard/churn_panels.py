@@ -107,6 +107,9 @@ def monthly_churn(end) -> None:
     start = max(add_months(end, -24), (cached(data_start) or end).replace(day=1))
     req = KpiRequest(kpis=("churn_rate",), grain="month", date_from=start, date_to=end)
     trend = computed(t("churn.monthly"), query_kpis, req)
+    if trend is not None and trend["reason"].is_not_null().any():  # absent is not zero
+        st.info(t("churn.no_data_monthly", reason=trend["reason"].drop_nulls()[0]))
+        return
     if trend is None or (trend := trend.filter(pl.col("n") > 0)).height == 0:
         return
     last = trend.sort("period").row(-1, named=True)
@@ -133,9 +136,12 @@ def satisfaction_and_churn() -> None:
     by_sat = computed(t("churn.by_satisfaction"), query_kpis, req)
     if by_sat is None:
         return
-    sat = by_sat.select("satisfaction_band", "value", "n", "ci_low", "ci_high", "small_sample")
+    sat = by_sat.filter(pl.col("reason").is_null()).select(  # no inputs: a reason row, no band
+        "satisfaction_band", "value", "n", "ci_low", "ci_high", "small_sample"
+    )
+    why = by_sat["reason"].drop_nulls()  # absent is not zero: say which column no file had
     if sat.height == 0:
-        st.info(t("churn.no_csat"))
+        st.info(t("churn.no_data", reason=why[0]) if why.len() else t("churn.no_csat"))
     else:
         st.plotly_chart(satisfaction_figure(sat, SWITCHING_REFERENCE))
     ref = pl.col("satisfaction_band").replace_strict(SWITCHING_REFERENCE, default=None)

@@ -61,6 +61,8 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
         t("data.report_changed", column=col, n=numbers.count(n))
         for col, n in report.changes.items()
     ]
+    if report.updated_without_time:
+        lines.append(t("data.report_undated", n=numbers.count(report.updated_without_time)))
     lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
     lines += [t("data.report_note", note=w) for w in report.warnings]
     lines += [

@@ -197,6 +197,9 @@ class Kpi:
     # (setting, value): under that setting's value the scale is read the other way round:
     # the direction flips and the target is mirrored within `scale` (CES read as agreement).
     flips_when: tuple[str, str] | None = None
+    # The canonical columns ("table.column") the KPI needs a loaded file to have supplied, as
+    # groups of alternatives; None = derived from the measure (kpi_inputs). Absent is not zero.
+    inputs: tuple[tuple[str, ...], ...] | None = None
 
     def direction_under(self, settings: SettingReader) -> Direction:
         """The direction after settings: under flips_when's value the scale reads the other way."""
@@ -315,6 +318,7 @@ KPIS: tuple[Kpi, ...] = (
             numerator=f"COALESCE(first_contact_resolved, {_FCR_DERIVED})",
             denominator="NOT COALESCE(abandoned, FALSE)",
         ),
+        inputs=(("contacts.first_contact_resolved", "contacts.resolved"),),
         unit="share",
         direction="higher",
         source="contacts",
@@ -517,6 +521,7 @@ KPIS: tuple[Kpi, ...] = (
             ),
             denominator="channel IN ('phone', 'chat') AND (wait_s IS NOT NULL OR abandoned)",
         ),
+        inputs=(("contacts.wait_s",),),  # abandoned alone would make every answer "late"
         unit="share",
         direction="higher",
         source="contacts",
@@ -577,6 +582,8 @@ KPIS: tuple[Kpi, ...] = (
                 "AND NOT COALESCE(escalated, FALSE)"
             ),
         ),
+        # A missing escalation flag reads as "not escalated"; bot and resolved cannot be read.
+        inputs=(("contacts.bot_handled",), ("contacts.resolved",)),
         unit="share",
         direction="higher",
         source="contacts",
@@ -701,6 +708,53 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "mix": (),
     "monthly_churn": (),
 }
+
+
+# Where each source column comes from, as canonical columns ("table.column"): what a loaded
+# file must have supplied for a measure using it (derived columns name their inputs).
+SOURCE_INPUTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "contacts": {
+        **{c: (f"contacts.{c}",) for c in SOURCES["contacts"].columns},
+        "repeat_after": ("contacts.customer_id",),
+        "repeat_before": ("contacts.customer_id",),
+    },
+    "surveys": {
+        **{c: (f"surveys.{c}",) for c in SOURCES["surveys"].columns},
+        "churned_at": ("customers.churned_at",),
+        "followed_90d": ("surveys.answered_at",),
+    },
+    "customer_months": {
+        "month_start": ("customers.signup_date",),
+        "lost": ("customers.churned_at",),
+    },
+}
+
+
+def kpi_inputs(kpi: Kpi) -> tuple[tuple[str, ...], ...]:
+    """The canonical columns `kpi` needs supplied, as groups of alternatives.
+
+    `Kpi.inputs` when set; otherwise every column its measure uses outside a COALESCE (a
+    column the catalogue COALESCEs has a stated default when absent), mapped through
+    SOURCE_INPUTS. Dimension columns (channel, ...) are not inputs.
+    """
+    if kpi.inputs is not None:
+        return kpi.inputs
+    m = kpi.measure
+    if m.aggregation == "monthly_churn":
+        names = ["month_start", "lost"]
+    else:
+        names = []
+        for text in (m.expr, m.numerator, m.denominator):
+            if text is None:
+                continue
+            tree = sqlglot.parse_one(f"SELECT {text}", read="duckdb")
+            for col in tree.find_all(exp.Column):
+                if col.find_ancestor(exp.Coalesce) is None:
+                    names.append(col.name)
+    dims = set(SOURCES[kpi.source].dimensions)
+    mapping = SOURCE_INPUTS.get(kpi.source, {})
+    groups = [mapping[n] for n in dict.fromkeys(names) if n in mapping and n not in dims]
+    return tuple(dict.fromkeys(groups))
 
 
 def _expression_problems(kpi: Kpi, label: str, text: str, columns: set[str]) -> list[str]:

@@ -4,8 +4,8 @@
                date_from=date(2026, 1, 1), date_to=date(2026, 7, 1),
                filters={"channel": ("phone", "chat")}))
 
-Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample, one
-column per `by`
+Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample,
+reason, one column per `by`
 dimension (plus `channel` when channel_mix is asked for and `satisfaction_band` for
 churn_by_satisfaction: those KPIs are always broken down by it), and `period` (date of the
 period start) when grain is set. date_from is inclusive, date_to exclusive, on the event's own
@@ -15,6 +15,10 @@ business days: both dates and periods are cut in the business time zone (setting
 Intervals (95 %): Wilson score for shares (csat, fcr, rates, channel_mix, churn); normal for
 means (mean ± 1.96·sd/√n) and for NPS (Var = [(p+d) − (p−d)²]/n); distribution-free order-
 statistic intervals for quantiles. status / p_meets / p_misses: metrics.targets.judge.
+Absent is not zero: a KPI whose inputs no loaded file supplied (metrics.supplied) is one row
+with value, status and verdict null, n 0 and `reason` saying which column no file had
+("no loaded file had a bot column (contacts.bot_handled)"), whatever the by/grain; `reason`
+is null for every other row.
 All aggregation runs in the engine (DuckDB, or Spark: metrics.engine); Python only turns the
 per-group sums into values.
 
@@ -47,6 +51,7 @@ from metrics.compiler import CompiledQuery, plan
 from metrics.engine import engine_for
 from metrics.settings import KpiSettings, load_settings
 from metrics.store import Store
+from metrics.supplied import NoData, no_data_reasons
 from metrics.targets import (
     SCOPE_DIMS,
     Spread,
@@ -72,6 +77,7 @@ PUBLIC_COLUMNS: tuple[str, ...] = (
     "p_meets",
     "p_misses",
     "small_sample",
+    "reason",
 )
 
 
@@ -310,13 +316,17 @@ def query_many_detail(
     """
     settings = settings or load_settings(store)
     targets = load_targets(store, settings)
+    absent = no_data_reasons(store, {k for r in requests for k in r.kpis})
     pieces: list[list[Piece]] = [[] for _ in requests]
     for q, uses in plan(requests, settings):
         rows = _run(store, q)
         for use in uses:
             mine = [r for r in rows if _belongs(r, q, use.window, use.set)]
             pieces[use.request].append((use.kpis, use.set, mine))
-    return [_assemble(req, p, settings, targets) for req, p in zip(requests, pieces, strict=True)]
+    return [
+        _assemble(req, p, settings, targets, absent)
+        for req, p in zip(requests, pieces, strict=True)
+    ]
 
 
 def _belongs(row: Mapping[str, Any], q: CompiledQuery, window: int, dims: tuple[str, ...]) -> bool:
@@ -330,9 +340,32 @@ def _belongs(row: Mapping[str, Any], q: CompiledQuery, window: int, dims: tuple[
     return True
 
 
+def _no_data_row(
+    kpi: Kpi, why: NoData, cell: dict[str, Any], target: float | None, grain: str | None
+) -> dict[str, Any]:
+    """The one row of a KPI without inputs: no value, no verdict, the reason."""
+    return {
+        "kpi": kpi.name,
+        **dict.fromkeys(("value", "ci_low", "ci_high", "status", "p_meets", "p_misses")),
+        "n": 0,
+        "target": target,
+        "small_sample": True,  # n = 0 is under every minimum sample; never judged
+        "reason": why.reason,
+        **cell,
+        **({"period": None} if grain else {}),
+        "se": None,
+        "x": None,
+    }
+
+
 def _assemble(
-    request: KpiRequest, pieces: list[Piece], settings: KpiSettings, targets: dict[str, Target]
+    request: KpiRequest,
+    pieces: list[Piece],
+    settings: KpiSettings,
+    targets: dict[str, Target],
+    absent: Mapping[str, NoData] | None = None,
 ) -> pl.DataFrame:
+    absent = absent or {}
     filters = request.filter_map
     extra_dims: list[str] = []
     for _, dims, _ in pieces:
@@ -342,10 +375,18 @@ def _assemble(
     dim_cols = [*request.by, *extra_dims]
     grouped = bool(request.by) or request.grain is not None
     rows: list[dict[str, Any]] = []
+    for kpi_name in request.kpis:
+        if kpi_name in absent:
+            kpi = CATALOGUE[kpi_name]
+            cell = dict.fromkeys(dim_cols)
+            target = _target_for(kpi, cell, filters, targets)
+            rows.append(_no_data_row(kpi, absent[kpi_name], cell, target, request.grain))
     for names, dims, result in pieces:
         if not result and not dims and request.grain is None:
             result = [{}]  # no rows at all: still one row per KPI, with n = 0
         for kpi_name in names:
+            if kpi_name in absent:
+                continue  # one row with the reason, above
             kpi = CATALOGUE[kpi_name]
             direction = effective_direction(kpi, settings)
             min_n = kpi.min_sample(settings.min_n)
@@ -370,6 +411,7 @@ def _assemble(
                         "p_meets": verdict.p_meets if verdict else None,
                         "p_misses": verdict.p_misses if verdict else None,
                         "small_sample": stats["n"] < min_n,
+                        "reason": None,
                         **cell,
                         **({"period": r.get("period")} if request.grain else {}),
                         "se": stats["se"],
@@ -387,6 +429,7 @@ def _assemble(
         "p_meets": pl.Float64,
         "p_misses": pl.Float64,
         "small_sample": pl.Boolean,
+        "reason": pl.Utf8,
         **{d: pl.Utf8 for d in dim_cols},
         **({"period": pl.Date} if request.grain else {}),
         "se": pl.Float64,

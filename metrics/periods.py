@@ -202,6 +202,9 @@ def mark_partial(
     covered_from, covered_to = (max(lo) if lo else None), (min(hi) if hi else None)
     flags = []
     for start in series["period"].to_list():
+        if start is None:  # a KPI without data (kpi_query's reason row) has no period
+            flags.append(False)
+            continue
         end = period_end(start, grain)
         flags.append(
             (covered_from is not None and start < covered_from)
@@ -252,10 +255,10 @@ def compare_periods(
     """Each KPI now vs the comparison window (COMPARISONS; default the equal-length window
     just before).
 
-    Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample
-    (of the current window), prev_value, prev_n, delta (value − prev_value), prob_real, noise, and the
-    implicit dimension columns (channel for channel_mix, satisfaction_band for
-    churn_by_satisfaction). Both dates are required; kpis empty = all that fit the filters.
+    Columns: kpi, value, n, ci_low, ci_high, target, status, p_meets, p_misses, small_sample,
+    reason (of the current window; reason: why a KPI has no data, see kpi_query), prev_value,
+    prev_n, delta (value − prev_value), prob_real, noise, and the implicit dimension columns
+    (channel for channel_mix, satisfaction_band for churn_by_satisfaction). Both dates are required; kpis empty = all that fit the filters.
     """
     now_req, before_req = _requests(kpis, date_from, date_to, filters, comparison)
     now, before = query_many_detail(store, [now_req, before_req], load_settings(store))
@@ -334,6 +337,7 @@ def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         "p_meets",
         "p_misses",
         "small_sample",
+        "reason",
         "prev_value",
         "prev_n",
         "delta",
@@ -352,6 +356,7 @@ def _compare(now: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
         "p_meets": pl.Float64,
         "p_misses": pl.Float64,
         "small_sample": pl.Boolean,
+        "reason": pl.Utf8,
         "prev_value": pl.Float64,
         "prev_n": pl.Int64,
         "delta": pl.Float64,

@@ -50,6 +50,39 @@ WHERE contacts.contact_id = g.contact_id
        OR contacts.prev_gap_s IS DISTINCT FROM g.prev_gap_s)
 """
 
+# One pass of a refresh (refresh_repeats): the window also reads each contact's rowid and
+# stored gaps, keeps only the rows whose gaps change (`_gaps`, below), and the
+# UPDATE joins those back by rowid. Joining by contact_id instead hashed every contact id of the table once per pass
+# (the update's probe side); the rowid is an integer and the same within the transaction.
+PASS_SQL = """
+UPDATE contacts SET next_gap_s = g.next_gap_s, prev_gap_s = g.prev_gap_s
+FROM (
+    SELECT rid, {next_gap} AS next_gap_s, {prev_gap} AS prev_gap_s FROM (
+        SELECT rowid AS rid, next_gap_s AS stored_next, prev_gap_s AS stored_prev, opened_at,
+            LEAD(opened_at) OVER w AS next_at, LAG(opened_at) OVER w AS prev_at
+        FROM contacts
+        WHERE customer_id IS NOT NULL AND issue_type IS NOT NULL {only}
+        WINDOW w AS (PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id)
+    )
+    WHERE {next_gap} IS DISTINCT FROM stored_next OR {prev_gap} IS DISTINCT FROM stored_prev
+) AS g
+WHERE contacts.rowid = g.rid
+"""
+
+
+def _gaps(next_at: str, prev_at: str) -> tuple[str, str]:
+    """next_gap_s and prev_gap_s from the neighbours' times in (opened_at, contact_id) order.
+
+    No second window over (customer, issue, opened_at) as COMPUTE_SQL has (a second sort of
+    every row): contacts at the same instant are adjacent in that order, so a contact has a
+    tie exactly when a neighbour has its opened_at, and then both its gaps are 0 (the tied
+    neighbour's own difference is 0 already)."""
+    return (
+        f"CASE WHEN {prev_at} = opened_at THEN 0.0 ELSE EPOCH({next_at}) - EPOCH(opened_at) END",
+        f"CASE WHEN {next_at} = opened_at THEN 0.0 ELSE EPOCH(opened_at) - EPOCH({prev_at}) END",
+    )
+
+
 CLEAR_SQL = """
 UPDATE contacts SET next_gap_s = NULL, prev_gap_s = NULL
 WHERE (customer_id IS NULL OR issue_type IS NULL)
@@ -58,6 +91,14 @@ WHERE (customer_id IS NULL OR issue_type IS NULL)
 
 _IDS = "__repeat_customers"
 _CONTACTS = "__repeat_contacts"
+_SCOPE = "__repeat_scope"  # the distinct customers of one refresh, a temp table
+# Contacts per window pass. The window sorts every contact of the customers in a pass and the
+# UPDATE joins them back by contact_id; above a few million rows that did not fit in the
+# 512 MB cap of a large ingest (metrics/ingest/load.py), whose uncommitted key index already
+# holds ~350 MB for 8.6M new contacts. Customers are split by hash into passes of about
+# this many contacts: a customer's contacts always fall in one pass, so every pass computes
+# exact gaps, and the passes together equal one pass over everything.
+PARTITION_ROWS = 1_000_000
 
 # Ids travel as Arrow (a polars Series, an Arrow array, or any iterable of str), never as a
 # Python list of a whole batch: a streamed ingest must not grow the Python heap with rows.
@@ -72,19 +113,39 @@ def _arrow_ids(values: Ids) -> pa.Array | pa.ChunkedArray:
     return pa.array(list(values), pa.string())
 
 
-def refresh_repeats(cur: duckdb.DuckDBPyConnection, customer_ids: Ids | None = None) -> int:
+def _count(cur: duckdb.DuckDBPyConnection, sql: str) -> int:
+    # fetchall: a half-read result would block the caller's next statement on this cursor.
+    return int(cur.execute(sql).fetchall()[0][0])
+
+
+def _update_in_passes(cur: duckdb.DuckDBPyConnection, scope: str, rows: int, per_pass: int) -> None:
+    """The gap UPDATE over the contacts `scope` selects, in hash passes of ~`per_pass` rows."""
+    passes = max(1, -(-rows // max(1, per_pass)))
+    for part in range(passes):
+        only = scope if passes == 1 else f"{scope} AND hash(customer_id) % {passes} = {part}"
+        next_gap, prev_gap = _gaps("next_at", "prev_at")
+        cur.execute(PASS_SQL.format(only=only, next_gap=next_gap, prev_gap=prev_gap))
+
+
+def refresh_repeats(
+    cur: duckdb.DuckDBPyConnection,
+    customer_ids: Ids | None = None,
+    *,
+    partition_rows: int | None = None,
+) -> int:
     """Recompute the gaps of `customer_ids`' contacts (None: of every contact), in the caller's
     transaction; returns how many contacts have a repeat neighbour afterwards (all of them for
-    a full rebuild, those of the given customers otherwise)."""
+    a full rebuild, those of the given customers otherwise). More than `partition_rows`
+    contacts (default PARTITION_ROWS) are recomputed in hash passes of customers (same
+    result, bounded memory)."""
+    per_pass = PARTITION_ROWS if partition_rows is None else partition_rows
+    gapped = "(next_gap_s IS NOT NULL OR prev_gap_s IS NOT NULL)"
+    keyed = "customer_id IS NOT NULL AND issue_type IS NOT NULL"
     if customer_ids is None:
         cur.execute(CLEAR_SQL.format(only=""))
-        cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only="")))
-        return int(
-            cur.execute(
-                "SELECT COUNT(*) FROM contacts WHERE next_gap_s IS NOT NULL "
-                "OR prev_gap_s IS NOT NULL"
-            ).fetchall()[0][0]
-        )
+        rows = _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {keyed}")
+        _update_in_passes(cur, "", rows, per_pass)
+        return _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {gapped}")
     ids = _arrow_ids(customer_ids)
     if len(ids) == 0 or ids.null_count == len(ids):
         return 0
@@ -92,17 +153,22 @@ def refresh_repeats(cur: duckdb.DuckDBPyConnection, customer_ids: Ids | None = N
     cur.execute(CLEAR_SQL.format(only=""))
     cur.register(_IDS, pa.table({"customer_id": ids}))
     try:
-        where = f"AND customer_id IN (SELECT customer_id FROM {_IDS})"
-        cur.execute(UPDATE_SQL.format(compute=COMPUTE_SQL.format(only=where)))
-        # fetchall: a half-read result would block the caller's next statement on this cursor.
-        return int(
-            cur.execute(
-                "SELECT COUNT(*) FROM contacts WHERE (next_gap_s IS NOT NULL "
-                f"OR prev_gap_s IS NOT NULL) {where}"
-            ).fetchall()[0][0]
+        # Distinct once: every pass semi-joins this list (before and after ids overlap).
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_SCOPE} AS SELECT DISTINCT customer_id "
+            f"FROM {_IDS} WHERE customer_id IS NOT NULL"
         )
     finally:
         cur.unregister(_IDS)
+    where = f"AND customer_id IN (SELECT customer_id FROM {_SCOPE})"
+    rows = _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {keyed} {where}")
+    if rows == _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {keyed}"):
+        # The customers cover every contact (a first load): no semi-join in each pass.
+        where = ""
+    _update_in_passes(cur, where, rows, per_pass)
+    n = _count(cur, f"SELECT COUNT(*) FROM contacts WHERE {gapped} {where}")
+    cur.execute(f"DROP TABLE {_SCOPE}")
+    return n
 
 
 def customers_of(
@@ -115,6 +181,9 @@ def customers_of(
     are ids, or a query returning one column of them (`contacts_sql`, code, never user text;
     e.g. the ingest's stage)."""
     registered = False
+    if not cur.execute("SELECT 1 FROM contacts LIMIT 1").fetchall():
+        # A first load: no stored contact to look up (and no join of the whole stage).
+        return pa.array([], pa.string())
     if contacts_sql is None:
         if contact_ids is None:
             return pa.array([], pa.string())
@@ -149,6 +218,50 @@ def refresh_for_contacts(
         return refresh_repeats(cur, before)
     now = customers_of(cur, contact_ids, contacts_sql=contacts_sql)
     return refresh_repeats(cur, pa.concat_arrays([now, _arrow_ids(before)]))
+
+
+def refresh_for_stage(
+    cur: duckdb.DuckDBPyConnection,
+    stage: str,
+    before: Ids = (),
+    *,
+    partition_rows: int | None = None,
+) -> int:
+    """After merging a staged contacts file (`stage`, a table name from code): refresh the
+    customers its rows name and those its contacts had `before` the merge.
+
+    Equal to refresh_for_contacts over the staged ids, without joining the stage to the
+    table: a staged row the merge applied now has the stage's customer_id; one it did not
+    apply (unchanged, older, refused) still has its stored customer, which is in `before`;
+    a file without customer_id leaves every stored customer as it was (in `before` too).
+    """
+    columns = {r[0] for r in cur.execute(f"DESCRIBE {stage}").fetchall()}
+    ids = _arrow_ids(before)
+    if "customer_id" in columns:
+        now = cur.sql(
+            f"SELECT DISTINCT customer_id FROM {stage} WHERE customer_id IS NOT NULL"
+        ).to_arrow_table()
+        staged = now.column("customer_id").combine_chunks().cast(pa.string())
+        ids = pa.chunked_array([staged, ids], pa.string())
+    return refresh_repeats(cur, ids, partition_rows=partition_rows)
+
+
+def stage_gaps(cur: duckdb.DuckDBPyConnection, stage: str) -> dict[str, str]:
+    """The gap columns as window expressions over a staged contacts file (`stage`, a table
+    name from code), for merge_stage's `derived` when contacts is empty: then the stage is
+    every contact there will be, and its own window gives exactly the gaps the refresh would
+    (same partitions, order and ties), without updating the new rows after.
+    {} when the file lacks customer_id or issue_type (no contact of it has a gap)."""
+    columns = {r[0] for r in cur.execute(f"DESCRIBE {stage}").fetchall()}
+    if not {"customer_id", "issue_type"} <= columns:
+        return {}
+    w = "(PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id)"
+    keyed = "customer_id IS NOT NULL AND issue_type IS NOT NULL"
+    next_gap, prev_gap = _gaps(f"LEAD(opened_at) OVER {w}", f"LAG(opened_at) OVER {w}")
+    return {
+        "next_gap_s": f"CASE WHEN {keyed} THEN {next_gap} END",
+        "prev_gap_s": f"CASE WHEN {keyed} THEN {prev_gap} END",
+    }
 
 
 def batch_contact_ids(cur: duckdb.DuckDBPyConnection, batch_id: str) -> pa.Array:

@@ -51,6 +51,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "by_channel": "By channel",
         "small": "n below the minimum sample: not judged",
         "no_target": "no target",
+        "no_data": "no data — {reason}",
         "footer": "Generated {at} UTC from {store}. Status: {rule}",
         "rule": (
             "meets / misses when it is at least 90 % probable given the sample; near: probably "
@@ -74,6 +75,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "by_channel": "Per kanal",
         "small": "n under minsta urval: bedöms inte",
         "no_target": "inget mål",
+        "no_data": "inga data — {reason}",
         "footer": "Skapad {at} UTC från {store}. Status: {rule}",
         "rule": (
             "når / missar när det är minst 90 % sannolikt givet urvalet; nära: troligen inom "
@@ -224,7 +226,9 @@ def render_html(
     else:
         parts.append(f"<p>{_e(w['none_missing'])}</p>")
     parts.append(f"<h2>{_e(w['by_channel'])}</h2>")
-    judged = report.by_channel.filter(pl.col("target").is_not_null())
+    judged = report.by_channel.filter(
+        pl.col("target").is_not_null() & pl.col("reason").is_null()  # no data: not by channel
+    )
     channel_rows = [
         f"<tr><td>{_e(label(r['kpi']))}</td><td>{_e(channel(r['channel']))}</td>"
         f"<td class='num'>{_e(fmt_value(r['value'], CATALOGUE[r['kpi']].unit))}</td>"
@@ -258,6 +262,8 @@ def _target(r: Mapping, unit: str, fmt_value: ValueFormatter, w: Mapping[str, st
 
 
 def _status(r: Mapping, language: str, w: Mapping[str, str]) -> str:
+    if r.get("reason"):  # absent is not zero: no status, the reason instead
+        return w["no_data"].format(reason=r["reason"])
     if r["small_sample"]:
         return w["small"]
     return status_text(r, language) or "—"

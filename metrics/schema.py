@@ -252,6 +252,56 @@ CREATE TABLE audit_log (
 );
 """
 
+# V8 (issue 10 item 5, absent is not zero): the canonical columns each batch supplied, i.e.
+# non-null in at least one of its rows, per table. A KPI whose inputs no loaded batch
+# supplied shows "no data" instead of 0 % (metrics/supplied.py). batch_id is an
+# ingest_batches id, 'sample' for the sample generator, or '' for rows no batch recorded
+# (written before V8 or outside ingest). Existing stores are backfilled from the data: per
+# batch_id of the rows (history included, so a batch's rows since updated still count), a
+# column with any non-null value counts as supplied.
+_V8_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "customer_id", "signup_date", "segment", "tier", "region", "age_band", "churned_at",
+        "monthly_revenue", "updated_at",
+    ),
+    "contacts": (
+        "contact_id", "customer_id", "channel", "issue_type", "opened_at", "wait_s",
+        "first_response_s", "handle_s", "abandoned", "bot_handled", "escalated", "resolved",
+        "resolved_at", "first_contact_resolved", "agent_id", "team", "updated_at",
+    ),
+    "surveys": (
+        "response_id", "customer_id", "contact_id", "answered_at", "nps", "csat", "ces",
+        "comment", "updated_at",
+    ),
+    "invoices": (
+        "invoice_id", "customer_id", "issued_at", "amount", "fee", "paid_at", "reminders",
+        "updated_at",
+    ),
+    "assignments": ("experiment_id", "unit_id", "variant", "assigned_at", "updated_at"),
+}  # fmt: skip
+
+
+def _v8_backfill(table: str, columns: tuple[str, ...]) -> str:
+    cols = ", ".join(columns)
+    counts = ", ".join(f"count({c}) AS {c}" for c in columns)
+    return (
+        f"INSERT INTO supplied_columns (batch_id, table_name, column_name) "
+        f"SELECT b, '{table}', column_name FROM (UNPIVOT (SELECT COALESCE(batch_id, '') AS b, "
+        f"{counts} FROM (SELECT batch_id, {cols} FROM {table} UNION ALL "
+        f"SELECT batch_id, {cols} FROM {table}_history) GROUP BY b) "
+        f"ON COLUMNS(* EXCLUDE (b)) INTO NAME column_name VALUE n) WHERE n > 0;\n"
+    )
+
+
+_V8_SUPPLIED_COLUMNS = """
+CREATE TABLE supplied_columns (
+    batch_id     VARCHAR NOT NULL,
+    table_name   VARCHAR NOT NULL,
+    column_name  VARCHAR NOT NULL,
+    PRIMARY KEY (batch_id, table_name, column_name)
+);
+""" + "".join(_v8_backfill(t, c) for t, c in _V8_COLUMNS.items())
+
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _V1,
@@ -261,5 +311,6 @@ MIGRATIONS: tuple[str, ...] = (
     _V5_PLACEHOLDER,
     _V6_KPIS,
     _V7_AUDIT_LOG,
+    _V8_SUPPLIED_COLUMNS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,6 +31,7 @@ import polars as pl
 from metrics.repeats import refresh_repeats
 from metrics.schema import CHANNELS, ISSUE_TYPES
 from metrics.store import Store
+from metrics.supplied import SAMPLE_BATCH, record_supplied, supplied_in
 from sample_data import world as W
 from sample_data.world import EXPERIMENTS, PLANTED_EXPERIMENTS, ExperimentSpec
 
@@ -700,6 +701,27 @@ def _experiment_row(e: ExperimentSpec, s: date, t: date, customers: int) -> dict
     }  # fmt: skip
 
 
+def _record_supplied(cur, replace: bool) -> None:
+    """The columns the sample world supplied, as ingest records a batch's (absent is not zero:
+    a KPI whose inputs nothing supplied shows "no data"). With `replace` the tables were
+    emptied, so what earlier batches supplied no longer holds."""
+    from metrics.schema import INGEST_TABLES
+
+    if replace:
+        cur.execute(
+            "DELETE FROM supplied_columns WHERE table_name IN ("
+            + ", ".join(f"'{t}'" for t in INGEST_TABLES)
+            + ")"
+        )
+    for table in INGEST_TABLES:
+        columns = [
+            r[0]
+            for r in cur.execute(f"DESCRIBE {table}").fetchall()
+            if r[0] not in ("extras", "batch_id", "next_gap_s", "prev_gap_s")
+        ]
+        record_supplied(cur, SAMPLE_BATCH, table, supplied_in(cur, table, columns))
+
+
 def store_has_data(store: Store) -> dict[str, int]:
     """Row counts of the sample tables that are not empty (an empty dict: safe to write)."""
     cur = store.cursor()
@@ -759,4 +781,5 @@ def generate(
             for t in seq:
                 seq[t] += counts[t]
         refresh_repeats(cur)  # the FCR repeat gaps, once for the whole world
+        _record_supplied(cur, replace)
     return totals

@@ -109,7 +109,9 @@ def test_viewer_and_analyst_refused_admin_writes_and_nothing_is_logged(store):
 
 
 def test_analyst_ingest_and_followup_logged(store):
-    report = ingest_file(store, SWEDISH, table="contacts", preset="swedish", actor=ANN)
+    report = ingest_file(
+        store, SWEDISH, table="contacts", preset="swedish", actor=ANN, max_reject_share=1.0
+    )
     with store.write() as cur:
         cur.execute(
             "INSERT INTO surveys (response_id, answered_at, nps) "
@@ -168,6 +170,7 @@ def test_cx_writes_record_the_os_user_and_cx_audit_lists_them(tmp_path, capsys):
     assert (
         main(
             ["ingest", str(SWEDISH), "--table", "contacts", "--preset", "swedish", "--db", str(db)]
+            + ["--max-reject-share", "1"]
         )
         == 0
     )
@@ -204,7 +207,9 @@ def test_cx_audit_bad_options_are_one_line_errors(tmp_path, capsys):
 def test_analyst_undo_logged_and_viewer_undo_refused(store):
     from metrics.ingest.batches import list_batches, undo_batch
 
-    report = ingest_file(store, SWEDISH, table="contacts", preset="swedish", actor=ANN)
+    report = ingest_file(
+        store, SWEDISH, table="contacts", preset="swedish", actor=ANN, max_reject_share=1.0
+    )
     with pytest.raises(PermissionDenied):
         undo_batch(store, report.batch_id, actor=Actor("vera", "viewer", "proxy"))
     result = undo_batch(store, report.batch_id, actor=ANN)

@@ -109,6 +109,23 @@ def test_browser_overview_then_explore_filter_renders_plotly_without_errors(serv
             assert page.locator('[data-testid="stMetric"]').count() >= 10
             assert page.get_by_text("Current period").count() >= 1
             assert page.locator(ERRORS).count() == 0
+            # The cards' sparklines are st.metric's own charts, drawn inside the cards, and
+            # the page loads no Plotly (the channel mix is Vega-Lite like the sparklines).
+            page.wait_for_function(
+                "() => document.querySelectorAll("
+                '\'[data-testid="stMetric"] [data-testid="stMetricChart"] path\').length >= 10',
+                timeout=60_000,
+            )
+            assert page.locator('[data-testid="stMetricChart"]').count() >= 10
+            page.wait_for_selector('[data-testid="stVegaLiteChart"]', timeout=60_000)
+            assert page.locator(".js-plotly-plot").count() == 0
+            # .streamlit/config.toml: viewer toolbar (no Deploy button, no developer menu).
+            assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
+            page.get_by_test_id("stMainMenu").click()
+            menu = page.get_by_test_id("stMainMenuList")
+            menu.wait_for(timeout=10_000)
+            assert "Clear cache" not in menu.inner_text() and "Rerun" not in menu.inner_text()
+            page.keyboard.press("Escape")
 
             page.locator('[data-testid="stSidebarNav"] a', has_text="Explore").click()
             page.wait_for_selector("h1:has-text('Explore')", timeout=60_000)

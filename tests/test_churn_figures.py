@@ -30,7 +30,9 @@ def test_satisfaction_figure_pairs_data_with_seed_reference_and_greys_small_cell
         }
     )
     fig = satisfaction_figure(df, SWITCHING_REFERENCE)
-    data, ref = fig.data
+    data, ref, key = fig.data
+    assert key.name == "n below 30: too few to judge" and key.marker.color == GREY
+    assert fig.layout.xaxis.type == "category"
     assert list(data.x) == ["very dissatisfied", "very satisfied"]
     assert list(data.y) == [0.31, 0.05]
     assert list(ref.y) == [0.73, 0.04]
@@ -76,21 +78,79 @@ def test_retention_figure_one_line_per_cohort_latest_only():
     assert list(fig.data[0].y) == pytest.approx([1.0, 0.98, 0.96])
 
 
-def test_retention_figure_small_sample_points_leave_the_solid_line():
+def test_retention_figure_small_cohort_is_grey_and_dotted_with_a_legend_key():
     df = pl.DataFrame(
         {
-            "cohort": [date(2025, 1, 1)] * 3,
-            "months": [0, 1, 2],
-            "n": [40, 40, 3],
-            "retention": [1.0, 0.9, 0.0],
+            "cohort": [date(2025, 1, 1)] * 3 + [date(2025, 2, 1)] * 3,
+            "months": [0, 1, 2] * 2,
+            "n": [40, 40, 40, 12, 12, 12],
+            "retention": [1.0, 0.9, 0.85, 1.0, 0.75, 0.5],
+            "small_sample": [False] * 3 + [True] * 3,
+        }
+    )
+    big, big_points, dotted, solid, points, key = retention_figure(df).data
+    assert list(big.y) == [1.0, 0.9, 0.85]
+    assert list(solid.y) == [None, None, None]  # the n = 12 cohort is not a solid line
+    assert dotted.line.dash == "dot" and list(dotted.y) == [1.0, 0.75, 0.5]
+    assert list(points.marker.color) == [GREY] * 3
+    assert "below the minimum sample of 30" in points.hovertext[2]
+    assert key.name == "n below 30: too few to judge" and key.marker.color == GREY
+
+
+def test_retention_figure_leaves_out_a_partly_observed_month():
+    # retention_by_cohort's last month of a cohort holds only the customers who signed up
+    # early enough in the month to be observed (n = 3 of 40): drawn, it jumped back to 100 %.
+    df = pl.DataFrame(
+        {
+            "cohort": [date(2025, 1, 1)] * 4,
+            "months": [0, 1, 2, 3],
+            "n": [40, 40, 40, 3],
+            "retention": [1.0, 0.9, 0.8, 1.0],
+            "small_sample": [False, False, False, True],
+        }
+    )
+    fig = retention_figure(df)
+    for trace in fig.data:
+        assert list(trace.x) == [0, 1, 2], trace.name
+    assert list(fig.data[0].y) == [1.0, 0.9, 0.8]
+    assert all(list(tr.x) != [None] for tr in fig.data)  # no grey left, so no grey key
+
+
+def test_churn_breakdown_figure_reminder_bands_are_categories_with_2_plus():
+    df = pl.DataFrame(
+        {
+            "dimension": ["reminders"] * 3,
+            "band": ["0", "1", "2+"],
+            "n": [900, 300, 12],
+            "churned": [9, 6, 2],
+            "rate": [0.01, 0.02, 2 / 12],
+            "rate_unit": ["within 90 days"] * 3,
             "small_sample": [False, False, True],
         }
     )
-    dotted, solid, points = retention_figure(df).data
-    assert list(solid.y) == [1.0, 0.9, None]  # the n = 3 point is not on the solid line
-    assert dotted.line.dash == "dot" and list(dotted.y) == [1.0, 0.9, 0.0]
-    assert points.marker.color[2] == GREY
-    assert "below the minimum sample of 30" in points.hovertext[2]
+    fig = churn_breakdown_figure(df, "reminders")
+    axis = fig.layout.yaxis
+    assert axis.type == "category" and list(axis.categoryarray) == ["0", "1", "2+"]
+    assert list(fig.data[0].y) == ["0", "1", "2+"]
+    assert fig.data[0].showlegend is False  # no "trace 0" beside the grey key
+    assert fig.data[-1].name == "n below 30: too few to judge"
+
+
+def test_churn_breakdown_figure_last_channel_in_words():
+    df = pl.DataFrame(
+        {
+            "dimension": ["last contact channel"] * 2,
+            "band": ["phone", "email"],
+            "n": [500, 200],
+            "churned": [50, 10],
+            "rate": [0.1, 0.05],
+            "rate_unit": ["churned in window"] * 2,
+            "small_sample": [False, False],
+        }
+    )
+    fig = churn_breakdown_figure(df, "last contact channel")
+    assert list(fig.layout.yaxis.ticktext) == ["Phone", "E-mail"]
+    assert len(fig.data) == 1  # one colour, nothing grey: no legend needed
 
 
 def test_what_if_figure_bars_today_and_each_reduction():

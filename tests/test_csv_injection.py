@@ -89,7 +89,9 @@ def test_xlsx_writes_strings_as_strings_never_formulas_or_links():
 
 
 def test_rejected_rows_download_is_neutralised(store):
-    report = ingest_file(store, _hostile_csv(), table="contacts", file_name="hostile.csv")
+    report = ingest_file(
+        store, _hostile_csv(), table="contacts", file_name="hostile.csv", max_reject_share=1.0
+    )
     assert (report.inserted, report.rejected) == (1, 3)
     frame = rejected_rows(store, report.batch_id)
     # Reasons quote the channel values; the raw JSON holds them too; neither starts a formula.
@@ -103,7 +105,9 @@ def test_rejected_rows_download_is_neutralised(store):
 def test_cx_kpis_format_csv_neutralises_a_team_named_like_a_formula(tmp_path, capsys):
     db = tmp_path / "cx.duckdb"
     with open_store(db) as s:
-        ingest_file(s, _hostile_csv(), table="contacts", file_name="hostile.csv")
+        ingest_file(
+            s, _hostile_csv(), table="contacts", file_name="hostile.csv", max_reject_share=1.0
+        )
     assert cx(["kpis", "--db", str(db), "--by", "team", "--format", "csv"]) == 0
     out = capsys.readouterr().out
     rows = list(csv.reader(io.StringIO(out)))

@@ -94,12 +94,16 @@ def test_guardrail_figure_one_subplot_per_guardrail_in_its_own_unit() -> None:
         "s",
         "score",
     ]
-    xs = [t.x[0] for t in fig.data]
+    drawn = [t for t in fig.data if list(t.x) != [None]]
+    xs = [t.x[0] for t in drawn]
     assert xs == pytest.approx([-1.0, 12.0, 0.1])
     edges = sorted(s.x0 for s in fig.layout.shapes if s.line.dash == "dash")
     # csat: -2 pp; aht: +30 s (lower is better); ces: 5 % of control 3.0 = +0.15.
     assert edges == pytest.approx([-2.0, 0.15, 30.0])
-    assert [t.marker.color for t in fig.data] == ["#1a7f37", "#1a7f37", "#cf222e"]
+    assert [t.marker.color for t in drawn] == ["#1a7f37", "#1a7f37", "#cf222e"]
+    # The legend names both colours and the dashed line.
+    keys = [t.name for t in fig.data if list(t.x) == [None]]
+    assert keys == ["holds", "not shown safe", "too much harm (the tolerance)"]
 
 
 def test_segment_figure_shows_pooled_next_to_unpooled() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from dashboard.figures import kpi as fk
 from dashboard.filters import last_full_month, previous_period
+from dashboard.kpi_cards import spark_values
 
 
 def _trend_frame() -> pl.DataFrame:
@@ -56,8 +57,11 @@ def test_trend_figure_without_target_or_ci_has_no_band_or_ribbon():
         pl.lit(None, pl.Float64).alias("ci_low"), pl.lit(None, pl.Float64).alias("ci_high")
     )
     fig = fk.trend_figure(df, label="AHT", unit="s", target=None)
-    assert len(fig.data) == 1
+    drawn = [d for d in fig.data if list(d.x) != [None]]
+    assert len(drawn) == 1
     assert not fig.layout.shapes
+    # The one legend-only entry names the grey of August's small sample.
+    assert [d.name for d in fig.data if list(d.x) == [None]] == ["n below 30: too few to judge"]
 
 
 def test_trend_figure_small_sample_period_has_grey_marker_and_reason():
@@ -94,6 +98,29 @@ def test_breakdown_figure_small_cell_is_grey_others_take_status_colour():
     ]
     assert "n = 7 is below the minimum sample" in bar.hovertext[0]
     assert list(bar.text) == ["n = 7", "n = 200", "n = 500"]
+    # Every colour is named in the legend, in the bars' order; the bars themselves are not.
+    assert bar.showlegend is False
+    keys = [(d.name, d.marker.color) for d in fig.data[1:]]
+    assert keys == [
+        ("n below 30: too few to judge", fk.GREY),
+        ("meets target", fk.STATUS_COLOURS["meets"]),
+        ("misses target", fk.STATUS_COLOURS["misses"]),
+    ]
+
+
+def test_breakdown_figure_without_target_is_not_grey_and_says_no_target():
+    # Grey means "too few to judge": a KPI without a target keeps the plain colour.
+    df = _breakdown_frame().with_columns(pl.lit(None, pl.Utf8).alias("status"))
+    fig = fk.breakdown_figure(df, "channel", label="AHT", unit="seconds")
+    assert list(fig.data[0].marker.color) == [fk.GREY, fk.LINE_COLOUR, fk.LINE_COLOUR]
+    assert [d.name for d in fig.data[1:]] == ["n below 30: too few to judge", "no target"]
+
+
+def test_breakdown_figure_numeric_looking_bands_are_categories_in_order():
+    df = pl.DataFrame({"reminders": ["0", "1", "2+"], "value": [0.1, 0.2, 0.3], "n": [50, 40, 35]})
+    axis = fk.breakdown_figure(df, "reminders", label="churn").layout.yaxis
+    assert axis.type == "category"  # a linear axis would drop "2+"
+    assert list(axis.categoryarray) == ["2+", "1", "0"]  # sorted by value, all three
 
 
 def test_breakdown_figure_intervals_are_distances_from_value():
@@ -119,26 +146,45 @@ def test_heatmap_figure_small_cell_only_in_grey_layer():
         schema_overrides={"ci_low": pl.Float64, "ci_high": pl.Float64},
     )
     fig = fk.heatmap_figure(df, label="NPS", unit="points")
-    solid, grey = fig.data
+    solid, grey, key = fig.data
+    assert key.name == "n below 30: too few to judge" and key.marker.color == fk.GREY
+    assert fig.layout.xaxis.type == fig.layout.yaxis.type == "category"
     assert list(solid.y) == ["chat", "phone"] and list(solid.x) == ["billing", "order"]
     assert [list(r) for r in solid.z] == [[30.0, 40.0], [10.0, None]]
     assert [list(r) for r in grey.z] == [[None, None], [None, 1.0]]
     assert "n = 5 is below the minimum sample" in grey.hovertext[1][1]
 
 
-def test_channel_mix_figure_shares_and_counts():
-    df = pl.DataFrame({"channel": ["email", "phone"], "value": [0.4, 0.6], "n": [40, 60]})
-    pie = fk.channel_mix_figure(df).data[0]
-    assert list(pie.labels) == ["Phone", "E-mail"]  # the channels in people's words
-    assert list(pie.values) == [0.6, 0.4]
-    assert list(pie.customdata) == [60, 40]
-    assert pie.hole == pytest.approx(0.55)
+def test_channel_mix_chart_bars_largest_first_with_share_labels_and_counts():
+    df = pl.DataFrame(
+        {"channel": ["email", None, "phone"], "value": [0.4, 0.0, 0.6], "n": [100, 100, 100]}
+    )
+    spec = fk.channel_mix_chart(df)
+    rows = spec["data"]["values"]
+    assert [r["channel"] for r in rows] == ["Phone", "E-mail"]  # people's words, no null
+    assert [r["share"] for r in rows] == [0.6, 0.4]
+    assert [r["share_text"] for r in rows] == [fk.format_value(0.6, "share"), "40.0 %"]
+    assert [r["contacts"] for r in rows] == ["60", "40"]  # share × all contacts (n), as text
+    # One colour, so no legend: each bar is named on the axis and labelled with its share.
+    assert spec["encoding"]["y"] == {
+        "field": "channel",
+        "type": "nominal",
+        "sort": None,
+        "title": None,
+    }
+    assert spec["layer"][1]["encoding"]["text"]["field"] == "share_text"
 
 
-def test_sparkline_sorted_by_period():
-    df = _trend_frame().reverse()
-    line = fk.sparkline(df).data[0]
-    assert list(line.y) == [0.70, 0.74, 0.78]
+def test_spark_values_oldest_first_without_gaps_and_span_in_words():
+    df = pl.DataFrame(
+        {
+            "kpi": ["fcr", "fcr", "fcr", "csat"],
+            "period": [date(2026, 9, 1), date(2026, 7, 1), date(2026, 8, 1), date(2026, 9, 1)],
+            "value": [0.78, 0.70, None, 0.5],
+        }
+    )
+    assert spark_values(df, "fcr") == ([0.70, 0.78], "Jul 2026 – Sep 2026")
+    assert spark_values(df, "csat") == ([], "")  # one point is no line
 
 
 @pytest.mark.parametrize(

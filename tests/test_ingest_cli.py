@@ -27,6 +27,8 @@ def test_cli_ingest_json_report_keys_and_counts(tmp_path, capsys):
             "--db",
             str(db),
             "--json",
+            "--max-reject-share",
+            "1",
         ]
     )
     assert code == 0
@@ -75,6 +77,8 @@ def test_cli_ingest_text_report_then_unchanged(tmp_path, capsys):
         "zendesk",
         "--db",
         str(db),
+        "--max-reject-share",
+        "1",
     ]
     assert main(args) == 0
     assert (
@@ -119,6 +123,8 @@ def test_cli_sheet_and_timezone_options(tmp_path, capsys):
                 "--db",
                 str(db),
                 "--json",
+                "--max-reject-share",
+                "1",
             ]
         )
         == 0
@@ -138,6 +144,8 @@ def test_cli_sheet_and_timezone_options(tmp_path, capsys):
                 "--db",
                 str(db),
                 "--json",
+                "--max-reject-share",
+                "1",
             ]
         )
         == 0

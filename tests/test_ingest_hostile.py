@@ -348,7 +348,13 @@ def test_rejected_rows_stored_are_capped_with_counts_per_reason(store):
             lines.append(f"B{i},Fax,2026-03-05 14:02,10")
         else:
             lines.append(f"B{i},chat,2026-03-05 14:02,-5")
-    report = ingest_file(store, "\n".join(lines).encode(), file_name="bad.csv", table="contacts")
+    report = ingest_file(
+        store,
+        "\n".join(lines).encode(),
+        file_name="bad.csv",
+        table="contacts",
+        max_reject_share=1.0,
+    )
     assert (report.inserted, report.rejected, report.rejected_stored) == (
         n_good,
         n_bad,

@@ -38,9 +38,9 @@ def _rows(store: Store, sql: str) -> list[tuple]:
 
 
 def test_reingest_same_file_is_all_unchanged(store):
-    first = ingest_file(store, ZENDESK, table="contacts", preset="zendesk")
+    first = ingest_file(store, ZENDESK, table="contacts", preset="zendesk", max_reject_share=1.0)
     stored = _rows(store, "SELECT * EXCLUDE (batch_id) FROM contacts ORDER BY contact_id")
-    second = ingest_file(store, ZENDESK, table="contacts", preset="zendesk")
+    second = ingest_file(store, ZENDESK, table="contacts", preset="zendesk", max_reject_share=1.0)
     assert (first.inserted, first.unchanged) == (11, 0)
     assert (second.inserted, second.updated, second.unchanged, second.rejected) == (0, 0, 11, 4)
     assert _rows(store, "SELECT * EXCLUDE (batch_id) FROM contacts ORDER BY contact_id") == stored
@@ -117,7 +117,7 @@ def test_failure_in_upsert_of_first_file_leaves_empty_store(store, monkeypatch):
 
     monkeypatch.setattr(load_module, "merge_stage", half_then_boom)
     with pytest.raises(RuntimeError, match="mid-file"):
-        ingest_file(store, ZENDESK, table="contacts", preset="zendesk")
+        ingest_file(store, ZENDESK, table="contacts", preset="zendesk", max_reject_share=1.0)
     assert snapshot(store) == before
 
 
@@ -128,7 +128,7 @@ def test_duplicate_keys_first_valid_row_wins(store):
         b"D1,phone,2026-03-05 11:00\n"  # first valid D1: loads
         b"D1,chat,2026-03-05 12:00\n"  # later duplicate: rejected
     )
-    report = ingest_file(store, body, table="contacts", file_name="dups.csv")
+    report = ingest_file(store, body, table="contacts", file_name="dups.csv", max_reject_share=1.0)
     assert (report.inserted, report.rejected) == (1, 2)
     assert _rows(store, "SELECT channel FROM contacts") == [("phone",)]
     assert report.reasons[1] == {
@@ -147,7 +147,9 @@ def test_assignments_composite_key_duplicates(store):
         b"E2,C1,control,2026-03-01 00:00\n"
         b"E1,C1,callback,2026-03-02 00:00\n"
     )
-    report = ingest_file(store, body, table="assignments", file_name="assign.csv")
+    report = ingest_file(
+        store, body, table="assignments", file_name="assign.csv", max_reject_share=1.0
+    )
     assert (report.inserted, report.rejected) == (3, 1)
     assert report.reasons[0]["reason"].startswith("duplicate experiment_id, unit_id 'E1/C1': row 1")
 
@@ -175,7 +177,7 @@ def test_key_is_created_once_and_reused(store, pii_key_file):
 
 
 def test_history_and_rejected_rows_api(store):
-    report = ingest_file(store, ZENDESK, table="contacts", preset="zendesk")
+    report = ingest_file(store, ZENDESK, table="contacts", preset="zendesk", max_reject_share=1.0)
     history = ingest_history(store)
     assert history.height == 1
     row = history.row(0, named=True)

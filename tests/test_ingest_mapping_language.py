@@ -27,7 +27,13 @@ CALL_LOG = {
 
 
 def test_columns_one_to_many_constants_combine_and_durations(store):
-    report = ingest_file(store, SHAPES / "call_log_parts.csv", table="contacts", mapping=CALL_LOG)
+    report = ingest_file(
+        store,
+        SHAPES / "call_log_parts.csv",
+        table="contacts",
+        mapping=CALL_LOG,
+        max_reject_share=1.0,
+    )
     assert (report.inserted, report.rejected) == (2, 1)
     assert _rows(
         store,
@@ -82,6 +88,7 @@ def test_preset_and_mapping_combine_and_the_mapping_wins(store):
         table="contacts",
         preset="intercom",
         mapping={"dayfirst": True, "values": {"channel": {"Fax": "email"}}},
+        max_reject_share=1.0,
     )
     # The preset still maps the headers and drops names; the mapping reads 03/06 as 3 June
     # (so row 8's 13/09 loads) and maps Fax, leaving only row 6's -5 s first response.

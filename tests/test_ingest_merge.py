@@ -64,6 +64,41 @@ def test_older_row_is_skipped_newer_and_blank_applied(store):
     assert "skipped 1 row(s) older than the stored ones (updated_at), e.g. K1" in text
 
 
+def test_blank_updated_at_applies_the_change_but_keeps_the_stored_time(store):
+    # A row without a time is not known to be older ("older never overwrites newer" cannot
+    # refuse it), so its change is applied and counted as changed-without-time; the blank
+    # never erases the stored updated_at, and a blank time alone is no change at all.
+    ingest_file(store, FIRST, table="contacts", file_name="first.csv")
+    second = _csv(
+        "contact_id,channel,opened_at,team,Updated at",
+        "K1,phone,2026-03-05 10:00,CHANGED,",  # stored with a time: applied, time kept
+        "K2,chat,2026-03-05 11:00,south,",  # same values, blank time: unchanged
+        "K3,email,2026-03-05 12:00,CHANGED,",  # stored without a time: a plain update
+    )
+    report = ingest_file(store, second, table="contacts", file_name="second.csv")
+    assert (report.inserted, report.updated, report.unchanged, report.skipped_older) == (
+        0,
+        2,
+        1,
+        0,
+    )
+    assert (report.updated_without_time, report.updated_without_time_examples) == (1, ["K1"])
+    assert report.changes == {"team": 2}  # updated_at is not among the changed columns
+    assert _rows(store, "SELECT contact_id, team, updated_at FROM contacts ORDER BY 1") == [
+        ("K1", "CHANGED", datetime(2026, 3, 6, 10, 0)),
+        ("K2", "south", datetime(2026, 3, 6, 10, 0)),
+        ("K3", "CHANGED", None),
+        ("K4", "east", datetime(2026, 3, 6, 10, 0)),
+    ]
+    assert "changed without a time: 1 row(s)" in report.to_text()
+    assert report.to_dict()["updated_without_time"] == 1
+    # The rule still holds afterwards: K1 keeps 2026-03-06, so an older row is skipped.
+    third = _csv(
+        "contact_id,channel,opened_at,team,Updated at", "K1,phone,2026-03-05 10:00,x,2026-03-01"
+    )
+    assert ingest_file(store, third, table="contacts", file_name="third.csv").skipped_older == 1
+
+
 def test_equal_updated_at_is_not_older(store):
     ingest_file(store, FIRST, table="contacts", file_name="first.csv")
     same_time = _csv(
@@ -115,7 +150,9 @@ def test_insert_only_rejects_updates_and_loads_new_keys(store):
         "K2,email,2026-03-05 11:00,west",  # would change channel and team
         "K9,chat,2026-03-05 11:00,west",  # new
     )
-    report = ingest_file(store, body, table="contacts", file_name="io.csv", insert_only=True)
+    report = ingest_file(
+        store, body, table="contacts", file_name="io.csv", insert_only=True, max_reject_share=1.0
+    )
     assert (report.inserted, report.updated, report.unchanged, report.rejected) == (1, 0, 1, 1)
     assert report.insert_only
     assert report.reasons == [
@@ -140,6 +177,7 @@ def test_insert_only_cli_flag(tmp_path, capsys):
     path.write_bytes(_csv("contact_id,channel,opened_at", "K1,sms,2026-03-05 10:00"))
     capsys.readouterr()
     args = ["ingest", str(path), "--table", "contacts", "--db", str(db), "--insert-only"]
+    args += ["--max-reject-share", "1"]
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["updated"], out["rejected"], out["insert_only"]) == (0, 1, True)
@@ -177,7 +215,7 @@ def test_assignments_of_running_or_decided_experiment_are_immutable(store):
         "E_DRAFT,U1,treatment,2026-03-01 10:00",  # draft: may change
         "E_DONE,U1,treatment,2026-03-01 10:00",  # decided: rejected
     )
-    report = ingest_file(store, body, table="assignments", file_name="a2.csv")
+    report = ingest_file(store, body, table="assignments", file_name="a2.csv", max_reject_share=1.0)
     assert (report.inserted, report.updated, report.unchanged, report.rejected) == (1, 2, 0, 2)
     assert report.reasons == [
         {
@@ -254,7 +292,9 @@ def test_refused_rows_keep_personal_data_hashed(store):
     first = _csv(head, "K1,phone,2026-03-05 10:00,anna@example.se")
     ingest_file(store, first, table="contacts", file_name="a.csv")
     again = _csv(head, "K1,chat,2026-03-05 10:00,anna@example.se")
-    report = ingest_file(store, again, table="contacts", file_name="b.csv", insert_only=True)
+    report = ingest_file(
+        store, again, table="contacts", file_name="b.csv", insert_only=True, max_reject_share=1.0
+    )
     assert report.rejected == 1
     (raw,) = _rows(store, "SELECT CAST(raw AS VARCHAR) FROM rejected_rows")[0]
     value = json.loads(raw)["Requester email"]

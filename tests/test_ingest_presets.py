@@ -40,7 +40,7 @@ def _hmac(key_file: Path, value: str) -> str:
 
 def test_zendesk_preset_counts_values_and_personal_data(store, pii_key_file):
     path = EXPORTS / "zendesk_tickets.csv"
-    report = ingest_file(store, path, table="contacts", preset="zendesk")
+    report = ingest_file(store, path, table="contacts", preset="zendesk", max_reject_share=1.0)
     assert report.rows_read == _csv_data_rows(path, "utf-8", ",") == 15
     # Rejected by hand: row 7 "Carrier pigeon", row 8 no Created at, row 13 repeats Id 5003,
     # row 14 solved an hour before it was created.
@@ -96,7 +96,7 @@ def test_zendesk_preset_counts_values_and_personal_data(store, pii_key_file):
 
 def test_intercom_preset_us_times_and_bot_flags(store):
     path = EXPORTS / "intercom_conversations.csv"
-    report = ingest_file(store, path, table="contacts", preset="intercom")
+    report = ingest_file(store, path, table="contacts", preset="intercom", max_reject_share=1.0)
     assert report.rows_read == _csv_data_rows(path, "utf-8-sig", ",") == 10
     assert report.encoding == "utf-8-sig"
     # Rejected: row 5 channel Fax, row 6 first response -5 s, row 8 month 13.
@@ -121,7 +121,14 @@ def test_intercom_preset_us_times_and_bot_flags(store):
 
 def test_intercom_declared_zone_converts_us_times_to_utc(store):
     path = EXPORTS / "intercom_conversations.csv"
-    ingest_file(store, path, table="contacts", preset="intercom", timezone="America/New_York")
+    ingest_file(
+        store,
+        path,
+        table="contacts",
+        preset="intercom",
+        timezone="America/New_York",
+        max_reject_share=1.0,
+    )
     # 03/06/2026 2:02 PM in New York is EST (UTC-5) before the 8 March change: 19:02 UTC.
     (opened,) = _rows(store, "SELECT opened_at FROM contacts WHERE contact_id = 'ic-201'")[0]
     assert opened == datetime(2026, 3, 6, 19, 2)
@@ -129,7 +136,7 @@ def test_intercom_declared_zone_converts_us_times_to_utc(store):
 
 def test_swedish_preset_cp1252_decimal_comma_and_stockholm_time(store):
     path = EXPORTS / "swedish_contacts.csv"
-    report = ingest_file(store, path, table="contacts", preset="swedish")
+    report = ingest_file(store, path, table="contacts", preset="swedish", max_reject_share=1.0)
     assert report.rows_read == _csv_data_rows(path, "cp1252", ";") == 10
     assert (report.encoding, report.delimiter, report.decimal) == ("cp1252", ";", ",")
     # Rejected: row 6 Brevduva, row 7 02:30 on 29 March does not exist in Stockholm, row 8 "abc".
@@ -159,9 +166,15 @@ def test_swedish_preset_cp1252_decimal_comma_and_stockholm_time(store):
 
 
 def test_qualtrics_preset_three_header_rows_ces_flip_and_reference_check(store):
-    ingest_file(store, EXPORTS / "zendesk_tickets.csv", table="contacts", preset="zendesk")
+    ingest_file(
+        store,
+        EXPORTS / "zendesk_tickets.csv",
+        table="contacts",
+        preset="zendesk",
+        max_reject_share=1.0,
+    )
     path = EXPORTS / "qualtrics_survey.csv"
-    report = ingest_file(store, path, table="surveys", preset="qualtrics")
+    report = ingest_file(store, path, table="surveys", preset="qualtrics", max_reject_share=1.0)
     assert report.rows_read == _csv_data_rows(path, "utf-8", ",", header_rows=3) == 8
     assert report.timezone == "Europe/Stockholm"  # from the ImportId row
     # Rejected: row 4 NPS 11, row 6 ticket 9999 not in contacts, row 8 DST gap.
@@ -201,14 +214,18 @@ def test_qualtrics_preset_three_header_rows_ces_flip_and_reference_check(store):
 
 def test_qualtrics_without_contacts_rejects_every_linked_survey(store):
     report = ingest_file(
-        store, EXPORTS / "qualtrics_survey.csv", table="surveys", preset="qualtrics"
+        store,
+        EXPORTS / "qualtrics_survey.csv",
+        table="surveys",
+        preset="qualtrics",
+        max_reject_share=1.0,
     )
     assert report.inserted == 0 and report.rejected == 8
 
 
 def test_xlsx_customers_first_sheet_and_named_sheet(store):
     path = EXPORTS / "customers.xlsx"
-    report = ingest_file(store, path, table="customers")
+    report = ingest_file(store, path, table="customers", max_reject_share=1.0)
     assert report.format == "xlsx"
     assert (report.rows_read, report.inserted, report.rejected) == (12, 11, 1)
     assert report.reasons[0]["row_number"] == 4 and "'n/a'" in report.reasons[0]["reason"]
@@ -219,7 +236,7 @@ def test_xlsx_customers_first_sheet_and_named_sheet(store):
     )[0]
     assert got[:3] == (date(2024, 1, 2), "Skåne", 499.0)
     assert json.loads(got[3])["Loyalty points"] == "0"
-    again = ingest_file(store, path, table="customers", sheet="Customers")
+    again = ingest_file(store, path, table="customers", sheet="Customers", max_reject_share=1.0)
     assert (again.inserted, again.unchanged) == (0, 11)
     with pytest.raises(IngestError) as err:
         ingest_file(store, path, table="customers", sheet="Nope")
@@ -230,7 +247,9 @@ def test_xlsx_customers_first_sheet_and_named_sheet(store):
 
 
 def test_parquet_invoices_typed_columns(store):
-    report = ingest_file(store, EXPORTS / "invoices.parquet", table="invoices")
+    report = ingest_file(
+        store, EXPORTS / "invoices.parquet", table="invoices", max_reject_share=1.0
+    )
     # Rejected: row 7 negative fee, row 10 no customer. A negative amount (credit) is allowed.
     assert (report.format, report.rows_read, report.inserted, report.rejected) == (
         "parquet",
@@ -252,7 +271,11 @@ def test_parquet_invoices_typed_columns(store):
 
 def test_rejected_rows_keep_raw_values_without_personal_data(store):
     report = ingest_file(
-        store, EXPORTS / "swedish_contacts.csv", table="contacts", preset="swedish"
+        store,
+        EXPORTS / "swedish_contacts.csv",
+        table="contacts",
+        preset="swedish",
+        max_reject_share=1.0,
     )
     rows = rejected_rows(store, report.batch_id)
     assert rows["row_number"].to_list() == [6, 7, 8]
@@ -342,6 +365,7 @@ def test_cli_preset_and_mapping_file_combine_and_the_mapping_wins(tmp_path, caps
     args = ["ingest", str(EXPORTS / "intercom_conversations.csv"), "--table", "contacts"]
     code = main(
         [*args, "--preset", "intercom", "--mapping", str(mapping), "--db", str(db), "--json"]
+        + ["--max-reject-share", "1"]
     )
     assert code == 0
     report = json.loads(capsys.readouterr().out)

@@ -46,7 +46,9 @@ def _python_calls(store, body: bytes) -> tuple[int, int]:
     sys.setprofile(count)
     threading.setprofile(count)
     try:
-        report = ingest_file(store, body, table="contacts", file_name="scale.csv")
+        report = ingest_file(
+            store, body, table="contacts", file_name="scale.csv", max_reject_share=1.0
+        )
     finally:
         sys.setprofile(None)
         threading.setprofile(None)  # type: ignore[arg-type]
@@ -71,7 +73,7 @@ def _python_heap_peak(store, body: bytes) -> int:
     """Peak bytes allocated by Python objects during one ingest (polars/DuckDB buffers excluded)."""
     tracemalloc.start()
     try:
-        ingest_file(store, body, table="contacts", file_name="heap.csv")
+        ingest_file(store, body, table="contacts", file_name="heap.csv", max_reject_share=1.0)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -80,8 +82,20 @@ def _python_heap_peak(store, body: bytes) -> int:
 def test_ingest_python_heap_does_not_grow_with_rows(tmp_path):
     small, large = _contacts_csv(2_000, seed=1), _contacts_csv(40_000, seed=2)
     with open_store(tmp_path / "a.duckdb") as a, open_store(tmp_path / "b.duckdb") as b:
-        ingest_file(a, _contacts_csv(200, seed=3), table="contacts", file_name="warm.csv")
-        ingest_file(b, _contacts_csv(200, seed=3), table="contacts", file_name="warm.csv")
+        ingest_file(
+            a,
+            _contacts_csv(200, seed=3),
+            table="contacts",
+            file_name="warm.csv",
+            max_reject_share=1.0,
+        )
+        ingest_file(
+            b,
+            _contacts_csv(200, seed=3),
+            table="contacts",
+            file_name="warm.csv",
+            max_reject_share=1,
+        )
         heap_small, heap_large = _python_heap_peak(a, small), _python_heap_peak(b, large)
     # 40,000 rows as Python strings alone would take several MB; the rows stay in Arrow
     # buffers, so the Python heap peak is the same few hundred KB for both files.

@@ -74,6 +74,7 @@ def test_format_from_the_mapping_is_the_only_one_tried(store):
         file_name="fmt.csv",
         table="contacts",
         mapping={"formats": {"opened_at": "%d-%m-%Y %Hh%M"}},
+        max_reject_share=1.0,
     )
     assert (report.inserted, report.rejected) == (1, 1)
     assert _rows(store, "SELECT opened_at FROM contacts") == [(datetime(2026, 3, 5, 14, 2),)]
@@ -124,7 +125,9 @@ def test_yyyymmdd_and_excel_serial_dates(store):
 
 # -- item 1: durations ------------------------------------------------------------------------
 def test_excel_time_cells_and_clock_durations_load_and_nonsense_is_rejected(store):
-    report = ingest_file(store, SHAPES / "call_durations.csv", table="contacts")
+    report = ingest_file(
+        store, SHAPES / "call_durations.csv", table="contacts", max_reject_share=1.0
+    )
     assert (report.inserted, report.rejected) == (3, 2)
     assert _rows(store, "SELECT contact_id, handle_s, wait_s FROM contacts ORDER BY 1") == [
         ("C1", 5 * 60 + 30.0, 45.0),  # 1899-12-31 00:05:30 is a 5 min 30 s cell

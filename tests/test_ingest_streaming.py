@@ -58,7 +58,9 @@ def _contacts(n: int) -> tuple[bytes, dict[str, object]]:
 
 def _load(tmp_path: Path, name: str, body: bytes, **kwargs):
     store = open_store(tmp_path / f"{name}.duckdb")
-    report = ingest_file(store, body, table="contacts", file_name="c.csv", **kwargs)
+    report = ingest_file(
+        store, body, table="contacts", file_name="c.csv", **kwargs, max_reject_share=1.0
+    )
     cur = store.cursor()
     rows = cur.execute("SELECT * EXCLUDE (batch_id) FROM contacts ORDER BY contact_id").fetchall()
     rejected = cur.execute(
@@ -179,7 +181,7 @@ def test_legacy_byte_in_a_late_chunk_starts_over_as_cp1252(tmp_path, monkeypatch
 def test_xlsx_and_parquet_in_small_chunks_load_as_in_one(tmp_path, monkeypatch, file, table):
     def load(name: str):
         with open_store(tmp_path / f"{name}.duckdb") as store:
-            report = ingest_file(store, EXPORTS / file, table=table)
+            report = ingest_file(store, EXPORTS / file, table=table, max_reject_share=1.0)
             rows = (
                 store.cursor()
                 .execute(f"SELECT * EXCLUDE (batch_id, extras) FROM {table} ORDER BY ALL")
@@ -215,9 +217,9 @@ MEMORY_CHILD = textwrap.dedent(
     frame.write_csv(path)
     del frame
     with open_store(Path(sys.argv[3]) / f"s{n}.duckdb") as store:
-        ingest_file(store, path.read_bytes()[:20_000], table="contacts", file_name="warm.csv")
+        ingest_file(store, path.read_bytes()[:20_000], table="contacts", file_name="warm.csv", max_reject_share=1.0)
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        report = ingest_file(store, path, table="contacts")
+        report = ingest_file(store, path, table="contacts", max_reject_share=1.0)
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
     print(report.rows_read, report.rejected, grown)
     """
@@ -258,10 +260,60 @@ def test_large_file_memory_cap_is_put_back_after_the_ingest(store, monkeypatch):
         return original(cur, *args, **kwargs)
 
     monkeypatch.setattr(load_module, "merge_stage", spy)
+    refresh = load_module.refresh_for_stage
+
+    def refresh_spy(cur, *args, **kwargs):
+        seen.append(cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return refresh(cur, *args, **kwargs)
+
+    monkeypatch.setattr(load_module, "refresh_for_stage", refresh_spy)
     query = "SELECT current_setting('memory_limit')"
     before = store.cursor().execute(query).fetchall()
     for i in range(3):  # a rounded value put back each time would creep down
         body = f"contact_id,channel,opened_at\nA{i},phone,2026-03-05 14:02\n".encode()
         ingest_file(store, body, table="contacts", file_name="a.csv")
-    assert seen == ["488.2 MiB"] * 3  # 512 MB while loading
+    # 512 MB while loading, the repeat gaps included (no larger cap for them any more): three
+    # merges and two gap refreshes (the first load's gaps come with its insert).
+    assert seen == ["488.2 MiB"] * 5
     assert store.cursor().execute(query).fetchall() == before
+
+
+def test_repeat_gaps_of_an_ingest_in_hash_passes_equal_one_pass(tmp_path, monkeypatch):
+    # Many customers, ties and re-loads: the gaps a large file gets in customer-hash passes
+    # (repeats.PARTITION_ROWS forced down to 7 rows a pass) equal those of one pass, and the
+    # first load's gaps (computed in its insert) equal a full rebuild.
+    import random
+
+    import metrics.repeats as repeats
+
+    rng = random.Random(5)
+    head = "contact_id,customer_id,issue_type,channel,opened_at\n"
+
+    def body(ids: range) -> bytes:
+        rows = [
+            f"k{i},c{rng.randrange(60)},{rng.choice(['billing', 'order'])},phone,"
+            f"2026-03-{1 + rng.randrange(9):02d} {rng.randrange(3) + 8:02d}:00"
+            for i in ids
+        ]
+        return (head + "\n".join(rows) + "\n").encode()
+
+    files = [body(range(400)), body(range(300, 700))]  # the second moves 100 contacts
+    gaps = []
+    for per_pass in (10**9, 7, 0):
+        monkeypatch.setattr(repeats, "PARTITION_ROWS", per_pass)
+        store = open_store(tmp_path / f"p{per_pass}.duckdb")
+        for i, data in enumerate(files):
+            ingest_file(store, data, table="contacts", file_name=f"f{i}.csv")
+        if per_pass == 0:  # and a rebuild of every gap in one pass changes none of them
+            monkeypatch.setattr(repeats, "PARTITION_ROWS", 10**9)
+            with store.write() as cur:
+                cur.execute("UPDATE contacts SET next_gap_s = NULL, prev_gap_s = NULL")
+                repeats.refresh_repeats(cur)
+        gaps.append(
+            store.cursor()
+            .execute("SELECT contact_id, next_gap_s, prev_gap_s FROM contacts ORDER BY 1")
+            .fetchall()
+        )
+        store.close()
+    assert gaps[0] == gaps[1] == gaps[2]
+    assert sum(1 for _, n, p in gaps[0] if n is not None or p is not None) > 500

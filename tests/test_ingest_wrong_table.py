@@ -193,7 +193,7 @@ def test_every_example_and_test_file_keeps_its_outcome(path):
         for preset in presets:
             with open_store(":memory:") as store:
                 try:
-                    r = ingest_file(store, path, table=table, preset=preset)
+                    r = ingest_file(store, path, table=table, preset=preset, max_reject_share=1)
                     got = ("loaded", (r.inserted, r.updated, r.unchanged, r.rejected))
                 except IngestError as exc:
                     got = ("refused", str(exc))
@@ -206,3 +206,64 @@ def test_every_example_and_test_file_keeps_its_outcome(path):
                 assert "nothing was written" in got[1]
             else:
                 assert got[0] == "refused", case
+
+
+def _without(table: str, *drop: str) -> dict[str, str]:
+    return {k: v for k, v in ROWS[table].items() if k not in drop}
+
+
+# A file missing one required column of its own table used to load silently into the one
+# table whose requirements it met, or be refused without naming the table it fits.
+LACKING = [
+    # (file's table, columns dropped from it, table asked for)
+    ("invoices", ("amount",), "customers"),
+    ("contacts", ("channel",), "customers"),
+    ("surveys", ("answered_at",), "customers"),
+    ("contacts", ("opened_at",), "surveys"),
+    ("surveys", ("answered_at",), "contacts"),
+    ("assignments", ("assigned_at",), "invoices"),
+]
+
+
+@pytest.mark.parametrize(
+    ("own", "drop", "asked"), LACKING, ids=[f"{o}-no-{d[0]}-as-{a}" for o, d, a in LACKING]
+)
+def test_file_lacking_a_column_of_its_own_table_is_still_refused_naming_it(store, own, drop, asked):
+    before = _state(store)
+    row = _without(own, *drop)
+    with pytest.raises(IngestError) as err:
+        ingest_file(store, _csv(row), table=asked, file_name=f"{own}.csv")
+    message = str(err.value)
+    assert f"this looks like {'an' if own[0] in 'aeiou' else 'a'} {own} file, not {asked}" in (
+        message.replace("a invoices", "an invoices").replace("a assignments", "an assignments")
+    )
+    assert f"expected --table {own}" in message
+    assert message.endswith(f"(it lacks {', '.join(drop)} for {own})")
+    assert "\n" not in message
+    assert _state(store) == before
+
+
+def test_invoices_without_amount_as_customers_names_both_counts(store):
+    row = _without("invoices", "amount")
+    with pytest.raises(IngestError) as err:
+        ingest_file(store, _csv(row), table="customers", file_name="inv.csv")
+    assert str(err.value) == (
+        "inv.csv: this looks like an invoices file, not customers: its columns fill 6 columns "
+        "of invoices (invoice_id, customer_id, issued_at, fee, paid_at, reminders) but only 1 "
+        "of customers (customer_id); nothing was written; expected --table invoices "
+        "(it lacks amount for invoices)"
+    )
+    preview = preview_file(_csv(row), file_name="inv.csv", table="customers")
+    assert any("(it lacks amount for invoices)" in w for w in preview.warnings)
+
+
+def test_a_near_tie_with_an_incomplete_table_keeps_the_table_asked_for(store):
+    # invoices would fill 3 columns (invoice_id, customer_id, issued_at) but lacks amount;
+    # customers fills 3 too: not clearly better, so the customers file loads.
+    row = {"customer_id": "C1", "segment": "SMB", "tier": "gold"}
+    row |= {"invoice_id": "I1", "issued_at": "2026-03-01"}
+    report = ingest_file(store, _csv(row), table="customers", file_name="c.csv")
+    assert (report.inserted, report.rejected) == (1, 0)
+    # Without its key column the other table never wins, however many columns it fills.
+    row = _without("invoices", "invoice_id", "amount") | {"customer_id": "C2"}
+    assert ingest_file(store, _csv(row), table="customers", file_name="c2.csv").inserted == 1

@@ -72,6 +72,7 @@ def test_cli_kpis_json_has_contract_keys_by_dim_and_period(db: Path, capsys) -> 
         "p_meets",
         "p_misses",
         "small_sample",
+        "reason",
         "channel",
         "period",
     }

@@ -141,6 +141,9 @@ def test_survey_kpis_no_responses_have_no_value_and_n_0(store: Store) -> None:
     assert frame["n"].to_list() == [0] * 4
     assert frame["status"].to_list() == [None] * 4
     assert frame["small_sample"].to_list() == [True] * 4
+    assert frame["reason"].to_list() == [
+        f"no surveys file loaded (surveys.{k})" for k in ("nps", "csat", "csat", "ces")
+    ]
 
 
 def test_nps_single_response_has_value_but_no_status(store: Store) -> None:
@@ -850,6 +853,7 @@ def test_output_columns_follow_the_shared_contract(store: Store) -> None:
         "p_meets",
         "p_misses",
         "small_sample",
+        "reason",
         "team",
         "channel",
         "period",

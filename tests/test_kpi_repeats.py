@@ -5,7 +5,13 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from metrics.repeats import customers_of, refresh_for_contacts, refresh_repeats
+import metrics.repeats as repeats
+from metrics.repeats import (
+    customers_of,
+    refresh_for_contacts,
+    refresh_for_stage,
+    refresh_repeats,
+)
 from metrics.store import Store
 
 T0 = datetime(2026, 3, 1, 8, 0)
@@ -163,3 +169,81 @@ def test_undo_of_a_contacts_batch_restores_the_gaps(store: Store) -> None:
     assert _stored(store) == {"k2": (86400.0, None), "k3": (None, 86400.0)}
     undo_batch(store, report.batch_id)
     assert _stored(store) == gaps_before == {"k1": (172800.0, None), "k2": (None, 172800.0)}
+
+
+def _many(seed: int, n: int, customers: int) -> list[tuple[str, str | None, str | None, datetime]]:
+    """Many customers with a few contacts each, whole-hour times (ties) and missing keys."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        cust = None if rng.random() < 0.05 else f"c{rng.randrange(customers)}"
+        issue = None if rng.random() < 0.05 else rng.choice(["billing", "order", "tech"])
+        rows.append((f"k{i}", cust, issue, T0 + timedelta(hours=rng.randrange(24 * 20))))
+    return rows
+
+
+def _clear(store: Store) -> None:
+    with store.write() as cur:
+        cur.execute("UPDATE contacts SET next_gap_s = NULL, prev_gap_s = NULL")
+
+
+def test_hash_passes_give_exactly_the_one_pass_gaps(store: Store) -> None:
+    rows = _many(11, 1500, 300)
+    _insert(store, rows)
+    with store.write() as cur:
+        n_one = refresh_repeats(cur)  # 1500 rows < PARTITION_ROWS: one pass
+    one_pass = _stored(store)
+    assert one_pass == _brute(rows) and n_one == len(one_pass) > 500
+    # The migration's two-window SQL (ties by a second window) gives the same gaps too.
+    both = store.cursor().execute(repeats.COMPUTE_SQL.format(only="")).fetchall()
+    assert {c: (n, p) for c, n, p in both if n is not None or p is not None} == one_pass
+    _clear(store)
+    with store.write() as cur:
+        # 40 rows a pass: ~36 passes, each customer's contacts inside one of them.
+        assert refresh_repeats(cur, partition_rows=40) == n_one
+    assert _stored(store) == one_pass
+    # The same for a refresh of some customers, against the one pass over the same ones.
+    some = [f"c{i}" for i in range(0, 300, 3)] + [None]
+    for partition_rows in (10**9, 25):
+        _clear(store)
+        with store.write() as cur:
+            n = refresh_repeats(cur, some, partition_rows=partition_rows)
+        got = _stored(store)
+        assert n == len(got)
+        assert got == {c: g for c, g in one_pass.items() if c in _contacts_of(rows, some)}
+
+
+def _contacts_of(rows: list, customers: list) -> set[str]:
+    return {c for c, cust, _, _ in rows if cust in set(customers) - {None}}
+
+
+def test_refresh_for_stage_equals_refresh_for_contacts(store: Store) -> None:
+    # The stage's own customer_id (after the merge) plus the customers before it stand for
+    # the join of the staged ids to the table, also when a staged contact moved customer.
+    first = _many(12, 800, 120)
+    _insert(store, first)
+    with store.write() as cur:
+        refresh_repeats(cur)
+    moved = [
+        (c, "c7" if i % 2 else None, issue, ts) for i, (c, _, issue, ts) in enumerate(first[:40])
+    ]
+    new = [(f"n{i}", f"c{i % 9}", "order", T0 + timedelta(hours=i)) for i in range(30)]
+    with store.write() as cur:
+        before = customers_of(cur, [r[0] for r in moved])
+        cur.execute(
+            "DELETE FROM contacts WHERE contact_id IN (SELECT unnest($1))", [[r[0] for r in moved]]
+        )
+        cur.executemany(
+            "INSERT INTO contacts (contact_id, customer_id, issue_type, channel, opened_at) "
+            "VALUES (?, ?, ?, 'email', ?)",
+            moved + new,
+        )
+        cur.execute(
+            "CREATE TEMP TABLE stage AS SELECT contact_id, customer_id FROM contacts "
+            "WHERE contact_id IN (SELECT unnest($1))",
+            [[r[0] for r in moved + new]],
+        )
+        refresh_for_stage(cur, "stage", before, partition_rows=30)
+        cur.execute("DROP TABLE stage")
+    expected = _brute(moved + new + first[40:])
+    assert _stored(store) == expected

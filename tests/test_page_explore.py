@@ -135,7 +135,8 @@ def test_explore_heatmap_greys_small_cells_like_query(app, sample_store):
     )
     _assert_table_equals(app.dataframe[2].value, cross, ["channel", "issue_type"])
     spec = json.loads(app.get("plotly_chart")[2].proto.spec)
-    solid, grey = spec["data"]
+    solid, grey, key = spec["data"]
+    assert key["name"] == "n below 30: too few to judge"  # grey is named in the legend
     small = cross.filter(
         pl.col("small_sample")
         & pl.col("channel").is_not_null()
@@ -230,3 +231,29 @@ def test_dimension_options_are_distinct_store_values_sorted(sample_store):
     assert (first, last) == (date(2025, 10, 1), date(2026, 10, 1))
     with pytest.raises(ValueError, match="unknown dimension 'colour'; expected one of channel"):
         distinct_values(sample_store, "colour")
+
+
+def _breakdown_caption(at: AppTest) -> str:
+    return next(c.value for c in at.caption if "bars" in c.value.lower())
+
+
+def test_explore_caption_for_a_kpi_without_target_says_so_not_small_samples(app):
+    # AHT has no target: its bars are the plain colour, and the caption says why they are not
+    # coloured by status; grey is mentioned only when a bar really is a small sample.
+    app.selectbox(key="ex_kpi").select("aht").run()
+    _ok(app)
+    caption = _breakdown_caption(app)
+    assert "no target here" in caption
+    bars = json.loads(app.get("plotly_chart")[1].proto.spec)["data"]
+    small = any(app.dataframe[1].value["small_sample"])
+    assert ("Grey bars" in caption) == small
+    assert "#c9ced6" not in bars[0]["marker"]["color"] or small
+    assert "no target" in [d.get("name") for d in bars[1:]]
+
+
+def test_explore_caption_for_a_kpi_with_target_points_to_the_status_legend(app):
+    # NPS (the default) has a target: the bars take status colours, named in the legend.
+    caption = _breakdown_caption(app)
+    assert "status against the target" in caption and "no target here" not in caption
+    names = [d.get("name") for d in json.loads(app.get("plotly_chart")[1].proto.spec)["data"]]
+    assert set(names[1:]) & {"meets target", "near target", "misses target", "unclear vs target"}

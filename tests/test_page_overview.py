@@ -6,6 +6,8 @@ import json
 from datetime import date
 from pathlib import Path
 
+import polars as pl
+import pyarrow as pa
 import pytest
 import streamlit as st
 from conftest import start_page
@@ -121,21 +123,36 @@ def test_overview_missing_target_list_ordered_by_distance(app, sample_store):
     assert missing == set(table[table["channel"] == "all"]["KPI"])
 
 
-def test_overview_channel_mix_donut_shares_equal_query(app, sample_store):
+def test_overview_channel_mix_bars_shares_equal_query(app, sample_store):
     mix = query_kpis(
         sample_store, KpiRequest(kpis=("channel_mix",), date_from=SEP[0], date_to=SEP[1])
     )
-    spec = json.loads(app.get("plotly_chart")[-1].proto.spec)
-    pie = spec["data"][0]
-    assert pie["type"] == "pie"
-    shown = dict(zip(pie["labels"], pie["values"], strict=True))
-    # The donut names each channel in people's words (English here): "phone" -> "Phone".
+    chart = app.get("vega_lite_chart")[-1].proto  # Vega-Lite: the page loads no Plotly
+    rows = pa.ipc.open_stream(chart.data.data).read_all().to_pylist()
+    shown = {r["channel"]: r["share"] for r in rows}
+    # The bars name each channel in people's words (English here): "phone" -> "Phone".
     labels = [value_label("channel", c) for c in mix["channel"].to_list()]
     expected = dict(zip(labels, mix["value"].to_list(), strict=True))
     assert shown.keys() == expected.keys()
     for ch, v in expected.items():
         assert shown[ch] == pytest.approx(v, abs=1e-12)
     assert sum(shown.values()) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_overview_card_sparklines_are_the_last_12_months_oldest_first(app, sample_store):
+    # The cards' own st.metric sparklines (no Plotly per card): the monthly values from
+    # the month 12 months before the period's end, oldest first, empty months left out.
+    trend = query_kpis(
+        sample_store, KpiRequest(grain="month", date_from=date(2025, 10, 1), date_to=SEP[1])
+    )
+    cards = _cards(app)
+    assert len(cards) >= 10
+    for kpi, card in cards.items():
+        series = trend.filter(pl.col("kpi") == kpi).drop_nulls("value").sort("period")
+        expected = series["value"].to_list() if series.height > 1 else []
+        assert list(card.proto.chart_data) == pytest.approx(expected, rel=1e-12), kpi
+        assert card.proto.chart_type == MetricProto.ChartType.LINE
+    assert not app.get("plotly_chart")
 
 
 def test_overview_channel_filter_cards_equal_filtered_query(app, sample_store):

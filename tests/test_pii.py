@@ -128,7 +128,9 @@ def test_luhn_reference_agrees_with_published_examples():
 
 def test_swedish_file_stores_no_clear_value_anywhere(store, pii_key_file, caplog):
     caplog.set_level("DEBUG")
-    report = ingest_file(store, SWEDISH.encode(), table="contacts", file_name="kunder.csv")
+    report = ingest_file(
+        store, SWEDISH.encode(), table="contacts", file_name="kunder.csv", max_reject_share=1.0
+    )
     for clear in CLEAR:  # nothing logged quotes a value either
         assert clear not in caplog.text, clear
     assert report.pii == {
@@ -162,7 +164,9 @@ def test_swedish_file_stores_no_clear_value_anywhere(store, pii_key_file, caplog
 
 
 def test_hmac_equals_standard_library_on_a_hand_case(store, pii_key_file):
-    ingest_file(store, SWEDISH.encode(), table="contacts", file_name="kunder.csv")
+    ingest_file(
+        store, SWEDISH.encode(), table="contacts", file_name="kunder.csv", max_reject_share=1.0
+    )
     key = _key(pii_key_file)
     rows = dict(store.cursor().execute("SELECT contact_id, extras FROM contacts").fetchall())
     s1, s2 = json.loads(rows["S1"]), json.loads(rows["S2"])
@@ -220,7 +224,9 @@ def test_key_file_created_on_first_use_with_mode_0600_and_not_in_store(store, pi
     plain = b"contact_id,channel,opened_at\nK1,phone,2026-03-05 10:00\n"
     ingest_file(store, plain, table="contacts", file_name="plain.csv")
     assert not pii_key_file.exists()  # no personal data, no key needed
-    ingest_file(store, SWEDISH.encode(), table="contacts", file_name="kunder.csv")
+    ingest_file(
+        store, SWEDISH.encode(), table="contacts", file_name="kunder.csv", max_reject_share=1.0
+    )
     assert stat.S_IMODE(pii_key_file.stat().st_mode) == 0o600
     key = pii_key_file.read_text().strip()
     assert len(key) == 64
@@ -232,7 +238,9 @@ def test_key_file_created_on_first_use_with_mode_0600_and_not_in_store(store, pi
 
 
 def test_other_key_is_refused_before_anything_is_written(store, pii_key_file, monkeypatch):
-    ingest_file(store, SWEDISH.encode(), table="contacts", file_name="kunder.csv")
+    ingest_file(
+        store, SWEDISH.encode(), table="contacts", file_name="kunder.csv", max_reject_share=1.0
+    )
     batches = store.cursor().execute("SELECT count(*) FROM ingest_batches").fetchall()
     monkeypatch.setenv("CX_PII_KEY", "another-key-0123456789")
     body = b"contact_id,channel,opened_at,E-mail\nZ1,phone,2026-03-05 10:00,z@z.se\n"
@@ -256,7 +264,9 @@ def test_readable_key_file_and_short_env_key_are_refused(pii_key_file, monkeypat
 def test_old_salted_store_loses_its_salt_and_says_hashes_will_not_join(store):
     with store.write() as cur:
         cur.execute("INSERT INTO settings VALUES ('ingest_pii_salt', '\"abcd\"')")
-    report = ingest_file(store, SWEDISH.encode(), table="contacts", file_name="kunder.csv")
+    report = ingest_file(
+        store, SWEDISH.encode(), table="contacts", file_name="kunder.csv", max_reject_share=1.0
+    )
     assert any("will not join" in w for w in report.warnings)
     keys = {r[0] for r in store.cursor().execute("SELECT key FROM settings").fetchall()}
     assert "ingest_pii_salt" not in keys and "ingest_pii_key_id" in keys
@@ -376,7 +386,9 @@ def test_mask_reason_hides_quoted_personal_data_only():
 def test_cx_settings_show_prints_key_path_and_ids(tmp_path, pii_key_file):
     db = tmp_path / "cx.duckdb"
     with open_store(db) as s:
-        ingest_file(s, SWEDISH.encode(), table="contacts", file_name="kunder.csv")
+        ingest_file(
+            s, SWEDISH.encode(), table="contacts", file_name="kunder.csv", max_reject_share=1.0
+        )
     out = subprocess.run(
         [sys.executable, "-m", "dashboard.cli.main", "settings", "show", "--json", "--db", str(db)],
         capture_output=True,
@@ -418,7 +430,7 @@ def test_mask_text_hides_contact_details_in_notes_but_not_hashes_or_times():
 
 def test_row_with_only_a_name_is_still_a_row(store):
     body = b"contact_id,channel,opened_at,Namn\nA1,phone,2026-03-05 10:00,Anna\n,,,Bo Ek\n"
-    report = ingest_file(store, body, table="contacts", file_name="n.csv")
+    report = ingest_file(store, body, table="contacts", file_name="n.csv", max_reject_share=1.0)
     # The second row is rejected (no id), not skipped as blank; its name is not kept.
     assert (report.rows_read, report.inserted, report.rejected) == (2, 1, 1)
     assert "Bo Ek" not in _all_text(store)

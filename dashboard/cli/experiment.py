@@ -75,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("experiment_id", metavar="ID")
     p.add_argument("--out", type=Path, required=True, help="output .html file")
     add_db_option(p)
+    add_json_option(p)
     p.set_defaults(func=_report)
 
 
@@ -276,7 +277,16 @@ def _report(args: argparse.Namespace) -> int:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CliError(f"cannot write {args.out}: {exc.strerror}") from None
-    print(f"wrote {args.out} ({len(html) // 1024} KiB)")
+    if args.json:
+        print_json(
+            {
+                "experiment_id": args.experiment_id,
+                "out": str(args.out),
+                "bytes": args.out.stat().st_size,
+            }
+        )
+    else:
+        print(f"wrote {args.out} ({len(html) // 1024} KiB)")
     return 0
 
 

@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep only rows where DIM is VALUE (repeat a DIM to allow several values)",
     )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="--format json"
+    )
     p.add_argument("--list", action="store_true", help="print the KPI catalogue and exit")
     p.set_defaults(func=run)
 
@@ -139,5 +142,11 @@ def run(args: argparse.Namespace) -> int:
         if frame.is_empty():
             print("no data for this selection")
         else:
+            # A KPI without inputs reads "no data: <reason>" in the reason column (absent is
+            # not zero); the column is left out when every KPI has data.
+            if frame["reason"].null_count() == frame.height:
+                frame = frame.drop("reason")
+            else:
+                frame = frame.with_columns(("no data: " + frame["reason"]).alias("reason"))
             sys.stdout.write(_table(frame.to_dicts(), frame.columns) + "\n")
     return 0

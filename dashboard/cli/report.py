@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dashboard.cli.common import CliError, add_db_option, open_cli_store
+from dashboard.cli.common import (
+    CliError,
+    add_db_option,
+    add_json_option,
+    open_cli_store,
+    print_json,
+)
 from dashboard.cli.kpis import _parse_date, _parse_filters
 
 
@@ -34,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ov.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", default=None)
     ov.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", default=None)
     ov.add_argument("--filter", action="append", default=[], metavar="DIM=VALUE")
+    add_json_option(ov)
     ov.set_defaults(func=run_overview)
     p.set_defaults(func=lambda args: _no_report(p))
 
@@ -85,4 +92,7 @@ def run_overview(args: argparse.Namespace) -> int:
     print(
         f"wrote {args.out} ({report.date_from} – {report.date_to}, exclusive end)", file=sys.stderr
     )
+    if args.json:
+        period = {"date_from": report.date_from, "date_to": report.date_to}
+        print_json({"out": str(args.out), **period, "language": lang})
     return 0

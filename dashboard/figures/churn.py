@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard import numbers
-from dashboard.figures.kpi import GREY, LINE_COLOUR, small_sample_reason
+from dashboard.figures.kpi import GREY, LINE_COLOUR, small_sample_key, small_sample_reason
 from dashboard.i18n import current_language, month_name, t, t_or, value_label
 from dashboard.numbers import localize
 from metrics import units
@@ -24,13 +24,20 @@ def retention_figure(df: pl.DataFrame, *, max_cohorts: int = 12) -> go.Figure:
     Only the latest `max_cohorts` cohorts are drawn. Small-sample points are grey and joined
     by a dotted grey line underneath, so a cohort of three customers dropping to 0 % does not
     read as a solid curve.
+
+    A cohort's month k is drawn only while the whole cohort is observed there (n is the
+    cohort's size): at its last month only the customers who signed up early in the month
+    are, a handful whose share jumped back towards 100 % as if churned customers returned.
     """
     fig = go.Figure()
     cohorts = sorted(df["cohort"].unique().to_list())[-max_cohorts:]
+    any_small = False
     for i, cohort in enumerate(cohorts):
         name = f"{month_name(cohort.month)} {cohort.year}"
-        part = df.filter(pl.col("cohort") == cohort).sort("months")
+        part = df.filter(pl.col("cohort") == cohort)
+        part = part.filter(pl.col("n") == pl.col("n").max()).sort("months")
         small = part["small_sample"].to_list()
+        any_small = any_small or any(small)
         colour = PALETTE[i % len(PALETTE)]
         months, retention = part["months"].to_list(), part["retention"].to_list()
         if any(small):
@@ -74,6 +81,8 @@ def retention_figure(df: pl.DataFrame, *, max_cohorts: int = 12) -> go.Figure:
                 hoverinfo="text",
             )
         )
+    if any_small:
+        small_sample_key(fig)
     fig.update_layout(
         title=t("churn.cohorts"),
         height=380,
@@ -130,12 +139,17 @@ def satisfaction_figure(df: pl.DataFrame, reference: dict[str, float]) -> go.Fig
             opacity=0.55,
         )
     )
+    if any(rows[b]["small_sample"] for b in bands):
+        small_sample_key(fig)
     fig.update_layout(
         title=t("cfig.sat_title"),
         barmode="group",
         height=380,
         yaxis={"tickformat": ".0%"},
         xaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": bands,
             "tickmode": "array",
             "tickvals": bands,
             "ticktext": [value_label("satisfaction_band", b) for b in bands],
@@ -161,22 +175,36 @@ def _gap(a: Any, b: Any) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def _band_label(dimension: str, band: str) -> str:
+    # The last contact's channel is a stored code ("phone"): shown in people's words.
+    return value_label("channel", band) if dimension == "last contact channel" else band
+
+
 def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
     """Bars of one breakdown (metrics.churn): rate per band, n on the bar, small samples grey."""
     part = df.filter(pl.col("dimension") == dimension)
+    bands = part["band"].to_list()  # in the metrics layer's order: 0, 1, 2+; tenure up
     unit = part["rate_unit"][0] if part.height else ""
     unit = t_or("cfig.rate_unit." + unit.replace(" ", "_").replace("-", "_"), unit)
     fig = go.Figure(
         go.Bar(
-            y=part["band"].to_list(),
+            y=bands,
             x=part["rate"].to_list(),
             orientation="h",
             marker={"color": [GREY if s else LINE_COLOUR for s in part["small_sample"]]},
+            showlegend=False,
             text=[f"n={n}" for n in part["n"]],
             textposition="inside",
             insidetextanchor="start",
             hovertext=[
-                t("cfig.breakdown_hover", band=b, share=_pct(r), unit=unit, churned=c, n=n)
+                t(
+                    "cfig.breakdown_hover",
+                    band=_band_label(dimension, b),
+                    share=_pct(r),
+                    unit=unit,
+                    churned=c,
+                    n=n,
+                )
                 + (f"<br>{small_sample_reason(n)}" if s else "")
                 for b, r, c, n, s in part.select(
                     "band", "rate", "churned", "n", "small_sample"
@@ -193,9 +221,21 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
         ),
         height=max(220, 32 * part.height + 90),
         xaxis={"tickformat": ".1%"},
-        yaxis={"autorange": "reversed"},
+        # Categories in order: on a numeric axis "0", "1" plot as numbers and "2+" is dropped.
+        yaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": bands,
+            "autorange": "reversed",
+            "tickmode": "array",
+            "tickvals": bands,
+            "ticktext": [_band_label(dimension, b) for b in bands],
+        },
+        legend={"orientation": "h", "y": -0.25},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
+    if any(part["small_sample"].to_list()):
+        small_sample_key(fig)
     return localize(fig)
 
 
@@ -226,6 +266,7 @@ def what_if_figure(what_if: pl.DataFrame) -> go.Figure:
     fig.update_layout(
         title=t("cfig.what_if_title"),
         barmode="group",
+        xaxis={"type": "category"},
         height=360,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"orientation": "h", "y": -0.2},
@@ -241,6 +282,7 @@ def clv_interval_figure(segments: list[dict[str, Any]], horizon_months: float) -
             x=names,
             y=[r["value_mean"] for r in segments],
             marker={"color": [GREY if r["n"] < 30 else LINE_COLOUR for r in segments]},
+            showlegend=False,
             error_y={
                 "type": "data",
                 "symmetric": False,
@@ -257,9 +299,13 @@ def clv_interval_figure(segments: list[dict[str, Any]], horizon_months: float) -
             hoverinfo="text",
         )
     )
+    if any(r["n"] < 30 for r in segments):
+        small_sample_key(fig)
     fig.update_layout(
         title=t("cfig.clv_title", months=f"{horizon_months:g}"),
         height=340,
+        xaxis={"type": "category"},
+        legend={"orientation": "h", "y": -0.2},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return localize(fig)
@@ -319,6 +365,8 @@ def survival_figure(
                 hoverinfo="text",
             )
         )
+    if any(g["small_sample"] for g in groups):
+        small_sample_key(fig)
     p_text = "" if logrank_p is None else f" · log-rank p = {_p_value(logrank_p)}"
     fig.update_layout(
         title=t("cfig.survival_title", label=label) + p_text,
@@ -346,6 +394,7 @@ def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -
             x=[g["group"] for g in ok],
             y=[g["value_mean"] for g in ok],
             marker={"color": [GREY if g["small_sample"] else LINE_COLOUR for g in ok]},
+            showlegend=False,
             error_y={
                 "type": "data",
                 "symmetric": False,
@@ -368,9 +417,13 @@ def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -
             hoverinfo="text",
         )
     )
+    if any(g["small_sample"] for g in ok):
+        small_sample_key(fig)
     fig.update_layout(
         title=t("cfig.sbg_title", label=label),
         height=340,
+        xaxis={"type": "category"},  # cohorts are signup years: "2021" is a group, not a number
+        legend={"orientation": "h", "y": -0.2},
         yaxis={"title": t("cfig.per_customer", currency=currency), "tickformat": ",.0f"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )

@@ -145,8 +145,23 @@ def cumulative_figure(
         row=1,
         col=1,
     )
-    fig.add_hline(y=ship_threshold, line={"dash": "dot", "color": GOOD}, row=1, col=1)
-    fig.add_hline(y=1 - ship_threshold, line={"dash": "dot", "color": BAD}, row=1, col=1)
+    # The decision lines say what they are where they are drawn (no legend to look up).
+    fig.add_hline(
+        y=ship_threshold,
+        line={"dash": "dot", "color": GOOD},
+        annotation_text=t("xfig.better_line", p=f"{ship_threshold:.0%}"),
+        annotation_position="bottom left",
+        row=1,
+        col=1,
+    )
+    fig.add_hline(
+        y=1 - ship_threshold,
+        line={"dash": "dot", "color": BAD},
+        annotation_text=t("xfig.worse_line", p=f"{1 - ship_threshold:.0%}"),
+        annotation_position="top left",
+        row=1,
+        col=1,
+    )
     ok = [r for r in series if _finite(r.get("ci_low"), r.get("ci_high"))]
     fig.add_trace(
         go.Scatter(
@@ -198,11 +213,13 @@ def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
     rows = max(len(guardrails), 1)
     titles = [str(g.get("label") or g["metric"]) for g in guardrails] or [""]
     fig = make_subplots(rows=rows, cols=1, subplot_titles=titles, vertical_spacing=0.25 / rows)
+    shown: set[str] = set()
     for i, g in enumerate(guardrails, start=1):
         factor, suffix = _scale(metric_unit(g["metric"]))
         lift = g["result"]["absolute_lift"]
         verdict = g.get("guardrail") or {}
         colour = GOOD if verdict.get("passed") else BAD
+        shown.add(colour)
         xs: list[float] = [0.0]
         if _finite(lift["mean"], lift["ci_low"], lift["ci_high"]):
             mean, lo, hi = (lift[k] * factor for k in ("mean", "ci_low", "ci_high"))
@@ -233,14 +250,38 @@ def guardrail_figure(guardrails: Sequence[dict[str, Any]]) -> go.Figure:
             bound = (tol * abs(control) if rel else tol) * factor
             edge = bound if g.get("lower_is_better") else -bound
             xs.append(edge)
+            shown.add("tolerance")
             fig.add_vline(x=edge, line={"color": BAD, "dash": "dash"}, row=i, col=1)
         fig.add_vline(x=0, line={"dash": "dot", "color": "#57606a"}, row=i, col=1)
         pad = (max(xs) - min(xs)) * 0.15 or 1.0
         fig.update_xaxes(range=[min(xs) - pad, max(xs) + pad], title_text=suffix, row=i, col=1)
         fig.update_yaxes(visible=False, range=[-1, 1], row=i, col=1)
+    # What the colours and the dashed line mean, for those this figure shows.
+    for key, name, marker in (
+        (GOOD, t("exp.guard.holds"), "circle"),
+        (BAD, t("exp.guard.not_safe"), "circle"),
+        ("tolerance", t("xfig.tolerance"), None),
+    ):
+        if key not in shown:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                name=name,
+                mode="markers" if marker else "lines",
+                marker={"color": key, "size": 10} if marker else None,
+                line=None if marker else {"color": BAD, "dash": "dash"},
+                showlegend=True,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
     fig.update_layout(
-        height=60 + 130 * rows,
+        height=100 + 130 * rows,
         margin={"l": 20, "r": 20, "t": 40, "b": 30},
+        legend={"orientation": "h", "y": -0.1},
     )
     return localize(fig)
 

@@ -1,4 +1,4 @@
-"""KPI figures: sparkline, trend with target band and interval ribbon, breakdown, heatmap, mix."""
+"""KPI figures: trend with target band and interval ribbon, breakdown, heatmap, channel mix."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard import numbers
-from dashboard.i18n import dimension_label, month_name, t, value_label
+from dashboard.i18n import dimension_label, t, value_label
 from metrics.catalogue import MIN_SAMPLE_DEFAULT
 
 # Status colours follow the usual traffic light; None (no status) is neutral grey.
@@ -26,11 +26,39 @@ BAND_COLOUR = "rgba(26, 127, 55, 0.10)"
 RIBBON_COLOUR = "rgba(9, 105, 218, 0.18)"
 LINE_COLOUR = "#0969da"
 DEFAULT_MIN_N = MIN_SAMPLE_DEFAULT  # the catalogue's (one source)
+# A breakdown bar's colour by its status; "small" (below the minimum n) is grey.
+_BAR_COLOURS: dict[str | None, str] = {
+    **{k: v for k, v in STATUS_COLOURS.items() if k is not None},
+    "small": GREY,
+}
 
 
 def small_sample_reason(n: int | None, min_n: int = DEFAULT_MIN_N) -> str:
     """Why a cell is greyed, in words a manager reads in the tooltip."""
     return t("fig.small_sample", n=numbers.count(n or 0), min_n=numbers.count(min_n))
+
+
+def legend_key(fig: go.Figure, name: str, colour: str, *, symbol: str = "square") -> None:
+    """A legend entry for what a colour means (a status, a grey small sample), drawing nothing.
+
+    Bars and heatmap cells take one colour per point, which Plotly cannot name in a legend.
+    """
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={"color": colour, "symbol": symbol, "size": 11},
+            name=name,
+            showlegend=True,
+            hoverinfo="skip",
+        )
+    )
+
+
+def small_sample_key(fig: go.Figure, min_n: int = DEFAULT_MIN_N) -> None:
+    """The legend entry for grey: too few observations to judge."""
+    legend_key(fig, t("fig.too_few", min_n=min_n), GREY)
 
 
 def format_value(value: float | None, unit: str = "") -> str:
@@ -75,36 +103,6 @@ def _axis(unit: str) -> dict[str, Any]:
 
 def _finite(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
-
-
-def _month_label(day: Any) -> str:
-    return f"{month_name(day.month)} {day.year}" if hasattr(day, "month") else str(day)
-
-
-def sparkline(df: pl.DataFrame, *, colour: str = LINE_COLOUR, unit: str = "") -> go.Figure:
-    """A tiny axis-less line of `value` over `period` for a KPI card."""
-    df = df.sort("period") if "period" in df.columns else df
-    fig = go.Figure(
-        go.Scatter(
-            x=df["period"].to_list(),
-            y=df["value"].to_list(),
-            mode="lines",
-            line={"color": colour, "width": 2},
-            # Month names from the catalogue: Plotly's own %b is English only.
-            customdata=[_month_label(p) for p in df["period"].to_list()],
-            # The value as the card shows it (its unit, the language's decimal mark).
-            text=[format_value(v, unit) for v in df["value"].to_list()],
-            hovertemplate="%{customdata}: %{text}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        height=60,
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        showlegend=False,
-    )
-    return numbers.localize(fig)
 
 
 def target_band(
@@ -172,6 +170,8 @@ def trend_figure(
         if "small_sample" in df.columns
         else [False] * df.height
     )
+    if any(small):  # before the line, which stays the last trace
+        small_sample_key(fig, min_n)
     values = df["value"].to_list()
     # A period the range or the data covers only in part (metrics.periods.mark_partial): a
     # hollow marker on a dotted segment, with its own legend entry.
@@ -237,6 +237,7 @@ def trend_figure(
         height=360,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         hovermode="x unified",
+        showlegend=True,  # even with one line: it names the line and the grey points
         legend={"orientation": "h", "y": -0.15},
         yaxis=_axis(unit),
     )
@@ -259,10 +260,9 @@ def breakdown_figure(
     df = df.filter(pl.col(dim).is_not_null()).sort("value", nulls_last=True, descending=True)
     small = df["small_sample"].fill_null(False).to_list() if "small_sample" in df else []
     status = df["status"].to_list() if "status" in df.columns else [None] * df.height
-    colours = [
-        GREY if (small and small[i]) else STATUS_COLOURS.get(status[i], STATUS_COLOURS[None])
-        for i in range(df.height)
-    ]
+    # Without a status (no target) a bar is the plain line colour: grey means "too few".
+    keys = ["small" if (small and small[i]) else status[i] for i in range(df.height)]
+    colours = [_BAR_COLOURS.get(k, LINE_COLOUR) for k in keys]
     value = df["value"].to_list()
     error = {}
     if "ci_low" in df.columns and df["ci_low"].drop_nulls().len() > 0:
@@ -285,6 +285,7 @@ def breakdown_figure(
             x=value,
             orientation="h",
             marker={"color": colours},
+            showlegend=False,  # the legend names its colours (legend_key below)
             error_x=error or None,
             hovertext=_hover_rows(df, unit, min_n, dim),
             hoverinfo="text",
@@ -293,6 +294,13 @@ def breakdown_figure(
             insidetextanchor="start",
         )
     )
+    for key in dict.fromkeys(keys):  # one legend entry per colour shown, in bar order
+        if key == "small":
+            small_sample_key(fig, min_n)
+        elif key in STATUS_COLOURS and key is not None:
+            legend_key(fig, t(f"status.{key}.badge"), STATUS_COLOURS[key])
+        else:
+            legend_key(fig, t("fig.no_target"), LINE_COLOUR)
     if target is not None:
         fig.add_vline(
             x=target,
@@ -304,9 +312,14 @@ def breakdown_figure(
         title=t("fig.breakdown_title", label=label, dim=dimension_label(dim).lower()),
         height=max(260, 34 * df.height + 80),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.12},
         xaxis=_axis(unit),
-        # The data keeps the stored values; the axis shows them in people's words.
+        # The data keeps the stored values; the axis shows them in people's words, as
+        # categories in the bars' order (a band like "2+" is not a number to drop).
         yaxis={
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": categories,
             "autorange": "reversed",
             "tickmode": "array",
             "tickvals": categories,
@@ -364,30 +377,63 @@ def heatmap_figure(
             ),
         ]
     )
+    if any(v is not None for r in grey for v in r):
+        small_sample_key(fig, min_n)  # the colour bar explains the rest
+    axis = {"type": "category", "tickmode": "array"}
     fig.update_layout(
         title=f"{label}: {dimension_label(y).lower()} × {dimension_label(x).lower()}",
         height=max(300, 30 * len(ys) + 120),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        xaxis={"tickmode": "array", "tickvals": xs, "ticktext": [value_label(x, v) for v in xs]},
-        yaxis={"tickmode": "array", "tickvals": ys, "ticktext": [value_label(y, v) for v in ys]},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis={**axis, "tickvals": xs, "ticktext": [value_label(x, v) for v in xs]},
+        yaxis={**axis, "tickvals": ys, "ticktext": [value_label(y, v) for v in ys]},
     )
     return numbers.localize(fig)
 
 
-def channel_mix_figure(df: pl.DataFrame) -> go.Figure:
-    """Donut of each channel's share (`value`), with its contact count on hover."""
+def channel_mix_chart(df: pl.DataFrame) -> dict[str, Any]:
+    """Horizontal bars of each channel's share (`value`), largest first, as a Vega-Lite spec.
+
+    Each bar is labelled with its share; the tooltip adds the channel's contacts (`n` is all
+    contacts, the share's denominator, so the count is share × n). Vega-Lite, not
+    Plotly: the Overview's sparklines already load Vega in the browser, while Plotly's
+    4.7 MB bundle alone took most of a warm Overview visit (benchmarks/overview_browser.py).
+    """
     df = df.filter(pl.col("channel").is_not_null()).sort("value", descending=True)
-    fig = go.Figure(
-        go.Pie(
-            labels=[value_label("channel", c) for c in df["channel"].to_list()],
-            values=df["value"].to_list(),
-            hole=0.55,
-            customdata=df["n"].to_list(),
-            hovertemplate=t("fig.mix_hover") + "<extra></extra>",
-            sort=False,
-        )
-    )
-    fig.update_layout(
-        title=t("fig.mix_title"), height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}
-    )
-    return numbers.localize(fig)
+    rows = [
+        {
+            "channel": value_label("channel", r["channel"]),
+            "share": r["value"],
+            "share_text": format_value(r["value"], "share"),
+            # As text in the language's numbers: Vega would write 1,234 in Swedish too.
+            "contacts": numbers.count(round(r["value"] * r["n"]) if r["n"] else 0),
+        }
+        for r in df.iter_rows(named=True)
+    ]
+    y = {"field": "channel", "type": "nominal", "sort": None, "title": None}
+    return {
+        "title": t("fig.mix_title"),
+        "height": 28 * max(len(rows), 1) + 40,
+        "data": {"values": rows},
+        "encoding": {
+            "y": y,
+            "x": {
+                "field": "share",
+                "type": "quantitative",
+                "title": t("fig.mix_share"),
+                "axis": {"format": ".0%"},
+            },
+            "tooltip": [
+                {"field": "channel", "type": "nominal", "title": dimension_label("channel")},
+                {"field": "share_text", "type": "nominal", "title": t("fig.mix_share")},
+                {"field": "contacts", "type": "nominal", "title": t("fig.mix_contacts")},
+            ],
+        },
+        "layer": [
+            {"mark": {"type": "bar", "color": LINE_COLOUR}},
+            {  # the share written at the end of each bar: no legend to look up
+                "mark": {"type": "text", "align": "left", "dx": 4, "color": "#1f2328"},
+                "encoding": {"text": {"field": "share_text", "type": "nominal"}},
+            },
+        ],
+    }

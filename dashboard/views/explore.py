@@ -49,6 +49,9 @@ except ValueError as exc:
     st.error(t("explore.error", kpi=kpi_label(kpi.name), error=exc))
     st.stop()
 
+if not trend.is_empty() and trend["reason"].is_not_null().any():  # absent is not zero
+    st.info(t("explore.no_data", reason=trend["reason"].drop_nulls()[0]))
+    st.stop()
 # A scoped target (chat first response) applies only once the filters select that scope.
 target = trend["target"].drop_nulls().first() if not trend.is_empty() else None
 st.subheader(t("explore.trend"))
@@ -84,7 +87,12 @@ else:
         ),
         key="breakdown",
     )
-    st.caption(t("explore.grey_bars", min_n=kpi.min_n))
+    # The caption says what the colours mean here: grey only for small samples.
+    no_status = "status" not in breakdown.columns or breakdown["status"].is_null().all()
+    notes = [t("explore.no_target_bars" if no_status else "explore.status_bars")]
+    if breakdown["small_sample"].fill_null(False).any():
+        notes.append(t("explore.grey_bars", min_n=kpi.min_n))
+    st.caption(" ".join(notes))
     # A row picked in this table (or the channel × issue one) shows the rows behind it.
     picked = picked_cell(table(breakdown, "breakdown_table", kpi, **PICK), breakdown, (dim,))
     download_buttons(breakdown, f"{kpi.name}_by_{dim}", key="breakdown")

@@ -7,34 +7,16 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from dashboard import numbers
 from dashboard.downloads import download_buttons
-from dashboard.figures.kpi import (
-    channel_mix_figure,
-    format_delta,
-    format_value,
-    small_sample_reason,
-    sparkline,
-)
+from dashboard.figures.kpi import channel_mix_chart, format_value
 from dashboard.filters import comparison_picker, month_start, sidebar_filters
-from dashboard.i18n import current_language, date_text, kpi_definition, kpi_label, t, value_label
+from dashboard.i18n import date_text, kpi_label, t, value_label
+from dashboard.kpi_cards import kpi_cards
 from dashboard.store_access import cached
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import comparison_window, overview
-from metrics.targets import near_tolerance, status_text, targets_frame
-
-BADGE = {
-    "meets": ":green-badge[{}]",
-    "near": ":orange-badge[{}]",
-    "misses": ":red-badge[{}]",
-    "unclear": ":gray-badge[{}]",
-}
-
-
-def badge(status: str | None) -> str:
-    return BADGE.get(status, ":gray-badge[{}]").format(t(f"status.{status or 'none'}.badge"))
-
+from metrics.targets import near_tolerance, targets_frame
 
 st.title(t("overview.title"))
 flt = sidebar_filters()
@@ -65,43 +47,7 @@ except ValueError as exc:
     st.stop()
 
 cards = now.filter(pl.col("kpi").is_in([k for k, v in CATALOGUE.items() if not v.implicit_dim]))
-for start in range(0, cards.height, 4):
-    for col, row in zip(st.columns(4), cards.slice(start, 4).iter_rows(named=True), strict=False):
-        kpi, prob = CATALOGUE[row["kpi"]], row["prob_real"]
-        box = col.container(border=True)
-        box.metric(
-            kpi_label(kpi.name),
-            format_value(row["value"], kpi.unit),
-            delta=format_delta(row["delta"], kpi.unit, like=row["value"]),
-            # A change that is probably noise is shown muted, not red or green.
-            delta_color="off"
-            if row["noise"]
-            else ("normal" if direction[row["kpi"]] == "higher" else "inverse"),
-            help=kpi_definition(kpi.name)
-            + "\n\n"
-            + t("overview.change_noise" if row["noise"] else "overview.change_real")
-            + (numbers.p_phrase("overview.p_real", prob) if prob is not None else "."),
-        )
-        target = (
-            t("overview.no_target")
-            if row["target"] is None
-            else t("overview.target", value=format_value(row["target"], kpi.unit))
-        )
-        box.markdown(f"{badge(row['status'])} {target} · n = {numbers.count(row['n'])}")
-        if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
-            box.caption(status_text(row, current_language()))
-        if row["small_sample"]:
-            box.caption(
-                ":gray[" + t("overview.not_judged", min_n=kpi.min_n) + "]",
-                help=small_sample_reason(row["n"], kpi.min_n),
-            )
-        series = trend.filter(pl.col("kpi") == row["kpi"])
-        if series.height > 1:
-            box.plotly_chart(
-                sparkline(series, unit=kpi.unit),
-                key=f"spark_{row['kpi']}",
-                config={"displayModeBar": False},
-            )
+kpi_cards(cards, trend, direction)
 
 st.subheader(t("overview.missing_target"))
 cols = ["kpi", "value", "n", "target", "status"]
@@ -137,4 +83,5 @@ else:
 
 mix = by_channel.filter(pl.col("kpi") == "channel_mix")
 if not mix.is_empty():
-    st.plotly_chart(channel_mix_figure(mix), key="channel_mix")
+    # Vega-Lite, like the cards' sparklines: the Overview loads no Plotly in the browser.
+    st.vega_lite_chart(spec=channel_mix_chart(mix), key="channel_mix")

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import duckdb
 import polars as pl
@@ -21,15 +22,22 @@ import polars as pl
 from metrics.audit import record
 from metrics.auth import Actor, require
 from metrics.ingest.collapse import Settled, settle_stage, stage_extra_columns
-from metrics.ingest.errors import IngestError
+from metrics.ingest.errors import (
+    DEFAULT_MAX_REJECT_SHARE,
+    IngestError,
+    RejectGroup,
+    RejectShareExceeded,
+)
 from metrics.ingest.mapping import (
     NO_HEADER,
+    Fit,
     Plan,
     Preset,
     better_table,
     choose_options,
     expected_headers,
     guess_table,
+    lacks_note,
     preset_hint,
     resolve,
     wrong_table_message,
@@ -55,8 +63,9 @@ from metrics.ingest.report import (
 from metrics.ingest.spec import keys_of
 from metrics.ingest.validate import Validated, choose_timezone, filter_notes, validate
 from metrics.lake import lake_dir, publish_batch
-from metrics.repeats import customers_of, refresh_for_contacts
+from metrics.repeats import customers_of, refresh_for_stage, stage_gaps
 from metrics.store import Store
+from metrics.supplied import record_supplied, supplied_in
 
 if TYPE_CHECKING:
     import pyarrow as pa  # only for the annotation; polars imports it when converting
@@ -97,7 +106,7 @@ def _open(
     pl.DataFrame,
     Iterator[pl.DataFrame],
     Plan,
-    tuple[str, list[str], list[str]] | None,
+    Fit | None,
 ]:
     """Open the source, read its first chunk and map it: every whole-file check up front.
 
@@ -120,10 +129,14 @@ def _open(
     first = next(chunks)  # a file without data rows raises IngestError here
     plan = resolve(table, first, opts, stream.questions)
     if plan.missing_required and strict_columns:
-        raise IngestError(_missing_message(stream.raw(first), plan, opts))
+        raise IngestError(
+            _missing_message(stream.raw(first), plan, opts),
+            file=stream.file_name,
+            column=", ".join(plan.missing_required),
+        )
     fit = None if plan.missing_required else better_table(first, table, opts)
     if fit is not None and strict_columns:
-        raise IngestError(wrong_table_message(stream.file_name, table, fit))
+        raise IngestError(wrong_table_message(stream.file_name, table, fit), file=stream.file_name)
     return stream, first, chunks, plan, fit
 
 
@@ -166,12 +179,12 @@ def _limits(limits: Limits | None, max_bytes: int | None) -> Limits:
 def _missing_message(raw: RawFile, plan: Plan, opts: Preset | None) -> str:
     name, table = raw.file_name, plan.table
     found = [c for c in raw.frame.columns if c != "__row"]
-    other = guess_table(raw.frame, table, opts)
-    if other is not None:
+    fit = guess_table(raw.frame, table, opts)
+    if fit is not None:
         return (
-            f"{name}: this looks like a {other} file, not {table}: required column(s) "
+            f"{name}: this looks like a {fit.table} file, not {table}: required column(s) "
             f"{', '.join(plan.missing_required)} for {table} are missing; expected --table "
-            f"{other}, or a {table} file"
+            f"{fit.table}, or a {table} file" + lacks_note(fit)
         )
     parts = []
     for col in plan.missing_required:
@@ -235,7 +248,33 @@ def _reference_warnings(table: str, counts: dict[str, int]) -> list[str]:
     ]
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _names_file(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """An IngestError leaving `func` carries the file's name in `file` (for --json and the
+    Data page) even when the code that raised it did not know the name."""
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(*args, **kwargs)
+        except IngestError as exc:
+            if exc.file is None:
+                at = 1 if func.__name__ == "ingest_file" else 0
+                source = args[at] if len(args) > at else kwargs.get("source")
+                name = kwargs.get("file_name")
+                if name is None and not isinstance(source, bytes):
+                    name = Path(str(source)).name
+                exc.file = str(name) if name is not None else "uploaded file"
+            raise
+
+    return wrapper
+
+
 # -- public API -----------------------------------------------------------------------------
+@_names_file
 def preview_file(
     source: Path | str | bytes,
     *,
@@ -299,6 +338,7 @@ def preview_file(
     )
 
 
+@_names_file
 def ingest_file(
     store: Store,
     source: Path | str | bytes,
@@ -313,6 +353,7 @@ def ingest_file(
     limits: Limits | None = None,
     insert_only: bool = False,
     actor: Actor | None = None,
+    max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
 ) -> IngestReport:
     """Load one file into `table`: the single way in for the CLI and the app.
 
@@ -330,7 +371,15 @@ def ingest_file(
     undo, and never changes a running experiment's assignments; with `insert_only` a row that
     would change a stored one is rejected instead. Personal data is hashed (HMAC, key outside
     the store) or dropped chunk by chunk before validation.
+
+    All or nothing: when more than `max_reject_share` (0..1, default 1 %) of the file's rows
+    would be rejected, RejectShareExceeded (an IngestError with the rejected rows grouped by
+    cause) is raised inside the transaction, so no batch, row or rejected row is written;
+    call again with the share accepted to load the good rows. The canonical columns the
+    batch supplied (non-null in at least one row) are recorded (metrics/supplied.py).
     """
+    if not 0.0 <= max_reject_share <= 1.0:
+        raise ValueError(f"max_reject_share must be between 0 and 1, got {max_reject_share!r}")
     who = require(actor, "ingest")
     stream, first, rest, plan, _ = _open(
         source,
@@ -375,18 +424,24 @@ def ingest_file(
             _stage_chunks(cur, store, stream, plan, tz, batch_id, staged, None, chunks)
         staged.warnings += key_notes
         _settle_keys(cur, plan, batch_id, staged)
+        _check_reject_share(stream.file_name, staged, max_reject_share)  # before the merge's work
+        supplied = supplied_in(cur, STAGE, list(plan.columns))
         # FCR repeat gaps (metrics/repeats.py): the staged contacts' customers before and after.
         ids_sql = f"SELECT contact_id FROM {STAGE}" if table == "contacts" else None
-        with _repeat_gap_memory(cur, stream.size):
-            before = customers_of(cur, contacts_sql=ids_sql)
-        merged = merge_stage(cur, table, STAGE, batch_id, insert_only=insert_only)
-        if merged.inserted + merged.updated:
-            with _repeat_gap_memory(cur, stream.size):
-                refresh_for_contacts(cur, before=before, contacts_sql=ids_sql)
+        before = customers_of(cur, contacts_sql=ids_sql)
+        # Into an empty table the gaps are computed in the insert itself (stage_gaps); else
+        # refreshed after the merge in customer-hash passes, within the cap above.
+        gaps = stage_gaps(cur, STAGE) if table == "contacts" else None
+        merged = merge_stage(cur, table, STAGE, batch_id, insert_only=insert_only, derived=gaps)
+        if table == "contacts" and merged.inserted + merged.updated and not merged.first_load:
+            refresh_for_stage(cur, STAGE, before)
         if merged.rejected.height:
             _record_rejected(cur, batch_id, staged, _with_staged_values(cur, merged.rejected))
+            _check_reject_share(stream.file_name, staged, max_reject_share)
+        record_supplied(cur, batch_id, table, supplied)
         _trim_rejected(cur, batch_id)
         report = _finish(cur, stream, plan, batch_id, staged, merged, insert_only)
+        report.supplied_columns = supplied
         cur.execute(f"DROP TABLE IF EXISTS {STAGE}")
         lake = lake_dir()
         if lake is not None:
@@ -394,6 +449,88 @@ def ingest_file(
             publish_batch(cur, lake, table, batch_id)
         record(cur, who, "ingest", f"table:{table}", _audit_details(report))
     return report
+
+
+MAX_REJECT_GROUPS = 10  # causes listed when a batch is refused; the rest are summed
+REJECT_EXAMPLES = 3  # example row numbers per cause
+
+
+def _check_reject_share(file_name: str, staged: _Staged, limit: float) -> None:
+    """Refuse the batch (raise inside the transaction, which rolls back) when more than
+    `limit` of its rows were rejected. Exactly `limit` is accepted, with a relative margin of
+    1e-9 so neither 10 of 1,000 at 0.01 nor a share handed back as `exc.share` (1/12 as a
+    float) is refused by a rounding error."""
+    rows, rejected = staged.rows_read, staged.rejected
+    if rows == 0 or rejected <= limit * rows * (1 + 1e-9):
+        return
+    ranked = sorted(staged.groups.items(), key=lambda kv: (-kv[1][0], min(kv[1][1] or [0])))
+    groups = [
+        RejectGroup(column=col, reason=kind, count=n, examples=tuple(sorted(ex)))
+        for (col, kind), (n, ex) in ranked[:MAX_REJECT_GROUPS]
+    ]
+    if len(ranked) > MAX_REJECT_GROUPS:
+        rest = ranked[MAX_REJECT_GROUPS:]
+        examples = sorted(r for _, (_, ex) in rest for r in ex)[:REJECT_EXAMPLES]
+        groups.append(
+            RejectGroup("", "(other reasons)", sum(n for _, (n, _) in rest), tuple(examples))
+        )
+    raise RejectShareExceeded(
+        file=file_name,
+        share=rejected / rows,
+        limit=limit,
+        rows=rows,
+        rejected=rejected,
+        groups=groups,
+    )
+
+
+def _reject_groups(rejected: pl.DataFrame) -> pl.DataFrame:
+    """Rejected rows by cause: (column, reason kind) with the row count and the first few
+    row numbers. A row failing two checks counts under both, as in reason_counts."""
+    reasons = rejected["reason"].fill_null("")
+    columns = rejected["column_name"].fill_null("")
+    parts = pl.DataFrame(
+        {
+            "__row": rejected["__row"].cast(pl.Int64),
+            # "...; expected ..." belongs to one reason: protect it before splitting.
+            "reason": reasons.str.replace_all("; expected", "\x00expected", literal=True).str.split(
+                "; "
+            ),
+            "column": columns.str.split(", "),
+        }
+    )
+    # Reasons are joined in the order their columns are listed; when a row's lists do not
+    # line up (one reason naming several columns, as the merge's refusals do) the reason is
+    # one cause of all its columns.
+    same = parts["reason"].list.len() == parts["column"].list.len()
+    aligned = parts.filter(same).explode("reason", "column")
+    other = parts.filter(~same).with_columns(
+        pl.col("reason").list.join("; "), pl.col("column").list.join(", ")
+    )
+    flat = pl.concat([aligned, other.select(aligned.columns)])
+    flat = flat.with_columns(
+        pl.col("reason")
+        .str.replace_all("\x00", "; ", literal=True)
+        .str.replace_all(r"'[^']*'", "'…'")
+        .str.replace_all(r"\brow \d+", "row …")
+        # The merge names keys unquoted (merge.py): "K1 is already stored ...", "experiment
+        # E1 is running: unit C1 is assigned ...".
+        .str.replace(r"^\S+ is already stored", "… is already stored")
+        .str.replace(r"^experiment \S+ is (\w+): unit \S+ is", "experiment … is $1: unit … is")
+    )
+    return (
+        flat.group_by("column", "reason")
+        .agg(pl.len().alias("count"), pl.col("__row").sort().head(REJECT_EXAMPLES).alias("rows"))
+        .sort("count", descending=True)
+    )
+
+
+def _add_groups(staged: _Staged, rejected: pl.DataFrame) -> None:
+    if rejected.height == 0 or "column_name" not in rejected.columns:
+        return
+    for col, kind, n, rows in _reject_groups(rejected).iter_rows():
+        count, examples = staged.groups.get((col, kind), (0, []))
+        staged.groups[(col, kind)] = (count + n, sorted([*examples, *rows])[:REJECT_EXAMPLES])
 
 
 def _audit_details(report: IngestReport) -> dict:
@@ -441,23 +578,6 @@ def _bounded_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]
             pass
 
 
-@contextmanager
-def _repeat_gap_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[None]:
-    """Room for the repeat-gap queries of a large file: their window over every staged
-    customer's contacts does not spill, and under INGEST_MEMORY_LIMIT a 1 GB contacts file
-    (8.6M rows) ran out of memory there. The stage itself stays under the cap."""
-    if size < LARGE_FILE_BYTES:
-        yield
-        return
-    cur.execute(f"SET memory_limit = '{REPEAT_GAP_MEMORY_LIMIT}'")
-    try:
-        yield
-    finally:
-        # In an aborted transaction even SET fails: the original error is the one to report.
-        with suppress(duckdb.Error):
-            cur.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
-
-
 # -- staging --------------------------------------------------------------------------------
 # The stage is a TEMP table of the write transaction's own connection, created inside the
 # transaction and dropped before it commits: no other connection sees it, and a rollback
@@ -467,7 +587,6 @@ def _repeat_gap_memory(cur: duckdb.DuckDBPyConnection, size: int) -> Iterator[No
 STAGE = "__stage"
 LARGE_FILE_BYTES = 64 << 20  # files from here on load under INGEST_MEMORY_LIMIT
 INGEST_MEMORY_LIMIT = "512MB"
-REPEAT_GAP_MEMORY_LIMIT = "4GB"
 
 
 @dataclass
@@ -485,6 +604,8 @@ class _Staged:
     warnings: list[str] = field(default_factory=list)
     created: bool = False
     settled: Settled = field(default_factory=Settled)  # [dedupe] / [aggregate] counts
+    # (column, reason kind) -> (rows, first row numbers): the causes a refused batch lists.
+    groups: dict[tuple[str, str], tuple[int, list[int]]] = field(default_factory=dict)
 
 
 def _stage_chunks(
@@ -613,6 +734,7 @@ def _record_rejected(
     """Count every rejected row by reason; store the rows only while under the cap."""
     staged.rejected += rejected.height
     staged.reason_counts.update(_reason_counts(rejected["reason"]))
+    _add_groups(staged, rejected)
     room = MAX_STORED_REJECTS - staged.stored
     if room > 0:
         part = rejected.sort("__row").head(room)
@@ -722,6 +844,14 @@ def _reject_cross_chunk_duplicates(
         staged.rejected += n
         kind = f"duplicate {label} '…': row … with the same key is loaded; expected each key once per file"
         staged.reason_counts[kind] += n
+        first = [
+            r[0]
+            for r in cur.execute(
+                f"SELECT __row FROM __dups ORDER BY __row LIMIT {REJECT_EXAMPLES}"
+            ).fetchall()
+        ]
+        count, examples = staged.groups.get((label, kind), (0, []))
+        staged.groups[(label, kind)] = (count + n, sorted([*examples, *first])[:REJECT_EXAMPLES])
         # Only rows that can be among the first MAX_STORED_REJECTS are written; the trim
         # after the merge keeps exactly the first ones by row number.
         cur.execute(
@@ -797,6 +927,8 @@ def _finish(
         rejected_stored=int(stored),
         skipped_older=merged.skipped_older,
         skipped_older_examples=merged.skipped_older_examples,
+        updated_without_time=merged.undated,
+        updated_without_time_examples=merged.undated_examples,
         changes=merged.changes,
         change_examples=merged.change_examples,
         insert_only=insert_only,

@@ -7,7 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import polars as pl
 
@@ -998,57 +998,88 @@ def expected_headers(table: str, column: str, opts: Preset | None) -> list[str]:
     return seen
 
 
-def guess_table(frame: pl.DataFrame, table: str, opts: Preset | None) -> str | None:
-    """The ingest table this file fits best, when it lacks what `table` requires."""
-    own = len(resolve(table, frame.head(50), opts).columns)
-    best, best_n = None, own
+class Fit(NamedTuple):
+    """Another table a file fits better: its name, the columns the file fills there, the
+    columns it fills in the table asked for, and that table's required columns it lacks."""
+
+    table: str
+    columns: list[str]
+    own: list[str]
+    lacks: tuple[str, ...] = ()
+
+
+def _clearly_better(theirs: int, own: int) -> bool:
+    # A table the file lacks a required column of must still win by a margin: at least two
+    # columns more and twice as many (an invoices file without amount fills 6 invoices
+    # columns against customers' 1); a near tie keeps the table asked for.
+    return theirs >= own + 2 and theirs >= 2 * own
+
+
+def _best_other(head: pl.DataFrame, table: str, own: list[str], opts: Preset | None) -> Fit | None:
+    """The other table the headers fill most columns of, when that beats `own`'s count.
+
+    A table whose required columns are all present wins with strictly more columns. One
+    that lacks some still wins when its key columns are present and it fits clearly better
+    (`_clearly_better`): without that, a file missing one column of its own table (an
+    invoices file without amount) loaded silently into the one table whose requirements it
+    met (customers, by customer_id). Complete tables win ties against incomplete ones.
+    """
+    best: Fit | None = None
     for other in TABLE_COLUMNS:
         if other == table:
             continue
-        plan = resolve(other, frame.head(50), None)
-        if not plan.missing_required and len(plan.columns) > best_n:
-            best, best_n = other, len(plan.columns)
+        plan = resolve(other, head, opts)
+        columns = list(plan.columns)
+        if plan.missing_required and not (
+            all(k in plan.columns for k in INGEST_TABLES[other])
+            and _clearly_better(len(columns), len(own))
+        ):
+            continue
+        rank = (len(columns), not plan.missing_required)
+        if rank > ((len(best.columns), not best.lacks) if best else (len(own), True)):
+            best = Fit(other, columns, own, tuple(plan.missing_required))
     return best
 
 
-def better_table(
-    frame: pl.DataFrame, table: str, opts: Preset | None
-) -> tuple[str, list[str], list[str]] | None:
+def guess_table(frame: pl.DataFrame, table: str, opts: Preset | None) -> Fit | None:
+    """The ingest table this file fits best, when it lacks what `table` requires."""
+    head = frame.head(50)
+    return _best_other(head, table, list(resolve(table, head, opts).columns), None)
+
+
+def better_table(frame: pl.DataFrame, table: str, opts: Preset | None) -> Fit | None:
     """Another table this file fits better than `table`, even though `table`'s required
     columns are present (an invoices file has the customer_id a customers file needs).
 
     Score = how many of a table's canonical columns the headers fill. Another table wins
-    only when it has everything it requires and strictly more columns than `table`; ties
-    keep the table asked for. A preset for any table (swedish) or a mapping file without a
-    table is used for every table (it describes the headers); a tool preset only for its own.
-    Returns (table it fits, its columns, the columns it fills in `table`) or None.
+    when it has everything it requires and strictly more columns than `table` (ties keep
+    the table asked for), or when it lacks a required column but fits clearly better
+    (`_best_other`). A preset for any table (swedish) or a mapping file without a table is
+    used for every table (it describes the headers); a tool preset only for its own.
     """
     head = frame.head(50)
     own = list(resolve(table, head, opts).columns)
     shared = opts if opts is not None and opts.table is None else None
-    best: tuple[str, list[str]] | None = None
-    for other in TABLE_COLUMNS:
-        if other == table:
-            continue
-        plan = resolve(other, head, shared)
-        if plan.missing_required:
-            continue
-        if len(plan.columns) > len(best[1] if best else own):
-            best = (other, list(plan.columns))
-    return (best[0], best[1], own) if best else None
+    return _best_other(head, table, own, shared)
 
 
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
 
-def wrong_table_message(name: str, table: str, fit: tuple[str, list[str], list[str]]) -> str:
+def lacks_note(fit: Fit) -> str:
+    """'' or ' (it lacks amount for invoices)': what loading it as that table still needs."""
+    return f" (it lacks {', '.join(fit.lacks)} for {fit.table})" if fit.lacks else ""
+
+
+def wrong_table_message(name: str, table: str, fit: Fit) -> str:
     """One line: the file fits another table better; nothing is written."""
-    other, theirs, own = fit
+    other, theirs, own = fit.table, fit.columns, fit.own
     return (
         f"{name}: this looks like {_article(other)} {other} file, not {table}: its columns "
         f"fill {len(theirs)} columns of {other} ({', '.join(theirs)}) but only {len(own)} of {table} "
         f"({', '.join(own) or 'none'}); nothing was written; expected --table {other}"
+        + lacks_note(fit)
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import duckdb
@@ -30,6 +31,10 @@ class MergeResult:
     unchanged: int
     skipped_older: int
     skipped_older_examples: list[str] = field(default_factory=list)
+    # Updates by rows without an updated_at of rows stored with one: applied (a row without
+    # a time is not known to be older), the stored updated_at kept.
+    undated: int = 0
+    undated_examples: list[str] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     change_examples: dict[str, list[str]] = field(default_factory=dict)
     rejected: pl.DataFrame = field(
@@ -37,6 +42,7 @@ class MergeResult:
             schema={"__row": pl.Int64, "column_name": pl.String, "reason": pl.String}
         )
     )
+    first_load: bool = False  # the table was empty: every row inserted, `derived` included
 
 
 def _q(name: str) -> str:
@@ -52,7 +58,17 @@ def _same(c: str) -> str:
     # extras is JSON in the table and text in the stage: compare the text.
     if c == "extras":
         return f"CAST(s.{_q(c)} AS VARCHAR) IS NOT DISTINCT FROM CAST(t.{_q(c)} AS VARCHAR)"
+    if c == "updated_at":
+        # A blank time says nothing about the row's time: it never changes the stored one.
+        return "(s.updated_at IS NULL OR s.updated_at IS NOT DISTINCT FROM t.updated_at)"
     return f"s.{_q(c)} IS NOT DISTINCT FROM t.{_q(c)}"
+
+
+def _new_value(c: str) -> str:
+    """The value an update writes to column `c` (the staged row is s, the stored one t)."""
+    if c == "updated_at":
+        return "coalesce(s.updated_at, t.updated_at)"  # keep the stored time over a blank
+    return f"s.{_q(c)}"
 
 
 def merge_stage(
@@ -62,6 +78,7 @@ def merge_stage(
     batch_id: str,
     *,
     insert_only: bool = False,
+    derived: Mapping[str, str] | None = None,
 ) -> MergeResult:
     """Merge the temp table `stage` into `table`, inside the caller's transaction.
 
@@ -71,6 +88,9 @@ def merge_stage(
     - a row equal to the stored one in every column the file has is left alone (unchanged);
     - a row whose updated_at is older than the stored updated_at is not applied
       (skipped_older); a blank updated_at on either side counts as not older;
+    - a blank incoming updated_at never overwrites a stored one: the row is compared and
+      applied without it, the stored time kept, and an update of a row stored with a time by
+      one without is counted (`undated`, with examples);
     - an assignment that would change a unit's variant in a running or decided experiment is
       rejected, and so is any other update when `insert_only`;
     - otherwise the stored row is updated, in the columns the file has only.
@@ -79,6 +99,11 @@ def merge_stage(
     and a later update saves that version with it (metrics/ingest/batches.py finds them).
     All set-based SQL: one join classifies the rows, then one statement per action over the
     rows it picked.
+
+    Into an empty table (`first_load` in the result) every row is inserted in one statement,
+    with the columns of `derived` (column -> SQL expression over the stage's columns, code,
+    never user text) filled too: values that otherwise need a pass over the table after
+    the merge (the contacts' repeat gaps, metrics/repeats.py stage_gaps).
     """
     keys = list(keys_of(table))
     staged = [r[0] for r in cur.execute(f"DESCRIBE {_q(stage)}").fetchall()]
@@ -91,9 +116,14 @@ def merge_stage(
     if empty:
         # Nothing to compare with: every row is new. Key order makes the key index build
         # about twice as fast as shuffled keys.
-        cur.execute(f"INSERT INTO {tbl} ({cols}) SELECT {cols} FROM {stg} ORDER BY {key_list}")
+        extra = dict(derived or {})
+        names = ", ".join([cols, *(_q(c) for c in extra)])
+        values = ", ".join([cols, *extra.values()])
+        cur.execute(f"INSERT INTO {tbl} ({names}) SELECT {values} FROM {stg} ORDER BY {key_list}")
         n = cur.execute(f"SELECT count(*) FROM {stg}").fetchall()[0][0]
-        return MergeResult(inserted=int(n), updated=0, unchanged=0, skipped_older=0)
+        return MergeResult(
+            inserted=int(n), updated=0, unchanged=0, skipped_older=0, first_load=True
+        )
 
     on = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in keys)
     same = " AND ".join(_same(c) for c in compare) or "TRUE"
@@ -150,6 +180,7 @@ def _apply(
     key_text = _key_text("s", keys)
 
     older_examples: list[str] = []
+    undated, undated_examples = 0, []
     if counts.get("older"):
         older_examples = cur.execute(
             f"SELECT min({key_text}, {EXAMPLES}) FROM {_pick(stage, 'older')}"
@@ -162,9 +193,14 @@ def _apply(
             f"min({key_text}, {EXAMPLES}) FILTER (WHERE NOT ({_same(c)}))"
             for c in compare
         )
+        if "updated_at" in compare:
+            undated_if = "FILTER (WHERE s.updated_at IS NULL AND t.updated_at IS NOT NULL)"
+            aggs += f", count(*) {undated_if}, min({key_text}, {EXAMPLES}) {undated_if}"
         row = cur.execute(
             f"SELECT {aggs} FROM {_pick(stage, 'update')} JOIN {tbl} t ON {on}"
         ).fetchall()[0]
+        if "updated_at" in compare:
+            undated, undated_examples = int(row[-2]), list(row[-1] or [])
         for i, c in enumerate(compare):
             if row[2 * i]:
                 changes[c] = int(row[2 * i])
@@ -178,7 +214,7 @@ def _apply(
             f"FROM {tbl} t JOIN {_pick(stage, 'update')} ON {on}",
             [batch_id],
         )
-        sets = ", ".join(f"{_q(c)} = s.{_q(c)}" for c in [*compare, "batch_id"])
+        sets = ", ".join(f"{_q(c)} = {_new_value(c)}" for c in [*compare, "batch_id"])
         cur.execute(f"UPDATE {tbl} AS t SET {sets} FROM {_pick(stage, 'update')} WHERE {on}")
     if n_insert:
         cols = ", ".join(f"s.{_q(c)}" for c in data_cols)
@@ -194,6 +230,8 @@ def _apply(
         unchanged=total - sum(int(v) for v in counts.values()),
         skipped_older=int(counts.get("older", 0)),
         skipped_older_examples=list(older_examples),
+        undated=undated,
+        undated_examples=undated_examples,
         changes=changes,
         change_examples=change_examples,
         rejected=rejected,

@@ -191,7 +191,10 @@ def _check_chunk(name: str, frame: pl.DataFrame, limits: Limits) -> None:
             raise IngestError(
                 f"{name}: row {row}, column {col!r}: a value of {_human(n)} is over the field "
                 f"limit of {_human(limits.max_field_bytes)}; expected shorter values (a quote "
-                "left open makes the rest of the file one value)"
+                "left open makes the rest of the file one value)",
+                file=name,
+                column=str(col),
+                row=int(row),
             )
 
 

@@ -66,6 +66,10 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     skipped_older: int = 0  # rows older (updated_at) than the stored ones: not applied
     skipped_older_examples: list[str] = field(default_factory=list)
+    # Updated rows (counted in `updated`) that had no updated_at while the stored row has
+    # one: not known to be older, so applied, but the stored updated_at is kept.
+    updated_without_time: int = 0
+    updated_without_time_examples: list[str] = field(default_factory=list)
     changes: dict[str, int] = field(default_factory=dict)
     change_examples: dict[str, list[str]] = field(default_factory=dict)
     insert_only: bool = False
@@ -77,6 +81,9 @@ class IngestReport:
     # neither loaded nor rejected. rows_read counts them too.
     superseded: int = 0
     folded: int = 0
+    # Canonical columns the batch supplied (non-null in at least one loaded row); a KPI whose
+    # inputs no batch supplied shows "no data" (metrics/supplied.py), never 0 %.
+    supplied_columns: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -106,6 +113,12 @@ class IngestReport:
             lines.append(
                 f"  skipped {self.skipped_older} row(s) older than the stored ones (updated_at), "
                 f"e.g. {', '.join(self.skipped_older_examples)}"
+            )
+        if self.updated_without_time:
+            lines.append(
+                f"  changed without a time: {self.updated_without_time} row(s) with a blank "
+                "updated_at changed rows stored with one (applied, the stored updated_at "
+                f"kept), e.g. {', '.join(self.updated_without_time_examples)}"
             )
         for col, n in self.changes.items():
             examples = ", ".join(self.change_examples.get(col, []))

@@ -133,7 +133,10 @@ def verify_decimal(
             raise IngestError(
                 f"{name}: row {rows[i]}: {col.name} {s[i]!r} has a decimal point, but the first "
                 "rows of the file use a decimal comma; expected one convention throughout "
-                '(set decimal = "," or "." in a mapping file)'
+                '(set decimal = "," or "." in a mapping file)',
+                file=name,
+                column=col.name,
+                row=int(rows[i]),
             )
 
 
@@ -953,9 +956,25 @@ def _cross_checks(out: dict[str, pl.Series], errors: dict[str, pl.Series]) -> No
     for start, end in pairs:
         if start in out and end in out:
             before = (out[end] < out[start]).fill_null(False)
-            _merge(
-                errors, end, _reason(before, f"{end} is before {start}; expected {end} ≥ {start}")
+            if not before.any():
+                continue
+            # Both values, so the row can be fixed from the message (issue 10 item 4).
+            reason = pl.DataFrame({"e": out[end], "s": out[start], "b": before}).select(
+                pl.when(pl.col("b")).then(
+                    pl.format(
+                        f"{end} '{{}}' is before {start} '{{}}'; expected {end} ≥ {start}",
+                        _when_text(pl.col("e")),
+                        _when_text(pl.col("s")),
+                    )
+                )
             )
+            _merge(errors, end, reason.to_series())
+
+
+def _when_text(col: pl.Expr) -> pl.Expr:
+    """A stored date or time as a person reads it: 2024-03-01, or 2024-03-01 10:00[:30]."""
+    text = col.cast(pl.String).str.replace(r"\.\d+$", "").str.replace("T", " ")
+    return text.str.replace(r"^(\d{4}-\d\d-\d\d \d\d:\d\d):00$", "$1")
 
 
 def _warnings(plan: Plan) -> list[str]:

@@ -1,0 +1,213 @@
+"""Overview render time in a real browser, against a minimal Streamlit page in the same run.
+
+    .venv/bin/python benchmarks/overview_browser.py [--db PATH] [--runs 7] [--cold 2]
+
+Two `streamlit run` servers on free 127.0.0.1 ports, started from the repository root (so
+.streamlit/config.toml applies to both) and stopped by their PIDs:
+- the app (dashboard/app.py) on a copy of the store (default data/cx.duckdb, the sample of
+  `make run`; generated with `cx sample` into a temp dir when it is missing);
+- a minimal page: a title and 16 st.metric cards in rows of four, the floor any page pays.
+Debian's chromium drives both through Playwright (never `playwright install`).
+
+(a) Warm: after one unmeasured visit to each (caches filled, the browser's assets cached),
+the two pages are visited alternately in fresh tabs, `--runs` times each. (b) Cold: the app
+server is restarted `--cold` times and the Overview opened once right after it answers.
+
+A visit's render time is the time from navigation start to the page's last DOM change,
+taken once the last card has rendered, Streamlit's running indicator (stStatusWidget) is
+gone and the DOM has been quiet for a second: the whole page as a person sees it finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+CARDS = 16
+
+MINIMAL_PAGE = f'''"""A minimal Streamlit page: a title and {CARDS} metric cards."""
+import streamlit as st
+
+st.set_page_config(page_title="minimal", layout="wide")
+st.title("Minimal page")
+for start in range(0, {CARDS}, 4):
+    for i, col in enumerate(st.columns(4)):
+        col.metric(f"Card {{start + i + 1}}", f"{{(start + i) * 1.5:.1f}} %", delta="+0.4 pp",
+                   border=True)
+'''
+
+# Every DOM change is time-stamped from navigation start, before any page script runs.
+OBSERVER = """
+window.__cxLast = 0;
+new MutationObserver(() => { window.__cxLast = performance.now(); })
+  .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+# Done: enough cards, the extra selector present, no running indicator, a quiet second.
+DONE = """([cards, extra]) => {
+  const ok = document.querySelectorAll('[data-testid="stMetric"]').length >= cards
+    && (!extra || document.querySelector(extra) !== null)
+    && document.querySelector('[data-testid="stStatusWidget"]') === null;
+  if (!ok) { window.__cxQuietFrom = null; return false; }
+  const now = performance.now();
+  if (window.__cxQuietFrom == null || window.__cxLast > window.__cxQuietFrom)
+    window.__cxQuietFrom = now;
+  return now - window.__cxQuietFrom >= 1000 && now - window.__cxLast >= 1000;
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(script: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, float]:
+    """`streamlit run` from the repository root; (process, url, seconds until healthy)."""
+    port = _free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script),
+         "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit {script.name} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url, time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.1)
+    _stop(proc)
+    raise TimeoutError(f"streamlit {script.name} did not answer within 90 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Only the process this script started, by its PID."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _visit(context: Any, url: str, extra: str | None) -> float:
+    """Open `url` in a fresh tab; seconds from navigation start to its last DOM change."""
+    page = context.new_page()
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_function(DONE, arg=[CARDS, extra], timeout=120_000, polling=50)
+        errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+        if errors.count():
+            raise RuntimeError(f"{url} shows an error: {errors.first.inner_text()[:200]}")
+        return float(page.evaluate("window.__cxLast")) / 1000
+    finally:
+        page.close()
+
+
+# The Overview is done when its last element, the channel-mix chart, is drawn.
+OVERVIEW_DONE = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
+
+
+def _store(args: argparse.Namespace, tmp: Path) -> Path:
+    src = Path(args.db) if args.db else ROOT / "data" / "cx.duckdb"
+    dst = tmp / "cx.duckdb"
+    if src.exists():
+        shutil.copy(src, dst)  # the server reads a copy: the developer's store stays free
+    else:
+        cx = Path(sys.executable).with_name("cx")
+        subprocess.run([str(cx), "sample", "--db", str(dst)], check=True, capture_output=True)
+    return dst
+
+
+def _fmt(values: list[float]) -> str:
+    med = statistics.median(values)
+    return (
+        f"median {med * 1000:6.0f} ms  (min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=None, help="store to serve (default data/cx.duckdb)")
+    parser.add_argument("--runs", type=int, default=7, help="warm visits to each page")
+    parser.add_argument("--cold", type=int, default=2, help="cold starts of the app")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        return 1
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        db = _store(args, tmp)
+        minimal = tmp / "minimal.py"
+        minimal.write_text(MINIMAL_PAGE, encoding="utf-8")
+        env = {**os.environ, "CX_DB": str(db)}
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                cold, starts = [], []
+                for _ in range(args.cold):  # (b) first visit right after the server answers
+                    app, app_url, started = _start(ROOT / "dashboard" / "app.py", env)
+                    try:
+                        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                        ctx.add_init_script(OBSERVER)
+                        cold.append(_visit(ctx, app_url, OVERVIEW_DONE))
+                        starts.append(started)
+                        ctx.close()
+                    finally:
+                        _stop(app)
+                app, app_url, _ = _start(ROOT / "dashboard" / "app.py", env)
+                small, small_url, _ = _start(minimal, env)
+                try:
+                    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    ctx.add_init_script(OBSERVER)
+                    _visit(ctx, small_url, None)  # unmeasured: fills caches on both sides
+                    _visit(ctx, app_url, OVERVIEW_DONE)
+                    warm_small, warm_app = [], []
+                    for _ in range(args.runs):  # (a) alternating, so load hits both alike
+                        warm_small.append(_visit(ctx, small_url, None))
+                        warm_app.append(_visit(ctx, app_url, OVERVIEW_DONE))
+                    ctx.close()
+                finally:
+                    _stop(small)
+                    _stop(app)
+            finally:
+                browser.close()
+    ratio = statistics.median(warm_app) / statistics.median(warm_small)
+    print(
+        f"Overview in chromium, store {args.db or 'data/cx.duckdb'}, {args.runs} warm visits each"
+    )
+    print(f"  minimal page, warm:  {_fmt(warm_small)}")
+    print(f"  Overview, warm:      {_fmt(warm_app)}")
+    print(f"  warm ratio Overview / minimal: {ratio:.2f} (goal <= 1.5)")
+    if cold:
+        print(f"  Overview, cold first visit after start: {_fmt(cold)} (goal <= 3 s)")
+        print(f"  server start until healthy: {_fmt(starts)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
