@@ -11,12 +11,14 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.figures.posterior import arms_figure, lift_figure
 from dashboard.i18n import current_language, t, t_or
 from experiments.quick_inputs import binary_arm, mean_arm, nps_arm
 from experiments.stats import verdict
 from experiments.stats.curves import posterior_curves
 from experiments.stats.results import ComparisonResult
+from metrics import units
 
 FAMILIES = ("Conversion rate (yes/no)", "Average (e.g. handle time)", "NPS")
 FAMILY_KEYS = dict(zip(FAMILIES, ("binary", "mean", "nps"), strict=True))  # calc.family.<key>
@@ -61,10 +63,13 @@ def verdict_text(result: ComparisonResult) -> str:
     if p >= 0.95:  # verdict()'s default prob_threshold
         scale = 100 if result.family == "binary" else 1
         unit = t_or(f"calc.verdict.unit.{result.family}", "")
-        return t("calc.verdict.better", p=f"{p:.1%}", loss=f"{loss * scale:.3g}", unit=unit)
+        loss_text = units.format_significant(loss * scale, lang=current_language())
+        return t(
+            "calc.verdict.better", p=numbers.probability(p, digits=1), loss=loss_text, unit=unit
+        )
     if p <= 0.05:
-        return t("calc.verdict.worse", p=f"{p:.1%}")
-    return t("calc.verdict.unclear", p=f"{p:.1%}")
+        return t("calc.verdict.worse", p=numbers.probability(p, digits=1))
+    return t("calc.verdict.unclear", p=numbers.probability(p, digits=1))
 
 
 def result_section(result: ComparisonResult, pct: bool) -> None:
@@ -73,15 +78,20 @@ def result_section(result: ComparisonResult, pct: bool) -> None:
     def fmt(v: float) -> str:
         if not math.isfinite(v):
             return t("common.na")
-        return f"{v * 100:+.2f} {t('calc.pp')}" if pct else f"{v:+.3g}"
+        if pct:
+            return f"{numbers.number(v * 100, 2, signed=True)} {t('calc.pp')}"
+        text = units.format_significant(v, lang=current_language())
+        return text if text.startswith("-") or v == 0 else f"+{text}"
 
     st.info(verdict_text(result), icon=":material/lightbulb:")
     c1, c2, c3 = st.columns(3)
     p = result.prob_variant_better
-    c1.metric(t("calc.p_better"), f"{p:.1%}" if math.isfinite(p) else t("common.na"))
+    c1.metric(
+        t("calc.p_better"), numbers.probability(p, digits=1) if math.isfinite(p) else t("common.na")
+    )
     c2.metric(t("calc.expected_loss"), fmt(result.expected_loss.variant).lstrip("+"))
     lift, rel = result.absolute_lift, result.relative_lift
-    level = f"{result.ci_level:.0%}"
+    level = numbers.share(result.ci_level, digits=0)
     c3.metric(
         t("calc.difference", level=level),
         fmt(lift.mean),
@@ -91,9 +101,9 @@ def result_section(result: ComparisonResult, pct: bool) -> None:
     if math.isfinite(rel.ci_low):
         relative = t(
             "calc.relative",
-            mean=f"{rel.mean:+.1%}",
-            low=f"{rel.ci_low:+.1%}",
-            high=f"{rel.ci_high:+.1%}",
+            mean=numbers.relative(rel.mean),
+            low=numbers.relative(rel.ci_low),
+            high=numbers.relative(rel.ci_high),
         )
     st.caption(
         t("calc.interval_caption", level=level, low=fmt(lift.ci_low), high=fmt(lift.ci_high))

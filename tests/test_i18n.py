@@ -367,6 +367,15 @@ def test_calculator_in_swedish(sv):
     assert at.radio(key="family").label == "Vilken sorts mått?"
     labels = [m.label for m in at.metric]
     assert labels[0] == "Chans att varianten är bättre"
+    # The default arms (100/1000 vs 120/1000): decimal comma, spaced per cent, p.e. for pp.
+    from experiments.stats import BinaryStats, analyze_binary
+
+    r = analyze_binary(BinaryStats(1000, 100), BinaryStats(1000, 120))
+    p = f"{r.prob_variant_better * 100:.1f}".replace(".", ",")
+    assert at.metric[0].value == f"{p} %"
+    lift = f"{r.absolute_lift.mean * 100:+.2f}".replace(".", ",")
+    assert at.metric[2].value == f"{lift} p.e."
+    assert f"({p} %" in at.info[0].value or f"{p} % chans" in at.info[0].value
     assert at.info[0].value.startswith(("Varianten", "Ingen klar vinnare"))
     assert [s.value for s in at.subheader] == ["Kontroll", "Variant"]
 
@@ -463,7 +472,7 @@ def test_data_ingest_report_in_swedish(sv):
 
 def test_calculator_lift_in_percentage_points_reads_pe_in_swedish(sv):
     at = sv("calculator.py")
-    assert at.metric[2].label == "Skillnad (95%-intervall)"
+    assert at.metric[2].label == "Skillnad (95 %-intervall)"
     assert at.metric[2].value.endswith(" p.e.")
 
 

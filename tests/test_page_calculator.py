@@ -32,6 +32,12 @@ def _metric(at: AppTest, label_start: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label_start))
 
 
+def _pct(p: float) -> str:
+    """A probability as the page writes it in English, one decimal and a spaced per cent."""
+    assert 0.001 < p < 0.999  # away from the "> 99.9 %" / "< 0.1 %" bounds
+    return f"{p * 100:.1f} %"
+
+
 def test_calculator_binary_counts_show_engine_prob_and_verdict(at):
     at.number_input(key="bin_control_n").set_value(2000)
     at.number_input(key="bin_control_x").set_value(200)
@@ -39,7 +45,7 @@ def test_calculator_binary_counts_show_engine_prob_and_verdict(at):
     at.number_input(key="bin_variant_x").set_value(250).run()
     assert not at.exception
     r = analyze_binary(BinaryStats(2000, 200), BinaryStats(2000, 250))
-    assert _metric(at, "Chance the variant is better") == f"{r.prob_variant_better:.1%}"
+    assert _metric(at, "Chance the variant is better") == _pct(r.prob_variant_better)
     assert at.info[0].value == verdict(r)
     assert "very likely better" in at.info[0].value
     assert _metric(at, "Difference") == f"{r.absolute_lift.mean * 100:+.2f} pp"
@@ -53,7 +59,7 @@ def test_calculator_binary_counts_show_engine_prob_and_verdict(at):
 def test_calculator_lower_is_better_flips_probability(at):
     at.checkbox(key="lower").check().run()
     r = analyze_binary(BinaryStats(1000, 100), BinaryStats(1000, 120), lower_is_better=True)
-    assert _metric(at, "Chance the variant is better") == f"{r.prob_variant_better:.1%}"
+    assert _metric(at, "Chance the variant is better") == _pct(r.prob_variant_better)
     assert at.info[0].value == verdict(r)
 
 
@@ -70,7 +76,7 @@ def test_calculator_nps_counts_show_engine_prob(at):
         at.number_input(key=key).set_value(v)
     at.run()
     r = analyze_nps(CategoryCounts(100, 50, 50), CategoryCounts(90, 50, 60))
-    assert _metric(at, "Chance the variant is better") == f"{r.prob_variant_better:.1%}"
+    assert _metric(at, "Chance the variant is better") == _pct(r.prob_variant_better)
     assert at.info[0].value == verdict(r)
 
 
@@ -84,7 +90,7 @@ def test_calculator_mean_from_mean_and_sd(at):
     c = MeanStats(n, n * m1, (n - 1) * s1**2 + n * m1**2)
     v = MeanStats(n, n * m2, (n - 1) * s2**2 + n * m2**2)
     r = analyze_mean(c, v, lower_is_better=True)
-    assert _metric(at, "Chance the variant is better") == f"{r.prob_variant_better:.1%}"
+    assert _metric(at, "Chance the variant is better") == _pct(r.prob_variant_better)
     assert at.info[0].value == verdict(r)
 
 
@@ -150,7 +156,7 @@ def test_posterior_curves_integrate_to_one_and_figures_hold_them():
     assert np.trapezoid(curves.lift, lx) == pytest.approx(1.0, abs=2e-3)
     r = analyze_binary(c, v)
     fig = lift_figure(curves, r)
-    assert [t.name for t in fig.data] == ["lift", "95% interval"]
+    assert [t.name for t in fig.data] == ["lift", "95 % interval"]
     shaded = np.array(fig.data[1].x)
     assert r.absolute_lift.ci_low <= shaded.min() and shaded.max() <= r.absolute_lift.ci_high
     assert [t.name for t in arms_figure(curves).data] == ["control", "variant"]

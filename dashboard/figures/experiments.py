@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboard.i18n import dimension_label, t, t_or, value_label
-from dashboard.numbers import localize
+from dashboard.numbers import localize, share
 from experiments.readout_view import band_points, display_scale, interval_name, metric_unit
 
 CONTROL = "#6e7781"
@@ -149,7 +149,7 @@ def cumulative_figure(
     fig.add_hline(
         y=ship_threshold,
         line={"dash": "dot", "color": GOOD},
-        annotation_text=t("xfig.better_line", p=f"{ship_threshold:.0%}"),
+        annotation_text=t("xfig.better_line", p=share(ship_threshold, digits=0)),
         annotation_position="bottom left",
         row=1,
         col=1,
@@ -157,7 +157,7 @@ def cumulative_figure(
     fig.add_hline(
         y=1 - ship_threshold,
         line={"dash": "dot", "color": BAD},
-        annotation_text=t("xfig.worse_line", p=f"{1 - ship_threshold:.0%}"),
+        annotation_text=t("xfig.worse_line", p=share(1 - ship_threshold, digits=0)),
         annotation_position="top left",
         row=1,
         col=1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from dashboard.i18n import t
-from dashboard.numbers import localize
+from dashboard.numbers import localize, share
 from experiments.stats.curves import PosteriorCurves
 from experiments.stats.results import ComparisonResult
 
@@ -67,7 +67,7 @@ def lift_figure(
                 y=[p[1] for p in inside],
                 fill="tozeroy",
                 mode="none",
-                name=t("fig.level_interval", level=f"{result.ci_level:.0%}"),
+                name=t("fig.level_interval", level=share(result.ci_level, digits=0)),
                 fillcolor="rgba(44,160,44,0.3)",
             )
         )
