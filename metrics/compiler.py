@@ -144,6 +144,25 @@ def _month_start(d: date) -> date:
     return date(d.year, d.month, 1)
 
 
+def _period_bounds(
+    column: str,
+    date_from: date | None,
+    date_to: date | None,
+    params: dict[str, Any],
+    settings: KpiSettings,
+) -> list[str]:
+    """The half-open period [date_from, date_to) on `column`, its local days bound as UTC
+    instants (the business time zone's midnights); an open end adds no condition."""
+    where = []
+    if date_from is not None:
+        params["date_from"] = settings.utc_bound(date_from)
+        where.append(f"{column} >= $date_from")
+    if date_to is not None:
+        params["date_to"] = settings.utc_bound(date_to)
+        where.append(f"{column} < $date_to")
+    return where
+
+
 def _customer_months(params: dict[str, Any], date_from: date | None, date_to: date | None) -> str:
     """Months overlapping [date_from, date_to), and each customer active at a month's start.
 
@@ -302,12 +321,7 @@ def compile_merged(
             ctes = f"base AS ({_surveys_base(needed, texts)})"
         t = source.time_column
         if not multi:
-            if lo is not None:
-                params["date_from"] = settings.utc_bound(lo)
-                where.append(f"{t} >= $date_from")
-            if hi is not None:
-                params["date_to"] = settings.utc_bound(hi)
-                where.append(f"{t} < $date_to")
+            where += _period_bounds(t, lo, hi, params, settings)
         else:
             conds = []
             # Every window is bounded here: several windows with an open end raised above.
@@ -558,12 +572,7 @@ def compile_rows(
     where = [f"({m.denominator})"]
     if m.aggregation in ("mean", "quantile"):
         where.append(f"({m.expr}) IS NOT NULL")
-    if date_from is not None:
-        params["date_from"] = settings.utc_bound(date_from)
-        where.append(f"{t} >= $date_from")
-    if date_to is not None:
-        params["date_to"] = settings.utc_bound(date_to)
-        where.append(f"{t} < $date_to")
+    where += _period_bounds(t, date_from, date_to, params, settings)
     for i, (dim, values) in enumerate(filters):
         names = []
         for j, v in enumerate(values):
