@@ -14,6 +14,12 @@ DATA = Path(__file__).parent / "data" / "ingest"
 EXPORTS = Path(__file__).resolve().parents[1] / "sample_data" / "exports"
 FORMATS = "a CSV/TSV text file, an .xlsx workbook or a .parquet file"
 
+# What a missing-column message ends with when no file column looks like the missing one.
+MAPPING_HINT = (
+    ". To load the file as it is, map it in a mapping file (cx ingest --mapping FILE.toml, or "
+    'the Data page\'s editor): [columns] "<file column>" = "{}".'
+)
+
 
 def snapshot(store: Store) -> tuple:
     """Row counts of every table ingest may touch, plus the data version."""
@@ -57,7 +63,7 @@ CASES = [
         {},
         "missing_column.csv: missing required column for table contacts: 'channel' (expected a "
         "header such as 'channel', 'via', 'source', 'kanal'). Columns found: 'contact_id', "
-        "'opened_at', 'wait_s'",
+        "'opened_at', 'wait_s'" + MAPPING_HINT.format("channel"),
     ),
     (
         "survey_as_contacts.csv",
@@ -176,7 +182,7 @@ def test_xlsx_other_sheet_without_key_column_writes_nothing(store):
     assert str(err.value) == (
         "customers.xlsx: missing required column for table customers: 'customer_id' (expected "
         "a header such as 'customer_id', 'customer id', 'customer number', 'client id', "
-        "'account id'). Columns found: 'Note'"
+        "'account id'). Columns found: 'Note'" + MAPPING_HINT.format("customer_id")
     )
     assert snapshot(store) == before
 

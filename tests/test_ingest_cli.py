@@ -101,7 +101,9 @@ def test_cli_bad_file_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys)
     assert err == (
         "cx ingest: error: missing_column.csv: missing required column for table contacts: "
         "'channel' (expected a header such as 'channel', 'via', 'source', 'kanal'). Columns "
-        "found: 'contact_id', 'opened_at', 'wait_s'\n"
+        "found: 'contact_id', 'opened_at', 'wait_s'. To load the file as it is, map it in a "
+        "mapping file (cx ingest --mapping FILE.toml, or the Data page's editor): [columns] "
+        '"<file column>" = "channel".\n'
     )
     with open_store(db) as store:
         assert store.cursor().execute("SELECT count(*) FROM ingest_batches").fetchall() == [(0,)]

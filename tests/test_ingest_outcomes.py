@@ -223,7 +223,30 @@ def test_cli_json_whole_file_failure_is_an_object_on_stdout_exit_2(tmp_path, cap
     assert set(obj) == {"error", "file", "column", "expected"}
     assert obj["file"] == "nochannel.csv" and obj["column"] == "channel"
     assert obj["error"].startswith("nochannel.csv: missing required column")
-    assert obj["expected"] and "header such as" in obj["expected"]
+    assert obj["expected"].startswith("a header contacts knows for channel")
+
+
+def test_missing_column_says_what_to_write_in_the_mapping(tmp_path, capsys) -> None:
+    """The file column that looks like the missing one (by value shape: channel words) is
+    named in a [columns] line; with no candidate the line has a placeholder to fill in."""
+    db = _db(tmp_path)
+    path = tmp_path / "medium.csv"
+    path.write_text(
+        "contact_id,opened_at,Medium\nK1,2026-03-01 10:00,phone\nK2,2026-03-01 11:00,email\n",
+        encoding="utf-8",
+    )
+    assert main(["ingest", str(path), "--table", "contacts", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert '[columns] "Medium" = "channel".' in err
+    assert err.count("\n") == 1  # one line
+    path.write_text("contact_id,opened_at\nK1,2026-03-01 10:00\n", encoding="utf-8")
+    assert main(["ingest", str(path), "--table", "contacts", "--db", str(db)]) == 2
+    assert '[columns] "<file column>" = "channel".' in capsys.readouterr().err
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[columns]\n"Medium" = "channel"\n', encoding="utf-8")
+    path.write_text("contact_id,opened_at,Medium\nK1,2026-03-01 10:00,phone\n", encoding="utf-8")
+    args = ["ingest", str(path), "--table", "contacts", "--db", str(db), "--mapping"]
+    assert main([*args, str(mapping)]) == 0
 
 
 def test_field_limit_error_carries_file_column_and_row(store: Store, tmp_path: Path) -> None:

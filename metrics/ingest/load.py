@@ -61,6 +61,7 @@ from metrics.ingest.report import (
     Preview,
 )
 from metrics.ingest.spec import keys_of
+from metrics.ingest.suggest import shapes_of, suggest_columns
 from metrics.ingest.validate import Validated, choose_timezone, filter_notes, validate
 from metrics.lake import lake_dir, publish_batch
 from metrics.repeats import customers_of, refresh_for_stage, stage_gaps
@@ -133,6 +134,8 @@ def _open(
             _missing_message(stream.raw(first), plan, opts),
             file=stream.file_name,
             column=", ".join(plan.missing_required),
+            expected=f"a header {table} knows for {', '.join(plan.missing_required)}, or a "
+            "[columns] line in a mapping naming the file's column",
         )
     fit = None if plan.missing_required else better_table(first, table, opts)
     if fit is not None and strict_columns:
@@ -197,8 +200,29 @@ def _missing_message(raw: RawFile, plan: Plan, opts: Preset | None) -> str:
     noun = "column" if len(parts) == 1 else "columns"
     return (
         f"{name}: missing required {noun} for table {table}: {'; '.join(parts)}. "
-        f"Columns found: {shown}"
+        f"Columns found: {shown}. {_mapping_hint(raw, plan, found)}"
         + (NO_HEADER if raw.header_rows == 0 else preset_hint(found) if opts is None else "")
+    )
+
+
+def _mapping_hint(raw: RawFile, plan: Plan, found: list[str]) -> str:
+    """What to write in a mapping file for the missing columns: the file column the editor
+    would suggest (by name and value shape), else a placeholder to fill in."""
+    sample = raw.frame.head(50)
+    shapes = shapes_of(
+        {c: [None if v is None else str(v) for v in sample[c].to_list()] for c in found}
+    )
+    suggested = suggest_columns(plan.table, shapes)
+    lines = []
+    for col in plan.missing_required:
+        for one in col.split(" or ")[:1]:  # of alternatives, the first is enough to load
+            hit = suggested.get(one)
+            source = hit.source if hit is not None else "<file column>"
+            lines.append(f'"{source}" = "{one}"')
+    them = "it" if len(lines) == 1 else "them"
+    return (
+        f"To load the file as it is, map {them} in a mapping file (cx ingest --mapping "
+        f"FILE.toml, or the Data page's editor): [columns] {'; '.join(lines)}."
     )
 
 
