@@ -77,6 +77,11 @@ def _missing(value: Any) -> bool:
         return True
 
 
+def _finite(value: Any) -> float | None:
+    """`value` as a float, or None when it is missing (see _missing)."""
+    return None if _missing(value) else float(value)
+
+
 def format_number(value: float, digits: int, *, lang: str, signed: bool = False) -> str:
     """`value` with `digits` decimals and the language's separators; no sign on a zero.
 
@@ -97,9 +102,9 @@ def format_significant(value: float | None, *, lang: str, digits: int = 3) -> st
     """`digits` significant figures, trailing zeros dropped (as Python's "g", but with the
     language's separators and never in exponent form): 0.0123, 4.5, 1,234."""
     _lang(lang)
-    if _missing(value):
+    x = _finite(value)
+    if x is None:
         return DASH
-    x = float(value)  # type: ignore[arg-type]
     if x == 0:
         return "0"
     decimals = min(12, max(0, digits - 1 - math.floor(math.log10(abs(x)))))
@@ -175,9 +180,8 @@ def format_duration(
     to, so both read in the same unit.
     """
     _lang(lang)
-    if _missing(seconds):
-        return DASH
-    return _duration(float(seconds), lang, signed, like).text()  # type: ignore[arg-type]
+    x = _finite(seconds)
+    return DASH if x is None else _duration(x, lang, signed, like).text()
 
 
 # -- money -------------------------------------------------------------------------------
@@ -217,9 +221,8 @@ def format_money(
     and more in millions ("1,2 mn kr" / "SEK 1.2m"). `like`: the amount whose size picks
     the scale (a change in the same scale as its value)."""
     _lang(lang)
-    if _missing(amount):
-        return DASH
-    return _money(float(amount), lang, currency, signed, like).text()  # type: ignore[arg-type]
+    x = _finite(amount)
+    return DASH if x is None else _money(x, lang, currency, signed, like).text()
 
 
 # -- counts, shares, probabilities ------------------------------------------------------
@@ -228,24 +231,24 @@ def format_money(
 def format_count(n: float | None, *, lang: str, signed: bool = False) -> str:
     """A whole number with thousands separators: "1,234" / "1 234"."""
     _lang(lang)
-    return DASH if _missing(n) else format_number(float(n), 0, lang=lang, signed=signed)  # type: ignore[arg-type]
+    x = _finite(n)
+    return DASH if x is None else format_number(x, 0, lang=lang, signed=signed)
 
 
 def format_share(share: float | None, *, lang: str, digits: int = 1) -> str:
     """A share 0..1 in per cent: "70.8 %" / "70,8 %"."""
     _lang(lang)
-    if _missing(share):
-        return DASH
-    return f"{format_number(float(share) * 100, digits, lang=lang)} %"  # type: ignore[arg-type]
+    x = _finite(share)
+    return DASH if x is None else f"{format_number(x * 100, digits, lang=lang)} %"
 
 
 def format_probability(p: float | None, *, lang: str, digits: int = 0) -> str:
     """A probability in per cent, never rounded to a certainty it is not: 0.996 is "> 99 %"
     and 0.004 is "< 1 %" at digits=0 (exactly 0 and 1 are "0 %" and "100 %")."""
     _lang(lang)
-    if _missing(p):
+    q = _finite(p)
+    if q is None:
         return DASH
-    q = float(p)  # type: ignore[arg-type]
     step = 10.0**-digits  # the smallest step shown, in per cent
     if q > 0 and round(q * 100, digits) == 0:
         return f"< {format_number(step, digits, lang=lang)} %"
@@ -298,9 +301,8 @@ def format_value(
     "seconds", "hours", "money", "count", "contacts"): "70.8 %", "+12.3", "6.1 min",
     "1 234 kr"; an em dash when missing."""
     _lang(lang)
-    if _missing(value):
-        return DASH
-    return _parts(float(value), unit, lang, currency, delta=False, like=None).text()  # type: ignore[arg-type]
+    x = _finite(value)
+    return DASH if x is None else _parts(x, unit, lang, currency, delta=False, like=None).text()
 
 
 def format_delta(
@@ -317,9 +319,8 @@ def format_delta(
     precision so value and change read in the same unit. An em dash when missing.
     """
     _lang(lang)
-    if _missing(delta):
-        return DASH
-    return _parts(float(delta), unit, lang, currency, delta=True, like=like).text()  # type: ignore[arg-type]
+    x = _finite(delta)
+    return DASH if x is None else _parts(x, unit, lang, currency, delta=True, like=like).text()
 
 
 def format_interval(
@@ -336,9 +337,9 @@ def format_interval(
     "5.9 to 6.3 min". Both ends share one scale (the larger end's, or `like`'s).
     `delta`: the ends are changes (signed, pp for shares)."""
     _lang(lang)
-    if _missing(low) or _missing(high):
+    lo, hi = _finite(low), _finite(high)
+    if lo is None or hi is None:
         return DASH
-    lo, hi = float(low), float(high)  # type: ignore[arg-type]
     ref = like if like is not None and not _missing(like) else max(abs(lo), abs(hi))
     a = _parts(lo, unit, lang, currency, delta=delta, like=ref)
     b = _parts(hi, unit, lang, currency, delta=delta, like=ref)
@@ -351,9 +352,8 @@ def format_interval(
 def format_relative(change: float | None, *, lang: str) -> str:
     """A relative change, signed, in per cent: "+11.9 %" / "+11,9 %"."""
     _lang(lang)
-    if _missing(change):
-        return DASH
-    return f"{format_number(float(change) * 100, 1, lang=lang, signed=True)} %"  # type: ignore[arg-type]
+    x = _finite(change)
+    return DASH if x is None else f"{format_number(x * 100, 1, lang=lang, signed=True)} %"
 
 
 def unit_suffix(unit: str, *, lang: str, delta: bool = False) -> str:
