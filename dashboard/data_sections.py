@@ -30,11 +30,7 @@ from metrics.ingest import (
     rejected_rows,
 )
 from metrics.ingest.batches import BatchError, undo_batch, undoable_batches
-
-try:  # wt-outcomes adds the reject-share gate; until it is merged a batch is never refused
-    from metrics.ingest.errors import RejectShareExceeded
-except ImportError:  # pragma: no cover - the merged tree has it
-    RejectShareExceeded = None  # type: ignore[assignment,misc]
+from metrics.ingest.errors import RejectShareExceeded
 
 PREVIEWS_KEPT = 6  # previews kept per session: a widget change re-runs the page, not the read
 
@@ -168,7 +164,7 @@ def _ingest(upload, options: dict, mapping: dict | None, share: float | None) ->
             **extra,
         )
     except Exception as exc:  # IngestError, or a store problem: the transaction rolled back
-        if RejectShareExceeded is not None and isinstance(exc, RejectShareExceeded):
+        if isinstance(exc, RejectShareExceeded):
             return ("confirm", exc)
         return ("error", t("data.not_loaded"), str(exc))
     return report_message(report)

@@ -5,7 +5,6 @@ and a batch with too many rejected rows asks before loading."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import streamlit as st
 from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
-import dashboard.data_sections as sections
 from dashboard.cli.main import main
 from dashboard.data_sections import accepted_share
 from metrics.store import open_store
@@ -232,47 +230,7 @@ def test_editor_is_offered_for_a_file_that_maps(app):
 
 
 # -- too many rejected rows: grouped reasons, then "Load anyway" ------------------------------
-@dataclass
-class _Group:
-    column: str
-    reason: str
-    count: int
-    examples: list[int]
-
-
-class _StandIn(Exception):
-    """RejectShareExceeded's interface (wt-outcomes), for a tree that does not have it yet."""
-
-    def __init__(self, share, limit, rows, rejected, groups):
-        super().__init__(f"{rejected} of {rows} rows rejected")
-        self.share, self.limit, self.rows, self.rejected, self.groups = (
-            share,
-            limit,
-            rows,
-            rejected,
-            groups,
-        )
-
-
-@pytest.fixture
-def gate(monkeypatch):
-    """The real gate when merged; otherwise a stand-in with the same interface and numbers."""
-    if sections.RejectShareExceeded is not None:
-        return "real"
-    real = sections.ingest_file
-
-    def gated(store, source, *, max_reject_share=None, **kwargs):
-        if max_reject_share is None:
-            group = _Group("wait_s", "wait_s 'soon' is not a number of seconds", 1, [BAD_ROW])
-            raise _StandIn(0.1, 0.01, 10, 1, [group])
-        return real(store, source, **kwargs)
-
-    monkeypatch.setattr(sections, "RejectShareExceeded", _StandIn)
-    monkeypatch.setattr(sections, "ingest_file", gated)
-    return "stand-in"
-
-
-def test_reject_share_over_the_limit_asks_then_loads_anyway(app, store, gate):
+def test_reject_share_over_the_limit_asks_then_loads_anyway(app, store):
     _upload(app, call_log(10))  # one bad row in ten: 10 % rejected
     _map_by_hand(app)
     # Days 2-11 alone do not say day/month or month/day: the analyst says so.
@@ -288,7 +246,7 @@ def test_reject_share_over_the_limit_asks_then_loads_anyway(app, store, gate):
     assert str(BAD_ROW) in groups["examples"][0]
     assert _stored(store) == []  # nothing written before the analyst confirms
     anyway = app.button(key="data_load_anyway")
-    assert anyway.label == "Load anyway, leaving out 1 rows"
+    assert anyway.label == "Load anyway, leaving out the rejected rows (1)"
     anyway.click().run()
     assert not app.exception and not app.error
     assert "read 10 rows: 9 inserted, 0 updated, 0 unchanged, 1 rejected" in app.warning[-1].value
