@@ -24,7 +24,7 @@ from dashboard.figures.churn import (
     what_if_figure,
 )
 from dashboard.figures.kpi import format_value, trend_figure
-from dashboard.i18n import current_language, kpi_label, month_text, t, t_or
+from dashboard.i18n import current_language, kpi_label, month_text, no_data_reason, t, t_or
 from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from experiments.readout_view import format_p
@@ -108,7 +108,7 @@ def monthly_churn(end) -> None:
     req = KpiRequest(kpis=("churn_rate",), grain="month", date_from=start, date_to=end)
     trend = computed(t("churn.monthly"), query_kpis, req)
     if trend is not None and trend["reason"].is_not_null().any():  # absent is not zero
-        st.info(t("churn.no_data_monthly", reason=trend["reason"].drop_nulls()[0]))
+        st.info(t("churn.no_data_monthly", reason=no_data_reason(trend["reason"].drop_nulls()[0])))
         return
     if trend is None or (trend := trend.filter(pl.col("n") > 0)).height == 0:
         return
@@ -141,7 +141,9 @@ def satisfaction_and_churn() -> None:
     )
     why = by_sat["reason"].drop_nulls()  # absent is not zero: say which column no file had
     if sat.height == 0:
-        st.info(t("churn.no_data", reason=why[0]) if why.len() else t("churn.no_csat"))
+        st.info(
+            t("churn.no_data", reason=no_data_reason(why[0])) if why.len() else t("churn.no_csat")
+        )
     else:
         st.plotly_chart(satisfaction_figure(sat, SWITCHING_REFERENCE))
     ref = pl.col("satisfaction_band").replace_strict(SWITCHING_REFERENCE, default=None)

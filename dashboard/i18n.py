@@ -118,6 +118,13 @@ def column_label(name: str) -> str:
     return t_or(f"col.{name}", t_or(f"dim.{name}", name))
 
 
+def no_data_reason(reason: str) -> str:
+    """Why a KPI has no data (metrics.supplied's sentence) in the UI language."""
+    from metrics.supplied import translated_reason
+
+    return translated_reason(reason, current_language())
+
+
 def kpi_label(name: str) -> str:
     """A KPI's label in the current language (kpi.<name>.label)."""
     return t(f"kpi.{name}.label")

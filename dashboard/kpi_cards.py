@@ -9,7 +9,14 @@ import streamlit as st
 
 from dashboard import numbers
 from dashboard.figures.kpi import format_delta, format_value, small_sample_reason
-from dashboard.i18n import current_language, kpi_definition, kpi_label, month_name, t
+from dashboard.i18n import (
+    current_language,
+    kpi_definition,
+    kpi_label,
+    month_name,
+    no_data_reason,
+    t,
+)
 from metrics.catalogue import CATALOGUE
 from metrics.targets import status_text
 
@@ -56,7 +63,7 @@ def kpi_card(box: Any, row: dict[str, Any], trend: pl.DataFrame, direction: str)
     kpi = CATALOGUE[row["kpi"]]
     if row.get("reason"):  # absent is not zero: no value, no badge, no verdict; the reason
         box.metric(kpi_label(kpi.name), t("overview.no_data"), help=kpi_definition(kpi.name))
-        box.caption(t("overview.no_data_reason", reason=row["reason"]))
+        box.caption(t("overview.no_data_reason", reason=no_data_reason(row["reason"])))
         return
     values, span = spark_values(trend, row["kpi"])
     box.metric(

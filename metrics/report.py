@@ -20,6 +20,7 @@ import polars as pl
 from metrics.catalogue import CATALOGUE
 from metrics.periods import default_period, overview, previous_window
 from metrics.store import Store
+from metrics.supplied import translated_reason
 from metrics.targets import status_text
 from metrics.units import (
     DEFAULT_CURRENCY,
@@ -263,7 +264,7 @@ def _target(r: Mapping, unit: str, fmt_value: ValueFormatter, w: Mapping[str, st
 
 def _status(r: Mapping, language: str, w: Mapping[str, str]) -> str:
     if r.get("reason"):  # absent is not zero: no status, the reason instead
-        return w["no_data"].format(reason=r["reason"])
+        return w["no_data"].format(reason=translated_reason(r["reason"], language))
     if r["small_sample"]:
         return w["small"]
     return status_text(r, language) or "—"

@@ -10,6 +10,7 @@ reason saying which column no file had.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -40,6 +41,29 @@ COLUMN_WORDS: dict[str, str] = {
     "nps": "NPS",
     "csat": "CSAT",
     "ces": "CES",
+}
+# The same words in Swedish (the UI's other language), and each table's file in both.
+COLUMN_WORDS_SV: dict[str, str] = {
+    "bot_handled": "bot",
+    "resolved": "löst",
+    "first_contact_resolved": "löst vid första kontakten",
+    "customer_id": "kund-id",
+    "churned_at": "uppsägningsdatum",
+    "signup_date": "startdatum",
+    "handle_s": "hanteringstid",
+    "first_response_s": "första svarstid",
+    "wait_s": "väntetid",
+    "abandoned": "avbruten",
+    "escalated": "eskalerad",
+    "resolved_at": "lösningstid",
+    "nps": "NPS",
+    "csat": "CSAT",
+    "ces": "CES",
+}
+TABLE_FILES_SV: dict[str, str] = {
+    "contacts": "kontaktfil",
+    "surveys": "enkätfil",
+    "customers": "kundfil",
 }
 
 
@@ -116,9 +140,42 @@ class NoData:
     missing: tuple[str, ...]
 
 
-def _words(group: tuple[str, ...]) -> str:
+def _words(group: tuple[str, ...], lang: str = "en") -> str:
     cols = [c.split(".", 1)[1] for c in group]
-    return " or ".join(COLUMN_WORDS.get(c, c) for c in cols)
+    words, joiner = (COLUMN_WORDS_SV, " eller ") if lang == "sv" else (COLUMN_WORDS, " or ")
+    return joiner.join(words.get(c, c) for c in cols)
+
+
+def reason_text(missing: list[tuple[str, ...]], empty: list[str], lang: str = "en") -> str:
+    """The sentence for a KPI without data: which table's file was never loaded (`empty`),
+    else which columns no loaded file had (`missing`, groups of alternatives "table.column"),
+    with the canonical names in brackets; in English or Swedish."""
+    names = "; ".join(" or ".join(g) for g in missing)
+    if lang == "sv":
+        if empty:
+            files = " eller ".join(TABLE_FILES_SV.get(t, f"{t}-fil") for t in empty)
+            return f"ingen {files} inläst ({names})"
+        words = " eller ".join(f"en kolumn för {_words(g, 'sv')}" for g in missing)
+        return f"ingen inläst fil hade {words} ({names})"
+    if empty:
+        return f"no {' or '.join(empty)} file loaded ({names})"
+    words = " or ".join(f"a {_words(g)} column" for g in missing)
+    return f"no loaded file had {words} ({names})"
+
+
+def translated_reason(reason: str, lang: str) -> str:
+    """A reason as no_data wrote it (in English, as KPI frames and `cx kpis` carry it) in
+    `lang`: rebuilt from the canonical names it ends with; any other text is returned as is."""
+    if lang == "en":
+        return reason
+    found = re.fullmatch(r"no (?:(.+) file loaded|loaded file had .+) \((.+)\)", reason)
+    if found is None:
+        return reason
+    missing = [tuple(alt.split(" or ")) for alt in found.group(2).split("; ")]
+    if not all("." in c for g in missing for c in g):
+        return reason
+    empty = found.group(1).split(" or ") if found.group(1) else []
+    return reason_text(missing, empty, lang)
 
 
 def no_data(kpi_name: str, supplied: dict[str, set[str]]) -> NoData | None:
@@ -132,13 +189,9 @@ def no_data(kpi_name: str, supplied: dict[str, set[str]]) -> NoData | None:
         return None
     tables = list(dict.fromkeys(c.split(".", 1)[0] for g in missing for c in g))
     empty = [t for t in tables if not supplied.get(t)]
-    names = "; ".join(" or ".join(g) for g in missing)
-    if empty:
-        reason = f"no {' or '.join(empty)} file loaded ({names})"
-    else:
-        words = " or ".join(f"a {_words(g)} column" for g in missing)
-        reason = f"no loaded file had {words} ({names})"
-    return NoData(reason=reason, missing=tuple(" or ".join(g) for g in missing))
+    return NoData(
+        reason=reason_text(missing, empty), missing=tuple(" or ".join(g) for g in missing)
+    )
 
 
 def no_data_reasons(store: Store, kpis: Iterable[str]) -> dict[str, NoData]:

@@ -18,7 +18,7 @@ from metrics.ingest.spec import TABLE_COLUMNS
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.schema import _V8_COLUMNS, MIGRATIONS
 from metrics.store import Store, open_store
-from metrics.supplied import no_data, supplied_columns
+from metrics.supplied import no_data, supplied_columns, translated_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERVIEW = ROOT / "dashboard" / "views" / "overview.py"
@@ -146,6 +146,35 @@ def test_no_data_reason_for_alternatives_and_empty_tables() -> None:
     assert churn is not None and churn.reason.startswith("no customers file loaded")
 
 
+def test_no_data_reason_in_swedish_for_every_kpi_and_both_cases() -> None:
+    """Every KPI's reason, for an empty store and for files without its columns, reads in
+    Swedish with the same canonical names in brackets; other text passes through."""
+    assert translated_reason(
+        "no loaded file had a bot column or a resolved column "
+        "(contacts.bot_handled; contacts.resolved)",
+        "sv",
+    ) == (
+        "ingen inläst fil hade en kolumn för bot eller en kolumn för löst "
+        "(contacts.bot_handled; contacts.resolved)"
+    )
+    assert (
+        translated_reason("no customers file loaded (customers.churned_at)", "sv")
+        == "ingen kundfil inläst (customers.churned_at)"
+    )
+    some = {t: {"contact_id", "response_id", "customer_id"} for t in TABLE_COLUMNS}
+    for name in CATALOGUE:
+        for supplied in ({}, some):
+            found = no_data(name, supplied)
+            if found is None:
+                continue
+            sv = translated_reason(found.reason, "sv")
+            assert sv.startswith("ingen "), (name, sv)
+            assert sv.endswith(found.reason[found.reason.index(" (") :]), (name, sv)
+            assert " or " not in sv.split(" (")[0] and " column" not in sv, (name, sv)
+            assert translated_reason(found.reason, "en") == found.reason
+    assert translated_reason("some other text (a.b)", "sv") == "some other text (a.b)"
+
+
 def test_sample_world_records_its_columns_and_every_kpi_has_data(sample_store: Store) -> None:
     recorded = _rows(
         sample_store, "SELECT count(*) FROM supplied_columns WHERE batch_id = 'sample'"
@@ -201,6 +230,10 @@ def test_overview_card_without_inputs_shows_no_data_and_reason(
     assert auto.value == "No data"
     captions = [c.value for c in at.caption]
     assert "Why: no loaded file had a bot column (contacts.bot_handled)" in captions
+    at.query_params["lang"] = "sv"
+    at.run()
+    captions = [c.value for c in at.caption]
+    assert "Varför: ingen inläst fil hade en kolumn för bot (contacts.bot_handled)" in captions
     # No status badge or target line for it: every badge line names a KPI that has data.
     badges = [m.value for m in at.markdown if "badge[" in m.value]
     assert len(badges) == len(cards) - sum(1 for m in cards.values() if m.value == "No data")
@@ -223,6 +256,9 @@ def test_alerts_and_report_do_not_flag_a_kpi_without_data(store: Store, tmp_path
     assert report is not None
     html = render_html(report)
     assert "no data — no loaded file had a bot column (contacts.bot_handled)" in html
+    assert "inga data — ingen inläst fil hade en kolumn för bot (contacts.bot_handled)" in (
+        render_html(report, "sv")
+    )
 
 
 def test_explore_kpi_without_inputs_says_no_data_and_why(

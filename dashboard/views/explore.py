@@ -17,7 +17,7 @@ from dashboard.explore_sections import (
 )
 from dashboard.figures.kpi import breakdown_figure, heatmap_figure, trend_figure
 from dashboard.filters import sidebar_filters
-from dashboard.i18n import dimension_label, kpi_label, t
+from dashboard.i18n import dimension_label, kpi_label, no_data_reason, t
 from dashboard.store_access import cached
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import kpi_series
@@ -50,7 +50,7 @@ except ValueError as exc:
     st.stop()
 
 if not trend.is_empty() and trend["reason"].is_not_null().any():  # absent is not zero
-    st.info(t("explore.no_data", reason=trend["reason"].drop_nulls()[0]))
+    st.info(t("explore.no_data", reason=no_data_reason(trend["reason"].drop_nulls()[0])))
     st.stop()
 # A scoped target (chat first response) applies only once the filters select that scope.
 target = trend["target"].drop_nulls().first() if not trend.is_empty() else None
