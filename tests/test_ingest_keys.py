@@ -252,6 +252,47 @@ def test_dedupe_without_order_keeps_file_order(store):
     )
 
 
+def test_dedupe_latest_row_rejected_leaves_its_key_out_not_an_older_row(store):
+    """A ticket whose newest version fails validation must not load as its older version
+    (closed stored as open): the key is left out, the bad row rejected, the older row
+    superseded. A rejected row that is not the latest changes nothing; a rejected row
+    without a key takes no part."""
+    body = (
+        b"contact_id,channel,opened_at,updated_at,resolved\n"
+        b"A,chat,2026-03-01 10:00,2026-03-01 10:00,no\n"  # A's older version: open
+        b"A,chat,2026-03-01 10:00,2026-03-02 10:00,maybe\n"  # A's latest: bad resolved
+        b"B,chat,2026-03-01 11:00,2026-03-01 11:00,maybe\n"  # B's older: bad
+        b"B,chat,2026-03-01 11:00,2026-03-03 11:00,yes\n"  # B's latest: fine
+        b"C,fax,2026-03-01 12:00,2026-03-01 12:00,no\n"  # C alone, bad channel
+        b",chat,2026-03-01 13:00,2026-03-01 13:00,no\n"  # no key
+    )
+    mapping = {"dedupe": {"keep": "latest"}}
+    report = ingest_file(
+        store, body, file_name="h.csv", table="contacts", mapping=mapping, max_reject_share=1.0
+    )
+    assert _rows(store, "SELECT contact_id, resolved FROM contacts") == [("B", True)]
+    assert (report.inserted, report.superseded, report.rejected) == (1, 1, 4)
+    assert report.rows_read == report.inserted + report.superseded + report.rejected == 6
+    assert any(
+        w.startswith("1 key(s) not loaded: the row [dedupe] keeps for each was rejected")
+        for w in report.warnings
+    )
+    # keep = "first": A's first (open) row is valid and kept; B's first is the bad one.
+    # Another batch into the same store, its keys renamed.
+    body_first = body.replace(b"A,", b"D,").replace(b"B,", b"E,").replace(b"C,", b"F,")
+    report = ingest_file(
+        store,
+        body_first,
+        file_name="h2.csv",
+        table="contacts",
+        mapping={"dedupe": {"keep": "first"}},
+        max_reject_share=1.0,
+    )
+    rows = _rows(store, "SELECT contact_id, resolved FROM contacts WHERE contact_id >= 'D'")
+    assert rows == [("D", False)]
+    assert (report.inserted, report.superseded, report.rejected) == (1, 1, 4)
+
+
 def test_dedupe_across_chunks_equals_one_chunk(tmp_path, monkeypatch):
     rows = [
         f"K{i % 50},2026-03-01T00:00:00Z,2026-03-{i % 28 + 1:02d}T{i % 24:02d}:00:00Z,{'solved' if i % 3 else 'open'},web"

@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 import duckdb
 import polars as pl
 
-from metrics.ingest.mapping import FILTER_COLUMN, ORDER_COLUMN, Plan
+from metrics.ingest.mapping import FILTER_COLUMN, ORDER_COLUMN, REJECTED_COLUMN, Plan
 from metrics.ingest.spec import keys_of
 
 # Not data: the stage's bookkeeping columns.
-_BOOKKEEPING = ("__row", "batch_id", ORDER_COLUMN, FILTER_COLUMN)
+_BOOKKEEPING = ("__row", "batch_id", ORDER_COLUMN, FILTER_COLUMN, REJECTED_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Settled:
     superseded: int = 0
     folded: int = 0
     filtered: int = 0  # kept rows of keys left out by [filter] (with [dedupe]); in plan.filtered
+    # Keys of several rows whose kept row ([dedupe]) was rejected: nothing of them loads.
+    stale: int = 0
 
 
 def _q(name: str) -> str:
@@ -38,6 +40,8 @@ def stage_extra_columns(plan: Plan) -> dict[str, str]:
     out = {ORDER_COLUMN: "DOUBLE"} if plan.order_source is not None else {}
     if plan.filter and plan.dedupe is not None:
         out[FILTER_COLUMN] = "VARCHAR"
+    if plan.dedupe is not None:
+        out[REJECTED_COLUMN] = "BOOLEAN"
     return out
 
 
@@ -60,12 +64,16 @@ def settle_stage(
         _generate_ids(cur, plan, stage)
     elif _repeats(cur, stage, keys):
         if plan.dedupe is not None:
-            settled = Settled(superseded=_dedupe(cur, plan, stage, keys))
+            superseded, stale = _dedupe(cur, plan, stage, keys)
+            settled = Settled(superseded=superseded, stale=stale)
         elif plan.aggregate:
             settled = Settled(folded=_aggregate(cur, plan, stage, keys, reject))
+    if REJECTED_COLUMN in _columns(cur, stage):
+        # Rejected rows (already counted so) that their key kept, or that had no other row.
+        cur.execute(f"DELETE FROM {_q(stage)} WHERE {REJECTED_COLUMN}")
     if FILTER_COLUMN in _columns(cur, stage):
         settled = replace(settled, filtered=_drop_filtered(cur, plan, stage))
-    for col in (ORDER_COLUMN, FILTER_COLUMN):
+    for col in (ORDER_COLUMN, FILTER_COLUMN, REJECTED_COLUMN):
         if col in _columns(cur, stage):
             cur.execute(f"ALTER TABLE {_q(stage)} DROP COLUMN {col}")
     return settled
@@ -114,26 +122,40 @@ def _generate_ids(cur: duckdb.DuckDBPyConnection, plan: Plan, stage: str) -> Non
     cur.execute("DROP TABLE __ids")
 
 
-def _dedupe(cur: duckdb.DuckDBPyConnection, plan: Plan, stage: str, keys: list[str]) -> int:
+def _dedupe(
+    cur: duckdb.DuckDBPyConnection, plan: Plan, stage: str, keys: list[str]
+) -> tuple[int, int]:
     """Keep one row per key: "latest" = the largest order value (ties and blanks: the later
     row in the file wins over the earlier, a blank loses to any value), "first" = the
-    smallest (ties: the earlier row). Without an order, file order."""
+    smallest (ties: the earlier row). Without an order, file order.
+
+    Rejected rows on the stage (REJECTED_COLUMN) take part: one kept leaves its key with no
+    row to load. Returns (valid rows superseded, keys of several rows whose kept row was a
+    rejected one)."""
     assert plan.dedupe is not None
     keep, order = plan.dedupe
     way = "DESC" if keep == "latest" else "ASC"
     by = (f"{_q(order)} {way} NULLS LAST, " if order else "") + f"__row {way}"
     part = ", ".join(_q(k) for k in keys)
+    stg = _q(stage)
+    stale = cur.execute(
+        f"SELECT count(*) FROM (SELECT {REJECTED_COLUMN} AS r, row_number() OVER w AS n, "
+        f"count(*) OVER (PARTITION BY {part}) AS c FROM {stg} "
+        f"WINDOW w AS (PARTITION BY {part} ORDER BY {by})) WHERE n = 1 AND r AND c > 1"
+    ).fetchall()[0][0]
     before = _count(cur, stage)
     cur.execute(
-        f"DELETE FROM {_q(stage)} WHERE __row IN (SELECT __row FROM (SELECT __row, "
-        f"row_number() OVER (PARTITION BY {part} ORDER BY {by}) AS n FROM {_q(stage)}) "
+        f"DELETE FROM {stg} WHERE __row IN (SELECT __row FROM (SELECT __row, "
+        f"row_number() OVER (PARTITION BY {part} ORDER BY {by}) AS n FROM {stg}) "
         "WHERE n > 1)"
     )
-    return before - _count(cur, stage)
+    return before - _count(cur, stage), int(stale)
 
 
 def _count(cur: duckdb.DuckDBPyConnection, stage: str) -> int:
-    return int(cur.execute(f"SELECT count(*) FROM {_q(stage)}").fetchall()[0][0])
+    """Rows on the stage that would load (rejected rows carried for [dedupe] not counted)."""
+    valid = f" WHERE NOT {REJECTED_COLUMN}" if REJECTED_COLUMN in _columns(cur, stage) else ""
+    return int(cur.execute(f"SELECT count(*) FROM {_q(stage)}{valid}").fetchall()[0][0])
 
 
 _AGG_SQL = {

@@ -30,6 +30,7 @@ from metrics.ingest.errors import (
 )
 from metrics.ingest.mapping import (
     NO_HEADER,
+    REJECTED_COLUMN,
     Fit,
     Plan,
     Preset,
@@ -667,7 +668,8 @@ def _stage_chunks(
             staged.warnings = list(checked.warnings)
         staged.rows_read += checked.rows_read
         good, rejected = checked.good, checked.rejected
-        staged.missing_refs.update(_missing_references(store, table, good))
+        loading = good.filter(~pl.col(REJECTED_COLUMN)) if REJECTED_COLUMN in good.columns else good
+        staged.missing_refs.update(_missing_references(store, table, loading))
         if good.height:
             frame = good.select(
                 "__row",
@@ -832,6 +834,13 @@ def _settle_keys(
         _record_rejected(cur, batch_id, staged, _with_staged_values(cur, refused))
 
     staged.settled = settle_stage(cur, plan, STAGE, reject)
+    if staged.settled.stale:
+        n = staged.settled.stale
+        staged.warnings.append(
+            f"{n:,} key(s) not loaded: the row [dedupe] keeps for each was rejected (see the "
+            "rejected rows), so an older row of the key was not loaded in its place; fix those "
+            "rows and load the file again"
+        )
     staged.rows_read -= staged.settled.filtered  # filtered rows are not counted as read
 
 

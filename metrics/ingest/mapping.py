@@ -750,6 +750,11 @@ ORDER_COLUMN = "__order"  # the stage column of a [dedupe] order_by that maps to
 # "deleted" is left out whole, not just its last row): the validator marks the rows in this
 # stage column (the filter's header) and the stage drops the kept rows so marked.
 FILTER_COLUMN = "__filtered"
+# With [dedupe], a rejected row whose key and order are known still takes part in choosing
+# the row its key keeps: when it is the one kept, nothing of the key loads (an older row
+# must not stand in for a newer one that failed). The stage carries such rows marked here;
+# they are counted as rejected, never loaded.
+REJECTED_COLUMN = "__rejected"
 ID_PLACEHOLDER = "(generated on load)"  # an [ids] column before the stage fills it
 
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from metrics.ingest.errors import IngestError
-from metrics.ingest.mapping import BOOLS, FILTER_COLUMN, ID_PLACEHOLDER, ORDER_COLUMN, Plan
+from metrics.ingest.mapping import (
+    BOOLS,
+    FILTER_COLUMN,
+    ID_PLACEHOLDER,
+    ORDER_COLUMN,
+    REJECTED_COLUMN,
+    Plan,
+)
 from metrics.ingest.pii import mask_reason, mask_text, mask_values
 from metrics.ingest.readers import RawFile
 from metrics.ingest.spec import SCORE_RANGES, VOCABULARIES, Column, columns_of, keys_of
@@ -851,13 +858,22 @@ def validate(
     is_bad = work["reason"].is_not_null()
     any_bad = bool(is_bad.any())
     src_cols = [c for c in frame.columns if c != "__row" and c not in plan.dropped]
-    good = work.filter(~is_bad) if any_bad else work
+    staged = ~is_bad
+    if plan.dedupe is not None:
+        # A rejected row with its key still chooses what its key keeps (REJECTED_COLUMN).
+        keys = [k for k in keys_of(plan.table) if k in work.columns]
+        marked = (
+            is_bad & work.select(pl.all_horizontal(pl.col(k).is_not_null() for k in keys))[:, 0]
+        )
+        work = work.with_columns(marked.alias(REJECTED_COLUMN))
+        staged = staged | marked
+    good = work.filter(staged) if any_bad else work
     good = good.drop("reason", "column_name")
     extras_src = plan.extras + [h for h in plan.hashed if h not in plan.columns.values()]
     if extras_src:
         extra_frame = frame.select(extras_src)
         good = pl.concat(
-            [good, extra_frame.filter(~is_bad) if any_bad else extra_frame], how="horizontal"
+            [good, extra_frame.filter(staged) if any_bad else extra_frame], how="horizontal"
         )
     rejected = pl.concat(
         [
@@ -873,7 +889,7 @@ def validate(
     return Validated(
         good=good,
         rejected=rejected,
-        checked=work.drop(ORDER_COLUMN, FILTER_COLUMN, strict=False),  # the preview's rows
+        checked=work.drop(ORDER_COLUMN, FILTER_COLUMN, REJECTED_COLUMN, strict=False),
         decimal=decimal,
         timezone=tz,
         rows_read=frame.height,
