@@ -327,7 +327,7 @@ def test_overview_in_swedish(sv):
     badges = " ".join(m.value for m in at.markdown)
     assert "mål " in badges and "n = " in badges
     assert at.subheader[0].value == "Missar målet"
-    assert list(at.dataframe[0].value.columns[:2]) == ["KPI", "kanal"]
+    assert list(at.table[0].value.columns[:2]) == ["KPI", "kanal"]
     buttons = [b.proto.label for b in at.get("download_button")]
     assert "Ladda ner CSV" in buttons and "Ladda ner XLSX" in buttons
     assert at.sidebar.header[0].value == "Filter"

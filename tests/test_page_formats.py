@@ -46,6 +46,8 @@ def visible_texts(at: AppTest) -> list[str]:
         config = json.loads(df.proto.columns or "{}")
         for name in df.value.columns:
             texts.append(str((config.get(name) or {}).get("label") or name))
+    for table in at.table:
+        texts += [str(c) for c in table.value.columns]
     return [x for x in texts if x]
 
 
@@ -82,6 +84,11 @@ def test_overview_numbers_read_in_the_language(sample_store, monkeypatch, lang) 
     for name, card in cards.items():
         r, unit = rows[name], CATALOGUE[name].unit
         assert card.value == format_value(r["value"], unit, lang=lang), name
+    # The missing-target table's counts and distances read in the language too.
+    table = at.table[0].value
+    grouped = r"\d{1,3}(\u00a0\d{3})*" if lang == "sv" else r"\d{1,3}(,\d{3})*"
+    assert all(re.fullmatch(grouped, n) for n in table["n"]), table["n"].tolist()
+    assert any(int(re.sub(r"\D", "", n)) >= 1000 for n in table["n"])
     fcr = cards["fcr"].value
     # Hand-checked shape: "70,8 %" in Swedish, "70.8 %" in English.
     assert re.fullmatch(r"\d{1,3},\d %" if lang == "sv" else r"\d{1,3}\.\d %", fcr), fcr

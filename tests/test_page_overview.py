@@ -108,9 +108,9 @@ def test_overview_noise_delta_is_grey_real_delta_is_coloured(app, sample_store):
 
 
 def test_overview_missing_target_list_ordered_by_distance(app, sample_store):
-    table = app.dataframe[0].value
+    table = app.table[0].value  # st.table: formatted text
     assert list(table.columns[:2]) == ["KPI", "channel"]
-    off = table["off by (× near tolerance)"].tolist()
+    off = [float(x.replace(",", "")) for x in table["off by (× near tolerance)"]]
     assert off == sorted(off, reverse=True) and off
     assert set(table["status"]) <= {"near", "misses"}
     # Every KPI missing its target overall appears with channel "all".
