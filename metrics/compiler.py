@@ -2,7 +2,9 @@
 
 The SQL is DuckDB-flavoured but portable: explicit GROUP BY lists, CASE inside aggregates
 (no FILTER), quantiles through `quantile_sql`, repeat contacts read from the precomputed gaps
-of metrics.repeats (no per-query sort of all contacts), named parameters ($name) for every
+of metrics.repeats (no per-query sort of all contacts), a survey's contact dimensions from the
+values metrics.survey_contacts keeps on it (no per-query join to all contacts), named
+parameters ($name) for every
 value that is not catalogue text. Periods are cut in the business time zone: date windows
 become UTC instants in Python (a plain range on the stored UTC timestamps) and the period of a
 row is DATE_TRUNC (day, week, month, quarter or year) of its local time,
@@ -116,19 +118,24 @@ def _contacts_base(
 def _surveys_base(needed: set[str], texts: list[str], ids: bool = False) -> str:
     cols = ["s.response_id", "s.answered_at", "s.nps", "s.csat", "s.ces"]
     if ids:  # the rows behind a cell (compile_rows) show which contact and customer
-        cols += ["s.contact_id", "COALESCE(s.customer_id, c.customer_id) AS customer_id"]
-        needed = needed | {"channel"}  # the contact join that customer_id may come from
+        cols += ["s.contact_id", "COALESCE(s.customer_id, s.contact_customer_id) AS customer_id"]
+        needed = needed | {"channel"}
     joins = ""
     need_customer = bool(needed & set(_CUSTOMER_COLS)) or _uses(texts, "churned_at")
-    need_contact = need_customer or bool(needed & {"channel", "issue_type", "team"})
-    if need_contact:
-        cols += ["c.channel", "c.issue_type", "c.team"]
-        joins += " LEFT JOIN contacts AS c ON c.contact_id = s.contact_id"
+    if needed & {"channel", "issue_type", "team"}:
+        # The linked contact's values, kept on the survey row by metrics.survey_contacts at
+        # ingest: no join of the period's surveys to every contact per query.
+        cols += [
+            "s.contact_channel AS channel",
+            "s.contact_issue_type AS issue_type",
+            "s.contact_team AS team",
+        ]
     if need_customer:
         cols += [f"cu.{d}" for d in _CUSTOMER_COLS] + ["cu.churned_at"]
         # The survey's own customer, else the linked contact's.
         joins += (
-            " LEFT JOIN customers AS cu ON cu.customer_id = COALESCE(s.customer_id, c.customer_id)"
+            " LEFT JOIN customers AS cu"
+            " ON cu.customer_id = COALESCE(s.customer_id, s.contact_customer_id)"
         )
     if "satisfaction_band" in needed:
         cols.append(f"{_BAND_CASE} AS satisfaction_band")

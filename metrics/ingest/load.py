@@ -66,6 +66,7 @@ from metrics.lake import lake_dir, publish_batch
 from metrics.repeats import customers_of, refresh_for_stage, stage_gaps
 from metrics.store import Store
 from metrics.supplied import record_supplied, supplied_in
+from metrics.survey_contacts import refresh_survey_contacts
 
 if TYPE_CHECKING:
     import pyarrow as pa  # only for the annotation; polars imports it when converting
@@ -435,6 +436,12 @@ def ingest_file(
         merged = merge_stage(cur, table, STAGE, batch_id, insert_only=insert_only, derived=gaps)
         if table == "contacts" and merged.inserted + merged.updated and not merged.first_load:
             refresh_for_stage(cur, STAGE, before)
+        # The linked contact's values on surveys (metrics/survey_contacts.py): of the surveys
+        # naming a staged contact, or of the staged surveys.
+        if table == "contacts" and merged.inserted + merged.updated:
+            refresh_survey_contacts(cur, contacts_sql=f"SELECT contact_id FROM {STAGE}")
+        elif table == "surveys" and merged.inserted + merged.updated:
+            refresh_survey_contacts(cur, surveys_sql=f"SELECT response_id FROM {STAGE}")
         if merged.rejected.height:
             _record_rejected(cur, batch_id, staged, _with_staged_values(cur, merged.rejected))
             _check_reject_share(stream.file_name, staged, max_reject_share)

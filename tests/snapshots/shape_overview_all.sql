@@ -6,9 +6,6 @@ WITH base AS (
     s.nps,
     s.csat,
     s.ces,
-    c.channel,
-    c.issue_type,
-    c.team,
     cu.segment,
     cu.tier,
     cu.region,
@@ -32,10 +29,8 @@ WITH base AS (
       FROM surveys
     ) AS followed_90d
   FROM surveys AS s
-  LEFT JOIN contacts AS c
-    ON c.contact_id = s.contact_id
   LEFT JOIN customers AS cu
-    ON cu.customer_id = COALESCE(s.customer_id, c.customer_id)
+    ON cu.customer_id = COALESCE(s.customer_id, s.contact_customer_id)
 )
 SELECT
   satisfaction_band,
