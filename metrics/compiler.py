@@ -190,7 +190,10 @@ def _customer_months(params: dict[str, Any], date_from: date | None, date_to: da
     # An explicit start before the first observed month starts there too (a comparison with
     # the same month last year must not read a month without records as 0 % churn).
     months = (
-        "SELECT CAST(g.m AS DATE) AS month_start FROM generate_series("
+        "SELECT CAST(g.m AS DATE) AS month_start, "
+        # The month's end once per month, not per customer row (that date arithmetic per
+        # row was a third of the churn statement at 1M customers).
+        "CAST(CAST(g.m AS DATE) + INTERVAL 1 MONTH AS DATE) AS month_end FROM generate_series("
         f"CAST(GREATEST(COALESCE(CAST($m_from AS DATE), {observed}), {observed}) AS TIMESTAMP), "
         "CAST(COALESCE(CAST($m_to AS DATE), (SELECT CAST(DATE_TRUNC('month', "
         "MAX(GREATEST(signup_date, COALESCE(churned_at, signup_date)))) AS DATE) FROM customers)) "
@@ -200,8 +203,7 @@ def _customer_months(params: dict[str, Any], date_from: date | None, date_to: da
     # Active at the start: signed up before the month's first day and not churned before it.
     return (
         f"months AS ({months}), base AS (SELECT mo.month_start, {cols}, "
-        "CASE WHEN cu.churned_at < CAST(mo.month_start + INTERVAL 1 MONTH AS DATE) "
-        "THEN 1 ELSE 0 END AS lost "
+        "CASE WHEN cu.churned_at < mo.month_end THEN 1 ELSE 0 END AS lost "
         "FROM months AS mo JOIN customers AS cu ON cu.signup_date < mo.month_start "
         "AND (cu.churned_at IS NULL OR cu.churned_at >= mo.month_start))"
     )
