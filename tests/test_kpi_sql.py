@@ -107,21 +107,46 @@ def test_plan_merges_periods_and_breakdowns_into_grouping_sets() -> None:
     from metrics.compiler import plan
 
     now = KpiRequest(kpis=("nps", "churn_by_satisfaction"), **WINDOW)
-    before = KpiRequest(kpis=("nps",), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1))
-    by_channel = KpiRequest(kpis=("nps",), by=("channel",), **WINDOW)
-    ((q, uses),) = plan([now, before, by_channel], KpiSettings())
-    assert q.sets == ((), ("satisfaction_band",), ("channel",))
+    before = KpiRequest(
+        kpis=("nps", "churn_by_satisfaction"), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1)
+    )
+    ((q, uses),) = plan([now, before], KpiSettings())
+    assert q.sets == ((), ("satisfaction_band",))
     assert q.windows == (
         (date(2026, 9, 1), date(2026, 10, 1)),
         (date(2026, 8, 2), date(2026, 9, 1)),
     )
-    assert "GROUPING SETS" in q.sql and "GROUPING(channel) AS g__channel" in q.sql
+    assert (
+        "GROUPING SETS" in q.sql and "GROUPING(satisfaction_band) AS g__satisfaction_band" in q.sql
+    )
     assert [(u.request, u.set, u.window) for u in uses] == [
         (0, (), 0),
         (0, ("satisfaction_band",), 0),
         (1, (), 1),
+        (1, ("satisfaction_band",), 1),
+    ]
+
+
+def test_plan_keeps_a_breakdown_of_one_period_out_of_the_others_statement() -> None:
+    """The Overview's shape: the current period also by channel, the previous one not. One
+    statement for both would aggregate the previous period by channel too (for nobody)."""
+    from metrics.compiler import plan
+
+    now = KpiRequest(kpis=("nps", "churn_by_satisfaction"), **WINDOW)
+    before = KpiRequest(kpis=("nps",), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1))
+    by_channel = KpiRequest(kpis=("nps",), by=("channel",), **WINDOW)
+    ((q_now, uses_now), (q_before, uses_before)) = plan([now, before, by_channel], KpiSettings())
+    assert q_now.sets == ((), ("satisfaction_band",), ("channel",))
+    assert q_now.windows == ((date(2026, 9, 1), date(2026, 10, 1)),)
+    assert "GROUPING(channel) AS g__channel" in q_now.sql
+    assert [(u.request, u.set, u.window) for u in uses_now] == [
+        (0, (), 0),
+        (0, ("satisfaction_band",), 0),
         (2, ("channel",), 0),
     ]
+    assert (q_before.sets, q_before.windows) == (((),), ((date(2026, 8, 2), date(2026, 9, 1)),))
+    assert "GROUPING" not in q_before.sql
+    assert [(u.request, u.set, u.window) for u in uses_before] == [(1, (), 0)]
 
 
 def test_compiled_sql_repeat_lookup_only_when_fcr_or_repeats_are_asked() -> None:
