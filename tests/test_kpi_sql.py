@@ -127,23 +127,41 @@ def test_plan_merges_periods_and_breakdowns_into_grouping_sets() -> None:
     ]
 
 
-def test_plan_keeps_a_breakdown_of_one_period_out_of_the_others_statement() -> None:
-    """The Overview's shape: the current period also by channel, the previous one not. One
-    statement for both would aggregate the previous period by channel too (for nobody)."""
+def test_plan_merges_a_breakdown_of_one_period_into_the_shared_statement() -> None:
     from metrics.compiler import plan
 
     now = KpiRequest(kpis=("nps", "churn_by_satisfaction"), **WINDOW)
     before = KpiRequest(kpis=("nps",), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1))
     by_channel = KpiRequest(kpis=("nps",), by=("channel",), **WINDOW)
-    ((q_now, uses_now), (q_before, uses_before)) = plan([now, before, by_channel], KpiSettings())
-    assert q_now.sets == ((), ("satisfaction_band",), ("channel",))
-    assert q_now.windows == ((date(2026, 9, 1), date(2026, 10, 1)),)
-    assert "GROUPING(channel) AS g__channel" in q_now.sql
-    assert [(u.request, u.set, u.window) for u in uses_now] == [
+    ((q, uses),) = plan([now, before, by_channel], KpiSettings())
+    assert q.sets == ((), ("satisfaction_band",), ("channel",))
+    assert q.windows == (
+        (date(2026, 9, 1), date(2026, 10, 1)),
+        (date(2026, 8, 2), date(2026, 9, 1)),
+    )
+    assert "GROUPING(channel) AS g__channel" in q.sql
+    assert [(u.request, u.set, u.window) for u in uses] == [
         (0, (), 0),
         (0, ("satisfaction_band",), 0),
+        (1, (), 1),
         (2, ("channel",), 0),
     ]
+
+
+def test_plan_keeps_a_quantile_breakdown_of_one_period_out_of_the_others_statement() -> None:
+    """The Overview's contacts: the current period also by channel, the previous one not. One
+    statement for both would compute the previous period's quantiles by channel (for nobody)."""
+    from metrics.compiler import plan
+
+    now = KpiRequest(kpis=("resolution_time", "aht"), **WINDOW)
+    before = KpiRequest(
+        kpis=("resolution_time", "aht"), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1)
+    )
+    by_channel = KpiRequest(kpis=("resolution_time",), by=("channel",), **WINDOW)
+    ((q_now, uses_now), (q_before, uses_before)) = plan([now, before, by_channel], KpiSettings())
+    assert q_now.sets == ((), ("channel",))
+    assert q_now.windows == ((date(2026, 9, 1), date(2026, 10, 1)),)
+    assert [(u.request, u.set, u.window) for u in uses_now] == [(0, (), 0), (2, ("channel",), 0)]
     assert (q_before.sets, q_before.windows) == (((),), ((date(2026, 8, 2), date(2026, 9, 1)),))
     assert "GROUPING" not in q_before.sql
     assert [(u.request, u.set, u.window) for u in uses_before] == [(1, (), 0)]
