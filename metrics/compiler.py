@@ -170,16 +170,19 @@ def _period_bounds(
     return where
 
 
-def _customer_months(params: dict[str, Any], date_from: date | None, date_to: date | None) -> str:
-    """Months overlapping [date_from, date_to), and each customer active at a month's start.
+Window = tuple[date | None, date | None]
+
+
+def _customer_months(params: dict[str, Any], windows: Sequence[Window]) -> str:
+    """Months overlapping each window [date_from, date_to), and each customer active at a
+    month's start; with several windows each month row carries its window's index (`w__`), so
+    one scan of customers answers them all (a month two windows share counts in both).
 
     The months begin no earlier than where the store can observe churn: the month of
     its first recorded activity (a churn, a contact or an invoice), not the oldest signup —
     a customer base signed up in 2000 but exported in 2026 has no churn record for 2001,
     and reporting 0 % churn for those months would be a false figure.
     """
-    params["m_from"] = _month_start(date_from) if date_from else None
-    params["m_to"] = _month_start(date_to - timedelta(days=1)) if date_to else None
     observed = (
         "COALESCE((SELECT CAST(DATE_TRUNC('month', LEAST("
         "(SELECT MIN(churned_at) FROM customers), (SELECT MIN(opened_at) FROM contacts), "
@@ -187,22 +190,34 @@ def _customer_months(params: dict[str, Any], date_from: date | None, date_to: da
         "(SELECT CAST(DATE_TRUNC('month', MIN(signup_date)) + INTERVAL 1 MONTH AS DATE) "
         "FROM customers))"
     )
-    # An explicit start before the first observed month starts there too (a comparison with
-    # the same month last year must not read a month without records as 0 % churn).
-    months = (
-        "SELECT CAST(g.m AS DATE) AS month_start, "
-        # The month's end once per month, not per customer row (that date arithmetic per
-        # row was a third of the churn statement at 1M customers).
-        "CAST(CAST(g.m AS DATE) + INTERVAL 1 MONTH AS DATE) AS month_end FROM generate_series("
-        f"CAST(GREATEST(COALESCE(CAST($m_from AS DATE), {observed}), {observed}) AS TIMESTAMP), "
-        "CAST(COALESCE(CAST($m_to AS DATE), (SELECT CAST(DATE_TRUNC('month', "
-        "MAX(GREATEST(signup_date, COALESCE(churned_at, signup_date)))) AS DATE) FROM customers)) "
-        "AS TIMESTAMP), INTERVAL 1 MONTH) AS g(m)"
-    )
+    multi = len(windows) > 1
+    ctes = ""
+    if multi:  # once, not per window: it reads every contact and invoice
+        ctes = f"observed AS (SELECT {observed} AS m), "
+        observed = "(SELECT m FROM observed)"
+    series = []
+    for i, (date_from, date_to) in enumerate(windows):
+        m_from, m_to = (f"m{i}_from", f"m{i}_to") if multi else ("m_from", "m_to")
+        params[m_from] = _month_start(date_from) if date_from else None
+        params[m_to] = _month_start(date_to - timedelta(days=1)) if date_to else None
+        # An explicit start before the first observed month starts there too (a comparison
+        # with the same month last year must not read a month without records as 0 % churn).
+        series.append(
+            "SELECT " + (f"{i} AS w__, " if multi else "") + "CAST(g.m AS DATE) AS month_start, "
+            # The month's end once per month, not per customer row (that date arithmetic per
+            # row was a third of the churn statement at 1M customers).
+            "CAST(CAST(g.m AS DATE) + INTERVAL 1 MONTH AS DATE) AS month_end FROM generate_series("
+            f"CAST(GREATEST(COALESCE(CAST(${m_from} AS DATE), {observed}), {observed}) "
+            f"AS TIMESTAMP), CAST(COALESCE(CAST(${m_to} AS DATE), (SELECT CAST(DATE_TRUNC("
+            "'month', MAX(GREATEST(signup_date, COALESCE(churned_at, signup_date)))) AS DATE) "
+            "FROM customers)) AS TIMESTAMP), INTERVAL 1 MONTH) AS g(m)"
+        )
     cols = ", ".join(f"cu.{d}" for d in _CUSTOMER_COLS)
     # Active at the start: signed up before the month's first day and not churned before it.
     return (
-        f"months AS ({months}), base AS (SELECT mo.month_start, {cols}, "
+        f"{ctes}months AS ({' UNION ALL '.join(series)}), base AS (SELECT "
+        + ("mo.w__, " if multi else "")
+        + f"mo.month_start, {cols}, "
         "CASE WHEN cu.churned_at < mo.month_end THEN 1 ELSE 0 END AS lost "
         "FROM months AS mo JOIN customers AS cu ON cu.signup_date < mo.month_start "
         "AND (cu.churned_at IS NULL OR cu.churned_at >= mo.month_start))"
@@ -247,9 +262,6 @@ def _aggregates(kpi: Kpi, partition: list[str]) -> list[str]:
     if m.aggregation == "monthly_churn":
         return [f"COUNT(*) AS {k}__n", f"SUM(lost) AS {k}__x"]
     raise AssertionError(f"unhandled aggregation {m.aggregation}")  # catalogue validated
-
-
-Window = tuple[date | None, date | None]
 
 
 def compile_group(
@@ -320,9 +332,9 @@ def compile_merged(
     where: list[str] = []
     label: str | None = None
     if source.name == "customer_months":
+        ctes = _customer_months(params, windows)
         if multi:
-            raise ValueError("churn months are queried one window at a time")
-        ctes = _customer_months(params, lo, hi)
+            label = "w__"  # the months carry their window
     else:
         if source.name == "contacts":
             ctes = _contacts_base(needed, texts, params, settings)
@@ -443,8 +455,7 @@ def plan(
     KPIs of one source share a statement when the requests agree on grain and filters: their
     breakdowns (with implicit dimensions) become GROUPING SETS and their date windows, when
     bounded and disjoint, a window label (with exact quantiles, only windows asked for the
-    same breakdowns: see _split). Limits: a mix KPI gets one grouping set per statement;
-    churn months are one statement per request.
+    same breakdowns: see _split). Limit: a mix KPI gets one grouping set per statement.
     """
     buckets: dict[tuple, list[tuple[int, tuple[str, ...], tuple[str, ...], Window]]] = {}
     for i, req in enumerate(requests):
@@ -455,8 +466,6 @@ def plan(
             groups.setdefault((k.source, is_mix, k.implicit_dim), []).append(name)
         for (source, is_mix, _implicit), names in groups.items():
             key: tuple = (source, is_mix, req.grain, req.filters)
-            if source == "customer_months":
-                key = (*key, i)
             set_ = _full_set(tuple(names), req.by)
             buckets.setdefault(key, []).append(
                 (i, tuple(names), set_, (req.date_from, req.date_to))
