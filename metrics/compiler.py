@@ -477,10 +477,29 @@ def plan(
             ordered = tuple(k for k in CATALOGUE if k in kpis)
             windows = tuple(dict.fromkeys(w for _, _, _, w in part))
             sets = tuple(dict.fromkeys(s_ for _, _, s_, _ in part))
-            q = compile_merged(ordered, sets, grain, windows, filters, settings)
-            uses = [Use(i, names, s_, windows.index(w)) for i, names, s_, w in part]
-            out.append((q, uses))
+            for group in _holistic_apart(ordered, sets):
+                q = compile_merged(group, sets, grain, windows, filters, settings)
+                uses = [
+                    Use(i, tuple(k for k in names if k in group), s_, windows.index(w))
+                    for i, names, s_, w in part
+                    if any(k in group for k in names)
+                ]
+                out.append((q, uses))
     return out
+
+
+def _holistic_apart(
+    kpis: tuple[str, ...], sets: tuple[tuple[str, ...], ...]
+) -> list[tuple[str, ...]]:
+    """The KPIs of one statement, its exact quantiles apart when there are several grouping
+    sets: DuckDB derives a coarser set from a finer set's partial sums, but not from quantile
+    states, so one quantile in the statement makes it aggregate every KPI once per set. Apart,
+    the other KPIs are aggregated once (the Overview's current period with its channel
+    breakdown at 1M customers: 476 ms CPU together, 92 + 280 ms apart)."""
+    quantiles = tuple(k for k in kpis if CATALOGUE[k].measure.aggregation == "quantile")
+    if len(sets) < 2 or not quantiles or len(quantiles) == len(kpis):
+        return [kpis]
+    return [tuple(k for k in kpis if k not in quantiles), quantiles]
 
 
 def _split(entries: list, is_mix: bool) -> list[list]:
