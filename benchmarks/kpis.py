@@ -48,7 +48,7 @@ from metrics.periods import overview  # noqa: E402
 from metrics.repeats import refresh_repeats  # noqa: E402
 from metrics.settings import set_setting  # noqa: E402
 from metrics.store import Store, open_store  # noqa: E402
-from metrics.survey_contacts import refresh_survey_contacts  # noqa: E402
+from metrics.survey_links import refresh_survey_links  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 END = date(2026, 10, 1)
@@ -441,13 +441,16 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"full rebuild of the repeat gaps ({rows:,} contacts with a neighbour): {time.perf_counter() - started:.1f} s"
         )
-        # And the linked contact's values on every survey (the full refresh; an ingest
-        # refreshes the surveys of its own rows only).
+        # And the linked contact's and customer's values on every survey (the full refresh; an
+        # ingest refreshes the surveys of its own rows only).
         started = time.perf_counter()
         with store.write(bump_version=False) as cur:
             cur.execute("UPDATE surveys SET contact_channel = NULL")  # force a full rewrite
-            refresh_survey_contacts(cur)
-        print(f"full refresh of the surveys' contact values: {time.perf_counter() - started:.1f} s")
+            refresh_survey_links(cur)
+        print(
+            "full refresh of the surveys' contact and customer values: "
+            f"{time.perf_counter() - started:.1f} s"
+        )
     with open_store(path, read_only=True) as store:
         counts = {
             t: store.cursor().execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]

@@ -2,12 +2,12 @@
 
 The SQL is DuckDB-flavoured but portable: explicit GROUP BY lists, CASE inside aggregates
 (no FILTER), quantiles through `quantile_sql`, repeat contacts read from the precomputed gaps
-of metrics.repeats (no per-query sort of all contacts), a survey's contact dimensions from the
-values metrics.survey_contacts keeps on it (no per-query join to all contacts), named
-parameters ($name) for every
-value that is not catalogue text. Periods are cut in the business time zone: date windows
-become UTC instants in Python (a plain range on the stored UTC timestamps) and the period of a
-row is DATE_TRUNC (day, week, month, quarter or year) of its local time,
+of metrics.repeats (no per-query sort of all contacts), a survey's contact and customer
+dimensions from the values metrics.survey_links keeps on it (no per-query join to all
+contacts and customers), named parameters ($name) for every value that is not catalogue
+text. Periods are cut in the business time zone: date windows become UTC instants in Python (a
+plain range on the stored UTC timestamps) and the period of a row is DATE_TRUNC (day, week,
+month, quarter or year) of its local time,
 `(ts AT TIME ZONE 'UTC') AT TIME ZONE $tz`, which sqlglot writes for Spark as
 FROM_UTC_TIMESTAMP. This is the reference SQL; `to_dialect`
 (metrics.dialect, re-exported here) is the one exit to an engine's dialect.
@@ -116,27 +116,17 @@ def _contacts_base(
 
 
 def _surveys_base(needed: set[str], texts: list[str], ids: bool = False) -> str:
+    # The linked contact's and customer's values are on the survey row, kept there by
+    # metrics.survey_links at ingest: no join of the period's surveys to every contact and
+    # customer per query.
     cols = ["s.response_id", "s.answered_at", "s.nps", "s.csat", "s.ces"]
     if ids:  # the rows behind a cell (compile_rows) show which contact and customer
         cols += ["s.contact_id", "COALESCE(s.customer_id, s.contact_customer_id) AS customer_id"]
-        needed = needed | {"channel"}
-    joins = ""
-    need_customer = bool(needed & set(_CUSTOMER_COLS)) or _uses(texts, "churned_at")
     if needed & {"channel", "issue_type", "team"}:
-        # The linked contact's values, kept on the survey row by metrics.survey_contacts at
-        # ingest: no join of the period's surveys to every contact per query.
-        cols += [
-            "s.contact_channel AS channel",
-            "s.contact_issue_type AS issue_type",
-            "s.contact_team AS team",
-        ]
-    if need_customer:
-        cols += [f"cu.{d}" for d in _CUSTOMER_COLS] + ["cu.churned_at"]
-        # The survey's own customer, else the linked contact's.
-        joins += (
-            " LEFT JOIN customers AS cu"
-            " ON cu.customer_id = COALESCE(s.customer_id, s.contact_customer_id)"
-        )
+        cols += [f"s.contact_{d} AS {d}" for d in ("channel", "issue_type", "team")]
+    if needed & set(_CUSTOMER_COLS) or _uses(texts, "churned_at"):
+        # The survey's own customer, else its contact's.
+        cols += [f"s.customer_{d} AS {d}" for d in (*_CUSTOMER_COLS, "churned_at")]
     if "satisfaction_band" in needed:
         cols.append(f"{_BAND_CASE} AS satisfaction_band")
     if _uses(texts, "followed_90d"):
@@ -144,7 +134,7 @@ def _surveys_base(needed: set[str], texts: list[str], ids: bool = False) -> str:
             "CAST(s.answered_at AS DATE) + INTERVAL 90 DAY <= "
             "(SELECT CAST(MAX(answered_at) AS DATE) FROM surveys) AS followed_90d"
         )
-    return f"SELECT {', '.join(cols)} FROM surveys AS s{joins}"
+    return f"SELECT {', '.join(cols)} FROM surveys AS s"
 
 
 def _month_start(d: date) -> date:

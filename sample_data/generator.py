@@ -32,7 +32,7 @@ from metrics.repeats import refresh_repeats
 from metrics.schema import CHANNELS, ISSUE_TYPES
 from metrics.store import Store
 from metrics.supplied import SAMPLE_BATCH, record_supplied, supplied_in
-from metrics.survey_contacts import LINKED, refresh_survey_contacts
+from metrics.survey_links import LINKED_COLUMNS, refresh_survey_links
 from sample_data import world as W
 from sample_data.world import EXPERIMENTS, PLANTED_EXPERIMENTS, ExperimentSpec
 
@@ -718,7 +718,7 @@ def _record_supplied(cur, replace: bool) -> None:
         columns = [
             r[0]
             for r in cur.execute(f"DESCRIBE {table}").fetchall()
-            if r[0] not in ("extras", "batch_id", "next_gap_s", "prev_gap_s", *LINKED.values())
+            if r[0] not in ("extras", "batch_id", "next_gap_s", "prev_gap_s", *LINKED_COLUMNS)
         ]
         record_supplied(cur, SAMPLE_BATCH, table, supplied_in(cur, table, columns))
 
@@ -782,6 +782,6 @@ def generate(
             for t in seq:
                 seq[t] += counts[t]
         refresh_repeats(cur)  # the FCR repeat gaps, once for the whole world
-        refresh_survey_contacts(cur)  # each survey's contact values, once likewise
+        refresh_survey_links(cur)  # each survey's contact and customer values, likewise
         _record_supplied(cur, replace)
     return totals

@@ -16,7 +16,7 @@ from metrics.kpi_query import KpiRequest, KpiRequestError, query_kpis
 from metrics.repeats import refresh_repeats
 from metrics.settings import load_settings, set_setting
 from metrics.store import Store
-from metrics.survey_contacts import refresh_survey_contacts
+from metrics.survey_links import refresh_survey_links
 
 Z = 1.959963984540054
 T0 = datetime(2026, 3, 2, 9, 0)  # a Monday
@@ -78,17 +78,19 @@ def add_contacts(store: Store, rows: list[dict]) -> None:
     _insert(store, "contacts", "contact_id", CONTACT_DEFAULTS, rows)
     with store.write() as cur:  # as the contacts ingest does after each batch
         refresh_repeats(cur, [r.get("customer_id") for r in rows])
-        refresh_survey_contacts(cur)
+        refresh_survey_links(cur)
 
 
 def add_surveys(store: Store, rows: list[dict]) -> None:
     _insert(store, "surveys", "response_id", SURVEY_DEFAULTS, rows)
     with store.write() as cur:  # as the surveys ingest does after each batch
-        refresh_survey_contacts(cur)
+        refresh_survey_links(cur)
 
 
 def add_customers(store: Store, rows: list[dict]) -> None:
     _insert(store, "customers", "customer_id", CUSTOMER_DEFAULTS, rows)
+    with store.write() as cur:  # as the customers ingest does after each batch
+        refresh_survey_links(cur)
 
 
 def one(store: Store, kpi: str, **kw: Any) -> dict:

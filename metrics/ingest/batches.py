@@ -15,11 +15,15 @@ from metrics.ingest.merge import FROZEN_STATUSES
 from metrics.ingest.spec import keys_of
 from metrics.repeats import batch_contact_ids, customers_of, refresh_for_contacts
 from metrics.store import Store
-from metrics.survey_contacts import refresh_survey_contacts
+from metrics.survey_links import refresh_survey_links
 
 UNDONE = "undone"
-# The key of the tables whose undo changes the contact values kept on surveys.
-_LINKED_KEYS = {"contacts": "contact_id", "surveys": "response_id"}
+# The tables whose undo changes the values kept on surveys: the refresh's scope and the key.
+_LINKED_KEYS = {
+    "contacts": ("contacts_sql", "contact_id"),
+    "customers": ("customers_sql", "customer_id"),
+    "surveys": ("surveys_sql", "response_id"),
+}
 _UNDO_KEYS = "__undo_keys"  # a temp table: the keys of the rows an undo changes
 
 
@@ -163,19 +167,16 @@ def undo_batch(
         linked = _LINKED_KEYS.get(table)
         if linked is not None:  # the rows the undo removes or restores, for their surveys
             cur.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_UNDO_KEYS} AS SELECT {linked} AS k "
+                f"CREATE OR REPLACE TEMP TABLE {_UNDO_KEYS} AS SELECT {linked[1]} AS k "
                 f"FROM {_q(table)} WHERE batch_id = ?",
                 [batch_id],
             )
         removed, restored = _restore(cur, table, batch_id)
         refresh_for_contacts(cur, ids, before)
-        # The linked contact's values on surveys (metrics/survey_contacts.py): of the surveys
-        # naming a contact the undo removed or restored, or of the surveys it did.
-        if table == "contacts":
-            refresh_survey_contacts(cur, contacts_sql=f"SELECT k FROM {_UNDO_KEYS}")
-        elif table == "surveys":
-            refresh_survey_contacts(cur, surveys_sql=f"SELECT k FROM {_UNDO_KEYS}")
         if linked is not None:
+            # The linked values on surveys (metrics/survey_links.py): of the surveys naming a
+            # contact or customer the undo removed or restored, or of the surveys it did.
+            refresh_survey_links(cur, **{linked[0]: f"SELECT k FROM {_UNDO_KEYS}"})
             cur.execute(f"DROP TABLE {_UNDO_KEYS}")
         now = datetime.now(UTC).replace(tzinfo=None)
         cur.execute(
