@@ -15,18 +15,23 @@ The store is built once by the sample generator and cached in benchmarks/.cache/
 
 Also timed: one scan of every column the Overview reads (max() of each over the same rows) —
 the floor the issue measures against (aim: overview() within 1.5× of it) — and, once, the full
-rebuild of the FCR repeat gaps that ingest now pays instead of every query.
+rebuild of the FCR repeat gaps and the full refresh of the surveys' linked contact and customer
+values (metrics/survey_links.py), which ingest now pays instead of every query.
 
-Measured 2026-12-01 on the shared 2-core box (load 10-15 from other work; best of 3):
-  1M customers (10.0M contacts, 2.0M surveys; generation 372 s, repeat gaps rebuilt in 39 s):
-    overview() 4.9 s = 8.0× one scan of its columns (0.61 s; CPU 9.4×), 0.62× the
-    hand-written query (7.8 s, which sorts for LEAD/LAG), three requests 7.0 s.
-    FCR + repeat rate alone over both windows: 2.5 s with the old per-query self-join,
-    0.23 s with the stored gaps (11×). What remains above the floor: the five exact
-    quantile KPIs (contacts statement 4.3 s, 1.1 s with them replaced by max()) and the
-    survey -> contact -> customer joins (survey statement ~3 s).
-  200k customers (2.0M contacts): overview() 1.3 s = 10× one scan (CPU 12×), 0.61× hand,
-    pandas 16.7× slower; values agree across catalogue, hand SQL and pandas.
+Measured 2026-12-01 on the shared 2-core box (load 4-6 from other work; best of 5), before
+(510222f) and after issue 12 item 7b, the same store and settings, run one after the other:
+  1M customers (10.0M contacts, 2.0M surveys; generation 65 s, repeat gaps rebuilt in 11-14 s,
+  the surveys' contact and customer values in 5 s):
+    before: overview() 1155 ms = 10.7x one scan of its columns (108 ms; CPU 9.2x, 1818 ms).
+    after:  overview() 514 ms = 3.4x one scan (150 ms; CPU 4.5x, 822 ms), 0.23x the
+    hand-written query (2244 ms, which sorts for LEAD/LAG and joins surveys to contacts).
+    Where the rest goes (CPU, per statement): the exact quantiles (19-level grids) ~410 ms
+    (current period overall and by channel 292 ms; inside the previous period's statement
+    ~120 ms), the other contacts KPIs ~200 ms, channel mix 56 ms (its own statement), surveys
+    47 ms, churn 39 ms, Python ~35 ms. Without the quantiles the set is ~2x the scan.
+  200k customers (2.0M contacts): before 255 ms = 11.5x one scan (22 ms; CPU 10.0x), after
+    174 ms = 7.8x (CPU 5.8x; six statements' fixed costs weigh more at this size), pandas
+    61x slower; values agree across catalogue, hand SQL and pandas.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from metrics.periods import overview  # noqa: E402
 from metrics.repeats import refresh_repeats  # noqa: E402
 from metrics.settings import set_setting  # noqa: E402
 from metrics.store import Store, open_store  # noqa: E402
+from metrics.survey_links import refresh_survey_links  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 END = date(2026, 10, 1)
@@ -439,6 +445,16 @@ def main(argv: list[str] | None = None) -> int:
             rows = refresh_repeats(cur)
         print(
             f"full rebuild of the repeat gaps ({rows:,} contacts with a neighbour): {time.perf_counter() - started:.1f} s"
+        )
+        # And the linked contact's and customer's values on every survey (the full refresh; an
+        # ingest refreshes the surveys of its own rows only).
+        started = time.perf_counter()
+        with store.write(bump_version=False) as cur:
+            cur.execute("UPDATE surveys SET contact_channel = NULL")  # force a full rewrite
+            refresh_survey_links(cur)
+        print(
+            "full refresh of the surveys' contact and customer values: "
+            f"{time.perf_counter() - started:.1f} s"
         )
     with open_store(path, read_only=True) as store:
         counts = {

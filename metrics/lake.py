@@ -24,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from metrics.store import Store
+from metrics.survey_links import LINKED_CONTACT, LINKED_CUSTOMER
 
 FACT_TABLES: tuple[str, ...] = ("customers", "contacts", "surveys", "invoices")
 # The canonical keys each fact table is merged on (metrics/schema.py's primary keys).
@@ -256,6 +257,7 @@ def mapping_views(toml_text: str) -> list[str]:
         raise LakeError('mapping: target_schema = "<schema>" is required (where the views go)')
     _check_ident(schema, "target_schema")
     out = [f"CREATE DATABASE IF NOT EXISTS {schema}"]
+    views: list[tuple[str, str]] = []
     for table, spec in doc.items():
         if table == "target_schema":
             continue
@@ -277,7 +279,24 @@ def mapping_views(toml_text: str) -> list[str]:
         if key not in columns:
             raise LakeError(f"mapping: [{table}.columns] must map the key {key}")
         select = [f"{columns.get(c, 'NULL')} AS {c}" for c in CANONICAL_COLUMNS[table]]
-        out.append(
-            f"CREATE OR REPLACE VIEW {schema}.{table} AS SELECT {', '.join(select)} FROM {source}"
-        )
-    return out
+        view = f"SELECT {', '.join(select)} FROM {source}"
+        if table == "surveys":
+            view = _linked_survey_view(view, schema, "contacts" in doc, "customers" in doc)
+        views.append((table, f"CREATE OR REPLACE VIEW {schema}.{table} AS {view}"))
+    # The surveys view reads the contacts and customers views: created after them.
+    return out + [v for _, v in sorted(views, key=lambda tv: tv[0] == "surveys")]
+
+
+def _linked_survey_view(select: str, schema: str, contacts: bool, customers: bool) -> str:
+    """A mapped surveys view with the values the store keeps on each survey (the linked
+    contact's and customer's, metrics/survey_links.py), joined from the mapped contacts and
+    customers views; NULL where that table is not mapped."""
+    cols = [f"c.{c} AS {s}" if contacts else f"NULL AS {s}" for c, s in LINKED_CONTACT.items()]
+    cols += [f"cu.{c} AS {s}" if customers else f"NULL AS {s}" for c, s in LINKED_CUSTOMER.items()]
+    joins = ""
+    if contacts:
+        joins += f" LEFT JOIN {schema}.contacts AS c ON c.contact_id = s.contact_id"
+    if customers:
+        key = "COALESCE(s.customer_id, c.customer_id)" if contacts else "s.customer_id"
+        joins += f" LEFT JOIN {schema}.customers AS cu ON cu.customer_id = {key}"
+    return f"SELECT s.*, {', '.join(cols)} FROM ({select}) AS s{joins}"

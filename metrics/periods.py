@@ -277,7 +277,8 @@ def overview(
     """The Overview page's queries in one go: (compare_periods frame, current period by `by`).
 
     Same frames as compare_periods(...) and query_kpis(KpiRequest(by=(by,), ...)), computed
-    with one scan per source for the three (see kpi_query.query_many).
+    with shared scans for the three (see kpi_query.query_many; the contacts' quantiles: one
+    statement for the current period with its breakdown, one for the comparison window).
     """
     now_req, before_req = _requests(kpis, date_from, date_to, filters, comparison)
     fits = set(applicable_kpis((by,), tuple(dict(filters or {}))))

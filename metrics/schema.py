@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from metrics.repeats import COMPUTE_SQL, UPDATE_SQL
+from metrics.survey_links import LINKED_COLUMNS, REFRESH_SQL
 
 # Vocabularies shared by ingest, the sample generator and the KPI catalogue.
 CHANNELS: tuple[str, ...] = (
@@ -302,6 +303,19 @@ CREATE TABLE supplied_columns (
 );
 """ + "".join(_v8_backfill(t, c) for t, c in _V8_COLUMNS.items())
 
+# V9 (issue 12 item 7b): each survey carries its linked contact's channel, issue type, team and
+# customer, and that customer's dimensions and churn date (metrics/survey_links.py), so survey
+# KPIs read no contacts or customers per query; filled here for stores that already hold
+# surveys. The history table of surveys gets the same columns.
+_V9_SURVEY_LINKS = (
+    "".join(f"ALTER TABLE surveys ADD COLUMN {c} {t};\n" for c, t in LINKED_COLUMNS.items())
+    + "".join(
+        f"ALTER TABLE IF EXISTS surveys_history ADD COLUMN IF NOT EXISTS {c} {t};\n"
+        for c, t in LINKED_COLUMNS.items()
+    )
+    + REFRESH_SQL.format(only="")
+)
+
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _V1,
@@ -312,5 +326,6 @@ MIGRATIONS: tuple[str, ...] = (
     _V6_KPIS,
     _V7_AUDIT_LOG,
     _V8_SUPPLIED_COLUMNS,
+    _V9_SURVEY_LINKS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -32,6 +32,7 @@ from metrics.repeats import refresh_repeats
 from metrics.schema import CHANNELS, ISSUE_TYPES
 from metrics.store import Store
 from metrics.supplied import SAMPLE_BATCH, record_supplied, supplied_in
+from metrics.survey_links import LINKED_COLUMNS, refresh_survey_links
 from sample_data import world as W
 from sample_data.world import EXPERIMENTS, PLANTED_EXPERIMENTS, ExperimentSpec
 
@@ -717,7 +718,7 @@ def _record_supplied(cur, replace: bool) -> None:
         columns = [
             r[0]
             for r in cur.execute(f"DESCRIBE {table}").fetchall()
-            if r[0] not in ("extras", "batch_id", "next_gap_s", "prev_gap_s")
+            if r[0] not in ("extras", "batch_id", "next_gap_s", "prev_gap_s", *LINKED_COLUMNS)
         ]
         record_supplied(cur, SAMPLE_BATCH, table, supplied_in(cur, table, columns))
 
@@ -781,5 +782,6 @@ def generate(
             for t in seq:
                 seq[t] += counts[t]
         refresh_repeats(cur)  # the FCR repeat gaps, once for the whole world
+        refresh_survey_links(cur)  # each survey's contact and customer values, likewise
         _record_supplied(cur, replace)
     return totals

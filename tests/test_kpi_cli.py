@@ -12,6 +12,7 @@ import pytest
 from dashboard.cli.main import main
 from metrics.catalogue import KPI_NAMES
 from metrics.store import Store, open_store
+from metrics.survey_links import refresh_survey_links
 
 
 def _world(path: Path) -> None:
@@ -30,6 +31,7 @@ def _world(path: Path) -> None:
             "('r2', 'c2', TIMESTAMP '2026-03-16 00:00:00', 0, 2), "
             "('r3', 'c3', TIMESTAMP '2026-04-02 00:00:00', 9, 4)"
         )
+        refresh_survey_links(cur)  # as ingest does after each batch
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -14,8 +14,9 @@ from scipy import stats
 
 from metrics.kpi_query import KpiRequest, KpiRequestError, query_kpis
 from metrics.repeats import refresh_repeats
-from metrics.settings import set_setting
+from metrics.settings import load_settings, set_setting
 from metrics.store import Store
+from metrics.survey_links import refresh_survey_links
 
 Z = 1.959963984540054
 T0 = datetime(2026, 3, 2, 9, 0)  # a Monday
@@ -77,14 +78,19 @@ def add_contacts(store: Store, rows: list[dict]) -> None:
     _insert(store, "contacts", "contact_id", CONTACT_DEFAULTS, rows)
     with store.write() as cur:  # as the contacts ingest does after each batch
         refresh_repeats(cur, [r.get("customer_id") for r in rows])
+        refresh_survey_links(cur)
 
 
 def add_surveys(store: Store, rows: list[dict]) -> None:
     _insert(store, "surveys", "response_id", SURVEY_DEFAULTS, rows)
+    with store.write() as cur:  # as the surveys ingest does after each batch
+        refresh_survey_links(cur)
 
 
 def add_customers(store: Store, rows: list[dict]) -> None:
     _insert(store, "customers", "customer_id", CUSTOMER_DEFAULTS, rows)
+    with store.write() as cur:  # as the customers ingest does after each batch
+        refresh_survey_links(cur)
 
 
 def one(store: Store, kpi: str, **kw: Any) -> dict:
@@ -895,6 +901,32 @@ def test_query_many_equals_one_query_per_request_on_sample(sample_store: Store) 
         assert_frame_equal(
             frame, query_kpis(sample_store, request), check_exact=False, rel_tol=1e-9
         )
+
+
+def test_query_many_churn_windows_in_one_statement_equal_one_query_each(
+    sample_store: Store,
+) -> None:
+    """Churn months of several windows share a statement (each month row labelled with its
+    window): months two windows share count in both, and several months pool per window."""
+    from metrics.compiler import plan
+    from metrics.kpi_query import query_many
+
+    windows = [
+        (date(2026, 9, 1), date(2026, 9, 16)),
+        (date(2026, 9, 16), date(2026, 10, 1)),  # the same month as the first
+        (date(2026, 8, 2), date(2026, 9, 1)),
+        (date(2026, 6, 1), date(2026, 8, 1)),  # two months
+    ]
+    requests = [KpiRequest(kpis=("churn_rate",), date_from=a, date_to=b) for a, b in windows]
+    requests += [
+        KpiRequest(kpis=("churn_rate",), grain="month", date_from=a, date_to=b) for a, b in windows
+    ]
+    statements = plan(requests, load_settings(sample_store))
+    assert [len(q.windows) for q, _ in statements] == [4, 4]
+    merged = query_many(sample_store, requests)
+    for request, frame in zip(requests, merged, strict=True):
+        assert frame.height > 0
+        assert frame.equals(query_kpis(sample_store, request))
 
 
 def test_query_many_keeps_a_null_channel_cell_apart_from_the_total(store: Store) -> None:

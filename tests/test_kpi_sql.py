@@ -107,6 +107,30 @@ def test_plan_merges_periods_and_breakdowns_into_grouping_sets() -> None:
     from metrics.compiler import plan
 
     now = KpiRequest(kpis=("nps", "churn_by_satisfaction"), **WINDOW)
+    before = KpiRequest(
+        kpis=("nps", "churn_by_satisfaction"), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1)
+    )
+    ((q, uses),) = plan([now, before], KpiSettings())
+    assert q.sets == ((), ("satisfaction_band",))
+    assert q.windows == (
+        (date(2026, 9, 1), date(2026, 10, 1)),
+        (date(2026, 8, 2), date(2026, 9, 1)),
+    )
+    assert (
+        "GROUPING SETS" in q.sql and "GROUPING(satisfaction_band) AS g__satisfaction_band" in q.sql
+    )
+    assert [(u.request, u.set, u.window) for u in uses] == [
+        (0, (), 0),
+        (0, ("satisfaction_band",), 0),
+        (1, (), 1),
+        (1, ("satisfaction_band",), 1),
+    ]
+
+
+def test_plan_merges_a_breakdown_of_one_period_into_the_shared_statement() -> None:
+    from metrics.compiler import plan
+
+    now = KpiRequest(kpis=("nps", "churn_by_satisfaction"), **WINDOW)
     before = KpiRequest(kpis=("nps",), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1))
     by_channel = KpiRequest(kpis=("nps",), by=("channel",), **WINDOW)
     ((q, uses),) = plan([now, before, by_channel], KpiSettings())
@@ -115,13 +139,39 @@ def test_plan_merges_periods_and_breakdowns_into_grouping_sets() -> None:
         (date(2026, 9, 1), date(2026, 10, 1)),
         (date(2026, 8, 2), date(2026, 9, 1)),
     )
-    assert "GROUPING SETS" in q.sql and "GROUPING(channel) AS g__channel" in q.sql
+    assert "GROUPING(channel) AS g__channel" in q.sql
     assert [(u.request, u.set, u.window) for u in uses] == [
         (0, (), 0),
         (0, ("satisfaction_band",), 0),
         (1, (), 1),
         (2, ("channel",), 0),
     ]
+
+
+def test_plan_keeps_a_quantile_breakdown_of_one_period_out_of_the_others_statement() -> None:
+    """The Overview's contacts: the current period also by channel, the previous one not. One
+    statement for both would compute the previous period's quantiles by channel (for nobody);
+    with two grouping sets the quantiles go apart from the other KPIs (see _holistic_apart)."""
+    from metrics.compiler import plan
+
+    now = KpiRequest(kpis=("resolution_time", "aht"), **WINDOW)
+    before = KpiRequest(
+        kpis=("resolution_time", "aht"), date_from=date(2026, 8, 2), date_to=date(2026, 9, 1)
+    )
+    by_channel = KpiRequest(kpis=("resolution_time",), by=("channel",), **WINDOW)
+    statements = plan([now, before, by_channel], KpiSettings())
+    cur, prev = ((date(2026, 9, 1), date(2026, 10, 1)),), ((date(2026, 8, 2), date(2026, 9, 1)),)
+    assert [(q.kpis, q.sets, q.windows) for q, _ in statements] == [
+        (("aht",), ((), ("channel",)), cur),
+        (("resolution_time",), ((), ("channel",)), cur),
+        (("aht", "resolution_time"), ((),), prev),
+    ]
+    assert [[(u.request, u.kpis, u.set, u.window) for u in uses] for _, uses in statements] == [
+        [(0, ("aht",), (), 0)],
+        [(0, ("resolution_time",), (), 0), (2, ("resolution_time",), ("channel",), 0)],
+        [(1, ("resolution_time", "aht"), (), 0)],
+    ]
+    assert "GROUPING" not in statements[2][0].sql
 
 
 def test_compiled_sql_repeat_lookup_only_when_fcr_or_repeats_are_asked() -> None:

@@ -169,6 +169,54 @@ def test_mapping_views_run_on_duckdb_and_answer_a_kpi() -> None:
     assert [(r[0], r[1], r[2]) for r in rows] == [("chat", 1, 60.0), ("phone", 1, 120.0)]
 
 
+def test_mapped_surveys_view_carries_the_linked_contact_and_customer_values() -> None:
+    """The compiler reads a survey's channel and customer from the survey row (as the store
+    keeps them, metrics/survey_links.py): the mapped surveys view joins them in."""
+    import duckdb
+
+    from metrics.compiler import compile_request
+    from metrics.settings import KpiSettings
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA crm")
+    con.execute(
+        "CREATE TABLE crm.tickets AS SELECT * FROM (VALUES ('T1', TIMESTAMP '2026-09-01 10:00', "
+        "'PHONE', 'a'), ('T2', TIMESTAMP '2026-09-02 10:00', 'Chat', 'b')) "
+        "t(ticket_id, created_ts, origin, client)"
+    )
+    con.execute(
+        "CREATE TABLE crm.clients AS SELECT * FROM (VALUES ('a', 'consumer'), ('b', 'business')) "
+        "t(client, kind)"
+    )
+    con.execute(
+        "CREATE TABLE crm.answers AS SELECT * FROM (VALUES ('R1', 'T1', TIMESTAMP '2026-09-01 "
+        "11:00', 10), ('R2', 'T2', TIMESTAMP '2026-09-02 11:00', 0), ('R3', NULL, "
+        "TIMESTAMP '2026-09-03 11:00', 9)) t(answer_id, ticket, given_at, score)"
+    )
+    toml = (
+        'target_schema = "cx"\n[surveys]\nsource = "crm.answers"\n[surveys.columns]\n'
+        'response_id = "answer_id"\ncontact_id = "ticket"\nanswered_at = "given_at"\nnps = "score"\n'
+        '[contacts]\nsource = "crm.tickets"\n[contacts.columns]\ncontact_id = "ticket_id"\n'
+        'opened_at = "created_ts"\nchannel = "lower(origin)"\ncustomer_id = "client"\n'
+        '[customers]\nsource = "crm.clients"\n[customers.columns]\ncustomer_id = "client"\n'
+        'segment = "kind"\n'
+    )
+    stmts = mapping_views(toml)
+    assert stmts[-1].startswith("CREATE OR REPLACE VIEW cx.surveys AS SELECT s.*, ")
+    con.execute("CREATE SCHEMA cx")
+    for stmt in stmts[1:]:
+        con.execute(stmt)
+    con.execute("USE cx")
+    for by, expected in (
+        ("channel", [("chat", 1, -100.0), ("phone", 1, 100.0), (None, 1, 100.0)]),
+        ("segment", [("business", 1, -100.0), ("consumer", 1, 100.0), (None, 1, 100.0)]),
+    ):
+        (q,) = compile_request(("nps",), (by,), None, None, None, (), KpiSettings())
+        rows = con.execute(q.sql, q.params).fetchall()
+        got = [(r[0], r[1], 100.0 * (r[2] - r[3]) / r[1]) for r in rows]
+        assert sorted(got, key=lambda r: (r[0] is None, r[0] or "")) == expected
+
+
 @pytest.mark.parametrize(
     ("toml", "message"),
     [

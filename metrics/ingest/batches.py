@@ -15,8 +15,16 @@ from metrics.ingest.merge import FROZEN_STATUSES
 from metrics.ingest.spec import keys_of
 from metrics.repeats import batch_contact_ids, customers_of, refresh_for_contacts
 from metrics.store import Store
+from metrics.survey_links import refresh_survey_links
 
 UNDONE = "undone"
+# The tables whose undo changes the values kept on surveys: the refresh's scope and the key.
+_LINKED_KEYS = {
+    "contacts": ("contacts_sql", "contact_id"),
+    "customers": ("customers_sql", "customer_id"),
+    "surveys": ("surveys_sql", "response_id"),
+}
+_UNDO_KEYS = "__undo_keys"  # a temp table: the keys of the rows an undo changes
 
 
 class BatchError(RuntimeError):
@@ -156,8 +164,20 @@ def undo_batch(
             raise LaterBatchesError(batch_id, file_name, later)
         ids = batch_contact_ids(cur, batch_id) if table == "contacts" else None
         before = customers_of(cur, ids)  # FCR repeat gaps: the customers before and after
+        linked = _LINKED_KEYS.get(table)
+        if linked is not None:  # the rows the undo removes or restores, for their surveys
+            cur.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_UNDO_KEYS} AS SELECT {linked[1]} AS k "
+                f"FROM {_q(table)} WHERE batch_id = ?",
+                [batch_id],
+            )
         removed, restored = _restore(cur, table, batch_id)
         refresh_for_contacts(cur, ids, before)
+        if linked is not None:
+            # The linked values on surveys (metrics/survey_links.py): of the surveys naming a
+            # contact or customer the undo removed or restored, or of the surveys it did.
+            refresh_survey_links(cur, **{linked[0]: f"SELECT k FROM {_UNDO_KEYS}"})
+            cur.execute(f"DROP TABLE {_UNDO_KEYS}")
         now = datetime.now(UTC).replace(tzinfo=None)
         cur.execute(
             "UPDATE ingest_batches SET status = ?, undone_at = ?, undone_by = ? WHERE batch_id = ?",

@@ -6,14 +6,11 @@ WITH base AS (
     s.nps,
     s.csat,
     s.ces,
-    c.channel,
-    c.issue_type,
-    c.team,
-    cu.segment,
-    cu.tier,
-    cu.region,
-    cu.age_band,
-    cu.churned_at,
+    s.customer_segment AS segment,
+    s.customer_tier AS tier,
+    s.customer_region AS region,
+    s.customer_age_band AS age_band,
+    s.customer_churned_at AS churned_at,
     CASE s.csat
       WHEN 1
       THEN 'very dissatisfied'
@@ -32,10 +29,6 @@ WITH base AS (
       FROM surveys
     ) AS followed_90d
   FROM surveys AS s
-  LEFT JOIN contacts AS c
-    ON c.contact_id = s.contact_id
-  LEFT JOIN customers AS cu
-    ON cu.customer_id = COALESCE(s.customer_id, c.customer_id)
 )
 SELECT
   satisfaction_band,

@@ -1,7 +1,8 @@
 -- source: customer_months; kpis: churn_rate; params: m_from, m_to
 WITH months AS (
   SELECT
-    CAST(g.m AS DATE) AS month_start
+    CAST(g.m AS DATE) AS month_start,
+    CAST(CAST(g.m AS DATE) + INTERVAL '1' MONTH AS DATE) AS month_end
   FROM GENERATE_SERIES(
     CAST(GREATEST(
       COALESCE(
@@ -85,11 +86,7 @@ WITH months AS (
     cu.tier,
     cu.region,
     cu.age_band,
-    CASE
-      WHEN cu.churned_at < CAST(mo.month_start + INTERVAL '1' MONTH AS DATE)
-      THEN 1
-      ELSE 0
-    END AS lost
+    CASE WHEN cu.churned_at < mo.month_end THEN 1 ELSE 0 END AS lost
   FROM months AS mo
   JOIN customers AS cu
     ON cu.signup_date < mo.month_start

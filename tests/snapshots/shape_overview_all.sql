@@ -6,14 +6,11 @@ WITH base AS (
     s.nps,
     s.csat,
     s.ces,
-    c.channel,
-    c.issue_type,
-    c.team,
-    cu.segment,
-    cu.tier,
-    cu.region,
-    cu.age_band,
-    cu.churned_at,
+    s.customer_segment AS segment,
+    s.customer_tier AS tier,
+    s.customer_region AS region,
+    s.customer_age_band AS age_band,
+    s.customer_churned_at AS churned_at,
     CASE s.csat
       WHEN 1
       THEN 'very dissatisfied'
@@ -32,10 +29,6 @@ WITH base AS (
       FROM surveys
     ) AS followed_90d
   FROM surveys AS s
-  LEFT JOIN contacts AS c
-    ON c.contact_id = s.contact_id
-  LEFT JOIN customers AS cu
-    ON cu.customer_id = COALESCE(s.customer_id, c.customer_id)
 )
 SELECT
   satisfaction_band,
@@ -500,7 +493,8 @@ ORDER BY
 -- source: customer_months; kpis: churn_rate; params: m_from, m_to
 WITH months AS (
   SELECT
-    CAST(g.m AS DATE) AS month_start
+    CAST(g.m AS DATE) AS month_start,
+    CAST(CAST(g.m AS DATE) + INTERVAL '1' MONTH AS DATE) AS month_end
   FROM GENERATE_SERIES(
     CAST(GREATEST(
       COALESCE(
@@ -584,11 +578,7 @@ WITH months AS (
     cu.tier,
     cu.region,
     cu.age_band,
-    CASE
-      WHEN cu.churned_at < CAST(mo.month_start + INTERVAL '1' MONTH AS DATE)
-      THEN 1
-      ELSE 0
-    END AS lost
+    CASE WHEN cu.churned_at < mo.month_end THEN 1 ELSE 0 END AS lost
   FROM months AS mo
   JOIN customers AS cu
     ON cu.signup_date < mo.month_start
