@@ -19,6 +19,7 @@ from dashboard.i18n import (
     kpi_definition,
     kpi_label,
     t,
+    t_or,
     value_label,
 )
 from dashboard.store_access import cached
@@ -100,13 +101,26 @@ def trend_start(flt: FilterState, window: str) -> date | None:
 
 
 def table(df: pl.DataFrame, key: str, kpi: Kpi, **kw) -> object:
-    """A result table with every column in people's words and the flags explained on hover."""
+    """A result table with every column in people's words and the flags explained on hover.
+
+    Shown without the KPI's internal name (the page names it) and without a reason column
+    that says nothing; statuses in words, probabilities in %. Rows keep their order, so a
+    selection's row numbers still index `df`; downloads take `df` itself."""
+    empty = [c for c in ("reason",) if c in df.columns and df[c].null_count() == df.height]
+    shown = df.drop("kpi", *empty, strict=False)
+    if "status" in shown.columns:
+        words = [t_or(f"status.{s}.word", s) if s else "" for s in shown["status"].to_list()]
+        shown = shown.with_columns(pl.Series("status", words, dtype=pl.String))
     # Values stay numbers (sorting, downloads) but read in the KPI's unit (shares as %).
     config = {
         c: numbers.column(column_label(c), kpi.unit)
         if c in numbers.VALUE_COLUMNS
+        else st.column_config.NumberColumn(column_label(c), format="percent")
+        if c in ("p_meets", "p_misses")
+        else st.column_config.DateColumn(column_label(c), format="YYYY-MM-DD")
+        if c == "period"
         else st.column_config.Column(column_label(c))
-        for c in df.columns
+        for c in shown.columns
     }
     config["small_sample"] = st.column_config.CheckboxColumn(
         t("explore.small_sample"), help=t("explore.small_sample_help", min_n=kpi.min_n)
@@ -115,7 +129,7 @@ def table(df: pl.DataFrame, key: str, kpi: Kpi, **kw) -> object:
         config["partial"] = st.column_config.CheckboxColumn(
             t("links.partial"), help=t("links.partial_help")
         )
-    return st.dataframe(df, hide_index=True, key=key, column_config=config, **kw)
+    return st.dataframe(shown, hide_index=True, key=key, column_config=config, **kw)
 
 
 def picked_cell(event: Any, frame: pl.DataFrame, dims: tuple[str, ...]) -> Cell | None:

@@ -66,6 +66,14 @@ def test_explore_trend_table_equals_query_kpis_weekly_12_months(app, sample_stor
         KpiRequest(kpis=("nps",), grain="week", date_from=date(2025, 10, 1), date_to=SEP[1]),
     )
     _assert_table_equals(app.dataframe[0].value, ref, ["period"])
+    # In people's words: no internal KPI name or empty reason column, statuses as words,
+    # probabilities as per cent.
+    shown = app.dataframe[0].value
+    assert "kpi" not in shown.columns and "reason" not in shown.columns
+    words = {"meets", "near", "misses", "unclear", ""}
+    assert set(shown["status"]) <= words and set(shown["status"]) & (words - {""})
+    config = json.loads(app.dataframe[0].proto.columns)
+    assert config["p_meets"]["type_config"]["format"] == "percent"
 
 
 def test_explore_segment_filter_changes_values_consistently(app, sample_store):
