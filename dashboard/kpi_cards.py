@@ -16,6 +16,7 @@ from dashboard.i18n import (
     month_name,
     no_data_reason,
     t,
+    t_or,
 )
 from metrics.catalogue import CATALOGUE
 from metrics.targets import status_text
@@ -48,8 +49,11 @@ def spark_values(trend: pl.DataFrame, kpi: str) -> tuple[list[float], str]:
 
 def _help(row: dict[str, Any], span: str) -> str:
     prob = row["prob_real"]
+    name = row["kpi"]
+    full = f"**{kpi_label(name)}**: " if card_label(name) != kpi_label(name) else ""
     text = (
-        kpi_definition(row["kpi"])
+        full
+        + kpi_definition(name)
         + "\n\n"
         + t("overview.change_noise" if row["noise"] else "overview.change_real")
         + (numbers.p_phrase("overview.p_real", prob) if prob is not None else ".")
@@ -58,16 +62,22 @@ def _help(row: dict[str, Any], span: str) -> str:
     return text + ("\n\n" + t("overview.sparkline", span=span) if span else "")
 
 
+def card_label(name: str) -> str:
+    """A card's title: the KPI's short name where its full one would be cut off in a card
+    ("Live first reply (p90)"), else its name; the full name is in the card's help."""
+    return t_or(f"kpi.{name}.short", kpi_label(name))
+
+
 def kpi_card(box: Any, row: dict[str, Any], trend: pl.DataFrame, direction: str) -> None:
     """One KPI card in `box` (a bordered container); `row` is a compare_periods row."""
     kpi = CATALOGUE[row["kpi"]]
     if row.get("reason"):  # absent is not zero: no value, no badge, no verdict; the reason
-        box.metric(kpi_label(kpi.name), t("overview.no_data"), help=kpi_definition(kpi.name))
+        box.metric(card_label(kpi.name), t("overview.no_data"), help=kpi_definition(kpi.name))
         box.caption(t("overview.no_data_reason", reason=no_data_reason(row["reason"])))
         return
     values, span = spark_values(trend, row["kpi"])
     box.metric(
-        kpi_label(kpi.name),
+        card_label(kpi.name),
         format_value(row["value"], kpi.unit),
         delta=format_delta(row["delta"], kpi.unit, like=row["value"]),
         # A change that is probably noise is shown muted, not red or green (the line too).

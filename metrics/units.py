@@ -243,16 +243,17 @@ def format_share(share: float | None, *, lang: str, digits: int = 1) -> str:
 
 
 def format_probability(p: float | None, *, lang: str, digits: int = 0) -> str:
-    """A probability in per cent, never rounded to a certainty it is not: 0.996 is "> 99 %"
-    and 0.004 is "< 1 %" at digits=0 (exactly 0 and 1 are "0 %" and "100 %")."""
+    """A probability in per cent, never a certainty: 0.996 is "> 99 %" and 0.004 is "< 1 %"
+    at digits=0. Exactly 1.0 and 0.0 read so too: the probabilities shown are a model's
+    (a Beta tail, a posterior), which reach 1.0 or 0.0 only by floating-point saturation."""
     _lang(lang)
     q = _finite(p)
     if q is None:
         return DASH
     step = 10.0**-digits  # the smallest step shown, in per cent
-    if q > 0 and round(q * 100, digits) == 0:
+    if round(q * 100, digits) <= 0:
         return f"< {format_number(step, digits, lang=lang)} %"
-    if q < 1 and round(q * 100, digits) >= 100:
+    if round(q * 100, digits) >= 100:
         return f"> {format_number(100 - step, digits, lang=lang)} %"
     return f"{format_number(q * 100, digits, lang=lang)} %"
 

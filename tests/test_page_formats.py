@@ -64,9 +64,13 @@ def _start(page: str, db: Path, monkeypatch, lang: str) -> AppTest:
 
 
 def _cards(at: AppTest, lang: str) -> dict[str, object]:
-    from dashboard.i18n import translate
+    from dashboard.i18n import has, translate
 
-    by_label = {translate(lang, f"kpi.{k}.label"): k for k in CATALOGUE}
+    # A card's title is the KPI's short name where it has one, else its label.
+    by_label = {
+        translate(lang, f"kpi.{k}.short" if has(f"kpi.{k}.short") else f"kpi.{k}.label"): k
+        for k in CATALOGUE
+    }
     return {by_label[m.label]: m for m in at.metric}
 
 

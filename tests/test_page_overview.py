@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard.cli.main import main as cx
 from dashboard.figures.kpi import format_delta, format_value
 from dashboard.i18n import value_label
+from dashboard.kpi_cards import card_label
 from metrics.catalogue import CATALOGUE
 from metrics.kpi_query import KpiRequest, query_kpis
 from metrics.periods import compare_periods
@@ -26,7 +27,8 @@ PAGE = Path(__file__).resolve().parents[1] / "dashboard" / "views" / "overview.p
 # compared with the 30 days before it.
 SEP = (date(2026, 9, 1), date(2026, 10, 1))
 PREV = (date(2026, 8, 2), date(2026, 9, 1))
-BY_LABEL = {k.label: k for k in CATALOGUE.values()}
+# Cards are titled by the KPI's short name where it has one (English, as the page runs).
+BY_LABEL = {card_label(k.name): k for k in CATALOGUE.values()}
 
 
 @pytest.fixture

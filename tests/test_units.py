@@ -110,12 +110,12 @@ def test_money_in_other_currencies_by_iso_code() -> None:
 @pytest.mark.parametrize(
     ("p", "en", "sv"),
     [
-        (0.0, "0 %", "0 %"),
+        (0.0, "< 1 %", "< 1 %"),  # a model's probability is 0 only by saturation
         (0.004, "< 1 %", "< 1 %"),
         (0.5, "50 %", "50 %"),
         (0.944, "94 %", "94 %"),
         (0.996, "> 99 %", "> 99 %"),
-        (1.0, "100 %", "100 %"),
+        (1.0, "> 99 %", "> 99 %"),
         (None, DASH, DASH),
     ],
 )
