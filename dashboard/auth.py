@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import duckdb
 import streamlit as st
 
+from dashboard.i18n import t
 from dashboard.safe_text import md_escape
 from metrics.auth import (
     ROLES,
@@ -157,8 +158,8 @@ def _peer_allowed(ip: str | None, trusted: tuple[str, ...]) -> bool:
             addr = ipaddress.ip_address(peer)
         except ValueError:
             continue
-        for t in trusted:
-            net = ipaddress.ip_network(t, strict=False)
+        for cidr in trusted:
+            net = ipaddress.ip_network(cidr, strict=False)
             if addr.version == net.version and addr in net:
                 return True
     return False
@@ -379,6 +380,7 @@ def gate() -> Actor:
 
 def sidebar_identity(actor: Actor) -> None:
     """Who is signed in, as what; a sign-out button for OIDC."""
-    st.sidebar.caption(md_escape(f"Signed in as {actor.name} ({actor.role}, {actor.source})"))
-    if actor.source == "oidc" and st.sidebar.button("Sign out", key="cx_sign_out"):
+    words = t("app.signed_in", name=actor.name, role=actor.role, source=actor.source)
+    st.sidebar.caption(md_escape(words))
+    if actor.source == "oidc" and st.sidebar.button(t("app.sign_out"), key="cx_sign_out"):
         st.logout()

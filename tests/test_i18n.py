@@ -261,6 +261,7 @@ def test_sidebar_switch_turns_the_app_swedish_and_keeps_it_in_the_url(sample_sto
     switch.set_value("sv").run()
     assert not at.exception
     assert at.title[0].value == "Översikt"
+    assert at.sidebar.caption[0].value.startswith("Inloggad som ")
     assert at.query_params["lang"] == ["sv"] or at.query_params["lang"] == "sv"
     assert at.sidebar.header[0].value == "Filter"
     at.sidebar.radio[0].set_value("en").run()
