@@ -81,8 +81,9 @@ def test_english_reasons_are_the_recorded_ones() -> None:
 
 
 def test_a_swedish_reason_read_by_hand() -> None:
-    d = decide(analyze_binary(BinaryStats(MIN_UNITS_PER_ARM - 1, 5), BinaryStats(500, 400)))
+    d = decide(analyze_binary(BinaryStats(MIN_UNITS_PER_ARM - 1, 5), BinaryStats(500, 10)))
     p = d.notes[0][1]["p"][1]
+    assert 0.001 < p < 0.999  # away from "< 0,1 %" / "> 99,9 %", which a model never reaches
     shown = f"{p * 100:.1f}".replace(".", ",")  # hand-written: one decimal, decimal comma
     with use_language("sv"):
         assert reason_sentence(d.notes[0]) == (
