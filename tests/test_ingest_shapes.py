@@ -360,3 +360,33 @@ def test_unix_seconds_and_milliseconds_are_utc_whatever_the_zone(store):
         (datetime(2026, 3, 1, 10, 0),),
         (datetime(2026, 3, 1, 10, 0, 0, 123000),),
     ]
+
+
+def test_google_forms_responses_load_with_a_mapping_and_generated_ids(store):
+    """A Google Forms sheet: a month-first 'Timestamp', questions as headers, a respondent's
+    e-mail, no response id. The mapping names the three columns and makes ids."""
+    mapping = {
+        "columns": {
+            "Timestamp": "answered_at",
+            "How likely are you to recommend us to a friend or colleague?": "nps",
+            "How satisfied are you with the help you got?": "csat",
+        },
+        "ids": {"response_id": "row"},
+    }
+    path = SHAPES / "google_forms_responses.csv"
+    report = ingest_file(store, path, table="surveys", mapping=mapping)
+    assert (report.inserted, report.rejected) == (3, 0)
+    assert report.pii == {"Email Address": "hashed"}
+    got = _rows(store, "SELECT answered_at, nps, csat FROM surveys ORDER BY answered_at")
+    # '4/13/2023' makes the column month-first: 4/3/2023 is 3 April, not 4 March.
+    assert got == [
+        (datetime(2023, 4, 3, 10, 15, 22), 9, 5),
+        (datetime(2023, 4, 3, 11, 2, 10), 6, 3),
+        (datetime(2023, 4, 13, 9, 44, 51), 10, 5),
+    ]
+    ids = [r[0] for r in _rows(store, "SELECT response_id FROM surveys ORDER BY answered_at")]
+    again = ingest_file(store, path, table="surveys", mapping=mapping)
+    assert (again.inserted, again.unchanged) == (0, 3)  # the same ids: nothing duplicated
+    assert all(len(i) == 17 and i.startswith("r") for i in ids)
+    text = " ".join(str(r) for r in _rows(store, "SELECT * FROM surveys"))
+    assert "@example.se" not in text  # the e-mail is stored hashed only
