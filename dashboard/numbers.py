@@ -99,9 +99,7 @@ def probability(p: float | None, *, digits: int = 0) -> str:
 
 def relative(change: float | None, *, digits: int = 1) -> str:
     """A relative change in per cent, signed ("+43 %")."""
-    if change is None:
-        return units.DASH
-    return f"{units.format_number(change * 100, digits, lang=current_language(), signed=True)} %"
+    return units.format_relative(change, lang=current_language(), digits=digits)
 
 
 def p_phrase(key: str, p: float) -> str:

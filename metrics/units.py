@@ -350,11 +350,11 @@ def format_interval(
     return f"{a.text()} {to} {b.text()}"
 
 
-def format_relative(change: float | None, *, lang: str) -> str:
+def format_relative(change: float | None, *, lang: str, digits: int = 1) -> str:
     """A relative change, signed, in per cent: "+11.9 %" / "+11,9 %"."""
     _lang(lang)
     x = _finite(change)
-    return DASH if x is None else f"{format_number(x * 100, 1, lang=lang, signed=True)} %"
+    return DASH if x is None else f"{format_number(x * 100, digits, lang=lang, signed=True)} %"
 
 
 def unit_suffix(unit: str, *, lang: str, delta: bool = False) -> str:
