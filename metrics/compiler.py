@@ -33,6 +33,7 @@ from metrics.catalogue import (
 )
 from metrics.dialect import to_dialect as to_dialect  # re-exported: the one exit
 from metrics.settings import KpiSettings
+from metrics.survey_links import LINKED_CONTACT, LINKED_CUSTOMER
 
 
 @dataclass(frozen=True)
@@ -79,26 +80,31 @@ def _uses(texts: list[str], name: str) -> bool:
     return any(name in t for t in texts)
 
 
+# The contact columns every contacts query reads (and a drill-down shows: ROW_COLUMNS). Not
+# agent_id (a person's name in many exports), comments or extras (free text).
+CONTACT_COLUMNS = (
+    "contact_id",
+    "customer_id",
+    "channel",
+    "issue_type",
+    "team",
+    "opened_at",
+    "wait_s",
+    "first_response_s",
+    "handle_s",
+    "abandoned",
+    "bot_handled",
+    "escalated",
+    "resolved",
+    "resolved_at",
+    "first_contact_resolved",
+)
+
+
 def _contacts_base(
     needed: set[str], texts: list[str], params: dict[str, Any], settings: KpiSettings
 ) -> str:
-    cols = [
-        "c.contact_id",
-        "c.customer_id",
-        "c.channel",
-        "c.issue_type",
-        "c.team",
-        "c.opened_at",
-        "c.wait_s",
-        "c.first_response_s",
-        "c.handle_s",
-        "c.abandoned",
-        "c.bot_handled",
-        "c.escalated",
-        "c.resolved",
-        "c.resolved_at",
-        "c.first_contact_resolved",
-    ]
+    cols = [f"c.{c}" for c in CONTACT_COLUMNS]
     joins = ""
     if needed & set(_CUSTOMER_COLS):
         cols += [f"cu.{d}" for d in _CUSTOMER_COLS]
@@ -121,12 +127,13 @@ def _surveys_base(needed: set[str], texts: list[str], ids: bool = False) -> str:
     # customer per query.
     cols = ["s.response_id", "s.answered_at", "s.nps", "s.csat", "s.ces"]
     if ids:  # the rows behind a cell (compile_rows) show which contact and customer
-        cols += ["s.contact_id", "COALESCE(s.customer_id, s.contact_customer_id) AS customer_id"]
+        own = LINKED_CONTACT["customer_id"]
+        cols += ["s.contact_id", f"COALESCE(s.customer_id, s.{own}) AS customer_id"]
     if needed & {"channel", "issue_type", "team"}:
-        cols += [f"s.contact_{d} AS {d}" for d in ("channel", "issue_type", "team")]
+        cols += [f"s.{LINKED_CONTACT[d]} AS {d}" for d in ("channel", "issue_type", "team")]
     if needed & set(_CUSTOMER_COLS) or _uses(texts, "churned_at"):
         # The survey's own customer, else its contact's.
-        cols += [f"s.customer_{d} AS {d}" for d in (*_CUSTOMER_COLS, "churned_at")]
+        cols += [f"s.{LINKED_CUSTOMER[d]} AS {d}" for d in (*_CUSTOMER_COLS, "churned_at")]
     if "satisfaction_band" in needed:
         cols.append(f"{_BAND_CASE} AS satisfaction_band")
     if _uses(texts, "followed_90d"):
@@ -527,23 +534,7 @@ def _split(entries: list, is_mix: bool) -> list[list]:
 # are contact details), categories, times in business local time, measures and flags. Never
 # agent_id (a person's name in many exports), comments or extras (free text).
 ROW_COLUMNS: dict[str, tuple[str, ...]] = {
-    "contacts": (
-        "contact_id",
-        "customer_id",
-        "channel",
-        "issue_type",
-        "team",
-        "opened_at",
-        "wait_s",
-        "first_response_s",
-        "handle_s",
-        "abandoned",
-        "bot_handled",
-        "escalated",
-        "resolved",
-        "resolved_at",
-        "first_contact_resolved",
-    ),
+    "contacts": CONTACT_COLUMNS,
     "surveys": (
         "response_id",
         "contact_id",
