@@ -32,7 +32,6 @@ from metrics.units import (
 )
 
 ValueFormatter = Callable[[float | None, str], str]
-DeltaFormatter = Callable[[float | None, str], str | None]
 
 _TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -96,16 +95,6 @@ th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}
 """
 
 
-def plain_value(value: float | None, unit: str) -> str:
-    """English value formatter (metrics.units), for callers that pass no language."""
-    return format_value(value, unit, lang="en")
-
-
-def plain_delta(delta: float | None, unit: str) -> str | None:
-    """English change formatter (metrics.units); None when missing."""
-    return None if _missing(delta) else format_delta(delta, unit, lang="en")
-
-
 def _missing(v: float | None) -> bool:
     return v is None or (isinstance(v, float) and not math.isfinite(v))
 
@@ -145,8 +134,6 @@ def render_html(
     report: OverviewReport,
     language: str = "en",
     *,
-    fmt_value: ValueFormatter | None = None,
-    fmt_delta: DeltaFormatter | None = None,
     currency: str = DEFAULT_CURRENCY,
     kpi_label: Callable[[str], str] | None = None,
     channel_label: Callable[[str], str] | None = None,
@@ -155,13 +142,10 @@ def render_html(
 ) -> str:
     """The report as one HTML document (no script, no external resource).
 
-    Numbers are formatted by metrics.units in `language` and `currency`, as on the page;
-    `fmt_value` / `fmt_delta` replace them (kept for callers that pass their own)."""
+    Numbers are formatted by metrics.units in `language` and `currency`, as on the page."""
     w = _TEXT.get(language, _TEXT["en"])
     lang = language if language in _TEXT else "en"
-    if fmt_value is None:
-        fmt_value = partial(_value, lang=lang, currency=currency)
-    custom_delta = fmt_delta
+    fmt_value = partial(format_value, lang=lang, currency=currency)
     label = kpi_label or (lambda name: CATALOGUE[name].label)
     channel = channel_label or str
     p_from, p_to = previous_window(report.date_from, report.date_to)
@@ -181,9 +165,7 @@ def render_html(
     rows = []
     for r in cards.iter_rows(named=True):
         kpi = CATALOGUE[r["kpi"]]
-        if custom_delta is not None:
-            delta = custom_delta(r["delta"], kpi.unit)
-        elif _missing(r["delta"]):
+        if _missing(r["delta"]):
             delta = None
         else:  # the change in its value's scale ("+0.1 min" beside "6.1 min")
             delta = format_delta(
@@ -252,10 +234,6 @@ def render_html(
 
 def _count(n: int, language: str) -> str:
     return format_count(n, lang=language if language in _TEXT else "en")
-
-
-def _value(value: float | None, unit: str, *, lang: str, currency: str) -> str:
-    return format_value(value, unit, lang=lang, currency=currency)
 
 
 def _target(r: Mapping, unit: str, fmt_value: ValueFormatter, w: Mapping[str, str]) -> str:
