@@ -39,6 +39,13 @@ LINKED_CUSTOMER: dict[str, str] = {
     "age_band": "customer_age_band",
     "churned_at": "customer_churned_at",
 }
+# Per table whose rows the surveys copy from (or the surveys themselves): the
+# refresh_survey_links argument naming changed rows, and the key column to select them by.
+LINK_SCOPES: dict[str, tuple[str, str]] = {
+    "contacts": ("contacts_sql", "contact_id"),
+    "customers": ("customers_sql", "customer_id"),
+    "surveys": ("surveys_sql", "response_id"),
+}
 # Every kept column with its type (as the linked table's column).
 LINKED_COLUMNS: dict[str, str] = {
     **{c: "VARCHAR" for c in LINKED_CONTACT.values()},

@@ -15,15 +15,10 @@ from metrics.ingest.merge import FROZEN_STATUSES
 from metrics.ingest.spec import keys_of
 from metrics.repeats import batch_contact_ids, customers_of, refresh_for_contacts
 from metrics.store import Store
-from metrics.survey_links import refresh_survey_links
+from metrics.survey_links import LINK_SCOPES, refresh_survey_links
 
 UNDONE = "undone"
 # The tables whose undo changes the values kept on surveys: the refresh's scope and the key.
-_LINKED_KEYS = {
-    "contacts": ("contacts_sql", "contact_id"),
-    "customers": ("customers_sql", "customer_id"),
-    "surveys": ("surveys_sql", "response_id"),
-}
 _UNDO_KEYS = "__undo_keys"  # a temp table: the keys of the rows an undo changes
 
 
@@ -164,7 +159,7 @@ def undo_batch(
             raise LaterBatchesError(batch_id, file_name, later)
         ids = batch_contact_ids(cur, batch_id) if table == "contacts" else None
         before = customers_of(cur, ids)  # FCR repeat gaps: the customers before and after
-        linked = _LINKED_KEYS.get(table)
+        linked = LINK_SCOPES.get(table)
         if linked is not None:  # the rows the undo removes or restores, for their surveys
             cur.execute(
                 f"CREATE OR REPLACE TEMP TABLE {_UNDO_KEYS} AS SELECT {linked[1]} AS k "

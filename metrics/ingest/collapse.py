@@ -68,14 +68,14 @@ def settle_stage(
             settled = Settled(superseded=superseded, stale=stale)
         elif plan.aggregate:
             settled = Settled(folded=_aggregate(cur, plan, stage, keys, reject))
-    if REJECTED_COLUMN in _columns(cur, stage):
+    extra = stage_extra_columns(plan)  # what the stage was made with (load._stage_chunks)
+    if REJECTED_COLUMN in extra:
         # Rejected rows (already counted so) that their key kept, or that had no other row.
         cur.execute(f"DELETE FROM {_q(stage)} WHERE {REJECTED_COLUMN}")
-    if FILTER_COLUMN in _columns(cur, stage):
+    if FILTER_COLUMN in extra:
         settled = replace(settled, filtered=_drop_filtered(cur, plan, stage))
-    for col in (ORDER_COLUMN, FILTER_COLUMN, REJECTED_COLUMN):
-        if col in _columns(cur, stage):
-            cur.execute(f"ALTER TABLE {_q(stage)} DROP COLUMN {col}")
+    for col in extra:
+        cur.execute(f"ALTER TABLE {_q(stage)} DROP COLUMN {col}")
     return settled
 
 
@@ -138,24 +138,24 @@ def _dedupe(
     by = (f"{_q(order)} {way} NULLS LAST, " if order else "") + f"__row {way}"
     part = ", ".join(_q(k) for k in keys)
     stg = _q(stage)
-    stale = cur.execute(
-        f"SELECT count(*) FROM (SELECT {REJECTED_COLUMN} AS r, row_number() OVER w AS n, "
-        f"count(*) OVER (PARTITION BY {part}) AS c FROM {stg} "
-        f"WINDOW w AS (PARTITION BY {part} ORDER BY {by})) WHERE n = 1 AND r AND c > 1"
-    ).fetchall()[0][0]
-    before = _count(cur, stage)
+    # One pass ranks each key's rows: the rank-1 row stays, the others go (superseded when
+    # valid); a rank-1 rejected row of a key with several rows leaves the key stale.
     cur.execute(
-        f"DELETE FROM {stg} WHERE __row IN (SELECT __row FROM (SELECT __row, "
-        f"row_number() OVER (PARTITION BY {part} ORDER BY {by}) AS n FROM {stg}) "
-        "WHERE n > 1)"
+        f"CREATE OR REPLACE TEMP TABLE __ranked AS SELECT __row, {REJECTED_COLUMN} AS r, "
+        f"row_number() OVER w AS n, count(*) OVER (PARTITION BY {part}) AS c FROM {stg} "
+        f"WINDOW w AS (PARTITION BY {part} ORDER BY {by})"
     )
-    return before - _count(cur, stage), int(stale)
+    superseded, stale = cur.execute(
+        "SELECT count(*) FILTER (WHERE n > 1 AND NOT r), "
+        "count(*) FILTER (WHERE n = 1 AND r AND c > 1) FROM __ranked"
+    ).fetchall()[0]
+    cur.execute(f"DELETE FROM {stg} WHERE __row IN (SELECT __row FROM __ranked WHERE n > 1)")
+    cur.execute("DROP TABLE __ranked")
+    return int(superseded), int(stale)
 
 
 def _count(cur: duckdb.DuckDBPyConnection, stage: str) -> int:
-    """Rows on the stage that would load (rejected rows carried for [dedupe] not counted)."""
-    valid = f" WHERE NOT {REJECTED_COLUMN}" if REJECTED_COLUMN in _columns(cur, stage) else ""
-    return int(cur.execute(f"SELECT count(*) FROM {_q(stage)}{valid}").fetchall()[0][0])
+    return int(cur.execute(f"SELECT count(*) FROM {_q(stage)}").fetchall()[0][0])
 
 
 _AGG_SQL = {

@@ -68,7 +68,7 @@ from metrics.lake import lake_dir, publish_batch
 from metrics.repeats import customers_of, refresh_for_stage, stage_gaps
 from metrics.store import Store
 from metrics.supplied import record_supplied, supplied_in
-from metrics.survey_links import refresh_survey_links
+from metrics.survey_links import LINK_SCOPES, refresh_survey_links
 
 if TYPE_CHECKING:
     import pyarrow as pa  # only for the annotation; polars imports it when converting
@@ -463,8 +463,8 @@ def ingest_file(
             refresh_for_stage(cur, STAGE, before)
         # The linked contact's and customer's values on surveys (metrics/survey_links.py): of
         # the surveys naming a staged contact or customer, or of the staged surveys.
-        if merged.inserted + merged.updated and table in _LINK_SCOPES:
-            scope, id_column = _LINK_SCOPES[table]
+        if merged.inserted + merged.updated and table in LINK_SCOPES:
+            scope, id_column = LINK_SCOPES[table]
             refresh_survey_links(cur, **{scope: f"SELECT {id_column} FROM {STAGE}"})
         if merged.rejected.height:
             _record_rejected(cur, batch_id, staged, _with_staged_values(cur, merged.rejected))
@@ -481,13 +481,6 @@ def ingest_file(
         record(cur, who, "ingest", f"table:{table}", _audit_details(report))
     return report
 
-
-# Per table: which surveys' linked values an ingest of it refreshes (refresh_survey_links).
-_LINK_SCOPES: dict[str, tuple[str, str]] = {
-    "contacts": ("contacts_sql", "contact_id"),
-    "customers": ("customers_sql", "customer_id"),
-    "surveys": ("surveys_sql", "response_id"),
-}
 
 MAX_REJECT_GROUPS = 10  # causes listed when a batch is refused; the rest are summed
 REJECT_EXAMPLES = 3  # example row numbers per cause
@@ -695,7 +688,7 @@ def _stage_chunks(
                 pl.lit(batch_id).alias("batch_id"),
                 *stage_extra_columns(plan),
             )
-            if all(k in frame.columns for k in keys):
+            if not plan.keys_on_stage and all(k in frame.columns for k in keys):
                 key = (
                     frame[keys[0]] if len(keys) == 1 else frame.select(pl.struct(keys)).to_series()
                 )
@@ -841,7 +834,6 @@ def _settle_keys(
     if not plan.keys_on_stage:
         _reject_cross_chunk_duplicates(cur, plan, batch_id, staged)
         return
-    staged.key_hashes.clear()
 
     def reject(refused: pl.DataFrame) -> None:
         _record_rejected(cur, batch_id, staged, _with_staged_values(cur, refused))
