@@ -9,7 +9,6 @@ stays text.
 from __future__ import annotations
 
 import json
-import math
 
 import polars as pl
 import streamlit as st
@@ -30,7 +29,7 @@ from metrics.ingest import (
     rejected_rows,
 )
 from metrics.ingest.batches import BatchError, undo_batch, undoable_batches
-from metrics.ingest.errors import RejectShareExceeded
+from metrics.ingest.errors import RejectShareExceeded, accepted_share
 
 PREVIEWS_KEPT = 6  # previews kept per session: a widget change re-runs the page, not the read
 
@@ -163,17 +162,11 @@ def _ingest(upload, options: dict, mapping: dict | None, share: float | None) ->
             mapping=mapping,
             **extra,
         )
+    except RejectShareExceeded as exc:  # nothing written: the page asks before loading
+        return ("confirm", exc)
     except Exception as exc:  # IngestError, or a store problem: the transaction rolled back
-        if isinstance(exc, RejectShareExceeded):
-            return ("confirm", exc)
         return ("error", t("data.not_loaded"), str(exc))
     return report_message(report)
-
-
-def accepted_share(share: float) -> float:
-    """The share to accept for a batch that rejected `share` of its rows: rounded up to four
-    decimals (as `cx ingest` suggests), since 1/12 * 12 rows compares just over one row."""
-    return min(1.0, math.ceil(share * 10_000) / 10_000)
 
 
 def _confirm(upload, options: dict, mapping: dict | None, exc) -> None:

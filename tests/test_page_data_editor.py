@@ -14,7 +14,7 @@ from conftest import start_page
 from streamlit.testing.v1 import AppTest
 
 from dashboard.cli.main import main
-from dashboard.data_sections import accepted_share
+from metrics.ingest.errors import accepted_share
 from metrics.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,6 +257,7 @@ def test_accepted_share_rounds_up_so_the_same_batch_passes():
     share = 1 / 12  # 0.08333…: accepting exactly it can leave 12 x share just under one row
     assert accepted_share(share) == 0.0834 >= share
     assert accepted_share(0.01) == 0.01 and accepted_share(1.0) == 1.0
+    assert accepted_share(0.07) == 0.07  # 0.07 * 10_000 is 700.0000000000001: noise, not more
 
 
 ZENDESK = (

@@ -129,6 +129,12 @@ class RejectShareExceeded(IngestError):
         return out
 
 
+def accepted_share(share: float) -> float:
+    """The smallest round share (4 decimals, rounded up, float noise rounded away first:
+    0.07 stays 0.07) that accepts a batch which rejected `share` of its rows; 1/12 * 12 rows
+    compares just over one row, hence up."""
+    return min(1.0, math.ceil(round(share * 10_000, 6)) / 10_000)
+
+
 def _share_text(share: float) -> str:
-    """The smallest round share (4 decimals, rounded up) that accepts `share`."""
-    return f"{min(1.0, math.ceil(round(share * 10_000, 6)) / 10_000):g}"
+    return f"{accepted_share(share):g}"
