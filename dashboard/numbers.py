@@ -62,26 +62,6 @@ def delta(d: float | None, unit: str, *, like: float | None = None) -> str:
     )
 
 
-def interval(
-    low: float | None,
-    high: float | None,
-    unit: str,
-    *,
-    is_delta: bool = False,
-    like: float | None = None,
-) -> str:
-    """An interval with its unit once ("65,2 till 70,1 %")."""
-    return units.format_interval(
-        low,
-        high,
-        unit,
-        lang=current_language(),
-        currency=current_currency(),
-        delta=is_delta,
-        like=like,
-    )
-
-
 def count(n: float | None, *, signed: bool = False) -> str:
     """A whole number with the language's thousands separator ("1 234" / "1,234")."""
     return units.format_count(n, lang=current_language(), signed=signed)

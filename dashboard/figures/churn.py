@@ -11,7 +11,9 @@ from dashboard import numbers
 from dashboard.figures.kpi import GREY, LINE_COLOUR, small_sample_key, small_sample_reason
 from dashboard.i18n import current_language, month_name, t, t_or, value_label
 from dashboard.numbers import localize
+from experiments.readout_view import format_p
 from metrics import units
+from metrics.units import tidy_relations
 
 REFERENCE_COLOUR = "#bf8700"
 PALETTE = ("#0969da", "#1a7f37", "#8250df", "#bf3989", "#cf222e", "#9a6700", "#1b7c83")
@@ -367,7 +369,8 @@ def survival_figure(
         )
     if any(g["small_sample"] for g in groups):
         small_sample_key(fig)
-    p_text = "" if logrank_p is None else f" · log-rank p = {_p_value(logrank_p)}"
+    p = None if logrank_p is None else format_p(logrank_p, current_language())
+    p_text = "" if p is None else tidy_relations(f" · log-rank p = {p}")
     fig.update_layout(
         title=t("cfig.survival_title", label=label) + p_text,
         height=400,
@@ -377,10 +380,6 @@ def survival_figure(
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return localize(fig)
-
-
-def _p_value(p: float) -> str:
-    return "< " + numbers.number(0.001, 3) if p < 0.001 else numbers.number(p, 3)
 
 
 def sbg_clv_figure(groups: list[dict[str, Any]], *, currency: str, label: str) -> go.Figure:

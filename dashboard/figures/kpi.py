@@ -176,6 +176,7 @@ def trend_figure(
     # A period the range or the data covers only in part (metrics.periods.mark_partial): a
     # hollow marker on a dotted segment, with its own legend entry.
     partial = df["partial"].fill_null(False).to_list() if "partial" in df.columns else []
+    hovers = _hover_rows(df, unit, min_n, None)
     if any(partial):
         near = [
             p or (i > 0 and partial[i - 1]) or (i + 1 < len(partial) and partial[i + 1])
@@ -195,7 +196,7 @@ def trend_figure(
                 },
                 hovertext=[
                     f"{h} · {t('links.partial')}" if p else h
-                    for h, p in zip(_hover_rows(df, unit, min_n, None), partial, strict=True)
+                    for h, p in zip(hovers, partial, strict=True)
                 ],
                 hoverinfo="x+text",
             )
@@ -209,7 +210,7 @@ def trend_figure(
             name=label,
             line={"color": LINE_COLOUR, "width": 2},
             marker={"color": [GREY if s else LINE_COLOUR for s in small], "size": 7},
-            hovertext=_hover_rows(df, unit, min_n, None),
+            hovertext=hovers,
             hoverinfo="x+text",
         )
     )
