@@ -17,6 +17,7 @@ from dashboard.i18n import current_language, t, t_or
 from experiments.quick_inputs import binary_arm, mean_arm, nps_arm
 from experiments.stats import verdict
 from experiments.stats.curves import posterior_curves
+from experiments.stats.decision import LOSS_SCALE
 from experiments.stats.results import ComparisonResult
 from metrics import units
 
@@ -61,7 +62,7 @@ def verdict_text(result: ComparisonResult) -> str:
     if not math.isfinite(p):
         return t("calc.verdict.none", message=result.message or t("calc.verdict.no_data"))
     if p >= 0.95:  # verdict()'s default prob_threshold
-        scale = 100 if result.family == "binary" else 1
+        scale = LOSS_SCALE.get(result.family, 1.0)
         unit = t_or(f"calc.verdict.unit.{result.family}", "")
         loss_text = units.format_significant(loss * scale, lang=current_language())
         return t(

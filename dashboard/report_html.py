@@ -18,7 +18,7 @@ from experiments.readout_view import (
     metric_unit,
 )
 from metrics.store import Store
-from metrics.units import DASH
+from metrics.units import DASH, tidy_relations
 
 
 def _fmt(v: Any) -> str:
@@ -93,8 +93,7 @@ def _readout_html(store: Store, experiment_id: str, readout: Any, lang: str) -> 
     if e.get("learnings"):
         stored += f"<p><b>{html.escape(t('exp.learnings'))}:</b> {html.escape(e['learnings'])}</p>"
     status = t_or(f"xstatus.{e['status']}", e["status"])
-    p_srm = format_p(srm["p_value"], lang)
-    p_srm = f"p {p_srm}" if p_srm.startswith("<") else f"p = {p_srm}"
+    p_srm = tidy_relations(f"p = {format_p(srm['p_value'], lang)}")
     return f"""<!doctype html>
 <html lang="{html.escape(lang)}"><head><meta charset="utf-8">
 <title>{html.escape(t("xhtml.title", name=e["name"]))}</title>

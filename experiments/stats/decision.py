@@ -49,9 +49,14 @@ def _note(key: str, **values: tuple[str, object]) -> ReasonNote:
     return f"reason.{key}", dict(values)
 
 
+# A loss is said in the family's reading unit: a rate's in percentage points (x 100).
+LOSS_SCALE = {"binary": 100.0, "nps": 1.0}
+
+
 def _loss_note(primary: ComparisonResult, limit: float) -> ReasonNote:
     loss = primary.expected_loss.variant
-    scale, unit = {"binary": (100, "pp"), "nps": (1, "nps")}.get(primary.family, (1, ""))
+    scale = LOSS_SCALE.get(primary.family, 1.0)
+    unit = {"binary": "pp", "nps": "nps"}.get(primary.family, "")
     return _note(
         f"loss{('_' + unit) if unit else ''}",
         loss=("num", loss * scale),
@@ -72,11 +77,11 @@ def default_loss_threshold(primary: ComparisonResult, mde: float | None = None) 
 def loss_sentence(primary: ComparisonResult, limit: float) -> str:
     """What the expected loss is, in words, with its limit."""
     loss = primary.expected_loss.variant
-    unit = {"binary": (100, " pp"), "nps": (1, " NPS points")}.get(primary.family, (1, ""))
+    scale = LOSS_SCALE.get(primary.family, 1.0)
+    unit = {"binary": " pp", "nps": " NPS points"}.get(primary.family, "")
     return (
         f"Expected loss if we ship and the variant is in fact worse (the average shortfall "
-        f"over the posterior): {loss * unit[0]:.3g}{unit[1]} (limit {limit * unit[0]:.3g}"
-        f"{unit[1]})."
+        f"over the posterior): {loss * scale:.3g}{unit} (limit {limit * scale:.3g}{unit})."
     )
 
 
@@ -338,7 +343,7 @@ def verdict(result: ComparisonResult, *, prob_threshold: float = 0.95) -> str:
         return f"No answer yet: {result.message or 'not enough data'}."
     loss = result.expected_loss.variant
     unit = {"binary": " percentage points", "nps": " NPS points"}.get(result.family, "")
-    scale = 100 if result.family == "binary" else 1
+    scale = LOSS_SCALE.get(result.family, 1.0)
     if p >= prob_threshold:
         return (
             f"The variant is very likely better ({_pct(p)} chance); if it is not, switching "
