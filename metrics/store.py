@@ -24,6 +24,12 @@ NOTICE_AFTER_S = 1.5
 # How often an idle shared connection is checked for holders that ended (dead threads).
 _REAP_EVERY_S = 0.25
 
+
+def quote_ident(name: str) -> str:
+    """`name` as a quoted SQL identifier (a column or table named by a file or a mapping)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 log = logging.getLogger("cx.store")
 
 WaitNotice = Callable[[str], None]

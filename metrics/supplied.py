@@ -19,6 +19,7 @@ import duckdb
 from metrics.catalogue import CATALOGUE, kpi_inputs
 from metrics.engine import DuckDBEngine, engine_for
 from metrics.store import Store
+from metrics.store import quote_ident as _q
 
 # Pseudo batch ids: the sample generator's rows, and rows no batch recorded (backfill).
 SAMPLE_BATCH = "sample"
@@ -71,10 +72,6 @@ TABLE_FILES_SV: dict[str, str] = {
 def _inputs(kpi_name: str) -> tuple[tuple[str, ...], ...]:
     # Parsed once per process: kpi_inputs reads the measure's SQL with sqlglot.
     return kpi_inputs(CATALOGUE[kpi_name])
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def supplied_in(cur: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ from metrics.ingest.merge import FROZEN_STATUSES
 from metrics.ingest.spec import keys_of
 from metrics.repeats import batch_contact_ids, customers_of, refresh_for_contacts
 from metrics.store import Store
+from metrics.store import quote_ident as _q
 from metrics.survey_links import LINK_SCOPES, refresh_survey_links
 
 UNDONE = "undone"
@@ -57,10 +58,6 @@ class UndoResult:
             f"undid batch {self.batch_id} ({self.file_name} -> {self.table}): removed "
             f"{self.removed} inserted row(s), restored {self.restored} updated row(s)"
         )
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def list_batches(store: Store) -> pl.DataFrame:

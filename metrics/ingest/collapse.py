@@ -10,6 +10,7 @@ import polars as pl
 
 from metrics.ingest.mapping import FILTER_COLUMN, ORDER_COLUMN, REJECTED_COLUMN, Plan
 from metrics.ingest.spec import keys_of
+from metrics.store import quote_ident as _q
 
 # Not data: the stage's bookkeeping columns.
 _BOOKKEEPING = ("__row", "batch_id", ORDER_COLUMN, FILTER_COLUMN, REJECTED_COLUMN)
@@ -25,10 +26,6 @@ class Settled:
     filtered: int = 0  # kept rows of keys left out by [filter] (with [dedupe]); in plan.filtered
     # Keys of several rows whose kept row ([dedupe]) was rejected: nothing of them loads.
     stale: int = 0
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _columns(cur: duckdb.DuckDBPyConnection, stage: str) -> list[str]:

@@ -67,6 +67,7 @@ from metrics.ingest.validate import Validated, choose_timezone, filter_notes, va
 from metrics.lake import lake_dir, publish_batch
 from metrics.repeats import customers_of, refresh_for_stage, stage_gaps
 from metrics.store import Store
+from metrics.store import quote_ident as _q
 from metrics.supplied import record_supplied, supplied_in
 from metrics.survey_links import LINK_SCOPES, refresh_survey_links
 
@@ -84,10 +85,6 @@ WARN_REFS: dict[str, dict[str, str]] = {
     "invoices": {"customer_id": "customers"},
     "assignments": {"experiment_id": "experiments"},
 }
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _fetch_pl(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pl.DataFrame:

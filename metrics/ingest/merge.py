@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 
 from metrics.ingest.spec import keys_of
+from metrics.store import quote_ident as _q
 
 EXAMPLES = 5  # example keys kept per column changed and for skipped older rows
 # Experiments whose assignments may no longer change: the analysis reads them as they are.
@@ -43,10 +44,6 @@ class MergeResult:
         )
     )
     first_load: bool = False  # the table was empty: every row inserted, `derived` included
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _key_text(alias: str, keys: list[str]) -> str:
