@@ -27,18 +27,25 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def readout_html(store: Store, experiment_id: str, readout: Any = None, lang: str = "en") -> str:
-    """The readout of `experiment_id` as one HTML document with its figures embedded, in
-    `lang` (the page passes the UI language): words from the catalogues, numbers through
-    metrics.units, the same table and header as the Experiments page."""
+def readout_html(
+    store: Store,
+    experiment_id: str,
+    readout: Any = None,
+    lang: str = "en",
+    variant: str | None = None,
+) -> str:
+    """The readout of `experiment_id` (against `variant`, by default its first treatment
+    arm) as one HTML document with its figures embedded, in `lang` (the page passes the UI
+    language): words from the catalogues, numbers through metrics.units, the same table and
+    header as the Experiments page."""
     with use_language(lang):
-        return _readout_html(store, experiment_id, readout, lang)
+        r = readout if readout is not None else analyze(store, experiment_id, variant=variant)
+        return _readout_html(r, lang)
 
 
-def _readout_html(store: Store, experiment_id: str, readout: Any, lang: str) -> str:
+def _readout_html(r: Any, lang: str) -> str:
     from dashboard.experiment_sections import decision_reasons, header_text, metric_rows
 
-    r = readout if readout is not None else analyze(store, experiment_id)
     d = r.to_dict()
     e, p = d["experiment"], d["primary"]
     label = metric_label(p["metric"], p["label"])

@@ -411,6 +411,22 @@ def test_multi_arm_readout_ships_at_bonferroni_alpha_and_plan_sets_information(s
     fixed = analyze(store, "four", variant="c", analysis="fixed")
     assert fixed.primary.sequential.rule == "single look"
     assert fixed.primary.sequential.boundary == pytest.approx(2.128045, abs=1e-5)  # z_{1−α/3}
+    # The HTML download reads out the arm asked for (the page passes the one on screen).
+    import re
+
+    from dashboard.report_html import readout_html
+
+    def stable(html: str) -> str:
+        # minus what differs between two renderings: the time and Plotly's random div ids
+        html = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "", html)
+        return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "", html)
+
+    assert stable(readout_html(store, "four", variant="c")) == stable(
+        readout_html(store, "four", readout=r)
+    )
+    assert stable(readout_html(store, "four", variant="b")) != stable(
+        readout_html(store, "four", readout=r)
+    )
 
 
 def test_cuped_in_readout_uses_missing_pre_period_indicator_for_new_customers(store) -> None:

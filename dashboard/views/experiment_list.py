@@ -112,7 +112,7 @@ st.subheader(t("exp.decide"))
 decide_section(r.experiment, r.decision.action, list(r.decision.reasons))
 st.download_button(
     t("exp.download_html"),
-    cached(readout_html, chosen, lang=current_language()),
+    cached(readout_html, chosen, lang=current_language(), variant=arm),  # the arm on screen
     file_name=f"{chosen}_readout.html",
     mime="text/html",
 )
