@@ -22,7 +22,7 @@ $(DB): | $(STAMP)
 	mv $(DB).tmp $(DB)
 
 run: $(STAMP) $(DB)
-	CX_DB=$(DB) $(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 \
+	CX_DB=$(DB) $(BIN)/python -m dashboard.serve --server.address 127.0.0.1 \
 	  --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # The quick suite, on both cores: everything but the `slow` tests (calibration by simulation,

@@ -84,11 +84,14 @@ def _free_port() -> int:
 
 
 def _start(script: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, float]:
-    """`streamlit run` from the repository root; (process, url, seconds until healthy)."""
+    """`streamlit run` from the repository root, the app the way `make run` starts it
+    (dashboard/serve.py); (process, url, seconds until healthy)."""
     port = _free_port()
     t0 = time.perf_counter()
+    app = script.resolve() == (ROOT / "dashboard" / "app.py").resolve()
+    command = ["-m", "dashboard.serve"] if app else ["-m", "streamlit", "run", str(script)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script),
+        [sys.executable, *command,
          "--server.headless", "true", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -83,6 +83,7 @@ def to_xlsx_bytes(df: pl.DataFrame, sheet: str = "data") -> bytes:
             "strings_to_urls": False,  # "http://x" in a cell must not become a hyperlink
             "strings_to_numbers": False,
             "nan_inf_to_errors": True,
+            "in_memory": True,  # no temporary files per sheet (~0.15 s per table)
         },
     )
     try:

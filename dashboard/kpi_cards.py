@@ -69,7 +69,8 @@ def card_label(name: str) -> str:
 
 
 def kpi_card(box: Any, row: dict[str, Any], trend: pl.DataFrame, direction: str) -> None:
-    """One KPI card in `box` (a bordered container); `row` is a compare_periods row."""
+    """One KPI card in `box` (a bordered container); `row` is a compare_periods row, `trend`
+    its monthly values (or any KPIs': spark_values picks)."""
     kpi = CATALOGUE[row["kpi"]]
     if row.get("reason"):  # absent is not zero: no value, no badge, no verdict; the reason
         box.metric(card_label(kpi.name), t("overview.no_data"), help=kpi_definition(kpi.name))
@@ -91,14 +92,17 @@ def kpi_card(box: Any, row: dict[str, Any], trend: pl.DataFrame, direction: str)
         if row["target"] is None
         else t("overview.target", value=format_value(row["target"], kpi.unit))
     )
-    box.markdown(f"{badge(row['status'])} {target} · n = {numbers.count(row['n'])}")
+    lines = [f"{badge(row['status'])} {target} · n = {numbers.count(row['n'])}"]
     if row["status"] is not None:  # "probably meets (P = 94 %)": the status with its odds
-        box.caption(status_text(row, current_language()))
+        lines.append(f":small[:gray[{status_text(row, current_language())}]]")
     if row["small_sample"]:
-        box.caption(
-            ":gray[" + t("overview.not_judged", min_n=kpi.min_n) + "]",
-            help=small_sample_reason(row["n"], kpi.min_n),
-        )
+        lines.append(f":small[:gray[{t('overview.not_judged', min_n=kpi.min_n)}]]")
+    # One element under the value, not a markdown and two captions: every element is a
+    # render of its own in the browser (benchmarks/overview_browser.py).
+    box.markdown(
+        "  \n".join(lines),
+        help=small_sample_reason(row["n"], kpi.min_n) if row["small_sample"] else None,
+    )
 
 
 def kpi_cards(
@@ -108,9 +112,12 @@ def kpi_cards(
 
     `trend` holds kpi, period, value (monthly); `direction` maps kpi -> "higher" / "lower".
     """
+    by_kpi = trend.partition_by("kpi", as_dict=True)  # one split, not a filter per card
+    none = trend.clear()
     for start in range(0, cards.height, per_row):
         row_cols = st.columns(per_row)
         for col, row in zip(
             row_cols, cards.slice(start, per_row).iter_rows(named=True), strict=False
         ):
-            kpi_card(col.container(border=True), row, trend, direction[row["kpi"]])
+            own = by_kpi.get((row["kpi"],), none)
+            kpi_card(col.container(border=True), row, own, direction[row["kpi"]])

@@ -23,7 +23,7 @@ def _serve(db: Path, env_extra: dict[str, str]) -> Iterator[int]:
         if name not in env_extra:
             env.pop(name, None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+        [sys.executable, "-m", "dashboard.serve",  # as `make run` starts it
          "--server.headless", "true", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],

@@ -67,7 +67,7 @@ def served_app(sample_db: Path, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "CX_DB": str(db)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+        [sys.executable, "-m", "dashboard.serve",  # as `make run` starts it
          "--server.headless", "true", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
@@ -126,6 +126,16 @@ def test_browser_overview_then_explore_filter_renders_plotly_without_errors(serv
             menu.wait_for(timeout=10_000)
             assert "Clear cache" not in menu.inner_text() and "Rerun" not in menu.inner_text()
             page.keyboard.press("Escape")
+            # The table's files are made when a button is clicked (dashboard/downloads.py),
+            # not on every run: the click still brings the whole file.
+            button = page.locator('[data-testid="stDownloadButton"] button')
+            for label, head in (("Download CSV", b"\xef\xbb\xbfKPI,"), ("Download XLSX", b"PK")):
+                with page.expect_download(timeout=60_000) as download:
+                    button.filter(has_text=label).first.click()
+                body = Path(download.value.path()).read_bytes()
+                assert body.startswith(head) and len(body) > 100, (label, body[:40])
+            _settle(page)
+            assert page.locator(ERRORS).count() == 0
 
             page.locator('[data-testid="stSidebarNav"] a', has_text="Explore").click()
             page.wait_for_selector("h1:has-text('Explore')", timeout=60_000)

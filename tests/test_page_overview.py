@@ -218,6 +218,6 @@ def test_overview_small_sample_cards_not_judged_with_reason(app, sample_store):
     )
     small = [r["kpi"] for r in ref.iter_rows(named=True) if r["kpi"] in cards and r["n"] < 30]
     assert "nps" in small
-    notes = [c for c in app.caption if "not judged" in c.value]
+    notes = [m for m in app.markdown if "not judged]]" in m.value]
     assert len(notes) == len(small)
-    assert all("is below the minimum sample of 30" in c.help for c in notes)
+    assert all("is below the minimum sample of 30" in m.help for m in notes)
