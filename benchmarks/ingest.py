@@ -25,6 +25,20 @@ Measured 2026-12-01 (2 cores shared with other work; --only-rss --rss-rows 86000
   faster (same wall, peak 1.49 GiB); 32 MB chunks save 12 % CPU for a 1.54 GiB peak.
   Until this date the "after" peak printed here was ~4.1 GiB: ru_maxrss, which counted
   the parent's resident size at fork (it had just generated the file in memory).
+
+Measured 2026-12-02 after the first load's repeat gaps moved to a narrow window attached by
+POSITIONAL JOIN (merge.py _derive; machine load 5-14, other benchmarks and a test suite
+running, so walls are noisy; CPU is the steadier figure), --rss-repeat 1, 1.03 GB file:
+  before: peak RSS 7.17 GiB, 134.0 s, 64k rows/s, CPU 37.9 s (starved by the test suite:
+          not a fair wall)
+  after:  peak RSS 1.02 GiB, 57.9 s, 148k rows/s, CPU 58.0 s
+  after/before: RSS x0.14, CPU x1.53 (was x1.99); the printed throughput x2.31 is not to be
+  trusted. 2M-row head, --rss-repeat 2: before 1.84 GiB, 9.5 s, CPU 6.7 s; after 0.81 GiB,
+  14.9 s, CPU 12.8 s; throughput x0.63 (was x0.50). Where the time goes now (8.6M, CPU):
+  staging ~27 s (validation is the slower of the two threads); the first-load insert ~31 s,
+  of which the narrow gap window ~7.5 s (6.3 s without the 512 MB cap: it spills) and the
+  key index with its key-order sort the rest. Insert without ORDER BY: -9 s CPU for this
+  file's near-key order, but +14 s commit for shuffled keys, so kept.
 """
 
 from __future__ import annotations

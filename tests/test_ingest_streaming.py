@@ -317,3 +317,40 @@ def test_repeat_gaps_of_an_ingest_in_hash_passes_equal_one_pass(tmp_path, monkey
         store.close()
     assert gaps[0] == gaps[1] == gaps[2]
     assert sum(1 for _, n, p in gaps[0] if n is not None or p is not None) > 500
+
+
+def test_first_load_gaps_equal_a_rebuild_across_chunks_duplicates_and_rejects(
+    tmp_path, monkeypatch
+):
+    # The first load attaches its gaps by position (merge._derive): with many chunks, rows
+    # the validator rejects, a duplicate the stage drops, same-instant ties and contacts
+    # without a customer or issue type, every gap equals a rebuild's from the stored rows.
+    import random
+
+    from metrics.repeats import refresh_repeats
+
+    monkeypatch.setattr(readers, "CHUNK_BYTES", SMALL)
+    monkeypatch.setattr(load_module, "LARGE_FILE_BYTES", 0)  # the cap and its settings too
+    rng = random.Random(12)
+    rows = []
+    for i in range(900):
+        customer = rng.choice(["", *(f"c{n}" for n in range(40))])
+        issue = rng.choice(["", "billing", "order"])
+        channel = "fax" if i % 97 == 5 else "phone"  # rejected
+        rows.append(
+            f"k{i},{customer},{issue},{channel},"
+            f"2026-03-{1 + rng.randrange(5):02d} {rng.randrange(4) + 8:02d}:00"
+        )
+    rows.insert(800, rows[3])  # the same key again, chunks later: dropped from the stage
+    data = ("contact_id,customer_id,issue_type,channel,opened_at\n" + "\n".join(rows)).encode()
+    store = open_store(tmp_path / "gaps.duckdb")
+    report = ingest_file(store, data, table="contacts", file_name="c.csv", max_reject_share=0.1)
+    assert report.rejected == 11 and report.inserted == 890  # 10 faxes and the duplicate
+    query = "SELECT contact_id, next_gap_s, prev_gap_s FROM contacts ORDER BY 1"
+    loaded = store.cursor().execute(query).fetchall()
+    with store.write() as cur:
+        cur.execute("UPDATE contacts SET next_gap_s = NULL, prev_gap_s = NULL")
+        refresh_repeats(cur)
+    assert loaded == store.cursor().execute(query).fetchall()
+    assert sum(1 for _, n, p in loaded if n == 0.0 and p == 0.0) > 20  # ties were there
+    store.close()
