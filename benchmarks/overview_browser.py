@@ -57,6 +57,44 @@ for start in range(0, {CARDS}, 4):
                    border=True)
 '''
 
+# The same cards inside a frame like the app's: a navigation of 10 pages in 3 sections and
+# a sidebar like the Overview's (identity line, language switch, date range, 5 multiselects,
+# reset button, comparison). What any page of the app pays before its own content.
+FRAME_PAGE = f'''"""The minimal page in a frame like the app's: navigation and filter sidebar."""
+from datetime import date
+
+import streamlit as st
+
+st.set_page_config(page_title="frame", layout="wide")
+
+
+def cards():
+    st.title("Minimal page")
+    for start in range(0, {CARDS}, 4):
+        for i, col in enumerate(st.columns(4)):
+            col.metric(f"Card {{start + i + 1}}", f"{{(start + i) * 1.5:.1f}} %",
+                       delta="+0.4 pp", border=True)
+
+
+def other():
+    st.title("Another page")
+
+
+pages = [st.Page(cards, title="Overview", url_path="overview", default=True)]
+pages += [st.Page(other, title=f"Page {{i}}", url_path=f"p{{i}}") for i in range(9)]
+nav = st.navigation({{"Service": pages[:3], "Experiments": pages[3:6], "Settings": pages[6:]}})
+sb = st.sidebar
+sb.caption("Signed in as someone (admin, local)")
+sb.radio("Language", ["Svenska", "English"], index=1)
+sb.header("Filters")
+sb.date_input("Period", (date(2026, 11, 1), date(2026, 11, 30)), help="The period")
+for name in ("Channel", "Issue type", "Region", "Segment", "Team"):
+    sb.multiselect(name, ["north", "south", "east", "west"], placeholder="All")
+sb.button("Reset filters")
+sb.selectbox("Compare with", ["The period before", "A year earlier"])
+nav.run()
+'''
+
 # Every DOM change is time-stamped from navigation start, before any page script runs.
 OBSERVER = """
 window.__cxLast = 0;
@@ -173,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         db = _store(args, tmp)
         minimal = tmp / "minimal.py"
         minimal.write_text(MINIMAL_PAGE, encoding="utf-8")
+        frame = tmp / "frame.py"
+        frame.write_text(FRAME_PAGE, encoding="utf-8")
         env = {**os.environ, "CX_DB": str(db)}
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
@@ -192,17 +232,21 @@ def main(argv: list[str] | None = None) -> int:
                         _stop(app)
                 app, app_url, _ = _start(ROOT / "dashboard" / "app.py", env)
                 small, small_url, _ = _start(minimal, env)
+                framed, frame_url, _ = _start(frame, env)
                 try:
                     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
                     ctx.add_init_script(OBSERVER)
-                    _visit(ctx, small_url, None)  # unmeasured: fills caches on both sides
+                    _visit(ctx, small_url, None)  # unmeasured: fills caches on every side
+                    _visit(ctx, frame_url, None)
                     _visit(ctx, app_url, OVERVIEW_DONE)
-                    warm_small, warm_app = [], []
-                    for _ in range(args.runs):  # (a) alternating, so load hits both alike
+                    warm_small, warm_frame, warm_app = [], [], []
+                    for _ in range(args.runs):  # (a) alternating, so load hits all alike
                         warm_small.append(_visit(ctx, small_url, None))
+                        warm_frame.append(_visit(ctx, frame_url, None))
                         warm_app.append(_visit(ctx, app_url, OVERVIEW_DONE))
                     ctx.close()
                 finally:
+                    _stop(framed)
                     _stop(small)
                     _stop(app)
             finally:
@@ -213,7 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  minimal page, warm:  {_fmt(warm_small)}")
     print(f"  Overview, warm:      {_fmt(warm_app)}")
+    print(f"  minimal page in the app's frame, warm: {_fmt(warm_frame)}")
     print(f"  warm ratio Overview / minimal: {ratio:.2f} (goal <= 1.5)")
+    framed_ratio = statistics.median(warm_frame) / statistics.median(warm_small)
+    print(
+        f"  warm ratio frame / minimal: {framed_ratio:.2f} (what navigation and filters cost); "
+        f"Overview / frame: {statistics.median(warm_app) / statistics.median(warm_frame):.2f}"
+    )
     if cold:
         print(f"  Overview, cold first visit after start: {_fmt(cold)} (goal <= 3 s)")
         print(f"  server start until healthy: {_fmt(starts)}")
