@@ -247,7 +247,10 @@ def test_peak_memory_does_not_grow_with_the_file(tmp_path):
 
     kb = grown(400_000)
     print(f"peak RSS grew {kb // 1024} MB over the warm process")
-    assert kb < 180 * 1024  # the code before streaming: +312 MB on this file
+    # The code before streaming: +312 MB on this file. Streaming: ~150 MB on a quiet machine
+    # and up to ~220 MB on a loaded one (the allocators' arenas of the validation thread and
+    # DuckDB's keep more when the threads overlap longer), so the line sits between.
+    assert kb < 250 * 1024
 
 
 def test_large_file_memory_cap_is_put_back_after_the_ingest(store, monkeypatch):
