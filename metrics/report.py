@@ -18,7 +18,7 @@ from functools import partial
 import polars as pl
 
 from metrics.catalogue import CATALOGUE
-from metrics.periods import default_period, overview, previous_window
+from metrics.periods import comparison_window, default_period, overview
 from metrics.store import Store
 from metrics.supplied import translated_reason
 from metrics.targets import status_text
@@ -101,12 +101,14 @@ def _missing(v: float | None) -> bool:
 
 @dataclass(frozen=True)
 class OverviewReport:
-    """The Overview's numbers for one period: the compare frame and the channel breakdown."""
+    """The Overview's numbers for one period: the compare frame and the channel breakdown;
+    `comparison` names the window the changes are against (metrics.periods.COMPARISONS)."""
 
     date_from: date
     date_to: date
     compare: pl.DataFrame
     by_channel: pl.DataFrame
+    comparison: str = "previous"
 
 
 def overview_report(
@@ -114,16 +116,18 @@ def overview_report(
     date_from: date | None = None,
     date_to: date | None = None,
     filters: Mapping[str, Iterable[str]] | None = None,
+    comparison: str = "previous",
 ) -> OverviewReport | None:
-    """The Overview's numbers (default period: the last full month of the data); None for a
-    store without contacts or surveys."""
+    """The Overview's numbers (default period: the last full month of the data), changes
+    against `comparison` as the page's ?compare= picks; None for a store without contacts or
+    surveys."""
     if date_from is None or date_to is None:
         period = default_period(store)
         if period is None:
             return None
         date_from, date_to = date_from or period[0], date_to or period[1]
-    compare, by_channel = overview(store, date_from, date_to, filters)
-    return OverviewReport(date_from, date_to, compare, by_channel)
+    compare, by_channel = overview(store, date_from, date_to, filters, comparison=comparison)
+    return OverviewReport(date_from, date_to, compare, by_channel, comparison)
 
 
 def _e(text: object) -> str:
@@ -148,7 +152,7 @@ def render_html(
     fmt_value = partial(format_value, lang=lang, currency=currency)
     label = kpi_label or (lambda name: CATALOGUE[name].label)
     channel = channel_label or str
-    p_from, p_to = previous_window(report.date_from, report.date_to)
+    p_from, p_to = comparison_window(report.date_from, report.date_to, report.comparison)
     last = report.date_to - timedelta(days=1)
     parts = [
         f'<!DOCTYPE html><html lang="{_e(language)}"><head><meta charset="utf-8">',

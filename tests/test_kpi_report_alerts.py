@@ -16,6 +16,7 @@ from metrics.catalogue import CATALOGUE
 from metrics.periods import default_period, overview
 from metrics.store import Store
 from metrics.targets import set_target
+from metrics.units import format_delta
 
 PERIOD = (date(2026, 9, 1), date(2026, 10, 1))
 
@@ -36,6 +37,46 @@ def test_report_is_self_contained_and_shows_the_overview_numbers(
     for r in compare.filter(compare["kpi"].is_in(["fcr", "nps", "aht"])).iter_rows(named=True):
         assert f"<td class='num'>{format_value(r['value'], CATALOGUE[r['kpi']].unit)}</td>" in text
     assert "<h1>Overview</h1>" in text and "2026-09-01 – 2026-09-30" in text
+
+
+def test_report_compares_with_the_window_the_page_would(
+    sample_store: Store, tmp_path: Path, capsys
+) -> None:
+    """--compare year: the changes against September 2025, as the Overview's ?compare=year."""
+    out = tmp_path / "year.html"
+    args = ["report", "overview", "--db", str(sample_store.path), "--out", str(out)]
+    assert main([*args, "--compare", "year", "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert (said["compare"], said["compared_from"], said["compared_to"]) == (
+        "year",
+        "2025-09-01",
+        "2025-10-01",
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "compared with 2025-09-01 – 2025-09-30" in text
+    year, _ = overview(sample_store, *PERIOD, comparison="year")
+    previous, _ = overview(sample_store, *PERIOD)
+    fcr = year.filter(year["kpi"] == "fcr").row(0, named=True)
+    before = previous.filter(previous["kpi"] == "fcr").row(0, named=True)
+    assert fcr["delta"] != before["delta"]  # a different window, a different change
+    assert format_delta(fcr["delta"], "share", lang="en", like=fcr["value"]) in text
+
+
+def test_cli_choices_written_out_agree_with_the_library() -> None:
+    """`cx report overview --compare` and `cx kpis --grain` spell their choices out (no heavy
+    import at every command's start): they must stay the library's."""
+    import argparse
+
+    from dashboard.cli import kpis, report
+    from metrics.catalogue import GRAINS
+    from metrics.periods import COMPARISONS
+
+    assert report.COMPARISONS == COMPARISONS
+    parser = argparse.ArgumentParser()
+    kpis.register(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    grain = next(a for a in sub.choices["kpis"]._actions if a.dest == "grain")
+    assert tuple(grain.choices) == GRAINS
 
 
 def test_report_in_swedish_has_the_swedish_title(sample_store: Store, tmp_path: Path) -> None:

@@ -16,6 +16,10 @@ from dashboard.cli.common import (
 )
 from dashboard.cli.kpis import _parse_date, _parse_filters
 
+# metrics.periods.COMPARISONS, written out: importing metrics.periods (polars, scipy) would
+# slow every `cx` command's start; tests/test_kpi_report_alerts.py checks they agree.
+COMPARISONS = ("previous", "month", "year")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -28,10 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "overview",
         help="the Overview page as a self-contained HTML file",
         description=(
-            "Every KPI vs its target and the previous period, what misses its target, and the "
-            "channel breakdown, in the UI language (setting ui.language, or --lang). The "
-            "period defaults to the last full month of the data; --from inclusive, --to "
-            "exclusive, in business days."
+            "Every KPI vs its target and an earlier window (--compare: the period before, the "
+            "same days a month or a year earlier), what misses its target, and the channel "
+            "breakdown, in the UI language (setting ui.language, or --lang). The period "
+            "defaults to the last full month of the data; --from inclusive, --to exclusive, "
+            "in business days."
         ),
     )
     add_db_option(ov)
@@ -40,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ov.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", default=None)
     ov.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", default=None)
     ov.add_argument("--filter", action="append", default=[], metavar="DIM=VALUE")
+    ov.add_argument(
+        "--compare",
+        choices=COMPARISONS,
+        default="previous",
+        help="the window changes are against, as the Overview's comparison (default: previous)",
+    )
     add_json_option(ov)
     ov.set_defaults(func=run_overview)
     p.set_defaults(func=lambda args: _no_report(p))
@@ -78,7 +89,8 @@ def run_overview(args: argparse.Namespace) -> int:
         with open_cli_store(args, write=False) as store:
             lang = args.lang or load_language(store)
             currency = load_currency(store)
-            report = overview_report(store, date_from, date_to, _parse_filters(args.filter))
+            filters = _parse_filters(args.filter)
+            report = overview_report(store, date_from, date_to, filters, args.compare)
     except (StoreError, KpiRequestError, ValueError) as exc:
         raise CliError(str(exc).splitlines()[0]) from None
     if report is None:
@@ -94,5 +106,17 @@ def run_overview(args: argparse.Namespace) -> int:
     )
     if args.json:
         period = {"date_from": report.date_from, "date_to": report.date_to}
-        print_json({"out": str(args.out), **period, "language": lang})
+        from metrics.periods import comparison_window
+
+        compared = comparison_window(report.date_from, report.date_to, report.comparison)
+        print_json(
+            {
+                "out": str(args.out),
+                **period,
+                "compare": report.comparison,
+                "compared_from": compared[0],
+                "compared_to": compared[1],
+                "language": lang,
+            }
+        )
     return 0
