@@ -17,6 +17,7 @@ from dashboard import numbers
 from dashboard.data_mapping import download_mapping, mapping_editor
 from dashboard.downloads import download_buttons
 from dashboard.i18n import column_label, t
+from dashboard.reasons import reason_text, reasons_in
 from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.ingest import (
@@ -61,11 +62,12 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
     lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
     lines += [t("data.report_note", note=w) for w in report.warnings]
     lines += [
-        t("data.report_row", row=r["row_number"], reason=r["reason"]) for r in report.reasons[:5]
+        t("data.report_row", row=r["row_number"], reason=reason_text(r["reason"]))
+        for r in report.reasons[:5]
     ]
     if report.rejected > 5:
         lines += [
-            t("data.report_reason_count", n=numbers.count(n), reason=reason)
+            t("data.report_reason_count", n=numbers.count(n), reason=reason_text(reason))
             for reason, n in list(report.reason_counts.items())[:5]
         ]
         stored = report.rejected_stored
@@ -142,7 +144,10 @@ def show_preview(preview: Preview) -> None:
                 columns=", ".join(preview.missing_required),
             )
         )
-    st.dataframe(preview.rows, hide_index=True, key="data_rows")
+    rows = preview.rows.with_columns(
+        pl.Series("problem", reasons_in(preview.rows["problem"].to_list()), pl.String)
+    )
+    st.dataframe(rows, hide_index=True, key="data_rows")
     bad = preview.rows.filter(pl.col("problem").is_not_null()).height
     if bad:  # counts only (Markdown); each row's reason quotes the file: it is in the table
         st.markdown(
@@ -181,7 +186,10 @@ def _confirm(upload, options: dict, mapping: dict | None, exc) -> None:
         )
     )
     groups = pl.DataFrame(
-        [(g.column, g.reason, g.count, ", ".join(map(str, g.examples))) for g in exc.groups],
+        [
+            (g.column, reason_text(g.reason), g.count, ", ".join(map(str, g.examples)))
+            for g in exc.groups
+        ],
         schema=["column", "reason", "count", "examples"],
         orient="row",
     )
@@ -255,6 +263,9 @@ def show_history() -> None:
         st.subheader(t("data.rejected"))
         batch = st.selectbox(t("data.batch"), with_rejects, key="data_batch")
         rejects = cached(rejected_rows, batch)
+        rejects = rejects.with_columns(
+            pl.Series("reason", reasons_in(rejects["reason"].to_list()), pl.String)
+        )
         st.dataframe(rejects, hide_index=True, key="data_rejects", column_config=labels(rejects))
         download_buttons(rejects, f"rejected_{batch}")
 
