@@ -60,7 +60,7 @@ def report_message(report: IngestReport) -> tuple[str, str, str]:
     if report.updated_without_time:
         lines.append(t("data.report_undated", n=numbers.count(report.updated_without_time)))
     lines += [t("data.report_pii", column=c, what=what) for c, what in report.pii.items()]
-    lines += [t("data.report_note", note=w) for w in report.warnings]
+    lines += [t("data.report_note", note=reason_text(w)) for w in report.warnings]
     lines += [
         t("data.report_row", row=r["row_number"], reason=reason_text(r["reason"]))
         for r in report.reasons[:5]
@@ -126,7 +126,7 @@ def show_preview(preview: Preview) -> None:
         )
     )
     for note in preview.warnings:
-        st.warning(md_escape(note))  # notes quote file names and headers
+        st.warning(md_escape(reason_text(note)))  # notes quote file names and headers
     st.dataframe(
         pl.DataFrame(preview.mapping, schema=["file column", "goes to"], orient="row"),
         hide_index=True,

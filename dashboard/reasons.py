@@ -1,8 +1,8 @@
-"""Rejection reasons in the UI language.
+"""Rejection reasons and the load report's notes in the UI language.
 
 metrics/ingest writes each refused row's reason in English: it is stored in rejected_rows,
-printed by `cx ingest` and counted in reports. The Data page shows reasons in the page's
-language. Each reason's fixed phrases are swapped for the locale's (dashboard/locale,
+printed by `cx ingest` and counted in reports; so are its notes on how a file was read. The
+Data page shows both in the page's language. Each reason's fixed phrases are swapped for the locale's (dashboard/locale,
 [reject]). What the file said stays as written: quoted values, column and key names. A
 phrase that no pattern here knows stays English. tests/test_reasons.py loads files with
 every kind of bad value and checks that a Swedish page shows no English phrase.
@@ -100,14 +100,75 @@ PHRASES: tuple[tuple[str, str], ...] = (
         r" is already stored with a different (?P<columns>.+?); --insert-only refuses updates",
     ),
 )
-_COMPILED = tuple((key, re.compile(pattern)) for key, pattern in PHRASES)
+# The report's notes on how a file was read (metrics/ingest: validate._warnings, filter_notes,
+# load._reference_warnings, the [dedupe] and personal-data key notes), whole sentences.
+_N = r"(?P<n>[\d,]+)"
+NOTES: tuple[tuple[str, str], ...] = (
+    (
+        "slashed",
+        r"(?P<name>\w+): every slashed date could be month/day or day/month; read as "
+        r"month/day/year \(set dayfirst = true in a mapping file if they are day/month\)",
+    ),
+    ("excel", r" read as Excel durations \(fractions of a day, 0\.5 = 12 h\)"),
+    (
+        "swapped",
+        r" read from (?P<src>.+?) with yes and no swapped \(answered = not (?P<name>\w+)\)",
+    ),
+    ("dedupe_latest_by", r"\[dedupe\] keeps the latest row of each key by "),
+    ("dedupe_first_by", r"\[dedupe\] keeps the first row of each key by "),
+    (
+        "dedupe_latest_file",
+        r"\[dedupe\] keeps the latest row of each key in file order "
+        r"\(no order_by, no updated_at column\)",
+    ),
+    (
+        "dedupe_first_file",
+        r"\[dedupe\] keeps the first row of each key in file order "
+        r"\(no order_by, no updated_at column\)",
+    ),
+    (
+        "aggregate_missing",
+        r"\[aggregate\] (?P<name>.+?): the file has no such column; the rule is not used",
+    ),
+    (
+        "ces_agreement",
+        r"ces read as CES 2\.0 agreement \(7 = easy\) and stored as effort 8 - x "
+        r"\(1 = very easy\)",
+    ),
+    (
+        "references",
+        _N + r" row\(s\) have a (?P<column>\w+) not in (?P<target>\w+) "
+        r"\(kept; load (?P=target) to link them\)",
+    ),
+    (
+        "stale",
+        _N + r" key\(s\) not loaded: the row \[dedupe\] keeps for each was rejected \(see the "
+        r"rejected rows\), so an older row of the key was not loaded in its place; fix those "
+        r"rows and load the file again",
+    ),
+    (
+        "filtered",
+        _N + r" rows? left out by \[filter\] on (?P<src>.+?) \(filtered, not rejected\)",
+    ),
+    ("filter_missing", r"\[filter\] (?P<src>.+?): the file has no such column$"),
+    (
+        "old_salt",
+        r"personal data hashed before this version \(salted SHA-256\) will not join with the "
+        r"new keyed hashes \(HMAC-SHA256\); the old salt is removed from the store",
+    ),
+)
+_COMPILED = tuple((key, re.compile(pattern)) for key, pattern in PHRASES) + tuple(
+    (f"note_{key}", re.compile(pattern)) for key, pattern in NOTES
+)
 
 
 def reason_text(reason: str | None, lang: str | None = None) -> str | None:
-    """`reason` (as metrics/ingest wrote it) in `lang` (default: the page's language)."""
-    if not reason:
-        return reason
+    """`reason` or a note (as metrics/ingest wrote it) in `lang` (default: the page's
+    language). English is returned as written; en.toml's [reject] texts only document the
+    phrases (tests/test_reasons.py checks each pattern matches its English text)."""
     lang = lang or current_language()
+    if not reason or lang == "en":
+        return reason
     for key, pattern in _COMPILED:
         reason = pattern.sub(
             lambda m, k=key: translate(lang, f"reject.{k}", **m.groupdict()), reason

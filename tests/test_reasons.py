@@ -12,7 +12,8 @@ import pytest
 from conftest import start_page
 from test_ingest_merge import ASSIGN, FIRST, _csv, _experiments
 
-from dashboard.reasons import reason_text, reasons_in
+from dashboard.i18n import translate
+from dashboard.reasons import _COMPILED, NOTES, PHRASES, reason_text, reasons_in
 from metrics.ingest import ingest_file
 from metrics.store import Store
 
@@ -84,6 +85,25 @@ def test_english_reasons_come_back_unchanged(reasons: list[str]) -> None:
     assert [reason_text(r, "en") for r in reasons] == reasons
 
 
+# Values for the phrases' variable parts, where a pattern wants more than any text.
+SAMPLE = {"lo": "1", "hi": "5", "n": "3", "row": "2", "sep": ".", "lead": "", "tz": "Europe/Oslo",
+          "end": "resolved_at", "start": "opened_at", "target": "customers", "name": "channel",
+          "column": "customer_id", "why": "", "value": "true"}  # fmt: skip
+
+
+@pytest.mark.parametrize("key", [k for k, _ in PHRASES] + [f"note_{k}" for k, _ in NOTES])
+def test_each_phrase_matches_its_english_text_and_has_a_swedish_one(key: str) -> None:
+    """en.toml's [reject] text of each pattern is the phrase the pattern matches (so the file
+    documents what ingest writes), and the Swedish text carries no English phrase."""
+    pattern = dict(_COMPILED)[key]
+    english = translate(
+        "en", f"reject.{key}", **{g: SAMPLE.get(g, "x") for g in pattern.groupindex}
+    )
+    assert pattern.search(english), (key, english)
+    swedish = reason_text(english, "sv")
+    assert not [w for w in ENGLISH if w in swedish], (key, swedish)
+
+
 def test_swedish_reasons_keep_no_english_phrase_and_keep_the_values(reasons: list[str]) -> None:
     swedish = reasons_in(reasons, "sv")
     for before, after in zip(reasons, swedish, strict=True):
@@ -124,3 +144,29 @@ def test_data_page_in_swedish_shows_rejected_rows_in_swedish(
     reasons = pl.from_pandas(shown)["reason"].to_list()
     assert any("är okänt; förväntade" in r for r in reasons), reasons
     assert not any(" expected" in r for r in reasons), reasons
+
+
+def test_notes_on_how_files_were_read_in_swedish(store: Store) -> None:
+    """Real notes: an ambiguous date column, [dedupe] in file order, an [aggregate] rule for
+    a column the file lacks, rows left out by [filter]."""
+    from pathlib import Path
+
+    shapes = Path(__file__).parent / "data" / "ingest" / "shapes"
+    notes = ingest_file(store, shapes / "contacts_ambiguous.csv", table="contacts").warnings
+    body = _csv("contact_id,channel,opened_at,Status", "D1,phone,2026-03-05 10:00,open",
+                "D1,chat,2026-03-05 11:00,open", "D2,chat,2026-03-05 11:00,deleted")  # fmt: skip
+    for mapping in ({"dedupe": {"keep": "latest"}, "filter": {"Status": ["deleted"]}},
+                    {"aggregate": {"team": "first"}}):  # fmt: skip
+        kw = {"mapping": mapping, "max_reject_share": 1.0}
+        notes += ingest_file(store, body, file_name="d.csv", table="contacts", **kw).warnings
+    text = "\n".join(notes)
+    for phrase in ("every slashed date", "in file order", "the rule is not used", "left out by"):
+        assert phrase in text, (phrase, notes)
+    swedish = reasons_in(notes, "sv")
+    for before, after in zip(notes, swedish, strict=True):
+        assert not [
+            w for w in ENGLISH + (" read as ", " keeps the ", " left out ") if w in after
+        ], (
+            before,
+            after,
+        )
