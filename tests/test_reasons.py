@@ -170,3 +170,24 @@ def test_notes_on_how_files_were_read_in_swedish(store: Store) -> None:
             before,
             after,
         )
+
+
+def test_reasons_of_rows_that_disagree_on_several_columns_group_as_one_cause(store: Store) -> None:
+    """[aggregate] rows of one key disagreeing on two columns: one cause of both columns,
+    not two half-sentences (the grouping splits a reason's parts at '; ')."""
+    from metrics.ingest.errors import RejectShareExceeded
+
+    body = _csv("contact_id,channel,opened_at", "D1,phone,2026-03-05 10:00",
+                "D1,chat,2026-03-05 11:00", "D2,chat,2026-03-05 11:00")  # fmt: skip
+    with pytest.raises(RejectShareExceeded) as caught:
+        ingest_file(
+            store,
+            body,
+            file_name="d.csv",
+            table="contacts",
+            mapping={"aggregate": {"team": "first"}},
+        )
+    assert [(g.column, g.count) for g in caught.value.groups] == [("channel, opened_at", 2)]
+    (group,) = caught.value.groups
+    assert group.reason.startswith("contact_id '…': its rows disagree on channel '…' and '…', ")
+    assert reason_text(group.reason, "sv").startswith("contact_id '…': raderna skiljer sig i ")

@@ -190,7 +190,9 @@ def _aggregate(
         label = ", ".join(keys)
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE __disagree AS SELECT {part}, w, n FROM (SELECT "
-            f"{part}, concat_ws('; ', {what}) AS w, concat_ws(', ', {names}) AS n "
+            # ", " between the columns, not "; ": a reason's parts are split at "; " when
+            # the rejected rows are grouped by cause (load._reject_groups).
+            f"{part}, concat_ws(', ', {what}) AS w, concat_ws(', ', {names}) AS n "
             f"FROM {stg} GROUP BY ALL HAVING count(*) > 1) WHERE w <> ''"
         )
         on = " AND ".join(f"s.{_q(k)} = d.{_q(k)}" for k in keys)
