@@ -233,3 +233,52 @@ def test_browser_deep_link_opens_explore_view_survives_reload_and_page_switch(se
             assert page.locator(ERRORS).count() == 0
         finally:
             browser.close()
+
+
+def test_browser_experiment_readout_downloads_when_clicked(served_app, tmp_path):
+    """The HTML readout is made when its button is clicked (on a Streamlit worker thread,
+    dashboard/views/experiment_list.py), not on every visit: the click brings the whole file,
+    and the page lets go of the store after (a `cx` write is not blocked)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(
+                served_app.rstrip("/") + "/experiment_list?experiment=callback_vs_queue",
+                wait_until="domcontentloaded",
+            )
+            button = page.locator(
+                '[data-testid="stDownloadButton"] button', has_text="Download HTML readout"
+            )
+            button.wait_for(timeout=90_000)
+            _settle(page)
+            with page.expect_download(timeout=90_000) as download:
+                button.click()
+            body = Path(download.value.path()).read_text(encoding="utf-8")
+            assert (
+                body.lower().startswith("<!doctype html>")
+                and "Callback instead of phone queue" in body
+            )
+            assert len(body) > 100_000  # the figures are in it
+            _settle(page)
+            assert page.locator(ERRORS).count() == 0
+            # The worker thread that made the file let go of the store: a write gets in.
+            cx = Path(sys.executable).with_name("cx")
+            env = {**os.environ, "CX_STORE_TIMEOUT": "5"}
+            args = [
+                str(cx),
+                "settings",
+                "set",
+                "ui.currency",
+                "EUR",
+                "--db",
+                str(tmp_path / "cx.duckdb"),
+            ]
+            done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+        finally:
+            browser.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import polars as pl
 import streamlit as st
 
@@ -19,11 +21,21 @@ from dashboard.experiment_sections import (
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
 from dashboard.i18n import current_language, metric_label, t, t_or
 from dashboard.report_html import readout_html
-from dashboard.store_access import cached, get_store
+from dashboard.store_access import cached, get_store, release_store
 from experiments.readout import ReadoutError, analyze
 from experiments.readout_view import metric_unit
 from experiments.registry import list_experiments, search_experiments
 from experiments.segments import segment_fit_status
+
+
+def _readout_file(experiment_id: str, lang: str, variant: str | None) -> str:
+    """The readout as one HTML file, made when its button is clicked: 1-3 s and ~5 MB a
+    readout (Plotly embedded), which every visit of the page used to wait for. Streamlit
+    calls this on a worker thread, which lets go of the store after it read."""
+    try:
+        return cached(readout_html, experiment_id, lang=lang, variant=variant)
+    finally:
+        release_store()
 
 
 def labelled(df: pl.DataFrame, group: str) -> dict:
@@ -110,9 +122,11 @@ st.fragment(run_every=2.0 if _state == "running" else None)(segment_section)(cho
 
 st.subheader(t("exp.decide"))
 decide_section(r.experiment, r.decision.action, list(r.decision.reasons))
+
+
 st.download_button(
     t("exp.download_html"),
-    cached(readout_html, chosen, lang=current_language(), variant=arm),  # the arm on screen
+    partial(_readout_file, chosen, current_language(), arm),  # the arm on screen
     file_name=f"{chosen}_readout.html",
     mime="text/html",
 )
