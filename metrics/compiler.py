@@ -30,6 +30,7 @@ from metrics.catalogue import (
     SOURCES,
     Kpi,
     kpi_levels,
+    point_levels,
 )
 from metrics.dialect import to_dialect as to_dialect  # re-exported: the one exit
 from metrics.settings import KpiSettings
@@ -42,7 +43,8 @@ class CompiledQuery:
 
     Output columns: `dims` (in order), `period` when grain is set, then per KPI
     `<kpi>__n` plus `<kpi>__x` (ratio/mix/churn successes), `<kpi>__mean`/`<kpi>__sd`
-    (means), `<kpi>__v` (quantiles) or `<kpi>__p`/`<kpi>__d` (NPS promoters/detractors).
+    (means), `<kpi>__g` (quantiles: values at kpi_levels) or `<kpi>__v` (quantiles without
+    intervals: values at point_levels), or `<kpi>__p`/`<kpi>__d` (NPS promoters/detractors).
     """
 
     source: str
@@ -221,7 +223,7 @@ def _customer_months(params: dict[str, Any], windows: Sequence[Window]) -> str:
     )
 
 
-def _aggregates(kpi: Kpi, partition: list[str]) -> list[str]:
+def _aggregates(kpi: Kpi, partition: list[str], intervals: bool = True) -> list[str]:
     m = kpi.measure
     k = kpi.name
     den = m.denominator
@@ -248,7 +250,13 @@ def _aggregates(kpi: Kpi, partition: list[str]) -> list[str]:
         ]
     if m.aggregation == "quantile":
         # The level q and a grid around it (one sort): the value, a distribution-free
-        # interval and the probability of meeting a target come from the grid.
+        # interval and the probability of meeting a target come from the grid. A value
+        # alone (a comparison window's) needs level q only: a third of the grid's cost.
+        if not intervals:
+            return [
+                f"COUNT({value}) AS {k}__n",
+                f"{quantile_sql(value, point_levels(kpi))} AS {k}__v",
+            ]
         return [
             f"COUNT({value}) AS {k}__n",
             f"{quantile_sql(value, kpi_levels(kpi))} AS {k}__g",
@@ -289,6 +297,7 @@ def compile_merged(
     windows: tuple[Window, ...],
     filters: tuple[tuple[str, tuple[str, ...]], ...],
     settings: KpiSettings,
+    intervals: bool = True,
 ) -> CompiledQuery:
     """One statement for several breakdowns (GROUPING SETS) and disjoint date windows.
 
@@ -296,7 +305,8 @@ def compile_merged(
     row is labelled with its window (`w__`, 0-based, when there is more than one) and each
     grouping set is recognisable by its GROUPING() flags (`g__<dim>` = 1 when the dimension
     is rolled up). `sets` are complete (implicit dimensions included). Several windows must
-    all be bounded and disjoint; a mix KPI takes one set.
+    all be bounded and disjoint; a mix KPI takes one set. `intervals` False: quantiles at
+    their levels only (`<kpi>__v`), for values without interval or status.
     """
     defs = [CATALOGUE[k] for k in kpis]
     source = SOURCES[defs[0].source]
@@ -394,7 +404,7 @@ def compile_merged(
     # The mix's denominator is the whole group without the implicit dimension.
     partition = [*head, *[d for d in sets[0] if d not in mix], *tail]
     for d in defs:
-        select += _aggregates(d, partition)
+        select += _aggregates(d, partition, intervals)
     sql = f"WITH {ctes} SELECT {', '.join(select)} FROM base"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -432,6 +442,8 @@ class RequestLike(Protocol):
     def date_to(self) -> date | None: ...
     @property
     def filters(self) -> Any: ...  # tuple[tuple[str, tuple[str, ...]], ...]
+    @property
+    def intervals(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -474,8 +486,11 @@ def plan(
             ordered = tuple(k for k in CATALOGUE if k in kpis)
             windows = tuple(dict.fromkeys(w for _, _, _, w in part))
             sets = tuple(dict.fromkeys(s_ for _, _, s_, _ in part))
+            # Quantile grids only where a request shows intervals (not for a comparison
+            # window alone).
+            intervals = any(requests[i].intervals for i, *_ in part)
             for group in _holistic_apart(ordered, sets):
-                q = compile_merged(group, sets, grain, windows, filters, settings)
+                q = compile_merged(group, sets, grain, windows, filters, settings, intervals)
                 uses = [
                     Use(i, tuple(k for k in names if k in group), s_, windows.index(w))
                     for i, names, s_, w in part
@@ -659,5 +674,6 @@ def compile_request(
         date_from: date | None
         date_to: date | None
         filters: Any
+        intervals: bool = True
 
     return [q for q, _ in plan([_Req(kpis, by, grain, date_from, date_to, filters)], settings)]

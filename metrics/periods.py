@@ -240,7 +240,14 @@ def _requests(
         kpis=tuple(kpis), date_from=date_from, date_to=date_to, filters=dict(filters or {})
     )
     p_from, p_to = comparison_window(date_from, date_to, comparison)
-    before = KpiRequest(kpis=now.kpis, date_from=p_from, date_to=p_to, filters=dict(filters or {}))
+    # Only the comparison window's values are read (_compare): no quantile grids for it.
+    before = KpiRequest(
+        kpis=now.kpis,
+        date_from=p_from,
+        date_to=p_to,
+        filters=dict(filters or {}),
+        intervals=False,
+    )
     return now, before
 
 

@@ -412,6 +412,30 @@ def test_frt_live_median_and_p90_match_numpy_linear_percentiles(store: Store) ->
     assert np.percentile(frt, 55) <= med["ci_high"] <= np.percentile(frt, 60)
 
 
+def test_values_without_intervals_are_the_same_quantiles_without_interval_or_status(
+    store: Store,
+) -> None:
+    """intervals=False (a comparison window's request): quantiles at their level only, the
+    same values; every other KPI as with intervals."""
+    rng = random.Random(11)
+    frt = [round(rng.expovariate(1 / 40), 1) for _ in range(57)]
+    add_contacts(
+        store,
+        [{"first_response_s": v, "channel": "chat", "handle_s": v + 60} for v in frt],
+    )
+    kpis = ("frt_live_median", "frt_live_p90", "aht")
+    full = {r["kpi"]: r for r in query_kpis(store, KpiRequest(kpis=kpis)).to_dicts()}
+    bare = {
+        r["kpi"]: r for r in query_kpis(store, KpiRequest(kpis=kpis, intervals=False)).to_dicts()
+    }
+    for kpi, level in (("frt_live_median", 50), ("frt_live_p90", 90)):
+        assert bare[kpi]["value"] == pytest.approx(float(np.percentile(frt, level)), abs=1e-9)
+        assert bare[kpi]["value"] == full[kpi]["value"] and bare[kpi]["n"] == 57
+        assert bare[kpi]["ci_low"] is None and bare[kpi]["ci_high"] is None
+        assert bare[kpi]["status"] is None and full[kpi]["ci_low"] is not None
+    assert bare["aht"] == full["aht"]
+
+
 def test_frt_written_median_is_in_hours_of_written_channels_only(store: Store) -> None:
     seconds = [3600.0, 7200.0, 36000.0, 90000.0, 1800.0]
     add_contacts(
