@@ -15,7 +15,7 @@ FROM_UTC_TIMESTAMP. This is the reference SQL; `to_dialect`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -223,7 +223,19 @@ def _customer_months(params: dict[str, Any], windows: Sequence[Window]) -> str:
     )
 
 
-def _aggregates(kpi: Kpi, partition: list[str], intervals: bool = True) -> list[str]:
+def _measured_value(kpi: Kpi) -> str:
+    """The value a mean or quantile KPI aggregates: its expression where its rows hold."""
+    return f"CASE WHEN ({kpi.measure.denominator}) THEN {kpi.measure.expr} END"
+
+
+def _aggregates(
+    kpi: Kpi,
+    partition: list[str],
+    intervals: bool = True,
+    values: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The sufficient statistics of one KPI; `values` names the measured values projected
+    before the aggregation (see compile_merged)."""
     m = kpi.measure
     k = kpi.name
     den = m.denominator
@@ -241,7 +253,7 @@ def _aggregates(kpi: Kpi, partition: list[str], intervals: bool = True) -> list[
             f"SUM(CASE WHEN ({den}) AND {m.expr} <= {NPS_DETRACTOR_MAX} THEN 1 ELSE 0 END) "
             f"AS {k}__d",
         ]
-    value = f"CASE WHEN ({den}) THEN {m.expr} END"
+    value = (values or {}).get(_measured_value(kpi), _measured_value(kpi))
     if m.aggregation == "mean":
         return [
             f"COUNT({value}) AS {k}__n",
@@ -403,9 +415,20 @@ def compile_merged(
         group_sql = ", ".join([*head, *sets[0], *tail])
     # The mix's denominator is the whole group without the implicit dimension.
     partition = [*head, *[d for d in sets[0] if d not in mix], *tail]
+    # With several grouping sets, each quantile's value is computed once per row in a
+    # projection: DuckDB otherwise evaluates its CASE in every set (the Overview's contacts
+    # quantiles with their channel breakdown: 290 -> 250 ms CPU at 1M customers). Not for
+    # means, nor with one set: no gain there, a few ms lost.
+    values: dict[str, str] = {}
     for d in defs:
-        select += _aggregates(d, partition, intervals)
-    sql = f"WITH {ctes} SELECT {', '.join(select)} FROM base"
+        if d.measure.aggregation == "quantile" and len(sets) > 1:
+            values.setdefault(_measured_value(d), f"v__{len(values)}")
+    if values:
+        projected = ", ".join(f"{expr} AS {name}" for expr, name in values.items())
+        ctes += f", measured AS (SELECT *, {projected} FROM base)"
+    for d in defs:
+        select += _aggregates(d, partition, intervals, values)
+    sql = f"WITH {ctes} SELECT {', '.join(select)} FROM {'measured' if values else 'base'}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     if group_sql:
