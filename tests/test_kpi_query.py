@@ -963,6 +963,20 @@ def test_query_many_churn_windows_in_one_statement_equal_one_query_each(
         assert frame.equals(query_kpis(sample_store, request))
 
 
+def test_channel_mix_statement_reads_contacts_once(sample_store: Store) -> None:
+    """The mix's window total over its grouped counts: DuckDB's window_self_join rewrite
+    (disabled by metrics.store) would read and group the contacts a second time to join the
+    totals back."""
+    from metrics.compiler import compile_merged
+
+    windows = ((date(2026, 8, 2), date(2026, 9, 1)), (date(2026, 9, 1), date(2026, 10, 1)))
+    settings = load_settings(sample_store)
+    q = compile_merged(("channel_mix",), (("channel",),), None, windows, (), settings)
+    assert "OVER (PARTITION BY" in q.sql
+    plan = sample_store.cursor().execute("EXPLAIN " + q.sql, q.params).fetchall()[0][1]
+    assert plan.count("Table: ") == 1 and "contacts" in plan
+
+
 def test_query_many_keeps_a_null_channel_cell_apart_from_the_total(store: Store) -> None:
     from metrics.kpi_query import query_many
 
