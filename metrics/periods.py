@@ -285,7 +285,8 @@ def overview(
 
     Same frames as compare_periods(...) and query_kpis(KpiRequest(by=(by,), ...)), computed
     with shared scans for the three (see kpi_query.query_many; the contacts' quantiles: one
-    statement for the current period with its breakdown, one for the comparison window).
+    statement for the current period with its breakdown, one for the comparison window, whose
+    quantiles are computed at their levels only: no interval or status is read of it).
     """
     now_req, before_req = _requests(kpis, date_from, date_to, filters, comparison)
     fits = set(applicable_kpis((by,), tuple(dict(filters or {}))))
