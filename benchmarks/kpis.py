@@ -18,20 +18,29 @@ the floor the issue measures against (aim: overview() within 1.5× of it) — an
 rebuild of the FCR repeat gaps and the full refresh of the surveys' linked contact and customer
 values (metrics/survey_links.py), which ingest now pays instead of every query.
 
-Measured 2026-12-01 on the shared 2-core box (load 4-6 from other work; best of 5), before
+Measured 2026-12-01 on the shared 2-core box (load 4-8 from other work; best of 5), before
 (510222f) and after issue 12 item 7b, the same store and settings, run one after the other:
-  1M customers (10.0M contacts, 2.0M surveys; generation 65 s, repeat gaps rebuilt in 11-14 s,
-  the surveys' contact and customer values in 5 s):
+  1M customers (10.0M contacts, 2.0M surveys; generation 65 s, repeat gaps rebuilt in 9-17 s,
+  the surveys' contact and customer values in 3-9 s):
     before: overview() 1155 ms = 10.7x one scan of its columns (108 ms; CPU 9.2x, 1818 ms).
-    after:  overview() 514 ms = 3.4x one scan (150 ms; CPU 4.5x, 822 ms), 0.23x the
-    hand-written query (2244 ms, which sorts for LEAD/LAG and joins surveys to contacts).
-    Where the rest goes (CPU, per statement): the exact quantiles (19-level grids) ~410 ms
-    (current period overall and by channel 292 ms; inside the previous period's statement
-    ~120 ms), the other contacts KPIs ~200 ms, channel mix 56 ms (its own statement), surveys
-    47 ms, churn 39 ms, Python ~35 ms. Without the quantiles the set is ~2x the scan.
-  200k customers (2.0M contacts): before 255 ms = 11.5x one scan (22 ms; CPU 10.0x), after
-    174 ms = 7.8x (CPU 5.8x; six statements' fixed costs weigh more at this size), pandas
-    61x slower; values agree across catalogue, hand SQL and pandas.
+    first pass (main at 4416336), same run as now: 489 ms = 5.3x one scan (93 ms; CPU 4.4x).
+    now: overview() 396 ms = 4.4x one scan (91 ms; CPU 3.8x, 679 ms), 0.32x the hand-written
+    query (1247 ms, which sorts for LEAD/LAG and joins surveys to contacts), pandas 199x
+    slower; values agree across catalogue, hand SQL and pandas.
+    Where the rest goes (CPU per statement, old and new SQL interleaved in one process): the
+    current period's exact quantiles with their channel breakdown 266 ms (was 309: each
+    quantile's value projected once, not per grouping set; the 19- and 11-level grids are
+    ~75 ms of it), the comparison window 197 ms (was 240: its quantiles at their levels only,
+    no grid, as only its values are read), the current period's other contacts KPIs 100 ms,
+    surveys 47 ms, churn 40 ms, channel mix 28 ms (was 54: DuckDB's window_self_join rewrite
+    read and grouped its rows twice; off in metrics.store), Python ~35 ms (first
+    pass's figure, not re-measured).
+    Why not 1.5x: exact quantiles of four values in three cells (current period, its channels,
+    the comparison window) are 200-250 ms CPU of holistic aggregation alone, more than the
+    whole scan's CPU (~180 ms); without the quantiles the set is ~2x the scan.
+  200k customers (2.0M contacts): before 255 ms = 11.5x one scan (22 ms; CPU 10.0x); first pass
+    146-342 ms = 7.1-7.8x (CPU 5.5-5.7x); now 168-232 ms = 6.3-6.4x (CPU 4.8-5.0x; six
+    statements' fixed costs weigh more at this size), pandas 38-69x slower; values agree.
 """
 
 from __future__ import annotations

@@ -863,19 +863,30 @@ KPI_NAMES: tuple[str, ...] = tuple(CATALOGUE)
 ALL_DIMENSIONS: tuple[str, ...] = SURVEY_DIMS
 
 
-def kpi_levels(kpi: Kpi) -> tuple[float, ...]:
-    """The quantile levels the engine computes for a quantile KPI: the union of the grids of
-    every quantile KPI with the same value and rows (median and p90 of one time), so their
-    aggregates are one identical expression the engine evaluates (and sorts) once."""
+def _same_value_qs(kpi: Kpi) -> list[float]:
+    """The levels q of every quantile KPI with the same value and rows as `kpi` (median and
+    p90 of one time): their aggregates are one identical expression the engine evaluates
+    (and sorts) once."""
     m = kpi.measure
-    same = [
+    return [
         k.measure.q
         for k in KPIS
         if k.measure.aggregation == "quantile"
         and k.measure.q is not None  # validate() requires q of a quantile measure
         and (k.measure.expr, k.measure.denominator) == (m.expr, m.denominator)
     ]
-    return tuple(sorted({lv for q in same for lv in quantile_levels(q)}))
+
+
+def kpi_levels(kpi: Kpi) -> tuple[float, ...]:
+    """The quantile levels the engine computes for a quantile KPI with its interval: the union
+    of the grids of every quantile KPI with the same value and rows (see _same_value_qs)."""
+    return tuple(sorted({lv for q in _same_value_qs(kpi) for lv in quantile_levels(q)}))
+
+
+def point_levels(kpi: Kpi) -> tuple[float, ...]:
+    """The levels computed for a quantile KPI's value alone (no interval, no status): the q of
+    every quantile KPI with the same value and rows."""
+    return tuple(sorted(set(_same_value_qs(kpi))))
 
 
 def get_kpi(name: str) -> Kpi:

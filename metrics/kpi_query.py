@@ -46,6 +46,7 @@ from metrics.catalogue import (
     Kpi,
     applicable_kpis,
     kpi_levels,
+    point_levels,
 )
 from metrics.compiler import CompiledQuery, plan
 from metrics.engine import engine_for
@@ -115,7 +116,9 @@ class KpiRequest:
     kpis: names from the catalogue; empty = every KPI that supports `by` and `filters`.
     by: dimensions to break down by. grain: None, "day", "week", "month", "quarter" or "year".
     date_from (inclusive) / date_to (exclusive). filters: {dim: (value, ...)}; an empty
-    value list means no filter on that dimension.
+    value list means no filter on that dimension. intervals: False when only the values are
+    read (a comparison window's): quantiles then come without interval and status, which
+    spares the engine their grids.
     """
 
     kpis: tuple[str, ...] = ()
@@ -124,6 +127,7 @@ class KpiRequest:
     date_from: date | None = None
     date_to: date | None = None
     filters: Filters | Mapping[str, Iterable[str]] = field(default=())
+    intervals: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kpis", _as_tuple(self.kpis))
@@ -239,11 +243,13 @@ def _finish(kpi: Kpi, row: Mapping[str, Any]) -> dict[str, Any]:
             out.update(se=se, ci_low=mean - Z95 * se, ci_high=mean + Z95 * se)
             out["spread"] = Spread("normal", n, value=mean, se=se)
     elif agg == "quantile":
-        values = row.get(f"{k}__g")
         if kpi.measure.q is None:  # catalogue.validate requires it; narrows the type
             raise ValueError(f"{kpi.name}: a quantile KPI needs its level q")
         q = float(kpi.measure.q)
-        if values is not None and None not in values:
+        values, points = row.get(f"{k}__g"), row.get(f"{k}__v")
+        if points is not None and None not in points:  # the value alone (see KpiRequest)
+            out["value"] = float(dict(zip(point_levels(kpi), points, strict=True))[q])
+        elif values is not None and None not in values:
             grid = tuple(zip(kpi_levels(kpi), (float(v) for v in values), strict=True))
             half = Z95 * math.sqrt(q * (1 - q) / n)
             out.update(

@@ -240,7 +240,14 @@ def _requests(
         kpis=tuple(kpis), date_from=date_from, date_to=date_to, filters=dict(filters or {})
     )
     p_from, p_to = comparison_window(date_from, date_to, comparison)
-    before = KpiRequest(kpis=now.kpis, date_from=p_from, date_to=p_to, filters=dict(filters or {}))
+    # Only the comparison window's values are read (_compare): no quantile grids for it.
+    before = KpiRequest(
+        kpis=now.kpis,
+        date_from=p_from,
+        date_to=p_to,
+        filters=dict(filters or {}),
+        intervals=False,
+    )
     return now, before
 
 
@@ -278,7 +285,8 @@ def overview(
 
     Same frames as compare_periods(...) and query_kpis(KpiRequest(by=(by,), ...)), computed
     with shared scans for the three (see kpi_query.query_many; the contacts' quantiles: one
-    statement for the current period with its breakdown, one for the comparison window).
+    statement for the current period with its breakdown, one for the comparison window, whose
+    quantiles are computed at their levels only: no interval or status is read of it).
     """
     now_req, before_req = _requests(kpis, date_from, date_to, filters, comparison)
     fits = set(applicable_kpis((by,), tuple(dict(filters or {}))))

@@ -284,6 +284,13 @@ def _shared_for(path: Path) -> _Shared:
         return entry
 
 
+# DuckDB's window_self_join rewrite answers a window aggregate over a partition (the KPI
+# mix's SUM(SUM(..)) OVER (PARTITION BY window), an ingest's count(*) OVER (PARTITION BY key))
+# by running the window's whole input twice, scan and grouping included, and joining the two:
+# the Overview's channel-mix statement cost 54 ms CPU with it, 28 ms without (1M customers).
+DUCKDB_CONFIG = {"disabled_optimizers": "window_self_join"}
+
+
 def _connect(
     path: Path, *, rw: bool, deadline: float, on_wait: WaitNotice | None
 ) -> duckdb.DuckDBPyConnection:
@@ -296,7 +303,7 @@ def _connect(
     try:
         while True:
             try:
-                return duckdb.connect(str(path), read_only=not rw)
+                return duckdb.connect(str(path), read_only=not rw, config=DUCKDB_CONFIG)
             except duckdb.IOException as exc:
                 message = str(exc)
                 if "lock" not in message.lower():

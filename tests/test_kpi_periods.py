@@ -134,6 +134,39 @@ def test_compare_periods_clear_change_is_real_and_flat_is_noise(store: Store) ->
     assert rows[("channel_mix", "phone")]["delta"] == pytest.approx(0.0)
 
 
+def test_overview_previous_quantiles_are_the_windows_own_percentiles(store: Store) -> None:
+    """The comparison window's quantiles come without a grid (only their values are read):
+    they must still be that window's exact percentiles (numpy as the reference)."""
+    from metrics.periods import overview
+
+    rng = np.random.default_rng(3)
+    prev = np.round(rng.exponential(40.0, 73), 1)
+    now = np.round(rng.exponential(25.0, 91), 1)
+    with store.write() as cur:
+        for tag, start, values in (
+            ("p", datetime(2026, 3, 1), prev),
+            ("c", datetime(2026, 3, 11), now),
+        ):
+            for i, v in enumerate(values):
+                cur.execute(
+                    "INSERT INTO contacts (contact_id, channel, opened_at, first_response_s) "
+                    "VALUES (?, ?, ?, ?)",
+                    [f"{tag}{i}", "chat" if i % 3 else "phone", start + timedelta(hours=2 * i), v],
+                )
+    kpis = ("frt_live_median", "frt_live_p90")
+    compare, by_channel = overview(store, date(2026, 3, 11), date(2026, 3, 21), kpis=kpis)
+    rows = {r["kpi"]: r for r in compare.to_dicts()}
+    for kpi, level in (("frt_live_median", 50), ("frt_live_p90", 90)):
+        r = rows[kpi]
+        assert r["prev_value"] == pytest.approx(float(np.percentile(prev, level)), abs=1e-9)
+        assert r["value"] == pytest.approx(float(np.percentile(now, level)), abs=1e-9)
+        assert r["delta"] == pytest.approx(r["value"] - r["prev_value"], abs=1e-9)
+        assert (r["prev_n"], r["n"]) == (73, 91) and r["ci_low"] < r["value"] < r["ci_high"]
+    chat = by_channel.filter((pl.col("kpi") == "frt_live_median") & (pl.col("channel") == "chat"))
+    chat_now = [v for i, v in enumerate(now) if i % 3]
+    assert chat["value"].item() == pytest.approx(float(np.percentile(chat_now, 50)), abs=1e-9)
+
+
 def test_compare_periods_empty_previous_window_has_no_delta(store: Store) -> None:
     _contacts(store, datetime(2026, 3, 11), 10, 2, "c")
     frame = compare_periods(store, ("escalation_rate",), date(2026, 3, 11), date(2026, 3, 21))

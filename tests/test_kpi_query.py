@@ -412,6 +412,30 @@ def test_frt_live_median_and_p90_match_numpy_linear_percentiles(store: Store) ->
     assert np.percentile(frt, 55) <= med["ci_high"] <= np.percentile(frt, 60)
 
 
+def test_values_without_intervals_are_the_same_quantiles_without_interval_or_status(
+    store: Store,
+) -> None:
+    """intervals=False (a comparison window's request): quantiles at their level only, the
+    same values; every other KPI as with intervals."""
+    rng = random.Random(11)
+    frt = [round(rng.expovariate(1 / 40), 1) for _ in range(57)]
+    add_contacts(
+        store,
+        [{"first_response_s": v, "channel": "chat", "handle_s": v + 60} for v in frt],
+    )
+    kpis = ("frt_live_median", "frt_live_p90", "aht")
+    full = {r["kpi"]: r for r in query_kpis(store, KpiRequest(kpis=kpis)).to_dicts()}
+    bare = {
+        r["kpi"]: r for r in query_kpis(store, KpiRequest(kpis=kpis, intervals=False)).to_dicts()
+    }
+    for kpi, level in (("frt_live_median", 50), ("frt_live_p90", 90)):
+        assert bare[kpi]["value"] == pytest.approx(float(np.percentile(frt, level)), abs=1e-9)
+        assert bare[kpi]["value"] == full[kpi]["value"] and bare[kpi]["n"] == 57
+        assert bare[kpi]["ci_low"] is None and bare[kpi]["ci_high"] is None
+        assert bare[kpi]["status"] is None and full[kpi]["ci_low"] is not None
+    assert bare["aht"] == full["aht"]
+
+
 def test_frt_written_median_is_in_hours_of_written_channels_only(store: Store) -> None:
     seconds = [3600.0, 7200.0, 36000.0, 90000.0, 1800.0]
     add_contacts(
@@ -879,7 +903,17 @@ def test_query_many_equals_one_query_per_request_on_sample(sample_store: Store) 
         KpiRequest(date_from=cur[0], date_to=cur[1]),
         KpiRequest(date_from=prev[0], date_to=prev[1]),
         KpiRequest(
-            kpis=("nps", "fcr", "channel_mix", "churn_by_satisfaction", "aht"),
+            # With the current period's totals: quantiles over two grouping sets (their
+            # values projected once: compile_merged), against one query each.
+            kpis=(
+                "nps",
+                "fcr",
+                "channel_mix",
+                "churn_by_satisfaction",
+                "aht",
+                "frt_live_median",
+                "resolution_time",
+            ),
             by=("channel",),
             date_from=cur[0],
             date_to=cur[1],
@@ -927,6 +961,20 @@ def test_query_many_churn_windows_in_one_statement_equal_one_query_each(
     for request, frame in zip(requests, merged, strict=True):
         assert frame.height > 0
         assert frame.equals(query_kpis(sample_store, request))
+
+
+def test_channel_mix_statement_reads_contacts_once(sample_store: Store) -> None:
+    """The mix's window total over its grouped counts: DuckDB's window_self_join rewrite
+    (disabled by metrics.store) would read and group the contacts a second time to join the
+    totals back."""
+    from metrics.compiler import compile_merged
+
+    windows = ((date(2026, 8, 2), date(2026, 9, 1)), (date(2026, 9, 1), date(2026, 10, 1)))
+    settings = load_settings(sample_store)
+    q = compile_merged(("channel_mix",), (("channel",),), None, windows, (), settings)
+    assert "OVER (PARTITION BY" in q.sql
+    plan = sample_store.cursor().execute("EXPLAIN " + q.sql, q.params).fetchall()[0][1]
+    assert plan.count("Table: ") == 1 and "contacts" in plan
 
 
 def test_query_many_keeps_a_null_channel_cell_apart_from_the_total(store: Store) -> None:

@@ -174,6 +174,43 @@ def test_plan_keeps_a_quantile_breakdown_of_one_period_out_of_the_others_stateme
     assert "GROUPING" not in statements[2][0].sql
 
 
+def test_plan_computes_no_quantile_grid_for_a_window_without_intervals() -> None:
+    """The Overview's comparison window shows values and deltas only: its quantiles are
+    computed at their levels (median and p90 of one time in one aggregate), not on the grid."""
+    from metrics.compiler import plan
+
+    now = KpiRequest(kpis=("frt_live_median", "frt_live_p90", "aht"), by=("channel",), **WINDOW)
+    before = KpiRequest(
+        kpis=("frt_live_median", "frt_live_p90", "aht"),
+        date_from=date(2026, 8, 2),
+        date_to=date(2026, 9, 1),
+        intervals=False,
+    )
+    statements = [q for q, _ in plan([now, before], KpiSettings())]
+    prev = [q for q in statements if q.windows == ((date(2026, 8, 2), date(2026, 9, 1)),)]
+    (q,) = prev
+    assert "QUANTILE_CONT(" in q.sql and ", [0.5, 0.9]) AS frt_live_median__v" in q.sql
+    assert "__g" not in q.sql and "0.49" not in q.sql
+    assert all("__v" not in s.sql for s in statements if s is not q)
+
+
+def test_quantiles_over_several_grouping_sets_read_their_value_projected_once() -> None:
+    """Median and p90 of one time share one projected value and one aggregate per set; a
+    statement with one set keeps the CASE inside the aggregate."""
+    from metrics.compiler import plan
+
+    kpis = ("frt_live_median", "frt_live_p90", "resolution_time")
+    now = KpiRequest(kpis=kpis, **WINDOW)
+    by_channel = KpiRequest(kpis=kpis, by=("channel",), **WINDOW)
+    ((q, _),) = plan([now, by_channel], KpiSettings())
+    assert q.sets == ((), ("channel",))
+    assert "measured AS (SELECT *, CASE WHEN (first_response_s IS NOT NULL" in q.sql
+    assert "QUANTILE_CONT(v__0, [" in q.sql and "QUANTILE_CONT(v__1, [" in q.sql
+    assert "v__2" not in q.sql and "QUANTILE_CONT(CASE" not in q.sql
+    ((single, _),) = plan([now], KpiSettings())
+    assert "measured" not in single.sql and "QUANTILE_CONT(CASE WHEN" in single.sql
+
+
 def test_compiled_sql_repeat_lookup_only_when_fcr_or_repeats_are_asked() -> None:
     (q,) = _compiled(KpiRequest(kpis=("aht",)))
     assert "next_gap_s" not in q.sql and "customers" not in q.sql
