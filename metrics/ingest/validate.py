@@ -348,7 +348,7 @@ def _parse_datetime(
     if not ranked:
         # Formats in order of how many sampled values they fit; each later format only sees
         # the values still unparsed, so a clean column costs one pass and a messy one a few
-        # small ones. Sampling all of them costs three passes over a 70k-row chunk.
+        # small ones. Sampling all 24 formats costs more than parsing a 70k-row chunk thrice.
         sample = s.drop_nulls().head(2000)
         scored = []
         for i, (fmt_i, how) in enumerate(formats):
