@@ -39,6 +39,21 @@ running, so walls are noisy; CPU is the steadier figure), --rss-repeat 1, 1.03 G
   of which the narrow gap window ~7.5 s (6.3 s without the 512 MB cap: it spills) and the
   key index with its key-order sort the rest. Insert without ORDER BY: -9 s CPU for this
   file's near-key order, but +14 s commit for shuffled keys, so kept.
+
+Measured 2026-12-01 (later) after the per-chunk validation work (date formats sampled once
+per file, then reordered by each chunk's hits; the Luhn check as one flat sum) and 16 MB
+text chunks; quiet machine (load ~2) unless said:
+  2M-row head, --rss-repeat 2: before (2aff10e) 1.87 GiB, 4.2 s, 474k rows/s, CPU 6.8 s;
+  after 1.04 GiB, 7.3 s, 275k rows/s, CPU 11.5 s; after/before throughput x0.58, CPU x1.68.
+  Same head against the tree before this work (--before 60f8f7a --rss-repeat 3): peak
+  0.84 -> 1.02 GiB, 8.4 -> 7.3 s, throughput x1.15, CPU 13.1 -> 11.6 s (x0.88).
+  1.03 GB file, --rss-repeat 1 (load ~3 falling to 2): before 7.18 GiB, 18.0 s, 477k rows/s,
+  CPU 28.0 s; after 1.24 GiB, 35.0 s, 246k rows/s, CPU 53.0 s (58.0 s before this work);
+  after/before: RSS x0.17, throughput x0.52, CPU x1.89. Where the time goes now (2M, CPU):
+  validation alone 2.8 -> 1.6 s (single-threaded; about what 2aff10e's whole-file
+  validation took), staging 5.4 -> 4.0 s, the first-load merge ~6 s (gap window ~1.3 s,
+  the ORDER BY insert into the key index the rest): the merge, not the validation, is what
+  keeps the throughput under 2aff10e's.
 """
 
 from __future__ import annotations

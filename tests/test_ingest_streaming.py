@@ -103,6 +103,30 @@ def test_decimal_comma_holds_across_chunks(tmp_path, monkeypatch):
     assert waits["K399"] == 399.5 and waits["K400"] == 1250.5
 
 
+def test_time_formats_changing_from_chunk_to_chunk_load_as_in_one(tmp_path, monkeypatch):
+    """Later chunks try the formats in the order earlier chunks ranked them (Plan.date_formats):
+    a format first seen many chunks in, or one the earlier chunks used no more, still parses."""
+    shapes = [
+        lambda m: f"2026-03-05 14:{m:02d}:00",
+        lambda m: f"03/05/2026 2:{m:02d} PM",
+        lambda m: f"2026-03-05T14:{m:02d}:00Z",
+        lambda m: f"2026-03-05 15:{m:02d}:00+01:00",
+        lambda m: str(1772719200 + 60 * m),  # Unix seconds: 2026-03-05 14:00 UTC
+    ]
+    lines = ["contact_id,channel,opened_at"]
+    for i in range(1_000):
+        shape = shapes[i // 200] if i % 7 else shapes[i % 5]  # runs, with strays in between
+        lines.append(f"K{i},phone,{shape(i % 60)}")
+    body = "\n".join(lines).encode()
+    one, rows_one, _ = _load(tmp_path, "one", body)
+    monkeypatch.setattr(readers, "CHUNK_BYTES", SMALL)
+    many, rows_many, _ = _load(tmp_path, "many", body)
+    assert len(body) > 10 * SMALL
+    assert (many.inserted, many.rejected) == (one.inserted, one.rejected) == (1_000, 0)
+    assert rows_many == rows_one
+    assert {str(r[4]) for r in rows_many} == {f"2026-03-05 14:{m:02d}:00" for m in range(60)}
+
+
 def test_decimal_point_after_a_decimal_comma_in_a_later_chunk_writes_nothing(store, monkeypatch):
     monkeypatch.setattr(readers, "CHUNK_BYTES", SMALL)
     lines = ["contact_id;channel;opened_at;wait_s"]

@@ -18,6 +18,7 @@ from metrics.ingest import IngestError, ingest_file, preview_file
 from metrics.ingest.pii import (
     MASK,
     PiiKeyError,
+    _luhn_ok,
     classify_header,
     classify_values,
     hash_columns,
@@ -124,6 +125,17 @@ def _key(pii_key_file: Path) -> bytes:
 
 def test_luhn_reference_agrees_with_published_examples():
     assert luhn_digit("811218987") == 6 and luhn_digit("121212121") == 2
+
+
+def test_luhn_check_agrees_with_the_reference_and_has_none_under_ten_digits():
+    """shape_flags' check digit test (pii._luhn_ok) against luhn_digit, on the last ten digits;
+    a value of fewer digits has no check (null), which classify_values leaves out of its share."""
+    nines = [f"{(i * 7_919_113) % 10**9:09d}" for i in range(400)]
+    values = [n + str(luhn_digit(n)) for n in nines]  # valid
+    values += [n + str((luhn_digit(n) + 1 + i % 9) % 10) for i, n in enumerate(nines)]  # not
+    values += ["19" + values[0], "", "7", "12345678", "123456789", None]
+    got = pl.DataFrame({"d": values}).select(_luhn_ok(pl.col("d")))[:, 0].to_list()
+    assert got == [True] * 400 + [False] * 400 + [True, None, None, None, None, None]
 
 
 def test_swedish_file_stores_no_clear_value_anywhere(store, pii_key_file, caplog):

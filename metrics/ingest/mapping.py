@@ -721,6 +721,9 @@ class Plan:
     # seconds columns read as Excel fractions of a day.
     date_order: dict[str, str] = field(default_factory=dict)
     day_fraction: dict[str, bool] = field(default_factory=dict)
+    # (canonical column, date order) -> its date formats, those the last chunk used most first:
+    # later chunks try them in that order instead of sampling every format again.
+    date_formats: dict[tuple[str, str | None], list[tuple[str, str]]] = field(default_factory=dict)
     date_notes: dict[str, str] = field(default_factory=dict)  # column -> warning or evidence
     inverted: list[str] = field(default_factory=list)  # bool columns read with yes/no swapped
     # canonical column -> how it is made when no single file column holds it: ("constant",

@@ -226,12 +226,13 @@ def classify_header(header: str) -> str | None:
 def _luhn_ok(digits: pl.Expr) -> pl.Expr:
     """Luhn check of the last ten digits (Skatteverket: weights 2,1,2,... over YYMMDDNNNC)."""
     last10 = digits.str.slice(-10)
-    total = pl.lit(0)
+    terms = []
     for i in range(10):
         d = last10.str.slice(i, 1).cast(pl.Int32, strict=False)
-        p = d * (2 if i % 2 == 0 else 1)
-        total = total + (p // 10) + (p % 10)
-    return (total % 10) == 0
+        terms.append((d * 2) // 10 + (d * 2) % 10 if i % 2 == 0 else d)
+    # One flat sum, nulls kept (a value under ten digits has no check): a chain of 30
+    # additions cost polars ~2.5 ms to plan on every call, whatever the number of values.
+    return (pl.sum_horizontal(terms, ignore_nulls=False) % 10) == 0
 
 
 def shape_flags(values: pl.Series, *, strict: bool = False) -> pl.DataFrame:

@@ -294,6 +294,8 @@ def date_order(name: str, s: pl.Series, plan: Plan) -> str | None:
         plan.date_notes[name] = f"dayfirst = {str(plan.dayfirst).lower()} in the preset or mapping"
         plan.date_order[name] = order
         return order
+    if not s.str.contains("/", literal=True).any():
+        return None  # no slashed date (the cheap test: most chunks of most files)
     parts = s.str.extract_groups(_SLASHED)
     a = parts.struct.field("1").cast(pl.Int32)
     b = parts.struct.field("2").cast(pl.Int32)
@@ -328,41 +330,57 @@ def _formats_for(order: str | None, fmt: str | None) -> tuple[tuple[str, str], .
 
 
 def _parse_datetime(
-    s: pl.Series, order: str | None = None, fmt: str | None = None
+    s: pl.Series,
+    order: str | None = None,
+    fmt: str | None = None,
+    ranked: list[tuple[str, str]] | None = None,
 ) -> tuple[pl.Series, pl.Series]:
     """(naive wall-clock times, naive UTC times for values carrying Z/UTC/an offset).
 
     `order` "dmy" reads slashed dates day first; `fmt` (from [formats]) is the only format
     tried. Without a format, YYYYMMDD and Excel serial day numbers are understood too.
+    `ranked` carries a column's format order from chunk to chunk (Plan.date_formats): an
+    empty list is filled from this chunk's sample, a filled one is used and then reordered
+    by what this chunk's values fit. No value fits two formats with different results, so
+    the order decides the cost only.
     """
     formats = _formats_for(order, fmt)
-    sample = s.drop_nulls().head(2000)
-    # Formats in order of how many sampled values they fit; each later format only sees the
-    # values still unparsed, so a clean column costs one pass and a messy one a few small ones.
-    scored = []
-    for i, (fmt_i, how) in enumerate(formats):
-        fmt = fmt_i
-        parsed = sample.str.strptime(pl.Datetime("us"), fmt, strict=False, cache=False)
-        hits = sample.len() - parsed.null_count()
-        scored.append((hits, -i, fmt, how))
-    scored.sort(reverse=True)
+    if not ranked:
+        # Formats in order of how many sampled values they fit; each later format only sees
+        # the values still unparsed, so a clean column costs one pass and a messy one a few
+        # small ones. Sampling all 24 formats costs more than parsing a 70k-row chunk thrice.
+        sample = s.drop_nulls().head(2000)
+        scored = []
+        for i, (fmt_i, how) in enumerate(formats):
+            parsed = sample.str.strptime(pl.Datetime("us"), fmt_i, strict=False, cache=False)
+            scored.append((sample.len() - parsed.null_count(), -i, fmt_i, how))
+        scored.sort(reverse=True)
+        tried = [(fmt_i, how) for _, _, fmt_i, how in scored]
+        if ranked is not None:
+            ranked.extend(tried)
+    else:
+        tried = list(ranked)
     local = _nulls(s.len(), pl.Datetime("us")).alias(s.name)
     utc = local.clone()
     todo = s.is_not_null().arg_true()
-    for _, _, fmt, how in scored:
+    fits: dict[str, int] = {}
+    for fmt_i, how in tried:
         if todo.len() == 0:
             break
         part = s if todo.len() == s.len() else s.gather(todo)
         dtype = pl.Datetime("us", "UTC" if how == "offset" else None)
-        parsed = part.str.strptime(dtype, fmt, strict=False, cache=False)
+        parsed = part.str.strptime(dtype, fmt_i, strict=False, cache=False)
         if how == "offset":
             parsed = parsed.dt.replace_time_zone(None)
         hit = parsed.is_not_null()
-        if not hit.any():
+        fits[fmt_i] = hit.sum()
+        if not fits[fmt_i]:
             continue
         target = local if how == "local" else utc
         target.scatter(todo.filter(hit), parsed.filter(hit))
         todo = todo.filter(~hit)
+    if ranked is not None:
+        ranked.sort(key=lambda f: -fits.get(f[0], 0))  # stable: unused formats keep their place
     if todo.len() and len(formats) > 1:
         _compact_dates(s, todo, local, utc)
     return local, utc
@@ -686,7 +704,7 @@ def _convert_once(
     if kind in ("timestamp", "date"):
         fmt = plan.formats.get(name)
         order = None if fmt else date_order(name, s, plan)
-        local, utc = _parse_datetime(s, order, fmt)
+        local, utc = _parse_datetime(s, order, fmt, plan.date_formats.setdefault((name, order), []))
         lo_year, hi_year = YEAR_RANGE
         if kind == "timestamp":
             value = _to_utc(local, utc, tz)
