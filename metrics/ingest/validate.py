@@ -373,7 +373,7 @@ def _parse_datetime(
         if how == "offset":
             parsed = parsed.dt.replace_time_zone(None)
         hit = parsed.is_not_null()
-        fits[fmt_i] = hit.sum()
+        fits[fmt_i] = int(hit.sum())  # UInt32 in polars
         if not fits[fmt_i]:
             continue
         target = local if how == "local" else utc
