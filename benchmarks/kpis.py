@@ -26,7 +26,8 @@ Measured 2026-12-01 on the shared 2-core box (load 4-8 from other work; best of 
     first pass (main at 4416336), same run as now: 489 ms = 5.3x one scan (93 ms; CPU 4.4x).
     now: overview() 396 ms = 4.4x one scan (91 ms; CPU 3.8x, 679 ms), 0.32x the hand-written
     query (1247 ms, which sorts for LEAD/LAG and joins surveys to contacts), pandas 199x
-    slower; values agree across catalogue, hand SQL and pandas.
+    slower; values agree across catalogue, hand SQL and pandas. Rerun quiet (load 1.5, same
+    store, main after the merge): 419 ms = 4.54x one scan (92 ms; CPU 3.95x, 714 ms).
     Where the rest goes (CPU per statement, old and new SQL interleaved in one process): the
     current period's exact quantiles with their channel breakdown 266 ms (was 309: each
     quantile's value projected once, not per grouping set; the 19- and 11-level grids are
