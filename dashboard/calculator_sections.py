@@ -120,6 +120,14 @@ def curves_section(control: Any, variant: Any, result: ComparisonResult, pct: bo
     if curves is None:
         return
     g1, g2 = st.columns(2)
-    g1.plotly_chart(arms_figure(curves, title=t("calc.arms_title"), percent=pct), width="stretch")
+    g1.plotly_chart(
+        arms_figure(curves, title=t("calc.arms_title"), percent=pct),
+        width="stretch",
+        config=numbers.plotly_config(),
+    )
     title = t("calc.lift_title_pp" if pct else "calc.lift_title")
-    g2.plotly_chart(lift_figure(curves, result, title=title, percent=pct), width="stretch")
+    g2.plotly_chart(
+        lift_figure(curves, result, title=title, percent=pct),
+        width="stretch",
+        config=numbers.plotly_config(),
+    )

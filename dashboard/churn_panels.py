@@ -125,7 +125,8 @@ def monthly_churn(end) -> None:
             unit="share",
             target=last["target"],
             direction="lower",
-        )
+        ),
+        config=numbers.plotly_config(),
     )
 
 
@@ -145,7 +146,9 @@ def satisfaction_and_churn() -> None:
             t("churn.no_data", reason=no_data_reason(why[0])) if why.len() else t("churn.no_csat")
         )
     else:
-        st.plotly_chart(satisfaction_figure(sat, SWITCHING_REFERENCE))
+        st.plotly_chart(
+            satisfaction_figure(sat, SWITCHING_REFERENCE), config=numbers.plotly_config()
+        )
     ref = pl.col("satisfaction_band").replace_strict(SWITCHING_REFERENCE, default=None)
     show_table(
         sat.with_columns(ref.alias("reference")),
@@ -165,7 +168,7 @@ def cohorts_and_breakdowns() -> None:
     st.subheader(t("churn.cohorts"))
     cohorts = computed(t("churn.cohort_retention"), retention_by_cohort)
     if cohorts is not None:
-        st.plotly_chart(retention_figure(cohorts))
+        st.plotly_chart(retention_figure(cohorts), config=numbers.plotly_config())
     st.subheader(t("churn.breakdowns"))
     breakdowns = computed(t("churn.breakdowns_what"), churn_breakdowns)
     if breakdowns is None:
@@ -174,7 +177,7 @@ def cohorts_and_breakdowns() -> None:
     names = {d: t(f"churn.breakdown.{d.replace(' ', '_')}") for d in dims}
     for tab, dim in zip(st.tabs([names[d] for d in dims]), dims, strict=True):
         with tab:
-            st.plotly_chart(churn_breakdown_figure(breakdowns, dim))
+            st.plotly_chart(churn_breakdown_figure(breakdowns, dim), config=numbers.plotly_config())
             show_table(
                 breakdowns.filter(pl.col("dimension") == dim),
                 {
@@ -208,7 +211,7 @@ def simple_clv_section(margin: float) -> None:
     for row in simple.filter(pl.col("message").is_not_null()).iter_rows(named=True):
         st.warning(f"{md_escape(row['segment'])}: {md_escape(row['message'])}")  # from a file
     what_if = clv_what_if(simple)
-    st.plotly_chart(what_if_figure(what_if))
+    st.plotly_chart(what_if_figure(what_if), config=numbers.plotly_config())
     show_table(
         what_if,
         {
@@ -296,7 +299,8 @@ def sbg_section(margin: float, annual_discount: float) -> None:
         )
     )
     st.plotly_chart(
-        sbg_clv_figure(res.groups, currency=numbers.current_currency(), label=dim_name(by))
+        sbg_clv_figure(res.groups, currency=numbers.current_currency(), label=dim_name(by)),
+        config=numbers.plotly_config(),
     )
     show_table(
         pl.DataFrame(res.groups, infer_schema_length=None),
@@ -360,7 +364,9 @@ def bgnbd_section() -> None:
                 interval=fit.interval,
             )
         )
-        st.plotly_chart(clv_interval_figure(fit.segments, fit.horizon_months))
+        st.plotly_chart(
+            clv_interval_figure(fit.segments, fit.horizon_months), config=numbers.plotly_config()
+        )
         show_table(
             pl.DataFrame([*fit.segments, fit.total]),
             {
@@ -387,7 +393,10 @@ def survival_section() -> None:
     res = computed(t("churn.survival"), survival_by, by)
     if res is None or not res.groups:
         return
-    st.plotly_chart(survival_figure(res.groups, label=dim_name(by), logrank_p=res.logrank_p))
+    st.plotly_chart(
+        survival_figure(res.groups, label=dim_name(by), logrank_p=res.logrank_p),
+        config=numbers.plotly_config(),
+    )
     p = (
         ""
         if res.logrank_p is None
@@ -438,7 +447,9 @@ def drivers_section() -> None:
     # Driver and KPI names in the UI language; the metrics layer's rows keep their keys.
     named = [d | {"label": t_or(f"churn.driver.{d['driver']}", d["label"])} for d in res.drivers]
     outcome = t_or(f"churn.driver_kpi.{kpi}", res.kpi_label)
-    st.plotly_chart(drivers_figure(named, kpi_label=outcome, n=res.n))
+    st.plotly_chart(
+        drivers_figure(named, kpi_label=outcome, n=res.n), config=numbers.plotly_config()
+    )
     st.caption(
         t(
             "churn.drivers_caption",

@@ -242,7 +242,7 @@ def segment_section(experiment_id: str) -> None:
         st.caption(t("exp.segments_caption"))
         rows = status["result"]["segments"]
         unit = metric_unit(status["result"].get("metric") or "")
-        st.plotly_chart(segment_figure(rows, unit), width="stretch")
+        st.plotly_chart(segment_figure(rows, unit), width="stretch", config=numbers.plotly_config())
         table = [
             row | {"segment": segment_label(raw)}  # people's words, not column values
             for row, raw in zip(segment_table(rows, unit, current_language()), rows, strict=True)

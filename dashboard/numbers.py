@@ -16,7 +16,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.i18n import _in_streamlit, current_language
+from dashboard.i18n import _in_streamlit, current_language, translate
 from metrics import units
 
 _log = logging.getLogger("cx.numbers")
@@ -137,6 +137,27 @@ def column(label: str, unit: str, *, help: str | None = None) -> Any:
             "contacts": "%.2f",
         }.get(unit, "localized")
     return st.column_config.NumberColumn(label, format=fmt, help=help)
+
+
+def plotly_config() -> dict[str, Any]:
+    """st.plotly_chart's `config` in the UI language: Plotly writes month and day names
+    (date ticks "maj 2026", hovers %{x|%b}) from the locale it is given, and the browser's
+    bundle has English only; the locale is passed inline (`locales`), nothing registered."""
+    lang = current_language()
+    if lang == "en":
+        return {}
+    words = {
+        key: [w.strip() for w in translate(lang, f"date.{name}").split(",")]
+        for key, name in (
+            ("months", "months_long"),
+            ("shortMonths", "months_short"),
+            ("days", "days_long"),
+            ("shortDays", "days_short"),
+        )
+    }
+    decimal, thousands = units.plotly_separators(lang)
+    fmt = {**words, "date": "%Y-%m-%d", "decimal": decimal, "thousands": thousands}
+    return {"locale": lang, "locales": {lang: {"format": fmt}}}
 
 
 def localize(fig: go.Figure) -> go.Figure:

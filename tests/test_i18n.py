@@ -352,6 +352,23 @@ def test_explore_in_swedish(sv):
         "Ladda ner CSV",
         "Ladda ner XLSX",
     ]
+    # Every chart gets Plotly's Swedish locale inline: date ticks and hovers say "maj", "okt".
+    for chart in at.get("plotly_chart"):
+        config = json.loads(chart.proto.config)
+        assert config["locale"] == "sv", config
+        words = config["locales"]["sv"]["format"]
+        assert words["shortMonths"][4] == "maj" and words["days"][0] == "söndag"
+        assert (words["decimal"], words["thousands"]) == (",", " ")
+
+
+def test_plotly_config_is_plotlys_default_in_english():
+    from dashboard.i18n import use_language
+    from dashboard.numbers import plotly_config
+
+    with use_language("en"):
+        assert plotly_config() == {}
+    with use_language("sv"):
+        assert plotly_config()["locales"]["sv"]["format"]["months"][9] == "oktober"
 
 
 def test_targets_in_swedish(sv):

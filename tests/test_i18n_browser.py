@@ -65,5 +65,10 @@ def test_browser_swedish_link_switch_and_refresh(served_app):  # noqa: F811
             _settle(page)
             assert page.get_by_text("Dela upp per").count() >= 1
             assert page.locator(ERRORS).count() == 0
+            # The trend's date ticks in Swedish (Plotly's locale, passed with each chart).
+            ticks = page.locator(".js-plotly-plot").first.locator(".xtick text")
+            months = " ".join(ticks.nth(i).text_content() or "" for i in range(ticks.count()))
+            assert re.search(r"\b(jan|mar|maj|jul|sep|nov)\b", months), months
+            assert not re.search(r"\b(Jan|Mar|May|Jul|Sep|Nov)\b", months), months
         finally:
             browser.close()

@@ -7,7 +7,7 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from dashboard import url_state
+from dashboard import numbers, url_state
 from dashboard.experiment_sections import (
     decide_section,
     decision_reasons,
@@ -102,10 +102,12 @@ st.plotly_chart(
         unit=unit,
     ),
     width="stretch",
+    config=numbers.plotly_config(),
 )
 st.plotly_chart(
     cumulative_figure(d["cumulative"], unit=unit, lower_is_better=r.primary.lower_is_better),
     width="stretch",
+    config=numbers.plotly_config(),
 )
 if d["guardrails"]:
     st.markdown("**" + t("exp.guardrails") + "**")
@@ -113,7 +115,7 @@ if d["guardrails"]:
         g | {"label": metric_label(g["metric"], str(g.get("label") or g["metric"]))}
         for g in d["guardrails"]
     ]
-    st.plotly_chart(guardrail_figure(guards), width="stretch")
+    st.plotly_chart(guardrail_figure(guards), width="stretch", config=numbers.plotly_config())
 
 st.subheader(t("exp.segments"))
 _state = segment_fit_status(get_store(), chosen)["status"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from dashboard import numbers
 from dashboard.downloads import download_buttons
 from dashboard.explore_sections import (
     controls,
@@ -68,6 +69,7 @@ else:
             min_n=kpi.min_n,
         ),
         key="trend",
+        config=numbers.plotly_config(),
     )
     table(trend, "trend_table", kpi)
     download_buttons(trend, f"{kpi.name}_trend_{grain}", key="trend")
@@ -86,6 +88,7 @@ else:
             min_n=kpi.min_n,
         ),
         key="breakdown",
+        config=numbers.plotly_config(),
     )
     # The caption says what the colours mean here: grey only for small samples.
     no_status = "status" not in breakdown.columns or breakdown["status"].is_null().all()
@@ -104,6 +107,7 @@ if cross is not None and not cross.is_empty():
             cross, label=kpi_label(kpi.name), unit=kpi.unit, direction=direction, min_n=kpi.min_n
         ),
         key="heatmap",
+        config=numbers.plotly_config(),
     )
     event = table(cross, "cross_table", kpi, **PICK)
     picked = picked_cell(event, cross, ("channel", "issue_type")) or picked
