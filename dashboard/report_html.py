@@ -9,6 +9,7 @@ from typing import Any
 
 from dashboard.figures.experiments import cumulative_figure, guardrail_figure, posterior_figure
 from dashboard.i18n import metric_label, t, t_or, use_language
+from dashboard.numbers import plotly_config
 from experiments.readout import analyze
 from experiments.readout_view import (
     format_interval,
@@ -67,7 +68,11 @@ def _readout_html(r: Any, lang: str) -> str:
             for g in d["guardrails"]
         ]
         figs.append(guardrail_figure(guards))
-    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figs)]
+    config = plotly_config()  # month names in the readout's language, as on the page
+    parts = [
+        fig.to_html(full_html=False, include_plotlyjs=(i == 0), config=config)
+        for i, fig in enumerate(figs)
+    ]
     rows = metric_rows(r)
     cols = list(rows[0]) if rows else []
     table = "<tr>" + "".join(f"<th>{html.escape(t_or(f'exp.mcol.{c}', c))}</th>" for c in cols)

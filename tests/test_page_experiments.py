@@ -319,6 +319,10 @@ def test_html_readout_shows_formatted_lifts_units_and_dates(sample_store) -> Non
     assert f"control {r.n_by_variant['control']:,}" in html
     assert "Lift in Average handle time: <b>" in html
     assert "e-" not in html.split("<table>")[1].split("</table>")[0]
+    # The figures' month names in the readout's language (Plotly's locale in their config).
+    assert '"locale": "sv"' not in html
+    swedish = readout_html(sample_store, "chatbot_handoff", r, lang="sv")
+    assert '"locale": "sv"' in swedish and '"okt"' in swedish
 
 
 def test_experiments_page_list_names_metrics_and_dates(app, sample_store) -> None:
