@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -111,13 +112,10 @@ def table(df: pl.DataFrame, key: str, kpi: Kpi, **kw) -> object:
     if "status" in shown.columns:
         words = [t_or(f"status.{s}.word", s) if s else "" for s in shown["status"].to_list()]
         shown = shown.with_columns(pl.Series("status", words, dtype=pl.String))
-    # Values stay numbers (sorting, downloads) but read in the KPI's unit (shares as %).
+    # Values stay numbers (sorting, selection, downloads); the text shown is written by
+    # dashboard.numbers in the KPI's unit and the UI language (_styled).
     config = {
-        c: numbers.column(column_label(c), kpi.unit)
-        if c in numbers.VALUE_COLUMNS
-        else st.column_config.NumberColumn(column_label(c), format="percent")
-        if c in ("p_meets", "p_misses")
-        else st.column_config.DateColumn(column_label(c), format="YYYY-MM-DD")
+        c: st.column_config.DateColumn(column_label(c), format="YYYY-MM-DD")
         if c == "period"
         else st.column_config.Column(column_label(c))
         for c in shown.columns
@@ -129,7 +127,22 @@ def table(df: pl.DataFrame, key: str, kpi: Kpi, **kw) -> object:
         config["partial"] = st.column_config.CheckboxColumn(
             t("links.partial"), help=t("links.partial_help")
         )
-    return st.dataframe(shown, hide_index=True, key=key, column_config=config, **kw)
+    return st.dataframe(_styled(shown, kpi), hide_index=True, key=key, column_config=config, **kw)
+
+
+def _styled(shown: pl.DataFrame, kpi: Kpi) -> Any:
+    """The table with every number written by dashboard.numbers in the UI language (a decimal
+    comma in Swedish whatever the browser's language: Streamlit's own number formats follow
+    the browser, or always write a point), as a Styler's display values: the grid still sorts
+    and selects by the numbers."""
+    fmt: dict[str, Any] = {
+        c: partial(numbers.delta if c == "delta" else numbers.value, unit=kpi.unit)
+        for c in shown.columns
+        if c in numbers.VALUE_COLUMNS
+    }
+    fmt |= {c: numbers.probability for c in ("p_meets", "p_misses") if c in shown.columns}
+    fmt |= {c: numbers.count for c in ("n",) if c in shown.columns}
+    return shown.to_pandas().style.format(fmt, na_rep="")
 
 
 def picked_cell(event: Any, frame: pl.DataFrame, dims: tuple[str, ...]) -> Cell | None:

@@ -112,33 +112,6 @@ def suffix(unit: str, *, is_delta: bool = False) -> str:
 VALUE_COLUMNS = ("value", "ci_low", "ci_high", "target", "previous", "delta")
 
 
-def column(label: str, unit: str, *, help: str | None = None) -> Any:
-    """A table column of numbers in `unit` that stay numbers (sorting, downloads) but read in
-    the unit: shares as %, durations with s / h, money with its currency, counts grouped.
-
-    Streamlit formats these in the browser (printf or Intl), so the decimal mark follows the
-    browser there; the pages' texts follow the UI language (metrics.units)."""
-    import streamlit as st
-
-    if unit in units.MONEY_UNITS:
-        code = current_currency()
-        sv = current_language() == "sv"
-        fmt = f"%,.0f {'kr' if code == 'SEK' else code}" if sv else f"{code} %,.0f"
-    else:
-        fmt = {
-            "share": "percent",
-            "%": "percent",
-            "seconds": "%,.0f s",
-            "hours": "%,.1f h",
-            "nps": "%+.1f",
-            "index": "%.1f",
-            "score": "%.2f",
-            "count": "%,d",
-            "contacts": "%.2f",
-        }.get(unit, "localized")
-    return st.column_config.NumberColumn(label, format=fmt, help=help)
-
-
 def plotly_config() -> dict[str, Any]:
     """st.plotly_chart's `config` in the UI language: Plotly writes month and day names
     (date ticks "maj 2026", hovers %{x|%b}) from the locale it is given, and the browser's

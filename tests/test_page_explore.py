@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 import streamlit as st
 from conftest import start_page
@@ -72,8 +73,9 @@ def test_explore_trend_table_equals_query_kpis_weekly_12_months(app, sample_stor
     assert "kpi" not in shown.columns and "reason" not in shown.columns
     words = {"meets", "near", "misses", "unclear", ""}
     assert set(shown["status"]) <= words and set(shown["status"]) & (words - {""})
-    config = json.loads(app.dataframe[0].proto.columns)
-    assert config["p_meets"]["type_config"]["format"] == "percent"
+    shown_text = pa.ipc.open_stream(app.dataframe[0].proto.arrow_data.styler.display_values)
+    p_meets = shown_text.read_all()["p_meets"].to_pylist()
+    assert all(p.endswith(" %") for p in p_meets if p), p_meets[:5]
 
 
 def test_explore_segment_filter_changes_values_consistently(app, sample_store):

@@ -10,13 +10,14 @@ import re
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from metrics.catalogue import CATALOGUE
 from metrics.periods import overview
-from metrics.units import NBSP, format_count, format_delta, format_value
+from metrics.units import NBSP, format_count, format_delta, format_probability, format_value
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWS = ROOT / "dashboard" / "views"
@@ -165,8 +166,19 @@ def test_explore_tables_read_values_in_the_kpis_unit(sample_store, monkeypatch) 
     at = _start("explore.py", sample_store.path, monkeypatch, "sv")
     leaks = [text for text in visible_texts(at) if INTERNAL.search(text)]
     assert not leaks, leaks  # e.g. p_misses as a column header
-    config = json.loads(at.dataframe[0].proto.columns)
-    formats = {c: (config.get(c) or {}).get("type_config", {}).get("format") for c in config}
-    # The value and its interval read in the KPI's unit (a share as per cent), not as 0.708.
-    assert formats.get("value") in ("percent", "%,.0f s", "%,.1f h", "%+.1f", "%.1f", "%.2f")
-    assert formats.get("ci_low") == formats.get("value") == formats.get("ci_high")
+    # The numbers stay numbers (sorting, selection); the text shown is dashboard.numbers' in
+    # Swedish, whatever the browser's language: a decimal comma, "< 1 %", a space in 1 234.
+    grid = at.dataframe[0]
+    data = grid.value
+    shown = pa.ipc.open_stream(grid.proto.arrow_data.styler.display_values).read_all()
+    kpi = CATALOGUE[at.selectbox(key="ex_kpi").value]
+    for i in range(min(5, len(data))):
+        for c in ("value", "ci_low", "ci_high"):
+            expected = format_value(data[c].iloc[i], kpi.unit, lang="sv")
+            assert shown[c][i].as_py() == expected, (c, i)
+        assert shown["n"][i].as_py() == format_count(int(data["n"].iloc[i]), lang="sv")
+        p = data["p_misses"].iloc[i]
+        if p == p:  # not NaN
+            assert shown["p_misses"][i].as_py() == format_probability(p, lang="sv")
+    assert any("," in v for v in shown["value"].to_pylist())  # a decimal comma, not a point
+    assert data["value"].dtype.kind == "f"  # sorts as numbers
