@@ -7,6 +7,8 @@ as %, money in SEK; the frames keep their column names (tests and downloads use 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import polars as pl
@@ -50,16 +52,29 @@ T = TypeVar("T")
 CC = st.column_config
 
 
-def pct(label: str, help: str | None = None) -> Any:
-    return CC.NumberColumn(label, format="percent", help=help)
+@dataclass(frozen=True)
+class Written:
+    """A column of numbers shown as `text` writes them (dashboard.numbers, the UI language);
+    show_table keeps the numbers for sorting."""
+
+    column: Any
+    text: Callable[[Any], str]
 
 
-def money(label: str, help: str | None = None) -> Any:
-    return CC.NumberColumn(f"{label} ({numbers.current_currency()})", format="localized", help=help)
+def pct(label: str, help: str | None = None) -> Written:
+    return Written(CC.Column(label, help=help), numbers.share)
 
 
-def count(label: str, help: str | None = None) -> Any:
-    return CC.NumberColumn(label, format="localized", help=help)
+def money(label: str, help: str | None = None) -> Written:
+    return Written(CC.Column(label, help=help), numbers.money)  # "1 234 kr" / "SEK 1,234"
+
+
+def count(label: str, help: str | None = None) -> Written:
+    return Written(CC.Column(label, help=help), numbers.count)
+
+
+def decimal(label: str, digits: int) -> Written:
+    return Written(CC.Column(label), partial(numbers.number, digits=digits))
 
 
 def text(label: str) -> Any:
@@ -78,10 +93,12 @@ def dim_name(key: str) -> str:
 
 
 def show_table(df: pl.DataFrame, config: dict[str, Any]) -> None:
-    """Only the configured columns, in that order, with their labels."""
-    st.dataframe(
-        df.select([c for c in config if c in df.columns]), hide_index=True, column_config=config
-    )
+    """Only the configured columns, in that order, with their labels; Written columns in
+    the UI language's numbers."""
+    shown = df.select([c for c in config if c in df.columns])
+    text = {c: v.text for c, v in config.items() if isinstance(v, Written) and c in shown.columns}
+    columns = {c: v.column if isinstance(v, Written) else v for c, v in config.items()}
+    st.dataframe(numbers.styled(shown, text), hide_index=True, column_config=columns)
 
 
 def computed(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
@@ -310,7 +327,7 @@ def sbg_section(margin: float, annual_discount: float) -> None:
             "churned": count(t("churn.col.churned")),
             "active": count(t("churn.col.active_now")),
             "retention_12m": pct(t("churn.col.retained_after_12_months_new_customer")),
-            "derl_new": CC.NumberColumn(t("churn.col.derl_new"), format="%.1f"),
+            "derl_new": decimal(t("churn.col.derl_new"), 1),
             "value_mean": money(t("churn.col.residual_value_per_customer")),
             "ci_low": money(t("churn.col.90_low")),
             "ci_high": money(t("churn.col.90_high")),

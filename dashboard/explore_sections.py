@@ -131,10 +131,7 @@ def table(df: pl.DataFrame, key: str, kpi: Kpi, **kw) -> object:
 
 
 def _styled(shown: pl.DataFrame, kpi: Kpi) -> Any:
-    """The table with every number written by dashboard.numbers in the UI language (a decimal
-    comma in Swedish whatever the browser's language: Streamlit's own number formats follow
-    the browser, or always write a point), as a Styler's display values: the grid still sorts
-    and selects by the numbers."""
+    """The table's numbers written by dashboard.numbers in the KPI's unit (numbers.styled)."""
     fmt: dict[str, Any] = {
         c: partial(numbers.delta if c == "delta" else numbers.value, unit=kpi.unit)
         for c in shown.columns
@@ -142,7 +139,7 @@ def _styled(shown: pl.DataFrame, kpi: Kpi) -> Any:
     }
     fmt |= {c: numbers.probability for c in ("p_meets", "p_misses") if c in shown.columns}
     fmt |= {c: numbers.count for c in ("n",) if c in shown.columns}
-    return shown.to_pandas().style.format(fmt, na_rep="")
+    return numbers.styled(shown, fmt)
 
 
 def picked_cell(event: Any, frame: pl.DataFrame, dims: tuple[str, ...]) -> Cell | None:

@@ -9,12 +9,13 @@ setting in the store (inside the app), then SEK.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 import plotly.graph_objects as go
+import polars as pl
 
 from dashboard.i18n import _in_streamlit, current_language, translate
 from metrics import units
@@ -110,6 +111,14 @@ def suffix(unit: str, *, is_delta: bool = False) -> str:
 
 # Columns of a KPI frame that carry values in the KPI's unit (the rest are counts, flags, names).
 VALUE_COLUMNS = ("value", "ci_low", "ci_high", "target", "previous", "delta")
+
+
+def styled(frame: pl.DataFrame, text: Mapping[str, Callable[[Any], str]]) -> Any:
+    """`frame` for st.dataframe with the columns of `text` shown as those functions write them
+    (a decimal comma and "< 1 %" in Swedish whatever the browser's language: Streamlit's own
+    number formats follow the browser, or always write a point). A Styler's display values:
+    the grid still sorts and selects by the numbers, downloads take `frame` itself."""
+    return frame.to_pandas().style.format(dict(text), na_rep="")
 
 
 def plotly_config() -> dict[str, Any]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -169,9 +171,13 @@ def test_churn_page_shows_sbg_values_survival_drivers_and_followups(page_db):
         f"{counts['open']:,} of {counts['total']:,} detractor answers" in c.value
         for c in at.caption
     )
-    # No internal column names in the money columns' labels: SEK is named.
-    money_cfg = [df.proto.columns for df in at.dataframe if "derl_new" in df.value.columns]
-    assert money_cfg and "Residual value per customer (SEK)" in str(money_cfg[0])
+    # No internal column names in the money columns' labels; each amount names its currency
+    # (the English page: "SEK 1,234"), written in Python, not by the browser.
+    grid = next(df for df in at.dataframe if "derl_new" in df.value.columns)
+    assert "Residual value per customer" in grid.proto.columns
+    shown = pa.ipc.open_stream(grid.proto.arrow_data.styler.display_values).read_all()
+    amounts = [v for v in shown["value_mean"].to_pylist() if v]
+    assert amounts and all(re.fullmatch(r"SEK [\d,]+", v) for v in amounts), amounts
 
 
 def test_churn_page_mark_followup_is_stored_and_leaves_the_list(page_db):
