@@ -177,6 +177,12 @@ def test_browser_overview_then_explore_filter_renders_plotly_without_errors(serv
             titles = [t.strip().split("\n")[-1] for t in nav]
             assert titles[:3] == ["Overview", "Explore", "Churn & CLV"]
             assert page.locator(ERRORS).count() == 0
+            # The monthly churn's share axis: ticks a quarter point apart read apart ("2.5%"),
+            # not all "3%" (".0%" rounded them alike).
+            page.wait_for_selector(".js-plotly-plot .ytick text", timeout=60_000)
+            ticks = page.locator(".js-plotly-plot").first.locator(".ytick text")
+            labels = [ticks.nth(i).text_content() for i in range(ticks.count())]
+            assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
         finally:
             browser.close()
 

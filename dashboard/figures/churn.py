@@ -147,7 +147,7 @@ def satisfaction_figure(df: pl.DataFrame, reference: dict[str, float]) -> go.Fig
         title=t("cfig.sat_title"),
         barmode="group",
         height=380,
-        yaxis={"tickformat": ".0%"},
+        yaxis={"tickformat": ".1~%"},
         xaxis={
             "type": "category",
             "categoryorder": "array",

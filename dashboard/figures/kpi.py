@@ -96,7 +96,9 @@ def _hover_rows(df: pl.DataFrame, unit: str, min_n: int, key: str | None) -> lis
 def _axis(unit: str) -> dict[str, Any]:
     """Tick format of an axis carrying values in `unit` (shares 0..1 read as %)."""
     if unit in ("share", "%"):
-        return {"tickformat": ".0%"}
+        # One decimal where the ticks need it ("2.5%"), none where they do not ("80%"):
+        # ".0%" wrote 2.25 %, 2.5 % and 2.75 % all as "3%".
+        return {"tickformat": ".1~%"}
     suffix = numbers.suffix(unit)
     return {"ticksuffix": f" {suffix}"} if suffix in ("s", "min", "h") else {}
 
