@@ -16,9 +16,11 @@ import streamlit as st
 
 from dashboard import numbers
 from dashboard.figures.churn import (
+    band_label,
     churn_breakdown_figure,
     clv_interval_figure,
     drivers_figure,
+    rate_unit_label,
     retention_figure,
     satisfaction_figure,
     sbg_clv_figure,
@@ -26,7 +28,15 @@ from dashboard.figures.churn import (
     what_if_figure,
 )
 from dashboard.figures.kpi import format_value, trend_figure
-from dashboard.i18n import current_language, kpi_label, month_text, no_data_reason, t, t_or
+from dashboard.i18n import (
+    current_language,
+    kpi_label,
+    month_text,
+    no_data_reason,
+    t,
+    t_or,
+    value_label,
+)
 from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from experiments.readout_view import format_p
@@ -71,6 +81,11 @@ def money(label: str, help: str | None = None) -> Written:
 
 def count(label: str, help: str | None = None) -> Written:
     return Written(CC.Column(label, help=help), numbers.count)
+
+
+def words(label: str, say: Callable[[Any], str]) -> Written:
+    """A column of codes or English bands shown in people's words (`say`)."""
+    return Written(CC.Column(label), say)
 
 
 def decimal(label: str, digits: int) -> Written:
@@ -170,7 +185,9 @@ def satisfaction_and_churn() -> None:
     show_table(
         sat.with_columns(ref.alias("reference")),
         {
-            "satisfaction_band": text(t("churn.col.satisfaction")),
+            "satisfaction_band": words(
+                t("churn.col.satisfaction"), partial(value_label, "satisfaction_band")
+            ),
             "value": pct(t("churn.col.churned_within_90_days")),
             "n": count(t("churn.col.answers_n")),
             "ci_low": pct(t("churn.col.95_low")),
@@ -198,11 +215,11 @@ def cohorts_and_breakdowns() -> None:
             show_table(
                 breakdowns.filter(pl.col("dimension") == dim),
                 {
-                    "band": text(names[dim]),
+                    "band": words(names[dim], partial(band_label, dim)),
                     "n": count(t("churn.col.n")),
                     "churned": count(t("churn.col.churned")),
                     "rate": pct(t("churn.col.churn_rate")),
-                    "rate_unit": text(t("churn.col.rate_per")),
+                    "rate_unit": words(t("churn.col.rate_per"), rate_unit_label),
                     "small_sample": flag(),
                 },
             )

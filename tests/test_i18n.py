@@ -431,6 +431,15 @@ def test_churn_in_swedish(sv):
     assert at.caption[0].value.startswith("Data till och med ")
     assert any(b.label == "Markera som uppföljt" for b in at.button)
     assert at.sidebar.number_input[0].label == "Bruttomarginal för CLV"
+    # The tables' bands and numbers in Swedish words (display values; the data keeps codes).
+    shown = [
+        pa.ipc.open_stream(d.proto.arrow_data.styler.display_values).read_all().to_pylist()
+        for d in at.dataframe
+    ]
+    cells = {str(v) for table in shown for row in table for v in row.values()}
+    assert {"mycket missnöjd", "≤ 2 år", "ingen avgift", "per kundmånad"} <= cells
+    assert not {"very dissatisfied", "≤ 2 years", "none", "per customer-month"} & cells
+    assert any(re.fullmatch(r"\d+,\d %", c) for c in cells)
 
 
 def test_data_in_swedish(sv):

@@ -177,9 +177,17 @@ def _gap(a: Any, b: Any) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def _band_label(dimension: str, band: str) -> str:
-    # The last contact's channel is a stored code ("phone"): shown in people's words.
-    return value_label("channel", band) if dimension == "last contact channel" else band
+def band_label(dimension: str, band: str) -> str:
+    """A breakdown's band in people's words: the last contact's channel is a stored code
+    ("phone"), tenure and fee bands are metrics.churn's English ("≤ 2 years", "charged")."""
+    if dimension == "last contact channel":
+        return value_label("channel", band)
+    return value_label("churn_band", band)
+
+
+def rate_unit_label(unit: str) -> str:
+    """What a breakdown's rate is per ("per customer-month") in the UI language."""
+    return t_or("cfig.rate_unit." + unit.replace(" ", "_").replace("-", "_"), unit)
 
 
 def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
@@ -187,7 +195,7 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
     part = df.filter(pl.col("dimension") == dimension)
     bands = part["band"].to_list()  # in the metrics layer's order: 0, 1, 2+; tenure up
     unit = part["rate_unit"][0] if part.height else ""
-    unit = t_or("cfig.rate_unit." + unit.replace(" ", "_").replace("-", "_"), unit)
+    unit = rate_unit_label(unit)
     fig = go.Figure(
         go.Bar(
             y=bands,
@@ -201,7 +209,7 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
             hovertext=[
                 t(
                     "cfig.breakdown_hover",
-                    band=_band_label(dimension, b),
+                    band=band_label(dimension, b),
                     share=_pct(r),
                     unit=unit,
                     churned=c,
@@ -231,7 +239,7 @@ def churn_breakdown_figure(df: pl.DataFrame, dimension: str) -> go.Figure:
             "autorange": "reversed",
             "tickmode": "array",
             "tickvals": bands,
-            "ticktext": [_band_label(dimension, b) for b in bands],
+            "ticktext": [band_label(dimension, b) for b in bands],
         },
         legend={"orientation": "h", "y": -0.25},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
