@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from metrics.store import Store, open_store
@@ -21,6 +22,22 @@ def pii_key_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("CX_PII_KEY_FILE", str(path))
     monkeypatch.delenv("CX_PII_KEY", raising=False)
     return path
+
+
+def old_store(path: Path, version: int, data_version: int = 1) -> duckdb.DuckDBPyConnection:
+    """A store file as schema `version` left it (its first `version` migrations and its
+    store_meta), open for the test to add rows; open_store migrates it after close()."""
+    from metrics.schema import MIGRATIONS
+
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value BIGINT)")
+    con.execute(
+        "INSERT INTO store_meta VALUES ('schema_version', ?), ('data_version', ?)",
+        [version, data_version],
+    )
+    for sql in MIGRATIONS[:version]:
+        con.execute(sql)
+    return con
 
 
 @pytest.fixture

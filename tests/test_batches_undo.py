@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
-from conftest import start_page
+from conftest import old_store, start_page
 
 from dashboard.cli.main import main
 from metrics.auth import current_actor
@@ -207,10 +206,7 @@ def test_cli_batches_list_and_undo_json(tmp_path, capsys):
 
 def test_store_from_schema_1_migrates_and_old_batches_cannot_be_undone(tmp_path):
     db = tmp_path / "v1.duckdb"
-    con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value BIGINT)")
-    con.execute("INSERT INTO store_meta VALUES ('schema_version', 1), ('data_version', 3)")
-    con.execute(MIGRATIONS[0])
+    con = old_store(db, 1, data_version=3)
     con.execute(
         "INSERT INTO contacts (contact_id, channel, opened_at, batch_id) "
         "VALUES ('K1', 'phone', TIMESTAMP '2026-03-05 10:00', 'OLD')"

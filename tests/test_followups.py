@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import duckdb
 import pytest
+from conftest import old_store
 
 from dashboard.cli.main import main
 from metrics.followups import FollowupError, detractor_counts, detractors, history, mark_done
@@ -88,10 +88,7 @@ def test_bad_marks_are_refused_and_nothing_is_written(fu_store, rid, by, note, m
 def test_followups_table_is_schema_slot_v3_and_old_stores_migrate(tmp_path):
     assert SCHEMA_VERSION >= 3 and "CREATE TABLE followups" in MIGRATIONS[2]
     path = tmp_path / "v1.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value BIGINT)")
-    con.execute("INSERT INTO store_meta VALUES ('schema_version', 1), ('data_version', 0)")
-    con.execute(MIGRATIONS[0])
+    con = old_store(path, 1, data_version=0)
     con.close()
     with open_store(path) as s:
         assert s.schema_version() == SCHEMA_VERSION  # later slots migrate too

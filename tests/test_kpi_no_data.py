@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
-from conftest import start_page
+from conftest import old_store, start_page
 
 from dashboard.cli.main import main
 from metrics.catalogue import CATALOGUE, kpi_inputs
@@ -187,11 +186,7 @@ def test_sample_world_records_its_columns_and_every_kpi_has_data(sample_store: S
 
 def test_migration_backfills_supplied_columns_from_the_data(tmp_path: Path) -> None:
     db = tmp_path / "v7.duckdb"
-    con = duckdb.connect(str(db))
-    con.execute("CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value BIGINT)")
-    con.execute("INSERT INTO store_meta VALUES ('schema_version', 7), ('data_version', 1)")
-    for sql in MIGRATIONS[:7]:
-        con.execute(sql)
+    con = old_store(db, 7)
     con.execute(
         "INSERT INTO contacts (contact_id, channel, opened_at, bot_handled, batch_id) VALUES "
         "('K1', 'phone', TIMESTAMP '2026-03-05 10:00', TRUE, 'B1'), "

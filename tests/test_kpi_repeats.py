@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from conftest import old_store
+
 import metrics.repeats as repeats
 from metrics.repeats import (
     customers_of,
@@ -126,18 +128,12 @@ def test_contacts_ingest_keeps_the_gaps_current_after_insert_and_update(store: S
 
 
 def test_v6_migration_fills_gaps_and_keeps_old_targets(tmp_path) -> None:
-    import duckdb
 
-    from metrics.schema import MIGRATIONS
     from metrics.store import open_store
     from metrics.targets import load_targets
 
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    for sql in MIGRATIONS[:5]:
-        con.execute(sql)
-    con.execute("CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value BIGINT)")
-    con.execute("INSERT INTO store_meta VALUES ('schema_version', 5), ('data_version', 1)")
+    con = old_store(path, 5)
     rows = [("k1", "a", "order", T0), ("k2", "a", "order", T0 + timedelta(days=2))]
     con.executemany(
         "INSERT INTO contacts (contact_id, customer_id, issue_type, channel, opened_at) "

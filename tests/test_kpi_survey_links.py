@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from conftest import old_store
+
 from metrics.ingest.batches import undo_batch
 from metrics.ingest.load import ingest_file
 from metrics.kpi_query import KpiRequest, query_kpis
@@ -167,17 +169,11 @@ def test_full_refresh_repairs_values_written_outside_ingest(store: Store) -> Non
 
 
 def test_v9_migration_fills_the_values_of_existing_surveys(tmp_path) -> None:
-    import duckdb
 
-    from metrics.schema import MIGRATIONS
     from metrics.store import open_store
 
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    for sql in MIGRATIONS[:8]:
-        con.execute(sql)
-    con.execute("CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value BIGINT)")
-    con.execute("INSERT INTO store_meta VALUES ('schema_version', 8), ('data_version', 1)")
+    con = old_store(path, 8)
     con.execute(
         "INSERT INTO customers (customer_id, segment, churned_at) "
         "VALUES ('a', 'consumer', DATE '2026-05-01')"
