@@ -137,9 +137,8 @@ def plotly_config() -> dict[str, Any]:
             ("shortDays", "days_short"),
         )
     }
-    decimal, thousands = units.plotly_separators(lang)
-    fmt = {**words, "date": "%Y-%m-%d", "decimal": decimal, "thousands": thousands}
-    return {"locale": lang, "locales": {lang: {"format": fmt}}}
+    # No separators here: every figure carries its language's in layout.separators (localize).
+    return {"locale": lang, "locales": {lang: {"format": {**words, "date": "%Y-%m-%d"}}}}
 
 
 def localize(fig: go.Figure) -> go.Figure:

@@ -358,7 +358,8 @@ def test_explore_in_swedish(sv):
         assert config["locale"] == "sv", config
         words = config["locales"]["sv"]["format"]
         assert words["shortMonths"][4] == "maj" and words["days"][0] == "söndag"
-        assert (words["decimal"], words["thousands"]) == (",", " ")
+        spec = json.loads(chart.proto.spec)
+        assert spec["layout"]["separators"] == ", "  # the figure's own (numbers.localize)
 
 
 def test_plotly_config_is_plotlys_default_in_english():
