@@ -94,8 +94,8 @@ _CONTACTS = "__repeat_contacts"
 _SCOPE = "__repeat_scope"  # the distinct customers of one refresh, a temp table
 # Contacts per window pass. The window sorts every contact of the customers in a pass and the
 # UPDATE joins them back by contact_id; above a few million rows that did not fit in the
-# 512 MB cap of a large ingest (metrics/ingest/load.py), whose uncommitted key index already
-# holds ~350 MB for 8.6M new contacts. Customers are split by hash into passes of about
+# 512 MB cap of a large ingest (metrics/ingest/load.py), which then also held an uncommitted
+# key index (~350 MB for 8.6M new contacts; gone since schema V10). Customers are split by hash into passes of about
 # this many contacts: a customer's contacts always fall in one pass, so every pass computes
 # exact gaps, and the passes together equal one pass over everything.
 PARTITION_ROWS = 1_000_000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from metrics.repeats import COMPUTE_SQL, UPDATE_SQL
 from metrics.survey_links import LINKED_COLUMNS, REFRESH_SQL
 
@@ -316,6 +318,41 @@ _V9_SURVEY_LINKS = (
     + REFRESH_SQL.format(only="")
 )
 
+# V10 (issue 9 item 7, ingest throughput): the ingest tables lose their PRIMARY KEYs; the key
+# columns stay NOT NULL. Their only writers are ingest's merge (metrics/ingest/merge.py), which
+# settles duplicate keys in the file and matches the stored rows by key itself, the sample
+# generator and undo; none used the index, and keeping it current cost a first load of 8.6M
+# contacts about a third of its time (the index, and the key-order sort that made it faster
+# to build). Keys stay unique by those writers; tests check it after each of them. DuckDB
+# cannot drop a key constraint, so each table is rebuilt: V1's definition without the key,
+# the columns later versions added, in the order they added them, and the rows copied.
+_V10_ADDED: dict[str, tuple[tuple[str, str], ...]] = {
+    "customers": (("updated_at", "TIMESTAMP"),),
+    "contacts": (("updated_at", "TIMESTAMP"), ("next_gap_s", "DOUBLE"), ("prev_gap_s", "DOUBLE")),
+    "surveys": (("updated_at", "TIMESTAMP"), *LINKED_COLUMNS.items()),
+    "invoices": (("updated_at", "TIMESTAMP"),),
+    "assignments": (("updated_at", "TIMESTAMP"),),
+}
+
+
+def _v10_rebuild(table: str) -> str:
+    found = re.search(rf"CREATE TABLE {table} \((.*?)\n\);", _V1, re.S)
+    assert found, table
+    body = found.group(1).replace(" PRIMARY KEY,", " NOT NULL,")
+    body = re.sub(r",\n\s*PRIMARY KEY \([^)]*\)", "", body)
+    added = "".join(f",\n    {c} {t}" for c, t in _V10_ADDED[table])
+    new = f"{table}__v10"
+    return (
+        f"CREATE TABLE {new} ({body}{added}\n);\n"
+        f"INSERT INTO {new} BY NAME SELECT * FROM {table};\n"
+        f"DROP TABLE {table};\n"
+        f"ALTER TABLE {new} RENAME TO {table};\n"
+    )
+
+
+_V10_NO_KEY_INDEX = "".join(_v10_rebuild(t) for t in INGEST_TABLES)
+
+
 # Each entry migrates the store from version i to i + 1. Append, never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _V1,
@@ -327,5 +364,6 @@ MIGRATIONS: tuple[str, ...] = (
     _V7_AUDIT_LOG,
     _V8_SUPPLIED_COLUMNS,
     _V9_SURVEY_LINKS,
+    _V10_NO_KEY_INDEX,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

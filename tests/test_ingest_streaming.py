@@ -294,14 +294,22 @@ def test_large_file_memory_cap_is_put_back_after_the_ingest(store, monkeypatch):
         return refresh(cur, *args, **kwargs)
 
     monkeypatch.setattr(load_module, "refresh_for_stage", refresh_spy)
+    stage = load_module._stage_chunks
+
+    def stage_spy(cur, *args, **kwargs):
+        seen.append(("stage", cur.execute(query).fetchall()[0][0]))
+        return stage(cur, *args, **kwargs)
+
+    monkeypatch.setattr(load_module, "_stage_chunks", stage_spy)
     query = "SELECT current_setting('memory_limit')"
     before = store.cursor().execute(query).fetchall()
     for i in range(3):  # a rounded value put back each time would creep down
         body = f"contact_id,channel,opened_at\nA{i},phone,2026-03-05 14:02\n".encode()
         ingest_file(store, body, table="contacts", file_name="a.csv")
-    # 512 MB while loading, the repeat gaps included (no larger cap for them any more): three
-    # merges and two gap refreshes (the first load's gaps come with its insert).
-    assert seen == ["488.2 MiB"] * 5
+    # 512 MB while the chunks are staged, 768 MB once they are gone: three merges and two
+    # gap refreshes (the first load's gaps come with its insert).
+    stage, merge = ("stage", "488.2 MiB"), "732.4 MiB"
+    assert seen == [stage, merge, stage, merge, merge, stage, merge, merge]
     assert store.cursor().execute(query).fetchall() == before
 
 
@@ -349,7 +357,7 @@ def test_repeat_gaps_of_an_ingest_in_hash_passes_equal_one_pass(tmp_path, monkey
 def test_first_load_gaps_equal_a_rebuild_across_chunks_duplicates_and_rejects(
     tmp_path, monkeypatch
 ):
-    # The first load attaches its gaps by position (merge._derive): with many chunks, rows
+    # The first load joins its gaps by the stage rowid (merge._derive): with many chunks, rows
     # the validator rejects, a duplicate the stage drops, same-instant ties and contacts
     # without a customer or issue type, every gap equals a rebuild's from the stored rows.
     import random

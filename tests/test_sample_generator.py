@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from metrics.schema import CHANNELS
+from metrics.schema import CHANNELS, INGEST_TABLES
 from metrics.store import Store, open_store
 from sample_data.generator import SampleDataError, generate
 from sample_data.world import PLANTED_EXPERIMENTS
@@ -514,8 +514,13 @@ def test_generate_several_chunks_ids_unique_and_references_hold(tmp_path, monkey
     monkeypatch.setattr(gen, "CHUNK_CUSTOMERS", 150)  # 400 customers -> 3 chunks
     with open_store(tmp_path / "x.duckdb") as s:
         counts = generate(s, customers=400, months=6, seed=4, end=END)
-        # primary keys are enforced by the schema; the inserts above would have failed on a
-        # duplicate. Check the cross-chunk references and the id sequences.
+        # The tables have no key index since schema V10: every key is unique by the
+        # generator alone. Then the cross-chunk references and the id sequences.
+        for table, keys in INGEST_TABLES.items():
+            key = ", ".join(keys)
+            rows = one(s, f"SELECT count(*) FROM {table}")
+            assert rows > 0, table
+            assert one(s, f"SELECT count(DISTINCT ({key})) FROM {table}") == rows, table
         assert one(s, "SELECT count(DISTINCT customer_id) FROM customers") == 400
         assert one(s, "SELECT max(contact_id) FROM contacts") == (f"K{counts['contacts'] - 1:010d}")
         assert (

@@ -152,3 +152,67 @@ def test_app_file_that_is_not_a_store_shows_a_sentence(tmp_path, monkeypatch) ->
         f"The data store cannot be used: {db} is not a DuckDB database file (so not a CX "
         "Console store)"
     ]
+
+
+def test_v10_rebuilds_the_ingest_tables_without_key_index_rows_and_rules_kept(tmp_path) -> None:
+    """A V9 store's ingest tables come back with the same rows, columns (names, types,
+    order) and rules (NOT NULL, CHECK), keys NOT NULL, and no PRIMARY KEY (schema V10)."""
+    import duckdb
+    from conftest import old_store
+
+    path = tmp_path / "v9.duckdb"
+    con = old_store(path, 9)
+    con.execute("INSERT INTO customers (customer_id, segment) VALUES ('a', 'consumer')")
+    con.execute(
+        "INSERT INTO contacts (contact_id, customer_id, channel, issue_type, opened_at, "
+        "next_gap_s, updated_at) VALUES ('k1', 'a', 'phone', 'billing', "
+        "TIMESTAMP '2026-03-01 08:00', 3600, TIMESTAMP '2026-03-02 08:00')"
+    )
+    con.execute(
+        "INSERT INTO surveys (response_id, contact_id, answered_at, nps, contact_channel) "
+        "VALUES ('r1', 'k1', TIMESTAMP '2026-03-01 09:00', 10, 'phone')"
+    )
+    con.execute(
+        "INSERT INTO invoices (invoice_id, customer_id, issued_at, amount) "
+        "VALUES ('i1', 'a', DATE '2026-03-01', 99.5)"
+    )
+    con.execute(
+        "INSERT INTO assignments (experiment_id, unit_id, variant, assigned_at) "
+        "VALUES ('E1', 'a', 'control', TIMESTAMP '2026-03-01 00:00')"
+    )
+    before = {
+        t: (con.execute(f"DESCRIBE {t}").fetchall(), con.execute(f"FROM {t}").fetchall())
+        for t in INGEST_TABLES
+    }
+    keyed = con.execute(
+        "SELECT DISTINCT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+    ).fetchall()
+    assert set(INGEST_TABLES) <= {r[0] for r in keyed}  # what V10 changes
+    con.close()
+    open_store(path).close()  # migrates
+
+    con = duckdb.connect(str(path))
+    for table, keys in INGEST_TABLES.items():
+        columns, rows = before[table]
+        described = con.execute(f"DESCRIBE {table}").fetchall()
+        assert [c[:2] for c in described] == [c[:2] for c in columns], table
+        assert con.execute(f"FROM {table}").fetchall() == rows, table
+        kinds = con.execute(
+            "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = ?",
+            [table],
+        ).fetchall()
+        assert "PRIMARY KEY" not in {k for k, _ in kinds}, table
+        not_null = {cs[0] for k, cs in kinds if k == "NOT NULL"}
+        assert set(keys) <= not_null, table
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute(
+            "INSERT INTO contacts (contact_id, channel, opened_at) VALUES (NULL, 'x', now())"
+        )
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO surveys (response_id, answered_at, nps) VALUES ('r2', now(), 11)")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute(
+            "INSERT INTO invoices (invoice_id, issued_at, amount) VALUES ('i2', today(), 1)"
+        )
+    con.close()
