@@ -254,12 +254,16 @@ def stage_gaps(cur: duckdb.DuckDBPyConnection, stage: str) -> dict[str, str]:
     """The gap columns as window expressions over a staged contacts file (`stage`, a table
     name from code), for merge_stage's `derived` when contacts is empty: then the stage is
     every contact there will be, and its own window gives exactly the gaps the refresh would
-    (same partitions, order and ties), without updating the new rows after.
+    (same partitions, same values: see below), without updating the new rows after.
     {} when the file lacks customer_id or issue_type (no contact of it has a gap)."""
     columns = {r[0] for r in cur.execute(f"DESCRIBE {stage}").fetchall()}
     if not {"customer_id", "issue_type"} <= columns:
         return {}
-    w = "(PARTITION BY customer_id, issue_type ORDER BY opened_at, contact_id)"
+    # Ordered by time alone, unlike COMPUTE_SQL's (opened_at, contact_id): the gaps do not
+    # depend on how same-instant contacts are ordered among themselves (_gaps: a tied
+    # contact's gaps are 0 whichever comes first, and its other neighbours see the same
+    # time), and the sort saves a string key (8.6M contacts: ~0.4 s).
+    w = "(PARTITION BY customer_id, issue_type ORDER BY opened_at)"
     keyed = "customer_id IS NOT NULL AND issue_type IS NOT NULL"
     next_gap, prev_gap = _gaps(f"LEAD(opened_at) OVER {w}", f"LAG(opened_at) OVER {w}")
     return {

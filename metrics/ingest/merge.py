@@ -119,7 +119,7 @@ def merge_stage(
         values = ", ".join([*(f"s.{_q(c)}" for c in data_cols), *(f"d.{_q(c)}" for c in extra)])
         if extra:
             _derive(cur, stage, extra)
-            source = f"{stg} s JOIN {_DERIVED} d ON d.__rowid = s.rowid"
+            source = f"{stg} s LEFT JOIN {_DERIVED} d ON d.__rowid = s.rowid"
         else:
             source = f"{stg} s"
         cur.execute(f"INSERT INTO {tbl} ({names}) SELECT {values} FROM {source}")
@@ -161,19 +161,23 @@ def merge_stage(
 
 
 def _derive(cur: duckdb.DuckDBPyConnection, stage: str, derived: Mapping[str, str]) -> None:
-    """The `derived` columns of every staged row as the temp table _DERIVED, with the stage
-    row's rowid (`__rowid`, stable within the transaction, the rows _settle_keys deleted
-    absent alike), for merge_stage to join the insert to.
+    """The `derived` columns of the staged rows that have any, as the temp table _DERIVED,
+    with the stage row's rowid (`__rowid`, stable within the transaction, the rows
+    _settle_keys deleted absent alike), for merge_stage to LEFT JOIN the insert to: a row
+    missing here gets NULLs, which is what it would have got.
 
     A window computed in the insert itself carries every column of every row through its
     sort; here it sorts only the columns it reads. Measured on 2M staged contacts (a file
     store): window here 0.5 s + insert joined by rowid 1.4 s, against 0.6 s + 2.0 s for the
     same table kept in stage order and attached by POSITIONAL JOIN (which runs the insert on
-    one thread) and 1.9-2.1 s for the window inside the insert."""
+    one thread) and 1.9-2.1 s for the window inside the insert. Keeping only the rows with a
+    value (the contacts' repeat gaps: 13 % of the benchmark's contacts have a next one)
+    shrinks the join's hash table: 8.6M contacts, insert 7.9 -> 6.9 s."""
     exprs = ", ".join(f"{expr} AS {_q(c)}" for c, expr in derived.items())
+    some = " OR ".join(f"{_q(c)} IS NOT NULL" for c in derived)
     cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_DERIVED} AS SELECT rowid AS __rowid, {exprs} "
-        f"FROM {_q(stage)}"
+        f"CREATE OR REPLACE TEMP TABLE {_DERIVED} AS SELECT * FROM (SELECT rowid AS __rowid, "
+        f"{exprs} FROM {_q(stage)}) WHERE {some}"
     )
 
 
