@@ -54,6 +54,25 @@ text chunks; quiet machine (load ~2) unless said:
   validation took), staging 5.4 -> 4.0 s, the first-load merge ~6 s (gap window ~1.3 s,
   the ORDER BY insert into the key index the rest): the merge, not the validation, is what
   keeps the throughput under 2aff10e's.
+
+Measured 2026-12-01 (third round) after the ingest tables lost their PRIMARY KEYs (schema
+V10; a first load inserts unsorted), the first load's repeat gaps were joined by stage rowid
+for only the rows that have one (13 % here) with the window ordered by time alone, and the
+merge ran under a 768 MB cap; quiet machine (load ~2), --rss-repeat 3, alternating:
+  1.03 GB file: before 7.18 GiB, 21.6 s, 398k rows/s, CPU 33.4 s; after 1.27 GiB, 21.3 s,
+  404k rows/s, CPU 38.1 s; after/before: RSS x0.18, throughput x1.01, CPU x1.14.
+  Steps on the same file, one run each (wall): 29.1 s without the key index and its sort
+  (was ~36); 22.1 s with the merge cap at 768 MB (1 GB: 21.4 s but 1.45 GiB, over the 1.5 GB
+  asked); 21.6 s keeping only rows with a gap; 20.5 s with the window on time alone. Where
+  the time goes now (8.6M, wall): staging 10.4 s (the validation thread is the slower one:
+  the main thread waits 3.8 s for it), the gap window 2.5 s, the insert joined to it 6.6 s,
+  the rest ~1 s. Without any gap work the same file loads in 16.4 s: the repeat gaps that
+  issue 12 moved from every query into ingest cost ~4 s of it.
+  2M-row head (--rss-repeat 3): before 1.85 GiB, 4.3 s, CPU 7.1 s; after 0.95 GiB, 4.4 s,
+  CPU 8.2 s: throughput x0.98 (x0.85 with the key index gone but the gaps not yet narrowed).
+Tried, no gain: the window inside the insert (23.4 s against 22.3), the gaps written into
+the stage by UPDATE then a plain insert (same), the insert then an UPDATE of the table by
+rowid (commit +2 s), no batch_id in the stage (same).
 """
 
 from __future__ import annotations
