@@ -70,6 +70,10 @@ merge ran under a 768 MB cap; quiet machine (load ~2), --rss-repeat 3, alternati
   issue 12 moved from every query into ingest cost ~4 s of it.
   2M-row head (--rss-repeat 3): before 1.85 GiB, 4.3 s, CPU 7.1 s; after 0.95 GiB, 4.4 s,
   CPU 8.2 s: throughput x0.98 (x0.85 with the key index gone but the gaps not yet narrowed).
+Then reading and validating in two threads instead of one (load._ahead, three steps side by
+side; the staging had waited 4.1 s for the one thread, which read for 5.3 s and validated for
+5.2 s): two pairs under load ~2.8, before 21.9 s, after 20.4 s (x1.07), peak 1.31 GiB (the
+peak is now while staging: one chunk more in flight). 12 MB chunks: 22.4 s, 1.20 GiB.
 Tried, no gain: the window inside the insert (23.4 s against 22.3), the gaps written into
 the stage by UPDATE then a plain insert (same), the insert then an UPDATE of the table by
 rowid (commit +2 s), no batch_id in the stage (same).

@@ -712,22 +712,17 @@ def _stage_chunks(
 
 
 _DONE = object()
+_T = TypeVar("_T")
 
 
-def _validated_ahead(
-    stream: SourceStream,
-    plan: Plan,
-    tz: str,
-    lookup: Callable[[str, pl.Series], pl.Series | None],
-    first_checked: Validated | None,
-    chunks: Iterator[pl.DataFrame],
-) -> Iterator[Validated]:
-    """The chunks read and validated one ahead, in a thread, while the caller stages.
+def _ahead(items: Iterator[_T], name: str) -> Iterator[_T]:
+    """`items`, produced one ahead in a thread named `name` while the caller works on the
+    previous one.
 
-    polars and DuckDB both release the GIL, so reading and validating chunk k+1 overlaps
-    appending chunk k to the stage. At most one validated chunk waits in the queue, so
-    memory stays at a few chunks. An exception in the thread (IngestError,
-    EncodingChanged, anything) is raised here, in the caller's transaction.
+    polars and DuckDB release the GIL, so the steps overlap. At most one finished item
+    waits in the queue, so memory stays at a few chunks. An exception in the thread
+    (IngestError, EncodingChanged, anything) is raised here, in the caller's transaction;
+    when the caller stops early the thread stops after its current item.
     """
     handoff: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -743,22 +738,18 @@ def _validated_ahead(
 
     def produce() -> None:
         try:
-            checked, decimal = first_checked, None
-            if first_checked is not None:
-                decimal = first_checked.decimal
-            for chunk in chunks:
-                if checked is None:
-                    checked = validate(stream.raw(chunk), plan, tz, lookup=lookup, decimal=decimal)
-                if decimal is None and checked.rows_read:
-                    decimal = checked.decimal  # the first rows decide; later chunks verify
-                if not put(checked):
+            for item in items:
+                if not put(item):
                     return
-                checked = None
             put(_DONE)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
             put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator upstream (another _ahead) stops its own thread
 
-    worker = threading.Thread(target=produce, name="ingest-validate", daemon=True)
+    worker = threading.Thread(target=produce, name=name, daemon=True)
     worker.start()
     try:
         while (item := handoff.get()) is not _DONE:
@@ -768,6 +759,34 @@ def _validated_ahead(
     finally:
         stop.set()
         worker.join()
+
+
+def _validated_ahead(
+    stream: SourceStream,
+    plan: Plan,
+    tz: str,
+    lookup: Callable[[str, pl.Series], pl.Series | None],
+    first_checked: Validated | None,
+    chunks: Iterator[pl.DataFrame],
+) -> Iterator[Validated]:
+    """The chunks read one ahead in one thread and validated one ahead in another, while
+    the caller stages: three steps side by side. Reading (parsing included) and validating
+    took about as long as each other, 5.3 and 5.2 s for the 1.03 GB contacts file, in one
+    thread that the staging waited 4.1 s for."""
+
+    def checked_chunks() -> Iterator[Validated]:
+        checked, decimal = first_checked, None
+        if first_checked is not None:
+            decimal = first_checked.decimal
+        for chunk in _ahead(chunks, "ingest-read"):
+            if checked is None:
+                checked = validate(stream.raw(chunk), plan, tz, lookup=lookup, decimal=decimal)
+            if decimal is None and checked.rows_read:
+                decimal = checked.decimal  # the first rows decide; later chunks verify
+            yield checked
+            checked = None
+
+    return _ahead(checked_chunks(), "ingest-validate")
 
 
 def _record_rejected(
