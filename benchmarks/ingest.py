@@ -77,6 +77,14 @@ peak is now while staging: one chunk more in flight). 12 MB chunks: 22.4 s, 1.20
 Tried, no gain: the window inside the insert (23.4 s against 22.3), the gaps written into
 the stage by UPDATE then a plain insert (same), the insert then an UPDATE of the table by
 rowid (commit +2 s), no batch_id in the stage (same).
+
+Measured 2026-12-02, final (main at ea5811e; a fresh machine, quiet: load 0.0 before the run,
+~2 from the benchmark itself), --only-rss --rss-rows 8600000 --rss-repeat 3, alternating:
+  1.03 GB file, 8,600,000 rows: before (2aff10e) 7.20 GiB, 30.8 s, 279k rows/s, CPU 48.3 s
+  (runs 30.8 / 31.7 / 29.8 s); after 1.31 GiB, 25.9 s, 333k rows/s, CPU 47.8 s (runs 27.1 /
+  25.5 / 25.9 s); after/before: RSS x0.18 (1.37 bytes of peak RSS per file byte, was 7.53),
+  throughput x1.19, CPU x0.99. Every "after" run beat every "before" run. This machine is
+  slower than the one above (before 30.8 s there 21.6 s); the ratio is the figure to compare.
 """
 
 from __future__ import annotations
