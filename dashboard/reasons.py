@@ -182,3 +182,305 @@ def reasons_in(values: list[str | None], lang: str | None = None) -> list[str | 
     lang = lang or current_language()
     said = {v: reason_text(v, lang) for v in set(values)}
     return [said[v] for v in values]
+
+
+# -- whole-file refusals ----------------------------------------------------------------------
+# The one-line messages of a file refused whole (IngestError from metrics/ingest: readers,
+# load, validate and the mapping checks the Data page can reach) and of an undo refused
+# (BatchError, metrics/ingest/batches.py). Each pattern is the message after "<file>: "; the
+# file name before it stays as written, like every named group (numbers keep ingest's
+# "1,000" and "2.0 MB": they are part of the text, not formatted by the page).
+_Q = r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"  # a Python repr of a str: a quoted name
+_NUM = r"\d[\d,]*"
+_SIZE = r"\d+(?:\.\d)? (?:bytes|KB|MB|GB)"
+_FORMATS = re.escape("a CSV/TSV text file, an .xlsx workbook or a .parquet file")
+_QUOTE_OPEN = re.escape("(a quote left open makes the rest of the file one value)")
+REFUSALS: tuple[tuple[str, str], ...] = (
+    # metrics/ingest/readers.py: size, format, encoding, limits
+    ("open", r"cannot open the file \((?P<why>.+)\)$"),
+    ("read", r"cannot read the file \((?P<why>.+)\)$"),
+    (
+        "size",
+        rf"the file is (?P<size>{_SIZE}), over the limit of (?P<limit>{_SIZE}); "
+        r"expected a smaller file \(split it, or raise the limit\)",
+    ),
+    (
+        "empty",
+        r"the file is empty; expected a header row with column names and at least one data row",
+    ),
+    (
+        "no_rows",
+        r"the file has a header but no data rows; expected at least one row under the header",
+    ),
+    (
+        "xls",
+        rf"this is an old Excel \.xls workbook; expected {_FORMATS} \(save it as \.xlsx or CSV\)",
+    ),
+    ("binary", rf"cannot read the file: it looks binary, not text; expected {_FORMATS}"),
+    (
+        "delimiter",
+        rf"the delimiter was not found: the header (?P<header>{_Q}) looks like (?P<n>{_NUM}) "
+        r"names separated by spaces, but the rows do not split into as many values; expected "
+        r"fields separated by , ; tab or \|, or columns aligned by spaces with a value in every "
+        r"column \(save the file as CSV\)",
+    ),
+    (
+        "ragged",
+        rf"a row has more fields than the header's (?P<width>{_NUM}) columns \(delimiter "
+        r"(?P<delimiter>.+?)\); expected every row to have as many fields as the header "
+        r"\(quote values that contain the delimiter\)",
+    ),
+    ("csv", r"cannot read the file as CSV: (?P<why>.+)$"),
+    (
+        "record",
+        rf"a row is longer than (?P<size>{_SIZE}); expected rows of ordinary length {_QUOTE_OPEN}",
+    ),
+    (
+        "blank_lines",
+        rf"from data row (?P<row>{_NUM}) on, (?P<lines>{_NUM}) lines in (?P<size>{_SIZE}) for "
+        rf"(?P<width>{_NUM}) columns \(blank or short lines\); expected rows with a field per "
+        r"column",
+    ),
+    (
+        "field",
+        rf"row (?P<row>\d+), column (?P<column>{_Q}): a value of (?P<size>{_SIZE}) is over the "
+        rf"field limit of (?P<limit>{_SIZE}); expected shorter values {_QUOTE_OPEN}",
+    ),
+    (
+        "columns_header",
+        rf"the header has (?P<n>{_NUM}) columns, over the limit of (?P<limit>{_NUM}); "
+        r"expected at most (?P=limit) columns",
+    ),
+    (
+        "columns_file",
+        rf"the file has (?P<n>{_NUM}) columns, over the limit of (?P<limit>{_NUM}); "
+        r"expected at most (?P=limit) columns",
+    ),
+    (
+        "columns_sheet",
+        rf"sheet (?P<sheet>{_Q}) spans (?P<n>{_NUM}) columns \(to cell (?P<cell>\w+)\), over "
+        rf"the limit of (?P<limit>{_NUM}); expected at most (?P=limit) columns",
+    ),
+    (
+        "columns",
+        rf"(?P<n>{_NUM}) columns, over the limit of (?P<limit>{_NUM}); "
+        r"expected at most (?P=limit) columns",
+    ),
+    (
+        "rows_sheet",
+        rf"sheet (?P<sheet>{_Q}) spans (?P<n>{_NUM}) rows \(to cell (?P<cell>\w+)\), over the "
+        rf"limit of (?P<limit>{_NUM}); expected at most (?P=limit) rows",
+    ),
+    (
+        "cells_sheet",
+        rf"sheet (?P<sheet>{_Q}) spans (?P<rows>{_NUM}) rows x (?P<cols>{_NUM}) columns = "
+        rf"(?P<cells>{_NUM}) cells \(to cell (?P<cell>\w+)\), over the limit of "
+        rf"(?P<limit>{_NUM}) cells; expected a smaller sheet \(save it as CSV, or delete the "
+        r"empty rows and columns\)",
+    ),
+    (
+        "rows",
+        rf"more than (?P<limit>{_NUM}) data rows, over the row limit; expected at most "
+        r"(?P=limit) rows \(split the file\)",
+    ),
+    (
+        "rows_file",
+        rf"the file has (?P<n>{_NUM}) rows, over the limit of (?P<limit>{_NUM}); expected at "
+        r"most (?P=limit) rows \(split the file\)",
+    ),
+    (
+        "not_workbook",
+        rf"cannot read the workbook: it is not a valid \.xlsx file; expected {_FORMATS}",
+    ),
+    (
+        "parts",
+        rf"the workbook has (?P<n>{_NUM}) parts; expected an \.xlsx saved by a spreadsheet "
+        r"program \(tens of parts\)",
+    ),
+    (
+        "unpacks",
+        rf"the workbook unpacks to (?P<size>{_SIZE}), over the limit of (?P<limit>{_SIZE}); "
+        r"expected a smaller workbook \(save the sheet as CSV, or split it\)",
+    ),
+    (
+        "damaged",
+        r"the workbook is damaged \((?P<why>.+?)\); expected an \.xlsx saved by a spreadsheet "
+        r"program",
+    ),
+    ("sheet_missing", rf"sheet (?P<sheet>{_Q}) not found; expected one of: (?P<sheets>.*)$"),
+    ("sheet_read", rf"cannot read sheet (?P<sheet>{_Q}) \((?P<why>.+)\)$"),
+    (
+        "not_parquet",
+        rf"cannot read the Parquet file: it is not a valid \.parquet file; expected {_FORMATS}",
+    ),
+    ("parquet_read", r"cannot read the Parquet file \((?P<why>.+)\)$"),
+    (
+        "row_group",
+        rf"row group (?P<n>{_NUM}) unpacks to (?P<size>{_SIZE}), over the limit of "
+        rf"(?P<limit>{_SIZE}); expected smaller row groups \(write the file with a row group "
+        r"size of 100,000 rows or so\)",
+    ),
+    # metrics/ingest/load.py and mapping.py: the file and the table (or preset) do not fit
+    (
+        "missing_fit",
+        r"this looks like an? (?P<fit>\w+) file, not (?P<table>\w+): required column\(s\) "
+        r"(?P<required>.+?) for (?P=table) are missing; expected --table (?P=fit), or an? "
+        r"(?P=table) file",
+    ),
+    (
+        "wrong_table_none",
+        rf"this looks like an? (?P<other>\w+) file, not (?P<table>\w+): its columns fill "
+        rf"(?P<n>{_NUM}) columns of (?P=other) \((?P<theirs>.*?)\) but only 0 of (?P=table) "
+        r"\(none\); nothing was written; expected --table (?P=other)",
+    ),
+    (
+        "wrong_table",
+        rf"this looks like an? (?P<other>\w+) file, not (?P<table>\w+): its columns fill "
+        rf"(?P<n>{_NUM}) columns of (?P=other) \((?P<theirs>.*?)\) but only (?P<own_n>{_NUM}) "
+        r"of (?P=table) \((?P<own>.*?)\); nothing was written; expected --table (?P=other)",
+    ),
+    ("lacks", r" \(it lacks (?P<required>.+?) for (?P<table>\w+)\)$"),
+    ("missing_one", r"missing required column for table (?P<table>\w+): "),
+    ("missing_many", r"missing required columns for table (?P<table>\w+): "),
+    (
+        "header_such_as",
+        r" \(expected a header such as (?P<heads>.+?)\)(?=; |\. Columns found: )",
+    ),
+    ("one_of", r"(?<=: |; )one of (?P<required>\w+(?: or \w+)+)(?=; |\. Columns found: )"),
+    ("found", r"\. Columns found: (?P<found>.*?)\. (?=To load )"),
+    (
+        "mapping_hint",
+        r"To load the file as it is, map (?:it|them) in a mapping file \(cx ingest --mapping "
+        r"FILE\.toml, or the Data page's editor\): \[columns\] (?P<lines>.+?)\.(?= \(|; |$)",
+    ),
+    (
+        "no_header",
+        r" \(the file has no header row: map its columns by these names in a mapping file's "
+        r"\[columns\], e\.g\. column_1 = \"customer_id\"\)",
+    ),
+    ("preset_hint", r"; looks like an? (?P<label>.+?) export: try --preset (?P<preset>\w+)$"),
+    (
+        "preset_table",
+        r"the (?P<preset>\w+) preset is for table (?P<preset_table>\w+), not (?P<table>\w+); "
+        r"expected --table (?P=preset_table)",
+    ),
+    ("unknown_table", rf"unknown table (?P<table>{_Q}); expected one of (?P<tables>.+)$"),
+    ("unknown_preset", rf"unknown preset (?P<preset>{_Q}); expected one of (?P<presets>.+)$"),
+    (
+        "maps_to",
+        rf"column (?P<header>{_Q}) maps to (?P<target>{_Q}), which is not a column of "
+        r"(?P<table>.+?); expected one of (?P<columns>.+), extras, drop or hash$",
+    ),
+    (
+        "made_from",
+        rf"(?P<target>\w+) is made from the file column (?P<column>{_Q}), which the file does "
+        r"not have; expected one of (?P<columns>.+)$",
+    ),
+    (
+        "order_by_missing",
+        rf"\[dedupe\] order_by (?P<column>{_Q}): the file has no such column; expected one of "
+        r"(?P<columns>.+)$",
+    ),
+    (
+        "strptime",
+        rf"\[formats\] (?P<column>\w+) = (?P<format>{_Q}); expected a strptime format like "
+        r"\"%d/%m/%Y\"",
+    ),
+    # metrics/ingest/validate.py
+    (
+        "timezone",
+        rf"unknown time zone (?P<tz>{_Q}); expected an IANA name such as Europe/Stockholm or "
+        r"UTC",
+    ),
+    (
+        "decimal",
+        rf"row (?P<row>\d+): (?P<column>\w+) (?P<value>{_Q}) has a decimal point, but the first "
+        r"rows of the file use a decimal comma; expected one convention throughout \(set "
+        r"decimal = \",\" or \"\.\" in a mapping file\)",
+    ),
+    # metrics/ingest/errors.py: RejectShareExceeded (the page asks with its own words; the
+    # text is what `cx ingest` prints), one line per group of reasons
+    (
+        "reject_share",
+        rf"(?P<rejected>{_NUM}) of (?P<rows>{_NUM}) rows \((?P<share>[\d.]+%)\) would be "
+        r"rejected, more than the accepted (?P<limit>[\d.]+%); nothing was loaded",
+    ),
+    ("reject_group_one", r"(?m)^  1 row: "),
+    ("reject_group", rf"(?m)^  (?P<n>{_NUM}) rows: "),
+    ("reject_examples", r"(?m) \(e\.g\. rows? (?P<rows>\d[\d, ]*)\)$"),
+    ("reject_other", r"(?m)(?<=: )\(other reasons\)(?= \(e\.g\.)"),
+    (
+        "reject_fix",
+        r"(?m)^  fix the file or the mapping, or accept the share with --max-reject-share "
+        r"(?P<share>[\d.e-]+)$",
+    ),
+    # metrics/ingest/batches.py: undo refused
+    ("no_batch", rf"^no batch (?P<batch>{_Q}); expected an id from `cx batches list`$"),
+    (
+        "undone",
+        r"^batch (?P<batch>\S+) \((?P<file>.*)\) was already undone at (?P<at>[\d-]+ [\d:]+) "
+        r"UTC by (?P<by>.*); nothing to do$",
+    ),
+    (
+        "no_history",
+        r"^batch (?P<batch>\S+) \((?P<file>.*)\) was loaded before undo history was kept; it "
+        r"cannot be undone$",
+    ),
+    (
+        "later",
+        r"^batch (?P<batch>\S+) \((?P<file>.*)\) cannot be undone: later batch\(es\) "
+        r"(?P<later>.+) changed rows it loaded; undo those first, newest first$",
+    ),
+    (
+        "drifted",
+        rf"^batch (?P<batch>\S+) cannot be undone exactly: (?P<n>{_NUM}) row\(s\) it updated "
+        r"were changed or removed outside ingest since$",
+    ),
+    (
+        "frozen",
+        r"^batch (?P<batch>\S+) cannot be undone: it would change the variant of units in "
+        r"(?P<experiments>.+); assignments of a running or decided experiment cannot change$",
+    ),
+)
+# Fixed English words inside a variable part (a size's unit, "or" between column names, a
+# placeholder), swapped for [refuse_word] in that group only: the rest of it stays as written.
+_WORDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "size": ((r"(?<= )bytes$", "bytes"),),
+    "limit": ((r"(?<= )bytes$", "bytes"),),
+    "required": ((r"(?<=\w )or(?= \w)", "or"),),
+    "lines": ((r"<file column>", "file_column"),),
+    "delimiter": (
+        (r"^tab$", "tab"),
+        (r"^runs of spaces$", "spaces"),
+        (r"^runs of 2\+ spaces$", "spaces_wide"),
+    ),  # fmt: skip
+    "experiments": (
+        (r"(?<=\()running(?=: )", "running"),
+        (r"(?<=\()decided(?=: )", "decided"),
+        (r"(?<=\d )unit\(s\)(?=\))", "units"),
+    ),  # fmt: skip
+}
+_REFUSALS = tuple((key, re.compile(pattern)) for key, pattern in REFUSALS)
+
+
+def _parts(match: re.Match, lang: str) -> dict[str, str]:
+    parts = {k: v or "" for k, v in match.groupdict().items()}
+    for group, words in _WORDS.items():
+        for english, key in words if parts.get(group) else ():
+            said = translate(lang, f"refuse_word.{key}")
+            parts[group] = re.sub(english, lambda _, w=said: w, parts[group])
+    return parts
+
+
+def message_text(text: str | None, lang: str | None = None) -> str | None:
+    """A whole-file refusal or an undo refused (as metrics/ingest wrote it) in `lang`
+    (default: the page's language). The fixed words are the locale's ([refuse]); what came
+    from the file or the store (names, numbers, a parser's own words in parentheses) stays
+    as written, and row reasons inside (a refused share's groups) go through reason_text.
+    English is returned as written; en.toml's [refuse] documents the messages."""
+    lang = lang or current_language()
+    if not text or lang == "en":
+        return text
+    for key, pattern in _REFUSALS:
+        text = pattern.sub(lambda m, k=key: translate(lang, f"refuse.{k}", **_parts(m, lang)), text)
+    return reason_text(text, lang)
