@@ -1,11 +1,13 @@
-"""Rejection reasons and the load report's notes in the UI language.
+"""Rejection reasons, the load report's notes and whole-file refusals in the UI language.
 
 metrics/ingest writes each refused row's reason in English: it is stored in rejected_rows,
-printed by `cx ingest` and counted in reports; so are its notes on how a file was read. The
-Data page shows both in the page's language. Each reason's fixed phrases are swapped for the locale's (dashboard/locale,
-[reject]). What the file said stays as written: quoted values, column and key names. A
-phrase that no pattern here knows stays English. tests/test_reasons.py loads files with
-every kind of bad value and checks that a Swedish page shows no English phrase.
+printed by `cx ingest` and counted in reports; so are its notes on how a file was read, and
+the one-line message when a whole file (or an undo) is refused. The Data page shows them in
+the page's language. Each text's fixed phrases are swapped for the locale's
+(dashboard/locale, [reject] for reasons and notes, [refuse] for refusals). What the file
+said stays as written: quoted values, column and key names, numbers. A phrase that no
+pattern here knows stays English. tests/test_reasons.py and tests/test_file_messages.py
+make every kind of reason and refusal for real and check that Swedish keeps no English.
 """
 
 from __future__ import annotations
@@ -337,17 +339,18 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "wrong_table",
         rf"this looks like an? (?P<other>\w+) file, not (?P<table>\w+): its columns fill "
         rf"(?P<n>{_NUM}) columns of (?P=other) \((?P<theirs>.*?)\) but only (?P<own_n>{_NUM}) "
-        r"of (?P=table) \((?P<own>.*?)\); nothing was written; expected --table (?P=other)",
+        r"of (?P=table) \((?!none\))(?P<own>.*?)\); nothing was written; "
+        r"expected --table (?P=other)",
     ),
     ("lacks", r" \(it lacks (?P<required>.+?) for (?P<table>\w+)\)$"),
     ("missing_one", r"missing required column for table (?P<table>\w+): "),
     ("missing_many", r"missing required columns for table (?P<table>\w+): "),
     (
         "header_such_as",
-        r" \(expected a header such as (?P<heads>.+?)\)(?=; |\. Columns found: )",
+        rf" \(expected a header such as (?P<heads>{_Q}(?:, {_Q})*)\)",
     ),
-    ("one_of", r"(?<=: |; )one of (?P<required>\w+(?: or \w+)+)(?=; |\. Columns found: )"),
-    ("found", r"\. Columns found: (?P<found>.*?)\. (?=To load )"),
+    ("one_of", r"(?<=: |; )one of (?P<required>\w+(?: or \w+)+)(?=; |\. |$)"),
+    ("found", r"\. Columns found: (?P<found>.*?)\. (?=To load |$)"),
     (
         "mapping_hint",
         r"To load the file as it is, map (?:it|them) in a mapping file \(cx ingest --mapping "
@@ -408,7 +411,7 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("reject_group_one", r"(?m)^  1 row: "),
     ("reject_group", rf"(?m)^  (?P<n>{_NUM}) rows: "),
     ("reject_examples", r"(?m) \(e\.g\. rows? (?P<rows>\d[\d, ]*)\)$"),
-    ("reject_other", r"(?m)(?<=: )\(other reasons\)(?= \(e\.g\.)"),
+    ("reject_other", r"(?m)(?<=: )\(other reasons\)(?= \(e\.g\.|$)"),
     (
         "reject_fix",
         r"(?m)^  fix the file or the mapping, or accept the share with --max-reject-share "
