@@ -188,10 +188,11 @@ def reasons_in(values: list[str | None], lang: str | None = None) -> list[str | 
 
 # -- whole-file refusals ----------------------------------------------------------------------
 # The one-line messages of a file refused whole (IngestError from metrics/ingest: readers,
-# load, validate and the mapping checks the Data page can reach) and of an undo refused
-# (BatchError, metrics/ingest/batches.py). Each pattern is the message after "<file>: "; the
-# file name before it stays as written, like every named group (numbers keep ingest's
-# "1,000" and "2.0 MB": they are part of the text, not formatted by the page).
+# load, validate, and mapping.py's checks of a preset, a mapping file or the editor's
+# mapping) and of an undo refused (BatchError, metrics/ingest/batches.py). Each pattern is
+# the message after "<file>: "; the file name before it stays as written, like every named
+# group (numbers keep ingest's "1,000" and "2.0 MB": they are part of the text, not
+# formatted by the page).
 _Q = r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"  # a Python repr of a str: a quoted name
 _NUM = r"\d[\d,]*"
 _SIZE = r"\d+(?:\.\d)? (?:bytes|KB|MB|GB)"
@@ -389,6 +390,136 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         rf"\[formats\] (?P<column>\w+) = (?P<format>{_Q}); expected a strptime format like "
         r"\"%d/%m/%Y\"",
     ),
+    # metrics/ingest/mapping.py: a mapping file (or dict) or a preset the checks refuse
+    ("m_read", r"cannot read the mapping file \((?P<why>.+)\)$"),
+    ("m_toml", r"not a valid TOML mapping file \((?P<why>.+)\)$"),
+    ("m_table", rf"(?<=: )table (?P<table>{_Q}); expected one of (?P<tables>.+)$"),
+    (
+        "m_section",
+        r"\[(?P<section>\w+)\] must be a table; expected \[(?P=section)\] (?P<example>.+)$",
+    ),
+    (
+        "m_keys_dedupe",
+        r"unknown key\(s\) in \[dedupe\]: (?P<keys>.+?); expected keep and order_by$",
+    ),
+    ("m_keys_pii", r"unknown key\(s\) in \[pii\]: (?P<keys>.+?); expected keep$"),
+    ("m_keys", r"unknown key\(s\) (?P<keys>.+?); expected (?P<known>[\w, ]+)$"),
+    ("m_values_column", r"\[values\.(?P<column>\w+)\] is not a column of (?P<table>.+)$"),
+    (
+        "m_values",
+        rf"\[values\.(?P<column>\w+)\] maps (?P<raw>{_Q}) to (?P<value>{_Q}); expected one of "
+        r"(?P<vocab>.+)$",
+    ),
+    ("m_ces", rf"ces_scale (?P<value>{_Q}); expected effort or agreement$"),
+    ("m_decimal", r"decimal (?P<value>.+?); expected ',' or '\.'$"),
+    ("m_dayfirst", r"dayfirst (?P<value>.+?); expected true or false$"),
+    (
+        "m_header_rows",
+        r"header_rows (?P<value>.+?); expected 0 \(no header row: columns are column_1, "
+        r"column_2, …\), 1, 2 or 3$",
+    ),
+    (
+        "m_filter",
+        rf"\[filter\] (?P<header>{_Q}); expected a list of values, e\.g\. (?P<same>\".*\") = "
+        r"\[\"deleted\", \"spam\"\] \(\"\" = an empty cell\)$",
+    ),
+    (
+        "m_ids_with",
+        r"\[ids\] with \[(?P<other>aggregate|dedupe)\]: a generated id is different for every "
+        r"row, so no rows share a key; expected one or the other$",
+    ),
+    (
+        "m_dedupe_aggregate",
+        r"\[dedupe\] and \[aggregate\] together; expected one: \[dedupe\] keeps one row of a "
+        r"key, \[aggregate\] folds them into one$",
+    ),
+    (
+        "m_questions",
+        rf"\[questions\] (?P<column>{_Q}); expected a column of (?P<table>.+?) = a regular "
+        r"expression matched against the question text, e\.g\. nps = \"recommend\"$",
+    ),
+    (
+        "m_regex",
+        rf"\[questions\] (?P<column>\w+) = (?P<pattern>{_Q}) is not a regular expression "
+        r"\((?P<why>.+)\); expected e\.g\. nps = \"recommend\|rekommendera\"$",
+    ),
+    (
+        "m_signature",
+        r"signature (?P<value>.+); expected a list of headers, e\.g\. \[\"Via\", \"Group\"\]$",
+    ),
+    (
+        "m_dedupe_keep",
+        r"\[dedupe\] keep = (?P<value>.+?); expected \"first\" or \"latest\" \(the row with "
+        r"the largest order_by value\)$",
+    ),
+    (
+        "m_dedupe_order_by",
+        r"\[dedupe\] order_by = (?P<value>.+?); expected a file column, e\.g\. \"Updated at\"$",
+    ),
+    (
+        "m_aggregate_column",
+        rf"\[aggregate\] (?P<column>{_Q}) is not a column of (?P<table>.+?); expected one of "
+        r"(?P<columns>.+)$",
+    ),
+    (
+        "m_aggregate_key",
+        r"\[aggregate\] (?P<column>\w+) is the key of (?P<table>\w+): rows are grouped by it; "
+        r"expected a column that is not the key$",
+    ),
+    (
+        "m_aggregate_kind",
+        rf"\[aggregate\] (?P<column>\w+) = (?P<how>{_Q}): (?P=column) is not a column "
+        r"(?P<fn>\w+) applies to; expected (?P=fn) on one of (?P<ok>.+), or first / last$",
+    ),
+    (
+        "m_aggregate_how",
+        rf"\[aggregate\] (?P<column>\w+) = (?P<how>{_Q}); expected one of (?P<hows>.+)$",
+    ),
+    (
+        "m_ids_column",
+        rf"\[ids\] (?P<column>{_Q}) is not an id column of (?P<table>.+?); expected one of "
+        r"(?P<columns>.*)$",
+    ),
+    (
+        "m_ids_how",
+        r"\[ids\] (?P<column>\w+) = (?P<how>.+?); expected (?P=column) = \"row\" \(an id "
+        r"generated from the row's content, the same on every load of the same file\)$",
+    ),
+    (
+        "m_derived_column",
+        rf"\[(?P<section>constants|combine|durations|multiply)\] (?P<column>{_Q}) is not a "
+        r"column of (?P<table>.+?); expected one of (?P<columns>.+)$",
+    ),
+    (
+        "m_derived_kind",
+        r"\[(?P<section>combine|durations|multiply)\] (?P<column>\w+) is not an? "
+        r"(?P<kinds>\w+(?: or \w+)*) column; expected one of (?P<columns>.+)$",
+    ),
+    (
+        "m_combine",
+        r"\[combine\] (?P<column>\w+); expected (?P=column) = \[\"Date column\", "
+        r"\"Time column\"\]$",
+    ),
+    (
+        "m_durations",
+        r"\[durations\] (?P<column>\w+); expected (?P=column) = \{ from = \"Start column\", "
+        r"to = \"End column\" \}$",
+    ),
+    (
+        "m_multiply",
+        r"\[multiply\] (?P<column>\w+); expected (?P=column) = \[\"Quantity column\", "
+        r"\"Price column\"\]$",
+    ),
+    ("m_formats", r"\[formats\] must be a table; expected issued_at = \"%d/%m/%Y\"$"),
+    (
+        "m_formats_column",
+        rf"\[formats\] (?P<column>{_Q}) is not a date or time column of (?P<table>.+?); "
+        r"expected one of (?P<columns>.+)$",
+    ),
+    (
+        "m_pii_keep",
+        r"\[pii\] keep must be a list of headers; expected keep = \[\"PhoneService\"\]$",
+    ),
     # metrics/ingest/validate.py
     (
         "timezone",
@@ -451,6 +582,10 @@ _WORDS: dict[str, tuple[tuple[str, str], ...]] = {
     "size": ((r"(?<= )bytes$", "bytes"),),
     "limit": ((r"(?<= )bytes$", "bytes"),),
     "required": ((r"(?<=\w )or(?= \w)", "or"),),
+    "kinds": ((r"(?<=\w )or(?= \w)", "or"),),
+    "table": ((r"^any table$", "any_table"),),
+    "ok": ((r"^no column of ", "no_column_of"),),
+    "example": ((r"(?<=\")File header(?=\")", "file_header"),),
     "lines": ((r"<file column>", "file_column"),),
     "delimiter": (
         (r"^tab$", "tab"),

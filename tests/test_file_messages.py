@@ -51,7 +51,7 @@ ENGLISH = re.compile(
     r"not|missing|looks|header|the|of|and|or|nothing|over|than|more|only|value|values|unknown|"
     r"such|it|is|has|was|were|read|open|parts|lines|cells|smaller|load|map|try|found|none)\b"
 )
-CODE = re.compile(r"\[\w+(?:\.\w+)?\]|--[\w-]+|`[^`]*`")
+CODE = re.compile(r"\[\w+(?:\.\w+)?\]|--[\w-]+|`[^`]*`|\"\w*\"")  # [values.channel], "row"
 
 
 def _csv(*lines: str) -> bytes:
@@ -211,6 +211,25 @@ def _frozen(store, tmp_path, monkeypatch) -> str:
     return _undo_refused(store, moved.batch_id)
 
 
+def _mapped(mapping: dict | Path) -> Trigger:
+    """A contacts file loaded with a mapping the checks refuse (a dict is named "mapping")."""
+    return lambda s, p, m: _refused(s, _csv(CONTACTS, ROW), mapping=mapping)
+
+
+def _toml(store, tmp_path, monkeypatch) -> str:
+    (tmp_path / "bad.toml").write_text("[columns\n", encoding="utf-8")
+    return _refused(store, _csv(CONTACTS, ROW), mapping=tmp_path / "bad.toml")
+
+
+def _preset_file(store, tmp_path, monkeypatch) -> str:
+    from metrics.ingest.mapping import load_preset
+
+    (tmp_path / "orders.toml").write_text('table = "orders"\n', encoding="utf-8")
+    with pytest.raises(IngestError) as err:
+        load_preset(tmp_path / "orders.toml")
+    return str(err.value)
+
+
 Trigger = Callable[[Store, Path, pytest.MonkeyPatch], str]
 _XLSX_CONTACTS = _xlsx(_sheet_xml("A1:C2", CONTACT_CELLS))
 # REFUSALS key -> what makes that message for real.
@@ -295,6 +314,41 @@ TRIGGERS: dict[str, Trigger] = {
         s, _csv(CONTACTS, ROW), mapping={"formats": {"opened_at": "dd/mm/yyyy"}}
     ),
     "timezone": lambda s, p, m: _refused(s, _csv(CONTACTS, ROW), timezone="Mars/Olympus"),
+    "m_read": lambda s, p, m: _refused(s, _csv(CONTACTS, ROW), mapping=p / "nix.toml"),
+    "m_toml": _toml,
+    "m_table": _preset_file,
+    "m_section": _mapped({"columns": "Id"}),
+    "m_keys_dedupe": _mapped({"dedupe": {"keep": "first", "by": "x"}}),
+    "m_keys_pii": _mapped({"pii": {"drop": ["x"]}}),
+    "m_keys": _mapped({"colums": {}}),
+    "m_values_column": _mapped({"values": {"colour": {"a": "b"}}}),
+    "m_values": _mapped({"values": {"channel": {"Växeln": "switchboard"}}}),
+    "m_ces": _mapped({"ces_scale": "agree"}),
+    "m_decimal": _mapped({"decimal": ";"}),
+    "m_dayfirst": _mapped({"dayfirst": "ja"}),
+    "m_header_rows": _mapped({"header_rows": 7}),
+    "m_filter": _mapped({"filter": {"Status": "deleted"}}),
+    "m_ids_with": _mapped({"ids": {"contact_id": "row"}, "dedupe": {"keep": "first"}}),
+    "m_dedupe_aggregate": _mapped({"dedupe": {"keep": "first"}, "aggregate": {"team": "last"}}),
+    "m_questions": _mapped({"questions": {"rating": "recommend"}}),
+    "m_regex": _mapped({"questions": {"channel": "(kanal"}}),
+    "m_signature": _mapped({"signature": "Via"}),
+    "m_dedupe_keep": _mapped({"dedupe": {"keep": "newest"}}),
+    "m_dedupe_order_by": _mapped({"dedupe": {"keep": "latest", "order_by": 5}}),
+    "m_aggregate_column": _mapped({"aggregate": {"colour": "first"}}),
+    "m_aggregate_key": _mapped({"aggregate": {"contact_id": "first"}}),
+    "m_aggregate_kind": _mapped({"aggregate": {"channel": "sum"}}),
+    "m_aggregate_how": _mapped({"aggregate": {"team": "mean"}}),
+    "m_ids_column": _mapped({"ids": {"team": "row"}}),
+    "m_ids_how": _mapped({"ids": {"contact_id": "hash"}}),
+    "m_derived_column": _mapped({"constants": {"colour": "blå"}}),
+    "m_derived_kind": _mapped({"multiply": {"channel": ["Antal", "Pris"]}}),
+    "m_combine": _mapped({"combine": {"opened_at": ["Datum"]}}),
+    "m_durations": _mapped({"durations": {"wait_s": ["Start", "Slut"]}}),
+    "m_multiply": _mapped({"multiply": {"handle_s": "Tid"}}),
+    "m_formats": _mapped({"formats": "%d/%m/%Y"}),
+    "m_formats_column": _mapped({"formats": {"channel": "%d/%m/%Y"}}),
+    "m_pii_keep": _mapped({"pii": {"keep": "Telefon"}}),
     "decimal": _decimal,
     "reject_share": _reject_share,
     "reject_group": _reject_share,
@@ -326,11 +380,13 @@ def test_every_pattern_is_made_for_real_or_said_why_not() -> None:
 
 
 def _quoted(english: str) -> list[str]:
-    """The variable parts of a message as the Swedish keeps them (sizes say byte)."""
-    return [
-        v for _, pattern in _REFUSALS for m in pattern.finditer(english)
-        for v in _parts(m, "sv").values() if v.strip()
-    ]  # fmt: skip
+    """The variable parts of a message as the Swedish keeps them (sizes say byte): the
+    groups of each pattern where message_text meets it, in message_text's order."""
+    parts, text = [], english
+    for key, pattern in _REFUSALS:
+        parts += [v for m in pattern.finditer(text) for v in _parts(m, "sv").values() if v.strip()]
+        text = pattern.sub(lambda m, k=key: translate("sv", f"refuse.{k}", **_parts(m, "sv")), text)
+    return parts
 
 
 def _left_in_english(english: str, swedish: str, file_name: str | None) -> list[str]:
@@ -339,10 +395,12 @@ def _left_in_english(english: str, swedish: str, file_name: str | None) -> list[
     if file_name:
         assert rest.startswith(f"{file_name}: "), swedish
         rest = rest[len(file_name) + 2 :]
-    for part in sorted(_quoted(english), key=len, reverse=True):
+    parts = sorted(_quoted(english), key=len, reverse=True)
+    for part in parts:
         assert part in swedish, (part, swedish)
-        rest = rest.replace(part, " ")
-    return ENGLISH.findall(CODE.sub(" ", rest))
+    # One pass, leftmost first: a part inside [values.channel] goes with its brackets.
+    quoted = "|".join([*map(re.escape, parts), CODE.pattern])
+    return ENGLISH.findall(re.sub(quoted, " ", rest))
 
 
 @pytest.mark.parametrize("key", sorted(TRIGGERS))
@@ -377,8 +435,6 @@ SAMPLE_OF = {
     "unpacks": {"limit": "512.0 MB"},
     "row_group": {"limit": "512.0 MB"},
     "size": {"size": "559 bytes", "limit": "100 bytes"},
-    "strptime": {"column": "opened_at"},
-    "decimal": {"column": "wait_s"},
     "maps_to": {"header": "'Ticket'", "target": "'ticket_number'", "columns": "channel, team"},
     "unknown_table": {"table": "'orders'"},
     "unknown_preset": {"preset": "'freshdesk'"},
@@ -386,7 +442,22 @@ SAMPLE_OF = {
     "reject_share": {"limit": "1.0%"},
     "reject_examples": {"rows": "2, 3"},
     "reject_fix": {"share": "0.3"},
+    "m_table": {"table": "'orders'"},
+    "m_values": {"raw": "'Växeln'", "value": "'switchboard'"},
+    "m_ces": {"value": "'agree'"},
+    "m_filter": {"header": "'Status'", "same": '"Status"'},
+    "m_ids_with": {"other": "dedupe"},
+    "m_regex": {"pattern": "'(kanal'", "why": "missing ), unterminated subpattern"},
+    "m_aggregate_kind": {"how": "'sum'", "fn": "sum", "ok": "no column of contacts"},
+    "m_aggregate_how": {"how": "'mean'", "hows": "sum, min, max"},
+    "m_derived_kind": {"section": "multiply", "kinds": "money or seconds or count"},
+    "m_derived_column": {"section": "constants"},
 }
+# Patterns whose column is a bare name, not a quoted one.
+for _key in ("strptime", "decimal", "m_values_column", "m_values", "m_regex", "m_aggregate_key",
+             "m_aggregate_kind", "m_aggregate_how", "m_ids_how", "m_derived_kind", "m_combine",
+             "m_durations", "m_multiply"):  # fmt: skip
+    SAMPLE_OF[_key] = {**SAMPLE_OF.get(_key, {}), "column": "team"}
 
 
 @pytest.mark.parametrize("key", [k for k, _ in REFUSALS])
@@ -398,7 +469,7 @@ def test_each_pattern_matches_its_english_text_and_has_a_swedish_one(key: str) -
     en, sv = catalogue("en")[f"refuse.{key}"], catalogue("sv")[f"refuse.{key}"]
     assert placeholders(en) == placeholders(sv) <= set(pattern.groupindex), key
     # As ingest writes it: after the file's name, unless the message starts with the batch.
-    named = "^" not in pattern.pattern
+    named = not pattern.pattern.startswith(("^", "(?m)^"))
     english = ("x1.csv: " if named else "") + translate("en", f"refuse.{key}", **values)
     assert pattern.search(english), (key, english)
     swedish = message_text(english, "sv")
@@ -428,9 +499,8 @@ def test_words_inside_parts_are_swapped_only_there() -> None:
 def test_refused_share_lists_its_reasons_in_swedish(store: Store, tmp_path: Path, monkeypatch):
     message = _reject_share(store, tmp_path, monkeypatch)
     swedish = message_text(message, "sv").splitlines()
-    assert swedish[0] == (
-        "x1.csv: 3 av 4 rader (75.0%) skulle avvisas, fler än de 1.0% som tillåts; inget lästes in"
-    )
+    share = "3 av 4 rader (75.0%) skulle avvisas, fler än de 1.0% som tillåts"
+    assert swedish[0] == f"x1.csv: {share}; inget lästes in"
     assert swedish[1].startswith("  2 rader: channel '…' är okänt; förväntade ett av ")
     assert swedish[1].endswith(" (t.ex. rad 2, 4)")
     assert swedish[2].startswith("  1 rad: opened_at '…' är inte en tidpunkt; förväntade ")
