@@ -189,7 +189,7 @@ def reasons_in(values: list[str | None], lang: str | None = None) -> list[str | 
 # -- whole-file refusals ----------------------------------------------------------------------
 # The one-line messages of a file refused whole (IngestError from metrics/ingest: readers,
 # load, validate, and mapping.py's checks of a preset, a mapping file or the editor's
-# mapping) and of an undo refused (BatchError, metrics/ingest/batches.py). Each pattern is
+# mapping, pii.py's key checks) and of an undo refused (BatchError, batches.py). Each pattern is
 # the message after "<file>: "; the file name before it stays as written, like every named
 # group (numbers keep ingest's "1,000" and "2.0 MB": they are part of the text, not
 # formatted by the page).
@@ -548,6 +548,36 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         r"(?m)^  fix the file or the mapping, or accept the share with --max-reject-share "
         r"(?P<share>[\d.e-]+)$",
     ),
+    # metrics/ingest/pii.py: the personal-data key a file with e-mails or phones needs
+    (
+        "pii_env_short",
+        r"(?P<env>\w+) is (?P<n>\d+) characters long; expected at least (?P<min>\d+) \(e\.g\. "
+        r"64 hex digits from (?P<how>`[^`]+`)\)$",
+    ),
+    (
+        "pii_create",
+        r"cannot create the personal-data key file (?P<path>.+?) \((?P<why>.+?)\); expected a "
+        r"writable directory, or set (?P<file_env>\w+) or (?P<env>\w+)$",
+    ),
+    ("pii_not_file", r"personal-data key (?P<path>.+) is not a file; expected a key file$"),
+    (
+        "pii_mode",
+        r"personal-data key file (?P<path>.+?) is readable by others \(mode (?P<mode>\d+)\); "
+        r"expected 0600: run chmod 600 (?P=path)$",
+    ),
+    ("pii_read", r"cannot read the personal-data key file (?P<path>.+) \((?P<why>.+)\)$"),
+    (
+        "pii_short",
+        r"personal-data key file (?P<path>.+?) holds (?P<n>\d+) characters; expected at least "
+        r"(?P<min>\d+) \(delete it to have a new key created, which breaks joins with data "
+        r"hashed before\)$",
+    ),
+    (
+        "pii_other_key",
+        r"the personal-data key \((?P<where>.+?), id (?P<id>\w+)\) is not the one this store's "
+        r"hashes were made with \(id (?P<known>\w+)\); expected the same key: set "
+        r"(?P<file_env>\w+) or (?P<env>\w+) to it \(`cx settings show` prints both ids\)$",
+    ),
     # metrics/ingest/batches.py: undo refused
     ("no_batch", rf"^no batch (?P<batch>{_Q}); expected an id from `cx batches list`$"),
     (
@@ -585,6 +615,7 @@ _WORDS: dict[str, tuple[tuple[str, str], ...]] = {
     "kinds": ((r"(?<=\w )or(?= \w)", "or"),),
     "table": ((r"^any table$", "any_table"),),
     "ok": ((r"^no column of ", "no_column_of"),),
+    "where": ((r"^environment(?= \()", "environment"),),
     "example": ((r"(?<=\")File header(?=\")", "file_header"),),
     "lines": ((r"<file column>", "file_column"),),
     "delimiter": (

@@ -230,6 +230,34 @@ def _preset_file(store, tmp_path, monkeypatch) -> str:
     return str(err.value)
 
 
+def _key_refused(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    from metrics.ingest.pii import PiiKeyError, load_key
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(PiiKeyError) as err:
+        load_key()
+    return str(err.value)
+
+
+def _key_file(tmp_path: Path, text: str, mode: int) -> str:
+    path = tmp_path / "pii.key"
+    path.write_text(text, encoding="ascii")
+    path.chmod(mode)
+    return str(path)
+
+
+def _other_key(store, tmp_path, monkeypatch) -> str:
+    from metrics.ingest.pii import PiiKeyError
+
+    body = _csv(CONTACTS + ",E-mail", ROW + ",k@k.se")
+    ingest_file(store, body, table="contacts", file_name="a1.csv")  # the store's key
+    monkeypatch.setenv("CX_PII_KEY", "another-key-0123456789")
+    with pytest.raises(PiiKeyError) as err:
+        ingest_file(store, body, table="contacts", file_name="a2.csv")
+    return str(err.value)
+
+
 Trigger = Callable[[Store, Path, pytest.MonkeyPatch], str]
 _XLSX_CONTACTS = _xlsx(_sheet_xml("A1:C2", CONTACT_CELLS))
 # REFUSALS key -> what makes that message for real.
@@ -355,6 +383,14 @@ TRIGGERS: dict[str, Trigger] = {
     "reject_group_one": _reject_share,
     "reject_examples": _reject_share,
     "reject_fix": _reject_share,
+    "pii_env_short": lambda s, p, m: _key_refused(m, CX_PII_KEY="short"),
+    "pii_create": lambda s, p, m: _key_refused(
+        m, CX_PII_KEY_FILE=_key_file(p, "x" * 64, 0o600) + "/pii.key"
+    ),
+    "pii_not_file": lambda s, p, m: _key_refused(m, CX_PII_KEY_FILE=str(p)),
+    "pii_mode": lambda s, p, m: _key_refused(m, CX_PII_KEY_FILE=_key_file(p, "x" * 64, 0o644)),
+    "pii_short": lambda s, p, m: _key_refused(m, CX_PII_KEY_FILE=_key_file(p, "x" * 8, 0o600)),
+    "pii_other_key": _other_key,
     "no_batch": lambda s, p, m: _undo_refused(s, "nope"),
     "undone": _undone,
     "no_history": _no_history,
@@ -369,6 +405,7 @@ FROM_EXAMPLE_ONLY = {
     "parquet_read": "pyarrow failing on a row group after the metadata read",
     "wrong_table_none": "a table asked for whose required columns the file has fills them",
     "reject_other": "needs more than ten distinct causes of rejected rows",
+    "pii_read": "a key file the tests' user (root in CI) cannot read cannot be made",
 }
 
 
@@ -442,6 +479,17 @@ SAMPLE_OF = {
     "reject_share": {"limit": "1.0%"},
     "reject_examples": {"rows": "2, 3"},
     "reject_fix": {"share": "0.3"},
+    "pii_env_short": {"env": "CX_PII_KEY", "n": "5", "min": "16", "how": "`python -c 'x'`"},
+    "pii_create": {"path": "/x/pii.key", "file_env": "CX_PII_KEY_FILE", "env": "CX_PII_KEY"},
+    "pii_mode": {"path": "/x/pii.key", "mode": "0644"},
+    "pii_short": {"n": "8", "min": "16"},
+    "pii_other_key": {
+        "where": "environment (CX_PII_KEY)",
+        "id": "ab12",
+        "known": "cd34",
+        "file_env": "CX_PII_KEY_FILE",
+        "env": "CX_PII_KEY",
+    },  # fmt: skip
     "m_table": {"table": "'orders'"},
     "m_values": {"raw": "'Växeln'", "value": "'switchboard'"},
     "m_ces": {"value": "'agree'"},
