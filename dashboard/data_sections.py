@@ -17,7 +17,7 @@ from dashboard import numbers
 from dashboard.data_mapping import download_mapping, mapping_editor
 from dashboard.downloads import download_buttons
 from dashboard.i18n import column_label, t
-from dashboard.reasons import reason_text, reasons_in
+from dashboard.reasons import message_text, reason_text, reasons_in
 from dashboard.safe_text import md_escape
 from dashboard.store_access import cached, get_store
 from metrics.ingest import (
@@ -170,7 +170,7 @@ def _ingest(upload, options: dict, mapping: dict | None, share: float | None) ->
     except RejectShareExceeded as exc:  # nothing written: the page asks before loading
         return ("confirm", exc)
     except Exception as exc:  # IngestError, or a store problem: the transaction rolled back
-        return ("error", t("data.not_loaded"), str(exc))
+        return ("error", t("data.not_loaded"), message_text(str(exc)))
     return report_message(report)
 
 
@@ -210,7 +210,7 @@ def show_upload(upload, options: dict) -> None:
     try:
         auto = _preview(upload, options, None)
     except IngestError as exc:  # unreadable, empty, oversized, hostile: one line, no traceback
-        show_problem(t("data.cannot_load"), str(exc))
+        show_problem(t("data.cannot_load"), message_text(str(exc)))
         return
     except Exception as exc:  # a reader bug must still read as a sentence, not a traceback
         show_problem(t("data.no_preview"), f"{upload.name}: {type(exc).__name__}: {exc}")
@@ -219,7 +219,7 @@ def show_upload(upload, options: dict) -> None:
         mapping = mapping_editor(upload.getvalue(), upload.name, options, auto)
         preview = auto if mapping is None else _preview(upload, options, mapping)
     except IngestError as exc:  # a choice the mapping language refuses (a format without %)
-        show_problem(t("mapping_editor.bad_choice"), str(exc))
+        show_problem(t("mapping_editor.bad_choice"), message_text(str(exc)))
         return
     except Exception as exc:  # as above: a sentence, and the history below stays
         show_problem(t("data.no_preview"), f"{upload.name}: {type(exc).__name__}: {exc}")
@@ -283,7 +283,7 @@ def _undo(history: pl.DataFrame, undoable: list[str]) -> None:
         try:
             done = undo_batch(get_store(), to_undo)  # by: the signed-in person
         except BatchError as exc:
-            st.session_state["undo_result"] = ("error", str(exc))
+            st.session_state["undo_result"] = ("error", message_text(str(exc)))
         else:
             st.session_state["undo_result"] = ("success", done.to_text())
         del st.session_state["data_undo_confirm"]  # each undo asks again
