@@ -250,8 +250,10 @@ def show_history() -> None:
         st.info(t("data.nothing_loaded"))
         return
     undone = st.session_state.pop("undo_result", None)
-    if undone:
-        getattr(st, undone[0])(undone[1])
+    if undone and undone[0] == "error":  # the refusal quotes the file: shown as plain text
+        show_problem(t("data.undo_refused"), undone[1])
+    elif undone:
+        st.success(undone[1])
     st.dataframe(history, hide_index=True, key="data_history", column_config=labels(history))
     download_buttons(history, "ingest_history")
     undoable = cached(undoable_batches)
@@ -285,6 +287,17 @@ def _undo(history: pl.DataFrame, undoable: list[str]) -> None:
         except BatchError as exc:
             st.session_state["undo_result"] = ("error", message_text(str(exc)))
         else:
-            st.session_state["undo_result"] = ("success", done.to_text())
+            # An alert renders Markdown: a file name like [x](http://…) must show as typed.
+            st.session_state["undo_result"] = (
+                "success",
+                t(
+                    "data.undone",
+                    batch=md_escape(done.batch_id),
+                    file=md_escape(done.file_name),
+                    table=md_escape(done.table),
+                    removed=numbers.count(done.removed),
+                    restored=numbers.count(done.restored),
+                ),
+            )
         del st.session_state["data_undo_confirm"]  # each undo asks again
         st.rerun()

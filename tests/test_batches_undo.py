@@ -10,6 +10,7 @@ import pytest
 from conftest import old_store, start_page
 
 from dashboard.cli.main import main
+from dashboard.safe_text import md_escape
 from metrics.auth import current_actor
 from metrics.ingest import ingest_file
 from metrics.ingest.batches import BatchError, LaterBatchesError, list_batches, undo_batch
@@ -245,11 +246,29 @@ def test_data_page_undo_with_confirmation(sample_store, monkeypatch):
     at.checkbox(key="data_undo_confirm").check().run()
     next(b for b in at.button if b.key == "data_undo").click().run()
     assert not at.exception and not at.error
-    assert f"undid batch {report.batch_id} (page.csv -> contacts): removed 1" in at.success[0].value
+    # An alert renders Markdown: the file name comes escaped, so it shows as typed.
+    assert at.success[0].value == (
+        f"Undid batch {md_escape(report.batch_id)} (page\\.csv → contacts): removed 1 inserted row(s), "
+        "restored 0 updated row(s)"
+    )
     assert _rows(sample_store, "SELECT count(*) FROM contacts WHERE contact_id = 'PAGE1'") == [(0,)]
     history = at.dataframe[0].value
     assert history.loc[history["batch_id"] == report.batch_id, "status"].tolist() == ["undone"]
     assert not [s for s in at.selectbox if s.key == "data_undo_batch"]  # nothing left to undo
+
+
+def test_data_page_undo_shows_a_markdown_file_name_as_typed(sample_store, monkeypatch):
+    """The success alert renders Markdown: a file named like a link or an image stays text."""
+    name = "![x](http://evil.example/i.png)[click](http://evil.example).csv"
+    body = _csv("contact_id,channel,opened_at", "PAGE1,phone,2026-03-05 10:00")
+    ingest_file(sample_store, body, table="contacts", file_name=name)
+    at = start_page(PAGE, sample_store.path, monkeypatch)
+    at.checkbox(key="data_undo_confirm").check().run()
+    next(b for b in at.button if b.key == "data_undo").click().run()
+    shown = at.success[0].value
+    assert md_escape(name) in shown
+    # No unescaped link or image syntax is left for the Markdown renderer.
+    assert "](" not in shown.replace("\\]\\(", "") and "![" not in shown
 
 
 def test_data_page_asks_again_for_each_undo(sample_store, monkeypatch):
@@ -259,7 +278,7 @@ def test_data_page_asks_again_for_each_undo(sample_store, monkeypatch):
     at = start_page(PAGE, sample_store.path, monkeypatch)
     at.checkbox(key="data_undo_confirm").check().run()
     next(b for b in at.button if b.key == "data_undo").click().run()
-    assert not at.exception and "p2.csv" in at.success[0].value
+    assert not at.exception and md_escape("p2.csv") in at.success[0].value
     assert not at.checkbox(key="data_undo_confirm").value
     assert next(b for b in at.button if b.key == "data_undo").disabled
 
