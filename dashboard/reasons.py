@@ -13,6 +13,8 @@ make every kind of reason and refusal for real and check that Swedish keeps no E
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from dashboard.i18n import current_language, translate
 from metrics.ingest.validate import DATE_EXAMPLES, TIMESTAMP_EXAMPLES
@@ -171,11 +173,21 @@ def reason_text(reason: str | None, lang: str | None = None) -> str | None:
     lang = lang or current_language()
     if not reason or lang == "en":
         return reason
-    for key, pattern in _COMPILED:
-        reason = pattern.sub(
-            lambda m, k=key: translate(lang, f"reject.{k}", **m.groupdict()), reason
-        )
-    return reason
+    return _swap(reason, _COMPILED, "reject", lang, lambda m: m.groupdict())
+
+
+def _swap(
+    text: str,
+    patterns: Iterable[tuple[str, re.Pattern[str]]],
+    section: str,
+    lang: str,
+    parts: Callable[[re.Match[str]], dict[str, Any]],
+) -> str:
+    """`text` with each pattern's match replaced by the locale's `section.key` text, filled
+    with `parts(match)` (the match's variable parts)."""
+    for key, pattern in patterns:
+        text = pattern.sub(lambda m, k=key: translate(lang, f"{section}.{k}", **parts(m)), text)
+    return text
 
 
 def reasons_in(values: list[str | None], lang: str | None = None) -> list[str | None]:
@@ -650,6 +662,4 @@ def message_text(text: str | None, lang: str | None = None) -> str | None:
     lang = lang or current_language()
     if not text or lang == "en":
         return text
-    for key, pattern in _REFUSALS:
-        text = pattern.sub(lambda m, k=key: translate(lang, f"refuse.{k}", **_parts(m, lang)), text)
-    return reason_text(text, lang)
+    return reason_text(_swap(text, _REFUSALS, "refuse", lang, lambda m: _parts(m, lang)), lang)
